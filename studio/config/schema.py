@@ -1,0 +1,168 @@
+"""The run config: one frozen dataclass per TOML section.
+
+Every field carries ``help`` (the trade-off, shown as the GUI tooltip and in
+``studio train --help-config``) and the constraints ``validate`` checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def knob(default: Any, help: str, *, choices: tuple | None = None, min: float | None = None,
+         max: float | None = None, min_exclusive: bool = False, advanced: bool = False,
+         factory=None) -> Any:
+    meta = {"help": help, "choices": choices, "min": min, "max": max,
+            "min_exclusive": min_exclusive, "advanced": advanced}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+FAMILIES = ("text",)
+OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop")
+SCHEDULES = ("constant", "linear", "cosine", "one_cycle")
+DEVICES = ("auto", "cuda", "mps", "cpu")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class RunSection:
+    name: str = knob("run", "A short name; the run folder is runs_dir/<date>-<name>.")
+    runs_dir: str = knob("runs", "Folder that holds run folders (relative paths are relative to "
+                                 "the config file).")
+    family: str = knob("text", "Model family: text (causal language models).", choices=FAMILIES)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    source: str = knob("starter:text", "Base model: 'starter:text' (shipped, offline), a local "
+                                       "folder saved with save_pretrained, or a Hugging Face hub id.")
+    revision: str = knob("", "Hub revision (branch, tag or commit); empty for the default.",
+                         advanced=True)
+    trust_remote_code: bool = knob(False, "Run Python code shipped with a hub model. Only for "
+                                          "models you trust: it can do anything your account can.",
+                                   advanced=True)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    paths: tuple[str, ...] = knob((), "Files or folders of .txt, .md, .jsonl or .csv (relative "
+                                      "paths are relative to the config file).", factory=tuple)
+    text_field: str = knob("text", "Field read from each .jsonl record.", advanced=True)
+    csv_column: str = knob("text", "Column read from .csv files.", advanced=True)
+    block_size: int = knob(128, "Tokens per training example. Longer sees more context but costs "
+                                "memory and time quadratically in attention.", min=8)
+    val_fraction: float = knob(0.1, "Share of documents held out for validation (by block when "
+                                    "there is one document). 0 turns evaluation off.",
+                               min=0.0, max=0.5)
+    split_seed: int = knob(0, "Seed of the train/validation split; change it to draw another "
+                              "split.", min=0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = knob("adamw", "AdamW is the safe default; SGD needs a larger rate and "
+                                   "momentum; RMSprop sits between.", choices=OPTIMIZERS)
+    lr: float = knob(5e-4, "Peak learning rate. Too high forgets the base model or diverges; too "
+                           "low barely moves it.", min=0.0, min_exclusive=True, max=10.0)
+    weight_decay: float = knob(0.0, "L2-style pull toward zero (decoupled for AdamW); mild "
+                                    "regulariser against overfitting small datasets.", min=0.0)
+    beta1: float = knob(0.9, "Adam/AdamW first-moment decay.", min=0.0, max=0.999999,
+                        advanced=True)
+    beta2: float = knob(0.999, "Adam/AdamW second-moment decay; 0.95 is steadier for "
+                               "transformers with large rates.", min=0.0, max=0.999999,
+                        advanced=True)
+    eps: float = knob(1e-8, "Adam/AdamW/RMSprop denominator epsilon.", min=0.0,
+                      min_exclusive=True, advanced=True)
+    momentum: float = knob(0.9, "SGD/RMSprop momentum.", min=0.0, max=0.999999, advanced=True)
+    nesterov: bool = knob(False, "Nesterov momentum for SGD (needs momentum > 0).",
+                          advanced=True)
+    schedule: str = knob("cosine", "Learning-rate shape after warm-up: constant, linear decay, "
+                                   "cosine, or one-cycle (warm up then anneal).",
+                         choices=SCHEDULES)
+    warmup_steps: int = knob(0, "Optimizer steps of linear warm-up from 0 to lr; protects a "
+                                "pre-trained model from large early updates.", min=0)
+    min_lr_ratio: float = knob(0.0, "Final learning rate as a fraction of lr for linear, "
+                                    "cosine and one-cycle.", min=0.0, max=1.0, advanced=True)
+    batch_size: int = knob(8, "Examples per micro-batch. Bigger is faster per example but uses "
+                              "more memory.", min=1)
+    grad_accum: int = knob(1, "Micro-batches summed per optimizer step: effective batch = "
+                              "batch_size x grad_accum, at the memory of one micro-batch.", min=1)
+    grad_clip: float = knob(1.0, "Clip the global gradient norm to this; 0 turns clipping off.",
+                            min=0.0)
+    max_steps: int = knob(0, "Optimizer steps to train; 0 means use epochs.", min=0)
+    epochs: float = knob(1.0, "Passes over the training set when max_steps is 0 (fractions "
+                              "allowed).", min=0.0, min_exclusive=True)
+    seed: int = knob(0, "Seed for weights of new layers, data order and dropout: the same seed "
+                        "and config give the same run.", min=0)
+    device: str = knob("auto", "auto picks CUDA, then Apple MPS, then CPU.", choices=DEVICES)
+    precision: str = knob("auto", "auto: bf16 autocast on CUDA where supported (fp16 with a "
+                                  "grad scaler otherwise), fp32 elsewhere.", choices=PRECISIONS,
+                          advanced=True)
+    dropout: float = knob(-1.0, "Override the model's dropout probabilities; -1 keeps the "
+                                "model's own. More dropout fights overfitting on small data.",
+                          min=-1.0, max=0.9, advanced=True)
+    log_every: int = knob(1, "Log training loss every N optimizer steps (each log is a CPU-GPU "
+                             "sync point).", min=1, advanced=True)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    every: int = knob(50, "Evaluate on the validation split every N optimizer steps; 0 only at "
+                          "the end.", min=0)
+    max_batches: int = knob(0, "Cap on validation batches per evaluation; 0 uses the whole "
+                               "split (exact but slower).", min=0)
+    early_stopping_patience: int = knob(0, "Stop after this many evaluations without a new "
+                                           "best validation loss; 0 turns it off.", min=0)
+    keep_best: bool = knob(True, "Keep a copy of the weights with the best validation loss "
+                                 "(export uses it).")
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    every: int = knob(50, "Generate samples at step 0 and every N optimizer steps; 0 only at "
+                          "step 0 and the end.", min=0)
+    prompts: tuple[str, ...] = knob(("The",), "Fixed prompts, so samples compare across steps.",
+                                    factory=lambda: ("The",))
+    max_new_tokens: int = knob(48, "Tokens generated per prompt.", min=1, max=4096)
+    temperature: float = knob(0.8, "Higher is more adventurous, lower more repetitive.",
+                              min=0.0, min_exclusive=True, max=10.0)
+    top_k: int = knob(50, "Sample only among the k likeliest tokens; 0 turns it off.", min=0)
+    top_p: float = knob(0.95, "Sample from the smallest set of tokens whose probability reaches "
+                              "p; 1 turns it off.", min=0.0, min_exclusive=True, max=1.0)
+    seed: int = knob(1234, "Seed of the sampler, fixed so each step's samples are comparable.",
+                     min=0)
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    every: int = knob(100, "Save a resumable checkpoint every N optimizer steps (and always on "
+                           "stop); 0 saves only on stop and at the end.", min=0)
+    keep_last: int = knob(2, "Interval checkpoints kept on disk (older ones are deleted; the "
+                             "best is kept separately).", min=1)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    run: RunSection = field(default_factory=RunSection)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    # Folder the relative paths in this config are relative to (not saved).
+    base_dir: str = field(default="", compare=False, metadata={"internal": True})
+
+
+SECTIONS: dict[str, type] = {
+    "run": RunSection,
+    "model": ModelConfig,
+    "data": DataConfig,
+    "train": TrainConfig,
+    "eval": EvalConfig,
+    "sample": SampleConfig,
+    "checkpoint": CheckpointConfig,
+}

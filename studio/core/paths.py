@@ -1,0 +1,33 @@
+"""Where things live on disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+
+
+def resources_dir() -> Path:
+    """The shipped resources (starter models, demo projects, demo data)."""
+    env = os.environ.get("STUDIO_RESOURCES")
+    if env:
+        return Path(env)
+    return PROJECT_ROOT / "resources"
+
+
+def starters_dir() -> Path:
+    return resources_dir() / "starters"
+
+
+def default_runs_dir() -> Path:
+    env = os.environ.get("STUDIO_RUNS_DIR")
+    return Path(env) if env else Path.cwd() / "runs"
+
+
+def resolve_model_source(source: str) -> str:
+    """``starter:text`` -> the shipped starter folder; anything else unchanged."""
+    if source.startswith("starter:"):
+        return str(starters_dir() / source.split(":", 1)[1])
+    return source

@@ -1,0 +1,1 @@
+"""Model families: one module each, all satisfying ``studio.models.base.Family``."""

@@ -1,0 +1,59 @@
+"""The small protocol every model family satisfies (composition, no deep inheritance)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Protocol
+
+
+@dataclass
+class LayerGroup:
+    """A node of the layer tree the user sees. ``params`` are parameter names (unique:
+    tied weights appear once, under the group that owns them, noted in ``note``)."""
+
+    name: str
+    title: str
+    params: list[str] = field(default_factory=list)
+    children: list["LayerGroup"] = field(default_factory=list)
+    count: int = 0
+    note: str = ""
+
+    def walk(self) -> Iterator["LayerGroup"]:
+        yield self
+        for c in self.children:
+            yield from c.walk()
+
+
+@dataclass
+class Loaded:
+    """A loaded model and what the family needs alongside it (tokenizer, scheduler...)."""
+
+    model: Any
+    extras: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+
+class Family(Protocol):
+    name: str
+    throughput_unit: str
+
+    def load(self, source: str, device: Any, dtype: Any, *, revision: str = "",
+             trust_remote_code: bool = False) -> Loaded: ...
+
+    def layer_groups(self, loaded: Loaded) -> list[LayerGroup]: ...
+
+    def datasets(self, loaded: Loaded, cfg: Any) -> Any: ...
+
+    def loss(self, loaded: Loaded, batch: Any) -> Any: ...
+
+    def sample(self, loaded: Loaded, cfg: Any, step: int, out_dir: Any) -> list: ...
+
+    def export(self, loaded: Loaded, out_dir: Any) -> None: ...
+
+
+def get_family(name: str) -> Family:
+    if name == "text":
+        from studio.models.text import TextFamily
+        return TextFamily()
+    from studio.core.errors import ConfigError
+    raise ConfigError("run.family", f"unknown model family {name!r}", "use \"text\"")

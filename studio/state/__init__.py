@@ -1,0 +1,1 @@
+"""Qt-free GUI state: plain Python objects the panes are views of. No torch, no Qt."""
