@@ -17,3 +17,25 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_text_model(tmp_path_factory) -> Path:
+    """A tiny GPT-2 + BPE tokenizer saved with save_pretrained (built once per session)."""
+    from tests.tinymodels import make_tiny_text_model
+    return make_tiny_text_model(tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+@pytest.fixture
+def tiny_run_config(tmp_path, tiny_text_model):
+    """A factory: tiny_run_config(train={...}) -> path of a config TOML for the tiny model."""
+    from tests.tinymodels import tiny_config_text, write_text_dataset
+    data = write_text_dataset(tmp_path / "data")
+
+    def make(name: str = "run.toml", **sections) -> Path:
+        p = tmp_path / name
+        p.write_text(tiny_config_text(tiny_text_model, data, tmp_path / "runs", **sections),
+                     encoding="utf-8")
+        return p
+
+    return make

@@ -198,6 +198,18 @@ class RunFolder:
         self._metrics_fh.write(json.dumps(record, default=str) + "\n")
         self._metrics_fh.flush()
 
+    def truncate_metrics_after(self, step: int) -> int:
+        """Drop step records after ``step`` (used on resume: the interrupted tail is re-run
+        and re-logged, so curves stay continuous). Returns how many were dropped."""
+        if self._metrics_fh is not None:
+            self._metrics_fh.close()
+            self._metrics_fh = None
+        records = read_metrics(self.metrics_path)
+        keep = [r for r in records if not isinstance(r.get("step"), int) or r["step"] <= step]
+        _atomic_write_text(self.metrics_path,
+                           "".join(json.dumps(r, default=str) + "\n" for r in keep))
+        return len(records) - len(keep)
+
     def close(self) -> None:
         self.stop_heartbeat()
         if self._metrics_fh is not None:

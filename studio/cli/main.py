@@ -1,0 +1,246 @@
+"""``studio`` — fine-tune from the terminal with the same engine as the window.
+
+A user error prints one line naming the field or file and the fix and exits 2;
+a traceback appears only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+from studio import __version__
+from studio.core.errors import StudioError
+
+EXIT_USER_ERROR = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="studio", description="Fine-Tuning Studio: fine-tune pre-trained generative "
+                                   "models on your own files.")
+    p.add_argument("--version", action="version", version=f"studio {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train from a TOML config",
+                       description="Train from a TOML config. Overrides like train.lr=1e-4 "
+                                   "change single settings. Ctrl-C stops cleanly with a "
+                                   "checkpoint; `studio resume RUN_DIR` continues.")
+    t.add_argument("config", help="run config or project file (.toml)")
+    t.add_argument("overrides", nargs="*", metavar="section.key=value")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    r = sub.add_parser("resume", help="continue a stopped or interrupted run")
+    r.add_argument("run_dir")
+    r.add_argument("overrides", nargs="*", metavar="section.key=value",
+                   help="e.g. train.max_steps=2000 to train further")
+    r.add_argument("--quiet", action="store_true")
+
+    ls = sub.add_parser("runs", help="list past runs with their status")
+    ls.add_argument("runs_dir", nargs="?", default=None,
+                    help="folder of runs (default: ./runs or $STUDIO_RUNS_DIR)")
+
+    s = sub.add_parser("sample", help="generate from a run's weights")
+    s.add_argument("run_dir")
+    s.add_argument("--prompt", action="append", help="prompt (repeatable); default: the "
+                                                     "run's prompts")
+    s.add_argument("--max-new-tokens", type=int)
+    s.add_argument("--temperature", type=float)
+    s.add_argument("--top-k", type=int)
+    s.add_argument("--top-p", type=float)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--weights", choices=("best", "latest"), default="best",
+                   help="best validation weights (default) or the latest checkpoint")
+
+    e = sub.add_parser("export", help="export a run as a Hugging Face model folder")
+    e.add_argument("run_dir")
+    e.add_argument("out_dir", nargs="?", help="default: RUN_DIR/export")
+    e.add_argument("--weights", choices=("best", "latest"), default="best")
+
+    i = sub.add_parser("inspect", help="show a model's layer groups with parameter counts")
+    i.add_argument("model", help='"starter:text", a local folder or a hub id')
+    i.add_argument("--family", default="text")
+
+    g = sub.add_parser("gui", help="open the studio window")
+    g.add_argument("project", nargs="?", help="project file (.toml); default: the demo")
+
+    c = sub.add_parser("config", help="print a commented default config")
+    c.add_argument("--family", default="text")
+    return p
+
+
+def _install_sigint(control) -> None:
+    """First Ctrl-C: stop cleanly with a checkpoint. Second: abort now."""
+    state = {"hits": 0}
+
+    def handler(signum, frame):  # noqa: ARG001
+        state["hits"] += 1
+        if state["hits"] == 1:
+            print("\nStopping after this step and saving a checkpoint "
+                  "(press Ctrl-C again to abort)...", file=sys.stderr, flush=True)
+            control.request_stop()
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, lambda s, f: control.request_stop())
+
+
+def _train(args, resume: bool) -> int:
+    from studio.config import load_config
+    from studio.core.control import RunControl
+    from studio.core.sinks import StdoutSink
+    from studio.engine import run
+
+    control = RunControl()
+    _install_sigint(control)
+    sink = None if args.quiet else StdoutSink()
+    if resume:
+        result = run(None, sink, control, resume=args.run_dir, overrides=tuple(args.overrides))
+    else:
+        cfg = load_config(args.config, tuple(args.overrides))
+        result = run(cfg, sink, control)
+    if args.quiet:
+        print(result.run_dir)
+    return 0 if result.state in ("completed", "stopped") else EXIT_FAILED
+
+
+def _runs(args) -> int:
+    from studio.core.paths import default_runs_dir
+    from studio.runs import list_runs
+
+    root = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
+    runs = list_runs(root)
+    if not runs:
+        print(f"No runs in {root}.")
+        return 0
+    print(f"{'RUN':<40} {'STATE':<12} {'STEP':>11} {'BEST VAL':>9}  NOTE")
+    for r in runs:
+        best = f"{r.best_val_loss:.4f}" if isinstance(r.best_val_loss, (int, float)) else "-"
+        note = "resume with: studio resume " + str(r.path) if r.resumable and \
+            r.state != "stopped" else r.message
+        print(f"{r.id:<40} {r.state:<12} {f'{r.step}/{r.total_steps}':>11} {best:>9}  {note}")
+    return 0
+
+
+def _load_run_model(run_dir: str, weights: str):
+    """The run's base model with its trained weights applied (best, else latest)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from studio.config import load_config
+    from studio.core.errors import RunError
+    from studio.engine.checkpoint import load_weights
+    from studio.models.base import get_family
+    from studio.runs import RunFolder
+
+    folder = RunFolder(run_dir)
+    if not folder.config_path.is_file():
+        raise RunError(f"{run_dir}: not a run folder (no config.toml)",
+                       "give a folder listed by `studio runs`")
+    cfg = load_config(folder.config_path)
+    fam = get_family(cfg.run.family)
+    loaded = fam.load(cfg.model.source, "cpu", torch.float32, revision=cfg.model.revision,
+                      trust_remote_code=cfg.model.trust_remote_code)
+    src = None
+    if weights == "best" and (folder.best_dir / "model.safetensors").is_file():
+        src = folder.best_dir
+    else:
+        src = folder.latest_checkpoint()
+    if src is None:
+        raise RunError(f"{run_dir}: the run has no saved weights yet",
+                       "let it reach its first checkpoint, or resume it")
+    load_weights(loaded.model, load_file(str(src / "model.safetensors")), str(src))
+    return cfg, fam, loaded, src
+
+
+def _sample(args) -> int:
+    import dataclasses
+
+    cfg, fam, loaded, src = _load_run_model(args.run_dir, args.weights)
+    scfg = cfg.sample
+    changes = {k: v for k, v in dict(max_new_tokens=args.max_new_tokens,
+                                     temperature=args.temperature, top_k=args.top_k,
+                                     top_p=args.top_p, seed=args.seed).items() if v is not None}
+    scfg = dataclasses.replace(scfg, **changes)
+    prompts = tuple(args.prompt) if args.prompt else scfg.prompts
+    print(f"# weights: {src}")
+    for s in fam.sample(loaded, scfg, step=-1, prompts=prompts):
+        print(f"--- [{s.index}] seed {s.seed}\n{s.prompt}{s.text}")
+    return 0
+
+
+def _export(args) -> int:
+    from studio.runs import RunFolder
+
+    cfg, fam, loaded, src = _load_run_model(args.run_dir, args.weights)
+    out = Path(args.out_dir) if args.out_dir else RunFolder(args.run_dir).export_dir
+    card = (f"# Fine-tuned with Fine-Tuning Studio\n\nBase model: `{cfg.model.source}`\n\n"
+            f"Weights: `{src}`\n\nTraining data: {', '.join(cfg.data.paths)}\n\n"
+            "Load with `transformers.AutoModelForCausalLM.from_pretrained(folder)`.\n")
+    fam.export(loaded, out, card=card)
+    print(f"Exported to {out}")
+    return 0
+
+
+def _inspect(args) -> int:
+    from studio.models.base import get_family
+
+    fam = get_family(args.family)
+    loaded = fam.load(args.model, "cpu")
+    groups = fam.layer_groups(loaded)
+    total = sum(p.numel() for p in loaded.model.parameters())
+    print(f"{args.model}: {type(loaded.model).__name__}, {total:,} parameters")
+    for g in groups:
+        note = f"  ({g.note})" if g.note else ""
+        print(f"  {g.title:<24} {g.count:>14,}{note}")
+    return 0
+
+
+def _config(args) -> int:
+    from studio.config import RunConfig, config_to_dict, dumps_toml
+
+    print(dumps_toml(config_to_dict(RunConfig()), comments=True), end="")
+    return 0
+
+
+def _gui(args) -> int:
+    from studio.qt.app import main as gui_main
+
+    return gui_main([args.project] if args.project else [])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help()
+        return 0
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        if args.command in ("train", "resume"):
+            return _train(args, resume=args.command == "resume")
+        return {"runs": _runs, "sample": _sample, "export": _export, "inspect": _inspect,
+                "config": _config, "gui": _gui}[args.command](args)
+    except StudioError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("\naborted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a bug: say so plainly, details with --debug
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                  file=sys.stderr)
+        return EXIT_FAILED

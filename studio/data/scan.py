@@ -1,0 +1,694 @@
+"""A cheap metadata scan of dataset files for the browser (no torch, no Qt).
+
+``scan(paths)`` walks files and folders and yields one :class:`ScanStep` per file as
+soon as that file is done, so a front end can show results while a 10,000-file folder
+streams in, report progress, and stop between files when its ``cancel`` event is set.
+
+Per file it records the kind (text / image / audio / unsupported), the size, a content
+hash (blake2b, for duplicates), and:
+
+- images: dimensions and a small JPEG/PNG thumbnail (PIL, behind a decompression-bomb
+  guard);
+- audio: duration, sample rate, channels and a min/max waveform envelope, read in
+  blocks so a long recording is never held in memory at once;
+- text: a snippet and a token count (exact with a tokenizer, an estimate without);
+- a same-name ``.txt`` caption sidecar for images and audio (such a ``.txt`` is a
+  caption, not a text document);
+- a problem with a reason when the file cannot be used as it is.
+
+``split_preview`` predicts the train/validation split of the text engine (a seeded
+shuffle of document indices) from a number of documents.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import random
+import re
+import stat
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+TEXT_EXTS = frozenset({".txt", ".md", ".markdown", ".jsonl", ".csv"})
+IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"})
+CAPTION_EXT = ".txt"
+
+KINDS = ("text", "image", "audio", "unsupported")
+
+# Below these a file is flagged "too small" (a warning: it can still be used).
+MIN_IMAGE_SIDE = 32
+MIN_AUDIO_SECONDS = 0.05
+MIN_TEXT_CHARS = 16
+# Decompression-bomb guard: images with more pixels than this are never decoded.
+MAX_IMAGE_PIXELS = 89_478_485  # PIL's own default (a 0.25 GB RGBA image)
+
+THUMB_SIZE = 128        # longest side of an image thumbnail, pixels
+ENVELOPE_BINS = 160     # min/max pairs in an audio thumbnail's waveform
+SNIPPET_CHARS = 280     # characters of text kept for the grid
+_BLOCK = 1 << 20        # bytes read at a time for hashing and text
+_AUDIO_BLOCK = 1 << 16  # frames read at a time from audio
+
+ERROR = "error"      # the file cannot be used
+WARNING = "warning"  # usable, but the user should look at it
+
+TokenCounter = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class ScanItem:
+    """What the browser knows about one file. ``problem`` is empty when all is well."""
+
+    path: str
+    kind: str
+    size: int = 0
+    root: str = ""            # the dataset path (file or folder) this file came from
+    digest: str = ""          # blake2b of the content, hex
+    problem: str = ""
+    severity: str = ""        # "", WARNING or ERROR
+    duplicate_of: str = ""
+    # images
+    width: int = 0
+    height: int = 0
+    mode: str = ""
+    thumbnail: bytes = field(default=b"", repr=False)  # JPEG or PNG bytes
+    # audio
+    duration: float = 0.0
+    sample_rate: int = 0
+    channels: int = 0
+    envelope: np.ndarray | None = field(default=None, repr=False, compare=False)  # (bins, 2)
+    # text
+    snippet: str = ""
+    chars: int = 0
+    records: int = 0          # lines of .jsonl / rows of .csv read
+    tokens: int = 0
+    tokens_exact: bool = False
+    # caption sidecar (images and audio)
+    caption_path: str = ""
+    caption: str = ""
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+    @property
+    def usable(self) -> bool:
+        return self.severity != ERROR
+
+    @property
+    def rel(self) -> str:
+        """The path relative to its dataset folder (the file name for a single file)."""
+        if self.root and self.root != self.path:
+            try:
+                return os.path.relpath(self.path, self.root)
+            except ValueError:
+                pass
+        return self.name
+
+
+@dataclass(frozen=True)
+class ScanStep:
+    """One yielded result: the item and how far the scan has come."""
+
+    item: ScanItem
+    done: int
+    total: int
+
+
+class ScanCancelled(Exception):
+    pass
+
+
+def kind_of(path: str | os.PathLike) -> str:
+    ext = os.path.splitext(str(path))[1].lower()
+    if ext in TEXT_EXTS:
+        return "text"
+    if ext in IMAGE_EXTS:
+        return "image"
+    if ext in AUDIO_EXTS:
+        return "audio"
+    return "unsupported"
+
+
+# -- listing ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Entry:
+    path: str
+    root: str
+    caption_path: str = ""
+    missing: bool = False
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name in ("__MACOSX", "Thumbs.db", "desktop.ini")
+
+
+def _walk(root: str, cancel: threading.Event | None) -> Iterator[str]:
+    """Files under ``root`` in sorted order, following symlinks but never a folder twice
+    (so symlink loops end), skipping hidden files and folders."""
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        if cancel is not None and cancel.is_set():
+            raise ScanCancelled
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+        except OSError:
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        subdirs = []
+        for e in entries:
+            if _hidden(e.name):
+                continue
+            try:
+                is_dir = e.is_dir(follow_symlinks=True)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subdirs.append(e.path)
+            else:
+                yield e.path
+        stack.extend(reversed(subdirs))  # depth-first, alphabetical
+
+
+def list_files(paths: Iterable[str | os.PathLike],
+               cancel: threading.Event | None = None) -> list[_Entry]:
+    """Every file the scan will look at, with caption sidecars paired to their media."""
+    files: list[tuple[str, str]] = []
+    missing: list[_Entry] = []
+    seen_real: set[str] = set()
+    for p in paths:
+        p = os.path.abspath(os.path.expanduser(str(p)))
+        if os.path.isdir(p):
+            for f in _walk(p, cancel):
+                real = os.path.realpath(f)
+                if real not in seen_real:  # a file reached twice through links
+                    seen_real.add(real)
+                    files.append((f, p))
+        elif os.path.lexists(p):
+            real = os.path.realpath(p)
+            if real not in seen_real:
+                seen_real.add(real)
+                files.append((p, p))
+        else:
+            missing.append(_Entry(p, p, missing=True))
+    # Pair "name.txt" with a same-name image or audio file in the same folder.
+    media_stems: dict[str, str] = {}
+    for f, _ in files:
+        if kind_of(f) in ("image", "audio"):
+            media_stems.setdefault(os.path.splitext(f)[0].lower(), f)
+    captions: dict[str, str] = {}
+    entries: list[_Entry] = []
+    for f, root in files:
+        base, ext = os.path.splitext(f)
+        if ext.lower() == CAPTION_EXT and base.lower() in media_stems:
+            captions[media_stems[base.lower()]] = f
+    caption_files = set(captions.values())
+    for f, root in files:
+        if f in caption_files:
+            continue
+        entries.append(_Entry(f, root, caption_path=captions.get(f, "")))
+    return entries + missing
+
+
+# -- the scan -----------------------------------------------------------------------------
+
+def scan(paths: Iterable[str | os.PathLike], *, cancel: threading.Event | None = None,
+         count_tokens: TokenCounter | None = None, text_field: str = "text",
+         csv_column: str = "text") -> Iterator[ScanStep]:
+    """Scan files and folders; yield a :class:`ScanStep` per file, in a stable order.
+
+    Stops (without raising) at the next file boundary once ``cancel`` is set.
+    Duplicates are found by content hash; the first file in scan order is the original.
+    """
+    try:
+        entries = list_files(paths, cancel)
+    except ScanCancelled:
+        return
+    total = len(entries)
+    originals: dict[str, str] = {}
+    for i, entry in enumerate(entries):
+        if cancel is not None and cancel.is_set():
+            return
+        item = scan_file(entry.path, root=entry.root, caption_path=entry.caption_path,
+                         count_tokens=count_tokens, text_field=text_field,
+                         csv_column=csv_column, missing=entry.missing)
+        if item.digest and item.size > 0:
+            first = originals.setdefault(item.digest, item.path)
+            if first != item.path and not item.problem:
+                item = dataclasses.replace(item, duplicate_of=first, severity=WARNING,
+                                           problem=f"duplicate of {_short(first, entry.root)}")
+        yield ScanStep(item, i + 1, total)
+
+
+def _short(path: str, root: str) -> str:
+    try:
+        rel = os.path.relpath(path, root if os.path.isdir(root) else os.path.dirname(root))
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def scan_file(path: str, *, root: str = "", caption_path: str = "",
+              count_tokens: TokenCounter | None = None, text_field: str = "text",
+              csv_column: str = "text", missing: bool = False) -> ScanItem:
+    """Scan one file. Never raises for a bad file: the reason goes in ``problem``."""
+    kind = kind_of(path)
+    base = ScanItem(path=path, kind=kind, root=root or path, caption_path=caption_path)
+    if missing:
+        return dataclasses.replace(base, problem="not found", severity=ERROR)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        why = "broken link" if os.path.islink(path) else (exc.strerror or str(exc)).lower()
+        return dataclasses.replace(base, problem=f"unreadable ({why})", severity=ERROR)
+    if not stat.S_ISREG(st.st_mode):
+        return dataclasses.replace(base, problem="not a regular file", severity=ERROR)
+    base = dataclasses.replace(base, size=st.st_size)
+    if kind == "unsupported":
+        ext = os.path.splitext(path)[1].lower()
+        what = f"'{ext}' files" if ext else "files without an extension"
+        return dataclasses.replace(base, severity=ERROR, problem=f"unsupported type ({what} "
+                                   "are not text, image or audio)")
+    try:
+        digest = file_digest(path)
+    except OSError as exc:
+        return dataclasses.replace(base, problem=f"unreadable ({(exc.strerror or str(exc)).lower()})",
+                                   severity=ERROR)
+    base = dataclasses.replace(base, digest=digest)
+    if caption_path:
+        base = dataclasses.replace(base, caption=read_caption(caption_path))
+    if st.st_size == 0:
+        return dataclasses.replace(base, problem="empty file", severity=ERROR)
+    if kind == "image":
+        return _scan_image(base)
+    if kind == "audio":
+        return _scan_audio(base)
+    return _scan_text(base, count_tokens, text_field, csv_column)
+
+
+def file_digest(path: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(_BLOCK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_caption(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            return f.read(64 * 1024).strip()
+    except OSError:
+        return ""
+
+
+def write_caption(media_path: str, text: str) -> str:
+    """Write (atomically) the ``.txt`` sidecar of an image or audio file; return its path."""
+    target = os.path.splitext(media_path)[0] + CAPTION_EXT
+    tmp = target + ".tmp"
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text.strip() + "\n" if text.strip() else "")
+    os.replace(tmp, target)
+    return target
+
+
+# -- images -------------------------------------------------------------------------------
+
+def _scan_image(item: ScanItem) -> ScanItem:
+    from PIL import Image
+
+    # PIL refuses images above 2x this and warns above it; we stop at 1x ourselves below.
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        with Image.open(item.path) as im:
+            w, h = im.size
+            item = dataclasses.replace(item, width=w, height=h, mode=im.mode)
+            if w * h > MAX_IMAGE_PIXELS:
+                return dataclasses.replace(item, severity=ERROR, problem=(
+                    f"too large to open safely ({w}×{h} = {w * h / 1e6:.0f} megapixels; "
+                    f"limit {MAX_IMAGE_PIXELS / 1e6:.0f})"))
+            thumb = _thumbnail(im)
+    except Image.DecompressionBombError as exc:
+        return dataclasses.replace(item, severity=ERROR, problem=f"too large to open safely ({exc})")
+    except Exception as exc:  # noqa: BLE001 - any decoder error means "cannot be read"
+        return dataclasses.replace(item, severity=ERROR,
+                                   problem=f"unreadable image ({_reason(exc)})")
+    item = dataclasses.replace(item, thumbnail=thumb)
+    if min(item.width, item.height) < MIN_IMAGE_SIDE:
+        item = dataclasses.replace(item, severity=WARNING, problem=(
+            f"too small ({item.width}×{item.height} px; at least {MIN_IMAGE_SIDE} px a side)"))
+    return item
+
+
+def _thumbnail(im) -> bytes:
+    """A JPEG (or PNG, when there is transparency) at most THUMB_SIZE on its longest side."""
+    im.draft("RGB", (THUMB_SIZE * 2, THUMB_SIZE * 2))  # JPEG: decode at a reduced scale
+    alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+    frame = im.convert("RGBA" if alpha else "RGB")  # also decodes: errors surface here
+    frame.thumbnail((THUMB_SIZE, THUMB_SIZE))
+    buf = io.BytesIO()
+    if alpha:
+        frame.save(buf, "PNG", optimize=False)
+    else:
+        frame.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    text = re.sub(r"\s+", " ", text)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+# -- audio --------------------------------------------------------------------------------
+
+def _scan_audio(item: ScanItem) -> ScanItem:
+    import soundfile as sf
+
+    try:
+        info = sf.info(item.path)
+        env = audio_envelope(item.path, ENVELOPE_BINS)
+    except Exception as exc:  # noqa: BLE001 - libsndfile errors
+        return dataclasses.replace(item, severity=ERROR, problem=f"unreadable audio ({_reason(exc)})")
+    item = dataclasses.replace(item, duration=float(info.duration), sample_rate=int(info.samplerate),
+                               channels=int(info.channels), envelope=env)
+    if info.frames == 0:
+        return dataclasses.replace(item, severity=ERROR, problem="empty (no audio frames)")
+    if item.duration < MIN_AUDIO_SECONDS:
+        return dataclasses.replace(item, severity=WARNING, problem=(
+            f"too short ({item.duration * 1000:.0f} ms; at least {MIN_AUDIO_SECONDS * 1000:.0f} ms)"))
+    if env.size and float(np.abs(env).max()) == 0.0:
+        return dataclasses.replace(item, severity=WARNING, problem="silent (every sample is zero)")
+    return item
+
+
+def audio_envelope(path: str, bins: int = ENVELOPE_BINS) -> np.ndarray:
+    """Min/max of the signal (all channels) in ``bins`` equal slices: shape (bins, 2).
+
+    Reads the file in blocks, so memory stays small for long recordings.
+    """
+    import soundfile as sf
+
+    with sf.SoundFile(path) as f:
+        frames = f.frames
+        if frames <= 0:
+            return np.zeros((0, 2), np.float32)
+        bins = max(1, min(bins, frames))
+        lo = np.full(bins, np.inf, np.float32)
+        hi = np.full(bins, -np.inf, np.float32)
+        pos = 0
+        while True:
+            block = f.read(_AUDIO_BLOCK, dtype="float32", always_2d=True)
+            if len(block) == 0:
+                break
+            n = len(block)
+            idx = (np.arange(pos, pos + n, dtype=np.int64) * bins) // frames
+            starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+            which = idx[starts]
+            # reduce along time first (fast, contiguous), then across the few channels
+            lo[which] = np.minimum(lo[which], np.minimum.reduceat(block, starts, axis=0).min(axis=1))
+            hi[which] = np.maximum(hi[which], np.maximum.reduceat(block, starts, axis=0).max(axis=1))
+            pos += n
+    empty = ~np.isfinite(lo)
+    lo[empty] = 0.0
+    hi[empty] = 0.0
+    return np.stack([lo, hi], axis=1)
+
+
+def audio_spectrogram(path: str, columns: int = 600, n_fft: int = 1024
+                      ) -> tuple[np.ndarray, int, float]:
+    """A magnitude spectrogram in dB, shape (columns, n_fft // 2 + 1), of the mono mix.
+
+    Long files are sampled: one window per column, read with a seek, so a ten-minute
+    recording costs ``columns`` small reads rather than the whole file.
+    Returns (spectrogram, sample rate, duration in seconds).
+    """
+    import soundfile as sf
+
+    window = np.hanning(n_fft).astype(np.float32)
+    with sf.SoundFile(path) as f:
+        sr, frames = f.samplerate, f.frames
+        if frames <= 0:
+            return np.zeros((0, n_fft // 2 + 1), np.float32), sr, 0.0
+        hop = max(1, (frames - n_fft) // max(1, columns - 1)) if frames > n_fft else 1
+        starts = list(range(0, max(1, frames - n_fft + 1), hop))[:columns]
+        frames_out = []
+        if hop < n_fft:  # short file: read it whole (it is small) and frame it
+            data = f.read(dtype="float32", always_2d=True).mean(axis=1)
+            data = np.pad(data, (0, max(0, n_fft - len(data))))
+            for s in starts:
+                frames_out.append(data[s:s + n_fft])
+        else:
+            for s in starts:
+                f.seek(s)
+                chunk = f.read(n_fft, dtype="float32", always_2d=True).mean(axis=1)
+                frames_out.append(np.pad(chunk, (0, n_fft - len(chunk))))
+    spec = np.abs(np.fft.rfft(np.stack(frames_out) * window, axis=1))
+    db = 20.0 * np.log10(np.maximum(spec, 1e-6))
+    return db.astype(np.float32), sr, frames / sr
+
+
+# -- text ---------------------------------------------------------------------------------
+
+_PUNCT_CHARS = ".,;:!?\"'()-[]{}*/&%$#@"
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate for English BPE vocabularies (GPT-2 and kin): about 1.3
+    tokens per whitespace-separated word, plus one per punctuation mark."""
+    words = len(text.split())
+    punct = sum(text.count(c) for c in _PUNCT_CHARS)
+    return int(round(words * 1.3 + punct))
+
+
+def _scan_text(item: ScanItem, count_tokens: TokenCounter | None, text_field: str,
+               csv_column: str) -> ScanItem:
+    ext = os.path.splitext(item.path)[1].lower()
+    counter = count_tokens or estimate_tokens
+    snippet_parts: list[str] = []
+    snippet_len = chars = tokens = records = 0
+    bad_records = 0
+    first_bad = ""
+
+    def take(text: str) -> None:
+        nonlocal snippet_len, chars, tokens
+        if snippet_len < SNIPPET_CHARS:
+            piece = text[:SNIPPET_CHARS - snippet_len]
+            snippet_parts.append(piece)
+            snippet_len += len(piece)
+        chars += len(text)
+        tokens += counter(text)
+
+    try:
+        if ext == ".jsonl":
+            for lineno, line in enumerate(_lines(item.path), 1):
+                if not line.strip():
+                    continue
+                records += 1
+                try:
+                    rec = json.loads(line)
+                    value = rec.get(text_field) if isinstance(rec, dict) else None
+                except json.JSONDecodeError:
+                    value = None
+                if not isinstance(value, str):
+                    bad_records += 1
+                    first_bad = first_bad or f"line {lineno}"
+                    continue
+                take(value + "\n")
+        elif ext == ".csv":
+            with open(item.path, encoding="utf-8-sig", newline="") as f:
+                reader = csv.DictReader(f)
+                if reader.fieldnames is None or csv_column not in reader.fieldnames:
+                    cols = ", ".join(reader.fieldnames or []) or "none"
+                    return dataclasses.replace(item, severity=ERROR, problem=(
+                        f"no '{csv_column}' column (columns: {cols})"))
+                for row in reader:
+                    records += 1
+                    value = row.get(csv_column)
+                    if not value:
+                        bad_records += 1
+                        first_bad = first_bad or f"row {records}"
+                        continue
+                    take(value + "\n")
+        else:
+            decoder = codecs.getincrementaldecoder("utf-8-sig")()
+            offset = 0
+            carry = ""
+            with open(item.path, "rb") as f:
+                while chunk := f.read(_BLOCK):
+                    try:
+                        text = carry + decoder.decode(chunk)
+                    except UnicodeDecodeError as exc:
+                        raise _NotUtf8(offset + max(0, exc.start)) from None
+                    offset += len(chunk)
+                    # count on whole lines, so no word is split between two reads
+                    cut = text.rfind("\n") + 1
+                    if not cut and len(text) > _BLOCK:  # a huge line: split it anyway
+                        cut = len(text)
+                    if cut:
+                        take(text[:cut])
+                    carry = text[cut:]
+                try:
+                    carry += decoder.decode(b"", final=True)
+                except UnicodeDecodeError:
+                    raise _NotUtf8(offset) from None
+                if carry:
+                    take(carry)
+    except _NotUtf8 as exc:
+        return dataclasses.replace(item, severity=ERROR,
+                                   problem=f"not UTF-8 text (bad byte at offset {exc.offset})")
+    except UnicodeDecodeError as exc:
+        return dataclasses.replace(item, severity=ERROR,
+                                   problem=f"not UTF-8 text (bad byte at offset {exc.start})")
+    except OSError as exc:
+        return dataclasses.replace(item, severity=ERROR,
+                                   problem=f"unreadable ({(exc.strerror or str(exc)).lower()})")
+    snippet = "".join(snippet_parts)
+    item = dataclasses.replace(item, snippet=snippet, chars=chars, tokens=tokens,
+                               tokens_exact=count_tokens is not None, records=records)
+    if ext in (".jsonl", ".csv") and records and bad_records == records:
+        where = f"'{text_field}' field" if ext == ".jsonl" else f"'{csv_column}' column"
+        return dataclasses.replace(item, severity=ERROR,
+                                   problem=f"no text in any record (missing {where})")
+    if not snippet.strip():
+        return dataclasses.replace(item, severity=ERROR, problem="empty (only whitespace)")
+    if bad_records:
+        return dataclasses.replace(item, severity=WARNING, problem=(
+            f"{bad_records} of {records} records have no text (first: {first_bad})"))
+    if len(snippet.strip()) < MIN_TEXT_CHARS and chars < MIN_TEXT_CHARS * 2:
+        return dataclasses.replace(item, severity=WARNING, problem=(
+            f"too short ({chars} characters)"))
+    return item
+
+
+class _NotUtf8(Exception):
+    def __init__(self, offset: int):
+        super().__init__(offset)
+        self.offset = offset
+
+
+def _lines(path: str) -> Iterator[str]:
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        yield from f
+
+
+def read_text(path: str, limit: int = 1 << 20) -> tuple[str, bool]:
+    """The start of a text file for display: (text, truncated)."""
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    truncated = len(data) > limit
+    return data[:limit].decode("utf-8-sig", errors="replace"), truncated
+
+
+# -- tokenizers ---------------------------------------------------------------------------
+
+def token_counter_for(model_dir: str | os.PathLike | None) -> TokenCounter | None:
+    """An exact counter from the ``tokenizer.json`` in a model folder, or None.
+
+    Uses the ``tokenizers`` library directly (fast, no torch)."""
+    if not model_dir:
+        return None
+    path = Path(model_dir) / "tokenizer.json"
+    if not path.is_file():
+        return None
+    try:
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(path))
+    except Exception:  # noqa: BLE001 - an unreadable tokenizer just means "estimate"
+        return None
+
+    def count(text: str) -> int:
+        return len(tok.encode(text, add_special_tokens=False).ids)
+
+    return count
+
+
+# -- the split ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SplitPreview:
+    documents: int
+    train: int
+    val: int
+    seed: int
+    val_fraction: float
+    val_indices: tuple[int, ...] = ()  # indices into the documents, sorted
+    by_block: bool = False  # one document: validation is a share of its blocks
+
+    def describe(self) -> str:
+        if self.documents == 0:
+            return "no text documents to split"
+        if self.val_fraction <= 0:
+            return f"{self.documents} training documents, no validation (val_fraction is 0)"
+        if self.by_block:
+            return (f"1 document: {self.val_fraction:.0%} of its blocks held out for "
+                    f"validation (seed {self.seed})")
+        return f"{self.train} train / {self.val} validation documents (seed {self.seed})"
+
+
+def split_preview(documents: int, val_fraction: float, seed: int) -> SplitPreview:
+    """Which documents the text engine will hold out: a ``random.Random(seed)`` shuffle of
+    the document indices (in scan order), the first ``max(1, round(n * fraction))`` go to
+    validation, never all of them. One document is split by block instead."""
+    n = int(documents)
+    if n <= 0 or val_fraction <= 0:
+        return SplitPreview(n, n, 0, seed, val_fraction)
+    if n == 1:
+        return SplitPreview(1, 1, 0, seed, val_fraction, by_block=True)
+    n_val = min(n - 1, max(1, int(round(n * val_fraction))))
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    val = tuple(sorted(order[:n_val]))
+    return SplitPreview(n, n - n_val, n_val, seed, val_fraction, val_indices=val)
+
+
+# -- small formatting helpers shared by front ends ----------------------------------------
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def human_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(int(round(seconds)), 60)
+    if m < 60:
+        return f"{m}:{s:02d}"
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}"
+
+
+__all__ = [
+    "AUDIO_EXTS", "ERROR", "IMAGE_EXTS", "KINDS", "ScanItem", "ScanStep", "SplitPreview",
+    "TEXT_EXTS", "WARNING", "audio_envelope", "audio_spectrogram", "estimate_tokens",
+    "file_digest", "human_duration", "human_size", "kind_of", "list_files", "read_caption",
+    "read_text", "scan", "scan_file", "split_preview", "token_counter_for", "write_caption",
+]

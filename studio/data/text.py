@@ -1,0 +1,575 @@
+"""Text datasets: find the files, read them as documents, split, tokenise and pack into blocks.
+
+Reading never stops at a bad file: each file that cannot be used becomes a ``Skipped`` entry
+whose reason says what is wrong and how to fix it, and only when *nothing* is usable does
+``read_text_corpus`` raise ``DataError``. The tokenizer is passed in as a plain callable, so
+this module needs neither torch nor transformers.
+
+Pipeline::
+
+    corpus = read_text_corpus(cfg.data.paths)             # files -> documents (+ skipped)
+    splits = build_text_splits(corpus, encode, eos_id,    # documents -> token blocks
+                               block_size, val_fraction, seed)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+import stat
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from studio.core.errors import ConfigError, DataError
+
+TEXT_EXTENSIONS = (".txt", ".md", ".jsonl", ".csv")
+
+_SUPPORTED = ".txt, .md, .jsonl, .csv"
+_SNIFF_BYTES = 8192          # binary detection looks at this many leading bytes
+_MAX_EXAMPLES = 3            # bad lines / rows named per file in a Skipped summary
+_MAX_REASONS = 5             # per-file reasons quoted in the "nothing usable" error
+_RESAVE = "re-save it as UTF-8 (in most editors: Save As, Encoding: UTF-8)"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file (or part of one) that was not used. ``reason`` says why and how to fix it."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """One unit of text. ``index`` is 0 for a whole-file document, the 1-based line number
+    for a .jsonl record, and the 1-based data row (header not counted) for a .csv row."""
+
+    path: str
+    text: str
+    index: int = 0
+
+
+@dataclass
+class TextCorpus:
+    """Everything read from the dataset paths. ``files`` lists the files that gave at least
+    one document (a file can be in ``files`` and in ``skipped`` when only some of its
+    lines were bad)."""
+
+    documents: list[Document]
+    skipped: list[Skipped]
+    files: list[str]
+
+
+@dataclass
+class TextSplits:
+    """Packed token blocks ready for batching.
+
+    ``split_by`` is ``"document"`` when whole documents went to one side (always the case
+    when nothing is held out) and ``"block"`` when the blocks of one token stream were
+    shared out; then both splits are cut from the same documents, so ``train_docs`` and
+    ``val_docs`` both count all of them. ``*_tokens`` count the tokens of the text given to
+    each split, including the end-of-document tokens and the partial final block that
+    packing drops.
+    """
+
+    train: np.ndarray   # int64 [n_train_blocks, block_size]
+    val: np.ndarray     # int64 [n_val_blocks, block_size]
+    split_by: str
+    train_docs: int
+    val_docs: int
+    train_tokens: int
+    val_tokens: int
+
+
+# -- finding files ----------------------------------------------------------------------------
+
+
+def _unsupported(path: Path) -> Skipped:
+    kind = path.suffix.lower() or "(no extension)"
+    return Skipped(str(path), f"unsupported file type {kind}; text datasets read {_SUPPORTED}")
+
+
+def collect_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
+    """Expand files and folders into the list of text files to read, in a stable order.
+
+    Files are kept as given; folders are walked recursively in sorted name order, leaving
+    out hidden entries (``.git``, ``.DS_Store``) and following links to folders at most once
+    (a link loop cannot hang the walk). A file reached twice is read once. Anything without
+    a text extension, or that is not a regular file, becomes a ``Skipped``. A path that does
+    not exist raises ``DataError``.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files: list[Path] = []
+    skipped: list[Skipped] = []
+    seen_files: set[Path] = set()
+    seen_dirs: set[Path] = set()
+
+    def add_file(path: Path) -> None:
+        try:
+            st = path.stat()
+        except OSError as e:
+            skipped.append(Skipped(str(path), f"cannot be read: {_os_reason(e)}"))
+            return
+        if not stat.S_ISREG(st.st_mode):
+            skipped.append(Skipped(str(path), "not a regular file (a device, pipe or socket); "
+                                              "point data.paths at ordinary text files"))
+            return
+        if path.suffix.lower() not in TEXT_EXTENSIONS:
+            skipped.append(_unsupported(path))
+            return
+        key = path.resolve()
+        if key not in seen_files:
+            seen_files.add(key)
+            files.append(path)
+
+    def walk(folder: Path) -> None:
+        key = folder.resolve()
+        if key in seen_dirs:      # a link back to a folder already walked (or a loop)
+            return
+        seen_dirs.add(key)
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            skipped.append(Skipped(str(folder), f"folder cannot be listed: {_os_reason(e)}"))
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = folder / entry.name
+            try:
+                is_dir = entry.is_dir()   # follows links
+            except OSError:
+                is_dir = False
+            if is_dir:
+                walk(path)
+            elif entry.is_symlink() and not path.exists():
+                skipped.append(Skipped(str(path), "broken link: its target does not exist"))
+            else:
+                add_file(path)
+
+    for given in paths:
+        path = Path(given)
+        if not path.exists():
+            raise DataError(str(path), "does not exist",
+                            "check data.paths (relative paths are relative to the config file)")
+        if path.is_dir():
+            walk(path)
+        else:
+            add_file(path)
+    return files, skipped
+
+
+def _os_reason(e: OSError) -> str:
+    return e.strerror or str(e) or type(e).__name__
+
+
+# -- decoding ---------------------------------------------------------------------------------
+
+
+class _Unusable(Exception):
+    """A whole file cannot be used; the message is the Skipped reason."""
+
+
+# Leading bytes of common non-text formats: (prefix, what it is). Checked before decoding so a
+# PNG renamed to .txt is called an image, not "invalid UTF-8 at byte 0".
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or .docx/.xlsx/.odt document)"),
+    (b"PK\x05\x06", "an empty ZIP archive"),
+    (b"\x7fELF", "an ELF program"),
+    (b"MZ\x90\x00", "a Windows program"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\xfd7zXZ\x00", "an xz archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Microsoft Office document"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"fLaC", "a FLAC audio file"),
+    (b"OggS", "an Ogg audio/video file"),
+    (b"ID3\x02", "an MP3 audio file"),
+    (b"ID3\x03", "an MP3 audio file"),
+    (b"ID3\x04", "an MP3 audio file"),
+    (b"\x00\x00\x00\x18ftyp", "an MP4/MOV video or audio file"),
+    (b"\x00\x00\x00\x20ftyp", "an MP4/MOV video or audio file"),
+)
+_RIFF_KINDS = {b"WAVE": "a WAV audio file", b"WEBP": "a WebP image", b"AVI ": "an AVI video"}
+
+_BOMS: tuple[tuple[bytes, str], ...] = (   # UTF-32 first: its LE BOM starts with UTF-16's
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+def _binary_kind(data: bytes) -> str | None:
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data.startswith(b"RIFF") and data[8:12] in _RIFF_KINDS:
+        return _RIFF_KINDS[data[8:12]]
+    return None
+
+
+def _looks_like_utf16_without_bom(head: bytes) -> bool:
+    """Mostly-ASCII UTF-16 has a NUL in every other byte."""
+    if len(head) < 8:
+        return False
+    even, odd = head[0::2], head[1::2]
+    for zeros, other in ((even, odd), (odd, even)):
+        if zeros.count(0) >= 0.9 * len(zeros) and other.count(0) <= 0.1 * len(other):
+            return True
+    return False
+
+
+def _decode_text(data: bytes) -> str:
+    """Bytes of a text file -> str with LF line ends. Raises ``_Unusable`` with the reason.
+
+    UTF-8 (a BOM is stripped), or UTF-16/UTF-32 when the file starts with a byte-order mark.
+    """
+    kind = _binary_kind(data)
+    if kind:
+        raise _Unusable(f"binary file, not text ({kind}); remove it from the dataset or "
+                        f"export its text as a .txt file")
+    encoding = "utf-8"
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            encoding = enc
+            break
+    if encoding == "utf-8":
+        head = data[:_SNIFF_BYTES]
+        if b"\x00" in head:
+            if _looks_like_utf16_without_bom(head):
+                raise _Unusable(f"looks like UTF-16 text without a byte-order mark; {_RESAVE}")
+            raise _Unusable("binary file, not text (it contains NUL bytes); remove it from the "
+                            "dataset or export its text as a .txt file")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as e:
+        label = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16",
+                 "utf-32": "UTF-32"}[encoding]
+        bad = data[e.start:e.start + 1].hex()
+        raise _Unusable(f"not valid {label}: byte 0x{bad} at offset {e.start} cannot be "
+                        f"decoded (probably another encoding, e.g. Latin-1 or Windows-1252); "
+                        f"{_RESAVE}") from None
+    return _normalise_newlines(text)
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def _quote(names: Iterable[str], limit: int = 12) -> str:
+    names = list(names)
+    shown = ", ".join(json.dumps(n, ensure_ascii=False) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _summary(problems: list[str], total: int, unit: str) -> str:
+    shown = "; ".join(problems[:_MAX_EXAMPLES])
+    more = f"; and {len(problems) - _MAX_EXAMPLES} more" if len(problems) > _MAX_EXAMPLES else ""
+    return f"{len(problems)} of {total} {unit} skipped: {shown}{more}"
+
+
+def _valid_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:     # a lone surrogate from a JSON "\ud800" escape
+        return False
+    return True
+
+
+def _read_plain(path: Path, text: str) -> tuple[list[Document], list[Skipped]]:
+    return [Document(str(path), text, 0)], []
+
+
+def _read_jsonl(path: Path, text: str, field: str) -> tuple[list[Document], list[Skipped]]:
+    docs: list[Document] = []
+    problems: list[str] = []
+    total = 0
+    objects = 0
+    had_field = 0
+    fields_seen: dict[str, None] = {}    # insertion-ordered set
+    q = json.dumps(field, ensure_ascii=False)
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        total += 1
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            problems.append(f"line {number} is not JSON")
+            continue
+        if not isinstance(record, dict):
+            problems.append(f"line {number} is not a JSON object")
+            continue
+        objects += 1
+        if field not in record:
+            for key in record:
+                fields_seen.setdefault(str(key))
+            problems.append(f"line {number} has no {q} field")
+            continue
+        had_field += 1
+        value = record[field]
+        if not isinstance(value, str):
+            problems.append(f"line {number}: {q} is {type(value).__name__}, not a string")
+        elif not value.strip():
+            problems.append(f"line {number}: {q} is empty")
+        elif not _valid_unicode(value):
+            problems.append(f"line {number}: {q} contains an invalid escaped character")
+        else:
+            docs.append(Document(str(path), _normalise_newlines(value), number))
+    skipped: list[Skipped] = []
+    if objects and not had_field and fields_seen:
+        skipped.append(Skipped(str(path), f"no record has the field {q}; the records have "
+                                          f"{_quote(fields_seen)}; set data.text_field to the "
+                                          f"one that holds the text"))
+    elif problems:
+        skipped.append(Skipped(str(path), _summary(problems, total, "lines") +
+                               f"; each line must be a JSON object with a non-empty string "
+                               f"{q} field (data.text_field)"))
+    return docs, skipped
+
+
+def _csv_delimiter(header_line: str) -> str:
+    """Comma, unless the header has none and uses tabs or semicolons (European Excel)."""
+    if "," in header_line:
+        return ","
+    tabs, semis = header_line.count("\t"), header_line.count(";")
+    if tabs or semis:
+        return "\t" if tabs >= semis else ";"
+    return ","
+
+
+def _read_csv(path: Path, text: str, column: str) -> tuple[list[Document], list[Skipped]]:
+    delimiter = _csv_delimiter(text.split("\n", 1)[0])
+    old_limit = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)     # a long story in one cell is normal here
+    try:
+        rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        try:
+            header = next(rows, None)
+            if header is None:
+                raise _Unusable("empty file")
+            names = [h.strip() for h in header]
+            if column in names:
+                col = names.index(column)
+            else:
+                available = _quote(n for n in names if n) or "none (the header row is blank)"
+                raise _Unusable(f"no column {json.dumps(column, ensure_ascii=False)}; its "
+                                f"columns are {available}; set data.csv_column to the one that "
+                                f"holds the text (the first row must name the columns)")
+            docs: list[Document] = []
+            problems: list[str] = []
+            total = 0
+            for number, row in enumerate(rows, start=1):
+                if not any(cell.strip() for cell in row):
+                    continue            # blank line
+                total += 1
+                if col >= len(row):
+                    problems.append(f"row {number} has only {len(row)} column(s)")
+                elif not row[col].strip():
+                    problems.append(f"row {number} has an empty {json.dumps(column)} cell")
+                else:
+                    docs.append(Document(str(path), row[col], number))
+        except csv.Error as e:
+            raise _Unusable(f"not readable as CSV (line {rows.line_num}: {e}); save it from a "
+                            f"spreadsheet as \"CSV UTF-8\"") from None
+    finally:
+        csv.field_size_limit(old_limit)
+    skipped = []
+    if problems:
+        skipped.append(Skipped(str(path), _summary(problems, total, "rows") +
+                               f"; column {json.dumps(column)} (data.csv_column) needs text"))
+    return docs, skipped
+
+
+def read_text_corpus(paths: Sequence[str | Path], text_field: str = "text",
+                     csv_column: str = "text") -> TextCorpus:
+    """Read every text file under ``paths`` into documents.
+
+    .txt/.md give one document per file, .jsonl one per record (its ``text_field``), .csv one
+    per row (its ``csv_column``). Unusable files and lines are collected in ``skipped`` with
+    a reason; ``DataError`` is raised only when no document at all is usable.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    if not paths:
+        raise DataError("data.paths", "is empty", "add a text file or a folder of them")
+    files, skipped = collect_files(paths)
+    documents: list[Document] = []
+    used: list[str] = []
+    for path in files:
+        try:
+            try:
+                data = path.read_bytes()
+            except OSError as e:
+                raise _Unusable(f"cannot be read: {_os_reason(e)}; check that the file is "
+                                f"readable by you") from None
+            text = _decode_text(data)
+            if not text.strip():
+                raise _Unusable("empty file")
+            suffix = path.suffix.lower()
+            if suffix == ".jsonl":
+                docs, problems = _read_jsonl(path, text, text_field)
+            elif suffix == ".csv":
+                docs, problems = _read_csv(path, text, csv_column)
+            else:
+                docs, problems = _read_plain(path, text)
+        except _Unusable as e:
+            skipped.append(Skipped(str(path), str(e)))
+            continue
+        skipped.extend(problems)
+        documents.extend(docs)
+        if docs:
+            used.append(str(path))
+    if not documents:
+        where = ", ".join(str(p) for p in paths)
+        if not files and not skipped:
+            raise DataError(where, f"no text files found (text datasets read {_SUPPORTED})",
+                            "add text files or point data.paths at another folder")
+        reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:_MAX_REASONS])
+        more = (f"; and {len(skipped) - _MAX_REASONS} more"
+                if len(skipped) > _MAX_REASONS else "")
+        raise DataError(where, f"no usable text ({reasons}{more})",
+                        "fix or replace the files named above")
+    return TextCorpus(documents=documents, skipped=skipped, files=used)
+
+
+# -- splitting and packing --------------------------------------------------------------------
+
+
+def _check_fraction(val_fraction: float) -> None:
+    if not 0.0 <= val_fraction < 1.0:
+        raise ConfigError("data.val_fraction", f"must be at least 0 and below 1, "
+                                               f"not {val_fraction}", "use e.g. 0.1")
+
+
+def _split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Seeded split of range(n): at least one on each side when val_fraction > 0 and n >= 2.
+    Each side keeps the original order."""
+    _check_fraction(val_fraction)
+    if val_fraction == 0 or n < 2:
+        return list(range(n)), []
+    n_val = min(max(1, round(n * val_fraction)), n - 1)
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    val = sorted(order[:n_val])
+    train = sorted(order[n_val:])
+    return train, val
+
+
+def split_documents(docs: Sequence[Document], val_fraction: float,
+                    seed: int) -> tuple[list[Document], list[Document]]:
+    """Seeded train/validation split of documents; the same input gives the same split."""
+    train, val = _split_indices(len(docs), val_fraction, seed)
+    return [docs[i] for i in train], [docs[i] for i in val]
+
+
+def _pack(stream: np.ndarray, block_size: int) -> np.ndarray:
+    n = len(stream) // block_size
+    return stream[: n * block_size].reshape(n, block_size)
+
+
+def _concat(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
+
+
+def _too_little(tokens: int, needed: int, block_size: int, why: str) -> DataError:
+    return DataError("data", f"only {tokens} tokens of text, but {needed} are needed for {why} "
+                             f"of data.block_size = {block_size} tokens",
+                     "lower data.block_size or add more text")
+
+
+def build_text_splits(corpus: TextCorpus, encode: Callable[[str], Sequence[int]],
+                      eos_id: int | None, block_size: int, val_fraction: float,
+                      seed: int) -> TextSplits:
+    """Tokenise, split and pack the corpus into fixed-length blocks.
+
+    Each document is encoded and followed by ``eos_id`` (when given). With two or more
+    documents whole documents go to train or validation; each side's documents are
+    concatenated in reading order and cut into ``block_size`` blocks (the partial last block
+    is dropped). With one document, or when the document split leaves a side too short for
+    one block, the blocks of the whole stream are shared out instead (``split_by="block"``).
+    """
+    if block_size < 1:
+        raise ConfigError("data.block_size", f"must be at least 1, not {block_size}")
+    _check_fraction(val_fraction)
+    docs = corpus.documents
+    if not docs:
+        raise DataError("data", "the corpus has no documents", "add text files to data.paths")
+    tokens: list[np.ndarray] = []
+    for doc in docs:
+        ids = np.asarray(list(encode(doc.text)), dtype=np.int64).reshape(-1)
+        if eos_id is not None:
+            ids = np.append(ids, np.int64(eos_id))
+        tokens.append(ids)
+    total = sum(len(t) for t in tokens)
+    empty_val = np.zeros((0, block_size), dtype=np.int64)
+
+    if val_fraction == 0:
+        train = _pack(_concat(tokens), block_size)
+        if len(train) == 0:
+            raise _too_little(total, block_size, block_size, "one training block")
+        return TextSplits(train, empty_val, "document", len(docs), 0, total, 0)
+
+    if len(docs) >= 2:
+        train_idx, val_idx = _split_indices(len(docs), val_fraction, seed)
+        train_stream = _concat([tokens[i] for i in train_idx])
+        val_stream = _concat([tokens[i] for i in val_idx])
+        train, val = _pack(train_stream, block_size), _pack(val_stream, block_size)
+        if len(train) and len(val):
+            return TextSplits(train, val, "document", len(train_idx), len(val_idx),
+                              len(train_stream), len(val_stream))
+
+    # By block: one stream in reading order, its blocks shared out by a seeded shuffle.
+    blocks = _pack(_concat(tokens), block_size)
+    if len(blocks) < 2:
+        raise _too_little(total, 2 * block_size, block_size,
+                          "one training and one validation block")
+    train_idx, val_idx = _split_indices(len(blocks), val_fraction, seed)
+    return TextSplits(blocks[train_idx], blocks[val_idx], "block", len(docs), len(docs),
+                      len(train_idx) * block_size, len(val_idx) * block_size)
+
+
+def describe(corpus: TextCorpus, splits: TextSplits | None = None) -> str:
+    """One paragraph for a human: what was read, what was skipped, how it was split."""
+    def plural(n: int, word: str) -> str:
+        return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+    parts = [f"Read {plural(len(corpus.documents), 'document')} from "
+             f"{plural(len(corpus.files), 'file')}."]
+    if corpus.skipped:
+        parts.append(f"Skipped {len(corpus.skipped):,} (files, or lines within files; "
+                     f"each with its reason).")
+    if splits is not None:
+        block = splits.train.shape[1] if splits.train.ndim == 2 else 0
+        parts.append(f"Training: {plural(splits.train_tokens, 'token')} in "
+                     f"{plural(len(splits.train), 'block')} of {block} tokens.")
+        if len(splits.val) == 0:
+            parts.append("No validation split (data.val_fraction is 0).")
+        else:
+            parts.append(f"Validation: {plural(splits.val_tokens, 'token')} in "
+                         f"{plural(len(splits.val), 'block')}.")
+            if splits.split_by == "document":
+                parts.append(f"Split by document: {splits.train_docs:,} for training, "
+                             f"{splits.val_docs:,} held out.")
+            else:
+                parts.append("Split by block: validation blocks are held-out passages of the "
+                             "same text.")
+    return " ".join(parts)

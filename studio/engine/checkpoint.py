@@ -1,0 +1,137 @@
+"""Checkpoints hold the whole program state, written atomically.
+
+A checkpoint folder ``step_NNNNNN/`` holds:
+  model.safetensors   the trainable weights (frozen ones come from the base model)
+  optimizer.pt        optimizer (+ grad scaler) state, read back with torch.load(weights_only=True)
+  rng.safetensors     torch CPU (+ CUDA) RNG states, so dropout continues identically
+  state.json          step, data position, best validation loss, early-stopping counter...
+
+It is written into a hidden temp folder and renamed into place, so a kill or a full disk
+mid-save leaves the previous checkpoint untouched and no half-written one visible.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from studio.core.errors import RunError
+
+FORMAT_VERSION = 1
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().to("cpu", copy=True).contiguous()
+            for n, p in model.named_parameters() if p.requires_grad}
+
+
+def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
+    params = dict(model.named_parameters())
+    missing = [n for n in weights if n not in params]
+    if missing:
+        raise RunError(f"{source}: weights do not match the model ({len(missing)} unknown, e.g. "
+                       f"{missing[0]})", "the base model changed since this run was saved")
+    with torch.no_grad():
+        for n, t in weights.items():
+            params[n].copy_(t.to(params[n].device, params[n].dtype))
+
+
+def _write_dir_atomically(final: Path, write) -> Path:
+    """Call ``write(tmp_dir)``, then rename tmp_dir to ``final``."""
+    tmp = final.with_name(f".tmp-{final.name}-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        tmp.mkdir(parents=True)
+        write(tmp)
+        if final.exists():
+            old = final.with_name(f".old-{final.name}-{time.monotonic_ns()}")
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        what = "the disk is full" if exc.errno == 28 else (exc.strerror or str(exc))
+        raise RunError(f"{final}: could not save ({what}); the previous checkpoint is intact",
+                       "free disk space (or choose another run.runs_dir) and resume") from exc
+    return final
+
+
+def save_checkpoint(final: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    scaler, state: dict) -> Path:
+    def write(tmp: Path) -> None:
+        save_file(trainable_state(model), str(tmp / "model.safetensors"))
+        opt = {"optimizer": optimizer.state_dict()}
+        if scaler is not None:
+            opt["scaler"] = scaler.state_dict()
+        torch.save(opt, tmp / "optimizer.pt")
+        rng = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            for i, s in enumerate(torch.cuda.get_rng_state_all()):
+                rng[f"cuda{i}"] = s
+        save_file(rng, str(tmp / "rng.safetensors"))
+        # state.json last: its presence marks a complete checkpoint.
+        (tmp / "state.json").write_text(json.dumps({**state, "format": FORMAT_VERSION},
+                                                   indent=1), encoding="utf-8")
+
+    return _write_dir_atomically(final, write)
+
+
+def read_state(ckpt: Path) -> dict:
+    try:
+        return json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{ckpt}: checkpoint is unreadable ({exc})",
+                       "resume from an earlier checkpoint") from None
+
+
+def load_checkpoint(ckpt: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None,
+                    scaler) -> dict:
+    state = read_state(ckpt)
+    try:
+        load_weights(model, load_file(str(ckpt / "model.safetensors")), str(ckpt))
+        if optimizer is not None:
+            opt = torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=True)
+            optimizer.load_state_dict(opt["optimizer"])
+            if scaler is not None and "scaler" in opt:
+                scaler.load_state_dict(opt["scaler"])
+        rng = load_file(str(ckpt / "rng.safetensors"))
+    except (OSError, RuntimeError, KeyError) as exc:
+        if isinstance(exc, RunError):
+            raise
+        raise RunError(f"{ckpt}: checkpoint is damaged ({exc})",
+                       "resume from an earlier checkpoint") from None
+    torch.set_rng_state(rng["cpu"])
+    cuda_states = [rng[k] for k in sorted(rng) if k.startswith("cuda")]
+    if cuda_states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
+    return state
+
+
+def save_weights_dir(final: Path, model: nn.Module, state: dict) -> Path:
+    """Trainable weights + a state.json (used for best/)."""
+    def write(tmp: Path) -> None:
+        save_file(trainable_state(model), str(tmp / "model.safetensors"))
+        (tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+
+    return _write_dir_atomically(final, write)
+
+
+def prune(checkpoints: list[Path], keep_last: int) -> None:
+    for old in checkpoints[:-keep_last] if keep_last > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def clean_temp(dir_: Path) -> None:
+    """Remove temp folders left by a save that was killed."""
+    if dir_.is_dir():
+        for p in dir_.iterdir():
+            if p.name.startswith((".tmp-", ".old-")):
+                shutil.rmtree(p, ignore_errors=True)

@@ -1,0 +1,425 @@
+"""The training loop, readable top to bottom.
+
+build model -> (freeze plan: later) -> optimizer over param groups -> for each optimizer
+step: forward/backward under autocast, accumulate, clip, step, schedule -> log (floats
+pulled off the GPU only on log steps) -> every N: evaluate, sample, checkpoint -> check
+RunControl. Everything observable goes out as one event to the sink.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from studio.config import RunConfig, load_config, save_config
+from studio.config.io import resolve_path
+from studio.core import events as ev
+from studio.core.control import RunControl
+from studio.core.errors import RunError, StudioError
+from studio.core.sinks import EventSink, FanOutSink, event_to_dict
+from studio.engine import checkpoint as ck
+from studio.engine.device import gpu_memory_bytes, pick_device, pick_precision
+from studio.engine.optim import build_optimizer, lr_multiplier, param_groups, set_lr
+from studio.models.base import get_family
+from studio.runs.store import RunFolder
+
+
+@dataclass
+class RunResult:
+    run_dir: str
+    state: str          # "completed", "stopped" or "failed"
+    step: int
+    best_val_loss: float | None = None
+    best_step: int | None = None
+    last_val_loss: float | None = None
+
+
+class _FolderSink:
+    """Every event also goes to the run's metrics.jsonl (append + flush per line)."""
+
+    def __init__(self, folder: RunFolder) -> None:
+        self.folder = folder
+
+    def emit(self, event: object) -> None:
+        try:
+            self.folder.append_metric({"t": time.time(), **event_to_dict(event)})
+        except OSError:
+            pass  # a full disk must not kill training; the checkpoint save reports it
+
+
+def _absolute_config(cfg: RunConfig) -> RunConfig:
+    """Make the config self-contained: paths made absolute, so config.toml is what ran."""
+    data = dataclasses.replace(cfg.data, paths=tuple(str(resolve_path(cfg, p).resolve())
+                                                     for p in cfg.data.paths))
+    runs_dir = str(resolve_path(cfg, cfg.run.runs_dir).resolve())
+    model = cfg.model
+    src = resolve_path(cfg, model.source)
+    if not model.source.startswith("starter:") and src.exists():
+        model = dataclasses.replace(model, source=str(src.resolve()))
+    return dataclasses.replace(cfg, data=data, model=model,
+                               run=dataclasses.replace(cfg.run, runs_dir=runs_dir))
+
+
+def _set_dropout(model: nn.Module, p: float) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = p
+    for key in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "dropout", "attention_dropout",
+                "hidden_dropout"):
+        if hasattr(model.config, key):
+            setattr(model.config, key, p)
+    # Some architectures (Llama, Qwen) read attention dropout from a module attribute.
+    for m in model.modules():
+        if hasattr(m, "attention_dropout") and isinstance(m.attention_dropout, float):
+            m.attention_dropout = p
+
+
+def run(cfg: RunConfig, sink: EventSink | None = None, control: RunControl | None = None, *,
+        resume: str | Path | None = None, overrides: tuple[str, ...] = ()) -> RunResult:
+    """Train a run to completion, stop or failure. Blocking: GUIs call it from a worker.
+
+    ``resume`` continues the run in that folder from its latest checkpoint (``cfg`` may
+    then be None: the folder's config.toml is used, with ``overrides`` applied).
+    On an error, emits RunFailed, marks the run failed and re-raises.
+    """
+    control = control or RunControl()
+    user_sink = sink
+    folder: RunFolder | None = None
+    trainer = None
+    try:
+        if resume is not None:
+            folder = RunFolder(resume)
+            if not folder.config_path.is_file():
+                raise RunError(f"{resume}: not a run folder (no config.toml)",
+                               "give the folder printed when the run started")
+            cfg = load_config(folder.config_path, overrides)
+        else:
+            assert cfg is not None
+            cfg = _absolute_config(cfg)
+            folder = RunFolder.create(cfg.run.runs_dir, cfg.run.name)
+        save_config(cfg, folder.config_path, comments=False)
+        sink_all = FanOutSink(_FolderSink(folder), *( [user_sink] if user_sink else []))
+        trainer = _Trainer(cfg, folder, sink_all, control, resume is not None)
+        return trainer.train()
+    except BaseException as exc:
+        step = trainer.step if trainer is not None else 0
+        if isinstance(exc, KeyboardInterrupt):
+            message = "interrupted"
+        elif isinstance(exc, StudioError):
+            message = str(exc)
+        else:
+            message = f"{type(exc).__name__}: {exc}"
+        tb = traceback.format_exc()
+        if folder is not None and folder.path.exists():
+            try:
+                folder.write_status("failed", message=message, step=step)
+            except OSError:
+                pass
+        failed = ev.RunFailed(step=step, message=message, traceback=tb,
+                              run_dir=str(folder.path) if folder else "")
+        for s in ([_FolderSink(folder)] if folder and folder.path.exists() else []) + \
+                 ([user_sink] if user_sink else []):
+            try:
+                s.emit(failed)
+            except Exception:  # noqa: BLE001 - the original error matters more
+                pass
+        raise
+    finally:
+        if folder is not None:
+            folder.close()
+
+
+class _Trainer:
+    def __init__(self, cfg: RunConfig, folder: RunFolder, sink: EventSink, control: RunControl,
+                 resumed: bool) -> None:
+        self.cfg, self.folder, self.sink, self.control = cfg, folder, sink, control
+        self.resumed = resumed
+        self.step = 0
+
+    # -- helpers ----------------------------------------------------------------------
+    def log(self, text: str, level: str = "info") -> None:
+        self.sink.emit(ev.LogMessage(level, text))
+
+    def evaluate(self) -> float:
+        """Mean validation loss per token, under no_grad, in eval mode (dropout off)."""
+        model, val = self.loaded.model, self.data.val
+        bs = self.cfg.train.batch_size
+        n_batches = math.ceil(len(val) / bs)
+        if self.cfg.eval.max_batches:
+            n_batches = min(n_batches, self.cfg.eval.max_batches)
+        model.eval()
+        total = torch.zeros((), device=self.device)
+        count = 0
+        with torch.no_grad():
+            for b in range(n_batches):
+                batch = val[b * bs:(b + 1) * bs].to(self.device, non_blocking=True)
+                with self.precision.autocast(self.device):
+                    loss = self.family.loss(self.loaded, batch)
+                total += loss.float() * len(batch)
+                count += len(batch)
+        model.train()
+        return float(total / max(1, count))  # one sync point per evaluation
+
+    def micro_batch(self, m: int) -> torch.Tensor:
+        """The m-th micro-batch of the whole run: epochs are seeded permutations, so the
+        data position is just ``m`` and resuming needs nothing else."""
+        epoch, pos = divmod(m, self.micro_per_epoch)
+        if epoch != self._perm_epoch:
+            g = torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + epoch)
+            self._perm = torch.randperm(len(self.data.train), generator=g)
+            self._perm_epoch = epoch
+        bs = self.cfg.train.batch_size
+        idx = self._perm[pos * bs:(pos + 1) * bs]
+        return self.data.train[idx]
+
+    def do_sample(self, step: int) -> None:
+        out_dir = self.folder.sample_dir(step)
+        samples = self.family.sample(self.loaded, self.cfg.sample, step, out_dir)
+        self.sink.emit(ev.SampleReady(step=step, samples=tuple(samples)))
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "micro": self.micro, "best_val_loss": self.best_val,
+                "best_step": self.best_step, "evals_since_best": self.evals_since_best,
+                "last_val_loss": self.last_val, "elapsed_s": self.elapsed(),
+                "tokens_seen": self.items_seen, "saved_at": time.time()}
+
+    def save(self, reason: str) -> None:
+        if self.last_ckpt_step == self.step and reason != "manual":
+            return  # this exact state is already on disk
+        self.last_ckpt_step = self.step
+        path = ck.save_checkpoint(self.folder.checkpoint_dir(self.step), self.loaded.model,
+                                  self.optimizer, self.scaler, self.state_dict())
+        ck.prune(self.folder.checkpoints(), self.cfg.checkpoint.keep_last)
+        self.folder.update_status(last_checkpoint=str(path), step=self.step)
+        self.sink.emit(ev.CheckpointSaved(step=self.step, path=str(path), reason=reason))
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + (time.perf_counter() - self.t_start) - self.paused_s
+
+    def run_eval(self) -> bool:
+        """Evaluate; return True when early stopping says stop."""
+        if len(self.data.val) == 0:
+            return False
+        val = self.evaluate()
+        self.last_val = val
+        is_best = self.best_val is None or val < self.best_val
+        if is_best:
+            self.best_val, self.best_step, self.evals_since_best = val, self.step, 0
+            if self.cfg.eval.keep_best:
+                ck.save_weights_dir(self.folder.best_dir, self.loaded.model,
+                                    {"step": self.step, "val_loss": val})
+        else:
+            self.evals_since_best += 1
+        self.folder.update_status(best_val_loss=self.best_val, best_step=self.best_step)
+        ppl = math.exp(min(val, 50.0)) if self.family.name == "text" else None
+        self.sink.emit(ev.EvalLogged(step=self.step, val_loss=val, perplexity=ppl,
+                                     best_val_loss=self.best_val, is_best=is_best))
+        patience = self.cfg.eval.early_stopping_patience
+        return bool(patience) and self.evals_since_best >= patience
+
+    def wait_if_paused(self) -> None:
+        if not self.control.paused or self.control.stop_requested:
+            return
+        t0 = time.perf_counter()
+        self.folder.write_status("paused", step=self.step)
+        self.sink.emit(ev.RunPaused(step=self.step))
+        while self.control.paused and not self.control.stop_requested:
+            self.serve_requests()  # the model stays loaded: sample or save while paused
+            self.control.wait_while_paused(0.05)
+        self.paused_s += time.perf_counter() - t0
+        self.folder.write_status("running", step=self.step)
+        self.sink.emit(ev.RunResumed(step=self.step))
+
+    def serve_requests(self) -> None:
+        if self.control.take_sample_request():
+            self.do_sample(self.step)
+        if self.control.take_save_request():
+            self.save("manual")
+
+    # -- the run ---------------------------------------------------------------------
+    def train(self) -> RunResult:
+        cfg, t = self.cfg, self.cfg.train
+        folder = self.folder
+        folder.write_status("starting", name=cfg.run.name, family=cfg.run.family, step=0,
+                            message="loading the model and data")
+        folder.start_heartbeat()
+        ck.clean_temp(folder.checkpoints_dir)
+        torch.manual_seed(t.seed)
+
+        # 1. model and data
+        self.device = pick_device(t.device)
+        self.precision = pick_precision(t.precision, self.device)
+        self.family = get_family(cfg.run.family)
+        self.loaded = self.family.load(cfg.model.source, self.device, torch.float32,
+                                       revision=cfg.model.revision,
+                                       trust_remote_code=cfg.model.trust_remote_code)
+        model = self.loaded.model
+        if t.dropout >= 0:
+            _set_dropout(model, t.dropout)
+        model.train()
+        self.data = self.family.datasets(self.loaded, cfg, resolve=Path)
+        self.log(self.data.summary)
+        for sk in self.data.skipped[:20]:
+            self.log(f"skipped {sk.path}: {sk.reason}", "warning")
+        if len(self.data.skipped) > 20:
+            self.log(f"... and {len(self.data.skipped) - 20} more skipped files", "warning")
+
+        # 2. optimizer over the trainable parameters; schedule as a multiplier of t.lr
+        self.optimizer = build_optimizer(t, param_groups(model, t.weight_decay))
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision.use_scaler else None
+        self.micro_per_epoch = max(1, math.ceil(len(self.data.train) / t.batch_size))
+        self.total_steps = t.max_steps or max(1, math.ceil(t.epochs * self.micro_per_epoch
+                                                           / t.grad_accum))
+        self._perm_epoch = -1
+        self.micro = 0
+        self.best_val: float | None = None
+        self.best_step: int | None = None
+        self.last_val: float | None = None
+        self.evals_since_best = 0
+        self.items_seen = 0
+        self.elapsed_before = 0.0
+        self.last_ckpt_step = -1
+
+        # 3. resume: the whole program state from the latest checkpoint
+        if self.resumed:
+            latest = folder.latest_checkpoint()
+            if latest is None:
+                raise RunError(f"{folder.path}: this run has no checkpoint to resume from",
+                               "start it again with `studio train`")
+            st = ck.load_checkpoint(latest, model, self.optimizer, self.scaler)
+            self.step, self.micro = int(st["step"]), int(st["micro"])
+            self.last_ckpt_step = self.step
+            self.best_val, self.best_step = st.get("best_val_loss"), st.get("best_step")
+            self.last_val = st.get("last_val_loss")
+            self.evals_since_best = int(st.get("evals_since_best", 0))
+            self.items_seen = int(st.get("tokens_seen", 0))
+            self.elapsed_before = float(st.get("elapsed_s", 0.0))
+            self.folder.truncate_metrics_after(self.step)
+            self.log(f"resumed from {latest.name} (step {self.step})")
+
+        n_total = sum(p.numel() for p in model.parameters())
+        n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        folder.write_status("running", step=self.step, total_steps=self.total_steps, message="")
+        self.sink.emit(ev.RunStarted(
+            run_dir=str(folder.path), run_id=folder.id, family=self.family.name,
+            device=str(self.device), precision=self.precision.name,
+            total_steps=self.total_steps, start_step=self.step, trainable_params=n_train,
+            total_params=n_total, train_examples=len(self.data.train),
+            val_examples=len(self.data.val), resumed=self.resumed))
+
+        self.t_start = time.perf_counter()
+        self.paused_s = 0.0
+        if self.step == 0:
+            self.do_sample(0)
+        reason = self._loop()
+
+        # 4. the end: final evaluation, samples and checkpoint, honest status
+        if reason != "stopped":
+            if self.last_eval_step != self.step:
+                self.run_eval()
+            if self.last_sample_step != self.step:
+                self.do_sample(self.step)
+        self.save("stop" if reason == "stopped" else "final")
+        state = "stopped" if reason == "stopped" else "completed"
+        folder.write_status(state, step=self.step, message=reason,
+                            best_val_loss=self.best_val, best_step=self.best_step)
+        self.sink.emit(ev.RunFinished(step=self.step, reason=reason,
+                                      best_val_loss=self.best_val, best_step=self.best_step,
+                                      run_dir=str(folder.path)))
+        return RunResult(str(folder.path), state, self.step, self.best_val, self.best_step,
+                         self.last_val)
+
+    def _loop(self) -> str:
+        cfg, t = self.cfg, self.cfg.train
+        model, opt, scaler = self.loaded.model, self.optimizer, self.scaler
+        params = [p for p in model.parameters() if p.requires_grad]
+        tokens_per_example = self.data.items_per_example
+        self.last_eval_step = self.last_sample_step = -1
+        log_t0, log_items, log_step0 = time.perf_counter(), 0, self.step
+        step_time_ema: float | None = None
+
+        while self.step < self.total_steps:
+            if self.control.stop_requested:
+                return "stopped"
+            self.wait_if_paused()
+            if self.control.stop_requested:
+                return "stopped"
+
+            # one optimizer step = grad_accum micro-batches
+            set_lr(opt, t.lr * lr_multiplier(self.step, self.total_steps, t))
+            loss_sum = torch.zeros((), device=self.device)
+            for _ in range(t.grad_accum):
+                batch = self.micro_batch(self.micro).to(self.device, non_blocking=True)
+                self.micro += 1
+                with self.precision.autocast(self.device):
+                    loss = self.family.loss(self.loaded, batch) / t.grad_accum
+                (scaler.scale(loss) if scaler else loss).backward()
+                loss_sum += loss.detach()
+                log_items += batch.numel() if tokens_per_example else len(batch)
+            if scaler:
+                scaler.unscale_(opt)
+            grad_norm = (torch.nn.utils.clip_grad_norm_(params, t.grad_clip) if t.grad_clip > 0
+                         else None)
+            if scaler:
+                scaler.step(opt)
+                scaler.update()
+            else:
+                opt.step()
+            opt.zero_grad(set_to_none=True)
+            self.step += 1
+
+            # log: the only per-step CPU-GPU sync point, and only every log_every steps
+            if self.step % t.log_every == 0 or self.step == self.total_steps:
+                loss_val = float(loss_sum)
+                if not math.isfinite(loss_val):
+                    raise RunError(f"the training loss became {loss_val} at step {self.step}",
+                                   "lower train.lr (or turn on train.grad_clip) and resume "
+                                   "from the last checkpoint")
+                now = time.perf_counter()
+                dt = max(1e-9, now - log_t0 - self._take_paused_since(log_t0))
+                per_step = dt / max(1, self.step - log_step0)
+                step_time_ema = per_step if step_time_ema is None else (
+                    0.8 * step_time_ema + 0.2 * per_step)
+                self.items_seen += log_items
+                self.sink.emit(ev.StepLogged(
+                    step=self.step, epoch=self.micro / self.micro_per_epoch, loss=loss_val,
+                    lr=opt.param_groups[0]["lr"],
+                    grad_norm=float(grad_norm) if grad_norm is not None else float("nan"),
+                    throughput=log_items / dt, throughput_unit=self.family.throughput_unit,
+                    elapsed_s=self.elapsed(), eta_s=step_time_ema * (self.total_steps - self.step),
+                    total_steps=self.total_steps, gpu_mem_bytes=gpu_memory_bytes(self.device)))
+                self.folder.update_status(step=self.step)
+                log_t0, log_items, log_step0 = time.perf_counter(), 0, self.step
+
+            stop_early = False
+            if cfg.eval.every and self.step % cfg.eval.every == 0:
+                stop_early = self.run_eval()
+                self.last_eval_step = self.step
+            if cfg.sample.every and self.step % cfg.sample.every == 0:
+                self.do_sample(self.step)
+                self.last_sample_step = self.step
+            if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0:
+                self.save("interval")
+            self.serve_requests()
+            if stop_early:
+                self.log(f"early stopping: no better validation loss in "
+                         f"{cfg.eval.early_stopping_patience} evaluations")
+                return "early_stopping"
+            # evaluation/sampling time is not training throughput
+            if self.step % t.log_every == 0:
+                log_t0 = time.perf_counter()
+        return "completed"
+
+    def _take_paused_since(self, t0: float) -> float:
+        # Paused time is excluded from throughput via wait_if_paused bookkeeping.
+        paused = getattr(self, "_paused_accounted", 0.0)
+        extra = self.paused_s - paused
+        self._paused_accounted = self.paused_s
+        return max(0.0, extra)

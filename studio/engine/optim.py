@@ -1,0 +1,67 @@
+"""Optimizers and learning-rate schedules (multipliers of the peak rate)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from studio.config.schema import TrainConfig
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Trainable parameters in two groups: matrices decay, biases and norms do not
+    (decaying a LayerNorm gain toward 0 only hurts)."""
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (decay if p.dim() >= 2 else no_decay).append(p)
+    groups = []
+    if decay:
+        groups.append({"params": decay, "weight_decay": weight_decay, "name": "decay"})
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0, "name": "no_decay"})
+    return groups
+
+
+def build_optimizer(t: TrainConfig, groups: list[dict]) -> torch.optim.Optimizer:
+    if t.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
+    if t.optimizer == "adam":
+        # Adam's weight decay is the classic L2 term added to the gradient.
+        return torch.optim.Adam(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, nesterov=t.nesterov)
+    if t.optimizer == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=t.lr, momentum=t.momentum, eps=t.eps)
+    raise ValueError(t.optimizer)
+
+
+def lr_multiplier(step: int, total: int, t: TrainConfig) -> float:
+    """Multiplier of the peak rate for the update made at optimizer step ``step`` (0-based).
+
+    Warm-up is linear from 1/(warmup+1) to 1; after it, the shape decays from 1 to
+    ``min_lr_ratio`` at the last step. one_cycle uses warm-up (default 10% of the run)
+    then cosine annealing, the schedule of Smith's 1cycle policy.
+    """
+    warmup = t.warmup_steps
+    if t.schedule == "one_cycle" and warmup == 0:
+        warmup = max(1, int(0.1 * total))
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    if t.schedule == "constant":
+        return 1.0
+    span = max(1, total - warmup)
+    progress = min(1.0, (step - warmup) / span)
+    floor = t.min_lr_ratio
+    if t.schedule == "linear":
+        return floor + (1.0 - floor) * (1.0 - progress)
+    # cosine and one_cycle anneal on a half cosine
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for g in optimizer.param_groups:
+        g["lr"] = lr * g.get("lr_scale", 1.0)

@@ -1,0 +1,212 @@
+"""Causal text family: transformers ``AutoModelForCausalLM`` + ``AutoTokenizer``.
+
+Sources: "starter:text" (shipped, offline), a local folder saved with
+``save_pretrained``, or a Hugging Face hub id (downloaded into the normal HF cache).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from studio.core.errors import ModelError
+from studio.core.events import Sample
+from studio.core.paths import resolve_model_source
+from studio.models.base import LayerGroup, Loaded
+
+
+@dataclass
+class TextData:
+    """Packed token blocks (CPU int64 tensors) and a summary for the log."""
+
+    train: torch.Tensor
+    val: torch.Tensor
+    summary: str
+    skipped: list
+
+    @property
+    def items_per_example(self) -> int:
+        return int(self.train.shape[1])
+
+
+def _explain_load_error(source: str, exc: Exception) -> ModelError:
+    text = str(exc)
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    if Path(source).exists():
+        return ModelError(f"{source}: cannot load the model ({type(exc).__name__}: {text[:300]})",
+                          "the folder must hold a model saved with save_pretrained "
+                          "(config.json, weights and tokenizer files)")
+    if offline or "offline" in text.lower() or "connection" in text.lower():
+        return ModelError(f"{source}: not a local folder, and it is not in the Hugging Face cache "
+                          "while offline",
+                          "connect to the internet once to download it, or give a local folder")
+    return ModelError(f"{source}: cannot load the model ({type(exc).__name__}: {text[:300]})",
+                      "check the hub id or the folder path")
+
+
+class TextFamily:
+    name = "text"
+    throughput_unit = "tok"
+
+    # -- loading -----------------------------------------------------------------------
+    def load(self, source: str, device: Any = "cpu", dtype: Any = None, *, revision: str = "",
+             trust_remote_code: bool = False) -> Loaded:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()   # our own log says what matters
+        hf_logging.disable_progress_bar()
+
+        path = resolve_model_source(source)
+        kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+        if revision:
+            kwargs["revision"] = revision
+        if source.startswith("starter:") and not Path(path).is_dir():
+            raise ModelError(f"{source}: the starter model is missing at {path}",
+                             "rebuild it with `python -m studio.starters build text`")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32,
+                                                         **kwargs)
+        except (OSError, ValueError, EnvironmentError, KeyError) as exc:
+            raise _explain_load_error(source, exc) from None
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model.to(device)
+        return Loaded(model=model, extras={"tokenizer": tokenizer}, source=source)
+
+    # -- layer tree --------------------------------------------------------------------
+    def layer_groups(self, loaded: Loaded) -> list[LayerGroup]:
+        return text_layer_groups(loaded.model)
+
+    # -- data --------------------------------------------------------------------------
+    def datasets(self, loaded: Loaded, cfg: Any, resolve=lambda p: Path(p)) -> TextData:
+        from studio.data.text import build_text_splits, describe, read_text_corpus
+
+        tok = loaded.extras["tokenizer"]
+        max_len = getattr(loaded.model.config, "max_position_embeddings", None) or getattr(
+            loaded.model.config, "n_positions", None)
+        if max_len and cfg.data.block_size > max_len:
+            from studio.core.errors import ConfigError
+            raise ConfigError("data.block_size", f"{cfg.data.block_size} is longer than the "
+                              f"model's context of {max_len} tokens",
+                              f"set data.block_size to {max_len} or less")
+        corpus = read_text_corpus([resolve(p) for p in cfg.data.paths],
+                                  text_field=cfg.data.text_field, csv_column=cfg.data.csv_column)
+
+        def encode(text: str) -> list[int]:
+            return tok(text, add_special_tokens=False)["input_ids"]
+
+        splits = build_text_splits(corpus, encode, tok.eos_token_id, cfg.data.block_size,
+                                   cfg.data.val_fraction, cfg.data.split_seed)
+        return TextData(train=torch.from_numpy(splits.train), val=torch.from_numpy(splits.val),
+                        summary=describe(corpus, splits), skipped=list(corpus.skipped))
+
+    # -- training ----------------------------------------------------------------------
+    def loss(self, loaded: Loaded, batch: torch.Tensor) -> torch.Tensor:
+        """Mean next-token cross-entropy over the batch (transformers shifts the labels)."""
+        return loaded.model(input_ids=batch, labels=batch).loss
+
+    # -- sampling ----------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, loaded: Loaded, scfg: Any, step: int, out_dir: Path | None = None,
+               prompts: tuple[str, ...] | None = None) -> list[Sample]:
+        """Continue each prompt with a fixed seed, without disturbing the training RNG."""
+        model, tok = loaded.model, loaded.extras["tokenizer"]
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        samples = []
+        devices = [device.index or 0] if device.type == "cuda" else []
+        try:
+            for i, prompt in enumerate(prompts if prompts is not None else scfg.prompts):
+                with torch.random.fork_rng(devices=devices):
+                    torch.manual_seed(scfg.seed + i)
+                    ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+                    if ids.shape[1] == 0:  # an empty prompt starts from end-of-text
+                        ids = torch.tensor([[tok.eos_token_id]])
+                    ids = ids.to(device)
+                    out = model.generate(
+                        ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                        max_new_tokens=scfg.max_new_tokens, temperature=scfg.temperature,
+                        top_k=scfg.top_k or None, top_p=scfg.top_p,
+                        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+                text = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+                samples.append(Sample(kind="text", step=step, index=i, prompt=prompt, text=text,
+                                      seed=scfg.seed + i))
+        finally:
+            model.train(was_training)
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            index = [{"index": s.index, "prompt": s.prompt, "text": s.text, "seed": s.seed}
+                     for s in samples]
+            (out_dir / "index.json").write_text(json.dumps(index, indent=1, ensure_ascii=False),
+                                                encoding="utf-8")
+        return samples
+
+    # -- export ------------------------------------------------------------------------
+    def export(self, loaded: Loaded, out_dir: Path, card: str = "") -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        loaded.model.save_pretrained(out_dir)
+        loaded.extras["tokenizer"].save_pretrained(out_dir)
+        if card:
+            (out_dir / "README.md").write_text(card, encoding="utf-8")
+
+
+def perplexity(loss: float) -> float:
+    return math.exp(min(loss, 50.0))
+
+
+def _count(params: list[tuple[str, nn.Parameter]]) -> int:
+    return sum(p.numel() for _, p in params)
+
+
+def text_layer_groups(model: nn.Module) -> list[LayerGroup]:
+    """Embeddings, each transformer block, final norm, LM head — for any causal LM.
+
+    The blocks are the largest ``nn.ModuleList``; the head is ``get_output_embeddings()``.
+    Tied weights (head = input embeddings) are listed once, under the embeddings, and the
+    head says so.
+    """
+    named = list(model.named_parameters())  # shared (tied) parameters appear once
+    lists = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, nn.ModuleList)]
+    if not lists:
+        return [LayerGroup("all", "All parameters", [n for n, _ in named], count=_count(named))]
+    block_prefix, blocks = max(lists, key=lambda nm: sum(p.numel() for p in nm[1].parameters()))
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    head_ids = {id(p) for p in head.parameters()} if head is not None else set()
+    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    tied = head is not None and emb is not None and head.weight is emb.weight
+
+    before, after, head_params = [], [], []
+    block_params: dict[int, list] = {i: [] for i in range(len(blocks))}
+    seen_block = False
+    for name, p in named:
+        if name.startswith(block_prefix + "."):
+            idx = int(name[len(block_prefix) + 1:].split(".", 1)[0])
+            block_params[idx].append((name, p))
+            seen_block = True
+        elif id(p) in head_ids and not (tied and emb is not None and p is emb.weight):
+            head_params.append((name, p))
+        elif not seen_block:
+            before.append((name, p))
+        else:
+            after.append((name, p))
+
+    groups = [LayerGroup("embeddings", "Embeddings", [n for n, _ in before], count=_count(before),
+                         note="shared with the LM head (tied weights)" if tied else "")]
+    for i in range(len(blocks)):
+        ps = block_params[i]
+        groups.append(LayerGroup(f"block.{i}", f"Block {i}", [n for n, _ in ps], count=_count(ps)))
+    groups.append(LayerGroup("final_norm", "Final norm", [n for n, _ in after], count=_count(after)))
+    groups.append(LayerGroup("lm_head", "LM head", [n for n, _ in head_params],
+                             count=_count(head_params),
+                             note="tied to the embeddings: trains with them" if tied else ""))
+    return [g for g in groups if g.params or g.name == "lm_head"]

@@ -1,0 +1,297 @@
+"""The engine host: training runs in a worker QObject moved to a QThread.
+
+The superqt way (STYLE.md 3-5): create the QThread, move the worker, ``started ->
+work``, ``done -> quit`` and ``deleteLater`` both, and keep references to both until
+the thread has finished. The engine talks through a sink that emits ONE cross-thread
+``Signal(object)`` per event; the host, on the GUI thread, feeds the Qt-free state
+objects (``RunHistory``, ``GalleryState``, ``RunSession``) and re-emits typed signals.
+
+Pause, resume, stop, save-now and sample-now are ``RunControl`` flags set directly from
+the GUI thread: a worker busy inside ``engine.run`` has no event loop to receive
+queued signals. An exception in the worker becomes ``run_failed`` — shown, logged and
+marked failed — never a run reported as done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from studio.config import RunConfig
+from studio.config.io import resolve_path
+from studio.core import events as ev
+from studio.core.control import RunControl
+from studio.core.errors import DataError, StudioError
+from studio.state.gallery import GalleryState
+from studio.state.run_history import RunHistory
+from studio.state.session import RunSession
+
+EngineFn = Callable[..., object]
+
+
+def exclude_files(cfg: RunConfig, excluded) -> RunConfig:
+    """The config with the user's unticked dataset files left out.
+
+    The engine reads ``data.paths`` (files and folders) and has no exclusion list, so a
+    folder that holds an excluded file is replaced by the files it holds minus the
+    excluded ones (found the way the engine finds them). Runs on the worker thread: it
+    walks folders.
+    """
+    if not excluded:
+        return cfg
+    from studio.data.text import collect_files  # the engine's own file finder
+
+    gone = {str(Path(p).resolve()) for p in excluded}
+    paths: list[str] = []
+    for given in cfg.data.paths:
+        p = resolve_path(cfg, given)
+        if p.is_dir():
+            files, _skipped = collect_files([p])
+            keep = [str(f) for f in files if str(f.resolve()) not in gone]
+            if len(keep) == len(files):
+                paths.append(given)  # nothing excluded below this folder
+            else:
+                paths.extend(keep)
+        elif str(p.resolve()) not in gone:
+            paths.append(given)
+    if not paths:
+        raise DataError(", ".join(cfg.data.paths), "every dataset file is excluded",
+                        "tick at least one file in the Dataset pane")
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, paths=tuple(paths)))
+
+
+class _SignalSink:
+    """The engine's sink: one cross-thread signal emission per event."""
+
+    def __init__(self, signal) -> None:
+        self._signal = signal
+
+    def emit(self, event: object) -> None:
+        self._signal.emit(event)
+
+
+class _Worker(QObject):
+    event = Signal(object)
+    errored = Signal(str, str)     # message, traceback
+    done = Signal(object)          # the engine's RunResult, or None after an error
+
+    def __init__(self, engine_fn: EngineFn | None, cfg: RunConfig | None, control: RunControl,
+                 resume: str | None, excluded: tuple[str, ...]) -> None:
+        super().__init__()
+        self._engine_fn = engine_fn
+        self._cfg = cfg
+        self._control = control
+        self._resume = resume
+        self._excluded = excluded
+
+    @Slot()
+    def work(self) -> None:
+        result = None
+        try:
+            fn = self._engine_fn
+            if fn is None:
+                from studio.engine import run as fn  # heavy (torch): imported off the GUI thread
+            cfg = exclude_files(self._cfg, self._excluded) if self._cfg is not None else None
+            result = fn(cfg, _SignalSink(self.event), self._control, resume=self._resume)
+        except BaseException as exc:  # noqa: BLE001 - errors come home as a signal
+            message = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
+            self.errored.emit(message, traceback.format_exc())
+        finally:
+            self.done.emit(result)
+
+
+class EngineHost(QObject):
+    """Starts, controls and reports one run at a time."""
+
+    run_started = Signal(object)       # RunStarted
+    step_logged = Signal(object)       # StepLogged
+    eval_logged = Signal(object)       # EvalLogged
+    sample_ready = Signal(object)      # SampleReady
+    checkpoint_saved = Signal(object)  # CheckpointSaved
+    unfreeze_applied = Signal(object)  # UnfreezeApplied
+    log_message = Signal(str, str)     # level, text
+    paused = Signal(int)               # step
+    resumed = Signal(int)              # step
+    run_finished = Signal(object)      # RunFinished
+    run_failed = Signal(str, str)      # message, traceback (once per run)
+    state_changed = Signal(str)        # RunSession.state
+    run_ended = Signal(str)            # final state, after the worker thread has been joined
+
+    def __init__(self, history: RunHistory | None = None, gallery: GalleryState | None = None,
+                 session: RunSession | None = None, engine_fn: EngineFn | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.history = history or RunHistory()
+        self.gallery = gallery or GalleryState()
+        self.session = session or RunSession()
+        self.engine_fn = engine_fn
+        self.control: RunControl | None = None
+        self.result = None
+        self._thread: QThread | None = None
+        self._worker: _Worker | None = None
+        self._failure_reported = False
+        self.session.subscribe(self._on_session_changed)
+
+    # -- queries -------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """A worker thread exists (from ``start`` until ``run_ended``)."""
+        return self._thread is not None
+
+    # -- starting ------------------------------------------------------------------------
+    def start(self, cfg: RunConfig | None, *, resume: str | Path | None = None,
+              excluded=()) -> None:
+        """Start a run of ``cfg`` (or continue the run folder ``resume``)."""
+        if self.running:
+            raise RuntimeError("a run is already in progress")
+        if cfg is None and resume is None:
+            raise ValueError("give a config or a run folder to resume")
+        self.result = None
+        self._failure_reported = False
+        self.control = RunControl()
+        if resume is not None:
+            resume = str(resume)
+            # the curves and samples so far, so the resumed run continues them
+            self.open_run(resume, log=False)
+        else:
+            self.history.reset(label=cfg.run.name)
+            self.gallery.clear()
+        self.session.begin(cfg.run.name if cfg is not None else Path(resume).name,
+                           resume_dir=resume or "")
+
+        thread = QThread()
+        thread.setObjectName("studio-engine")
+        worker = _Worker(self.engine_fn, cfg, self.control, resume, tuple(excluded))
+        worker.moveToThread(thread)
+        thread.started.connect(worker.work)
+        worker.event.connect(self._on_event)
+        worker.errored.connect(self._on_errored)
+        worker.done.connect(self._on_done)
+        # quit() is thread-safe: called directly, it also works while the GUI thread
+        # blocks in wait() (shutdown), where a queued call would never run.
+        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        worker.done.connect(worker.deleteLater)
+        thread.finished.connect(self._on_thread_finished)
+        thread.finished.connect(thread.deleteLater)
+        self._thread, self._worker = thread, worker  # kept until the thread has finished
+        thread.start()
+
+    def open_run(self, run_dir: str | Path, log: bool = True) -> None:
+        """Show a past run: its curves (metrics.jsonl) and samples in history and gallery."""
+        from studio.runs import read_metrics
+
+        records = read_metrics(run_dir)
+        self.history.reset(label=Path(run_dir).name, run_dir=str(run_dir))
+        self.history.load_records(records)
+        self.gallery.clear(run_dir=str(run_dir))
+        self.gallery.load_records(records, run_dir)
+        if log:
+            self.session.add_log("info", f"Opened run {run_dir}")
+
+    # -- control (flags, set directly) ------------------------------------------------
+    def pause(self) -> None:
+        if self.control is not None and self.session.state == "running":
+            self.control.pause()
+            self.session.set_state("pausing")
+
+    def resume(self) -> None:
+        if self.control is not None and self.session.state in ("paused", "pausing"):
+            self.control.resume()
+            self.session.set_state("running")
+
+    def stop(self) -> None:
+        if self.control is not None and self.session.active and self.session.state != "stopping":
+            self.control.request_stop()
+            self.session.add_log("info", "Stopping: the run saves a checkpoint, then ends…")
+            self.session.set_state("stopping")
+
+    def save_now(self) -> None:
+        if self.control is not None and self.session.state in ("running", "paused", "pausing"):
+            self.control.request_save()
+            self.session.add_log("info", "Checkpoint requested")
+
+    def sample_now(self) -> None:
+        if self.control is not None and self.session.state in ("running", "paused", "pausing"):
+            self.control.request_sample()
+            self.session.add_log("info", "Samples requested")
+
+    def shutdown(self, timeout_ms: int = 60_000) -> bool:
+        """Stop a run (with its checkpoint) and join the worker thread; True when joined.
+        Blocks the GUI thread: for quitting, after the user has agreed."""
+        thread = self._thread
+        if thread is None:
+            return True
+        if self.control is not None:
+            self.control.request_stop()
+        joined = thread.wait(timeout_ms)
+        return bool(joined)
+
+    # -- from the worker (GUI thread) -------------------------------------------------
+    @Slot(object)
+    def _on_event(self, event: object) -> None:
+        self.history.feed(event)
+        self.gallery.feed(event)
+        self.session.feed(event)
+        if isinstance(event, ev.StepLogged):
+            self.step_logged.emit(event)
+        elif isinstance(event, ev.EvalLogged):
+            self.eval_logged.emit(event)
+        elif isinstance(event, ev.SampleReady):
+            self.sample_ready.emit(event)
+        elif isinstance(event, ev.RunStarted):
+            self.run_started.emit(event)
+        elif isinstance(event, ev.CheckpointSaved):
+            self.checkpoint_saved.emit(event)
+        elif isinstance(event, ev.UnfreezeApplied):
+            self.unfreeze_applied.emit(event)
+        elif isinstance(event, ev.LogMessage):
+            self.log_message.emit(event.level, event.text)
+        elif isinstance(event, ev.RunPaused):
+            self.paused.emit(event.step)
+        elif isinstance(event, ev.RunResumed):
+            self.resumed.emit(event.step)
+        elif isinstance(event, ev.RunFinished):
+            self.run_finished.emit(event)
+        elif isinstance(event, ev.RunFailed):
+            self._report_failure(event.message, event.traceback)
+
+    @Slot(str, str)
+    def _on_errored(self, message: str, tb: str) -> None:
+        # The engine emits RunFailed before re-raising; that event arrived first (same
+        # sender thread, FIFO), so this only reports errors it could not announce.
+        self._report_failure(message, tb)
+
+    def _report_failure(self, message: str, tb: str) -> None:
+        self.session.fail(message, tb)
+        if not self._failure_reported:
+            self._failure_reported = True
+            self.run_failed.emit(message, tb)
+
+    @Slot(object)
+    def _on_done(self, result: object) -> None:
+        self.result = result
+        state = getattr(result, "state", None)
+        if self.session.active:
+            if state in ("completed", "stopped", "failed"):
+                if state == "failed":
+                    self._report_failure("the engine reported a failed run", "")
+                else:
+                    self.session.set_state(state)
+            elif result is None:
+                self._report_failure("the run ended without a result", "")
+            else:
+                self.session.set_state("completed")
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        self._thread = None
+        self._worker = None
+        self.run_ended.emit(self.session.state)
+
+    def _on_session_changed(self, what: str) -> None:
+        if what == "state":
+            self.state_changed.emit(self.session.state)

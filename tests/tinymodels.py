@@ -1,0 +1,68 @@
+"""Tiny models built from configs and saved with save_pretrained, loaded through the
+product's real loading code. No network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TEXT = (
+    "Shall I compare thee to a summer's day? Thou art more lovely and more temperate. "
+    "Rough winds do shake the darling buds of May, and summer's lease hath all too short a date. "
+    "It is a truth universally acknowledged, that a single man in possession of a good fortune, "
+    "must be in want of a wife. "
+) * 4
+
+
+def make_tiny_text_model(out: Path, vocab_size: int = 320, n_layer: int = 2, n_embd: int = 32,
+                         seed: int = 0) -> Path:
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    out = Path(out)
+    if (out / "config.json").exists():
+        return out
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([TEXT], trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>",
+                                   eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    torch.manual_seed(seed)
+    cfg = GPT2Config(vocab_size=len(fast), n_positions=64, n_embd=n_embd, n_layer=n_layer,
+                     n_head=2, bos_token_id=fast.eos_token_id, eos_token_id=fast.eos_token_id)
+    model = GPT2LMHeadModel(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    fast.save_pretrained(out)
+    return out
+
+
+def write_text_dataset(folder: Path, n_docs: int = 6) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    sentences = TEXT.split(". ")
+    for i in range(n_docs):
+        (folder / f"doc{i}.txt").write_text(". ".join(sentences[i % len(sentences):]
+                                                      + sentences) * 3, encoding="utf-8")
+    return folder
+
+
+def tiny_config_text(model_dir: Path, data_dir: Path, runs_dir: Path, **sections) -> str:
+    """A run config TOML for the tiny model; ``sections`` = {"train": {"max_steps": 4}}."""
+    base = {
+        "run": {"name": "tiny", "runs_dir": str(runs_dir)},
+        "model": {"source": str(model_dir)},
+        "data": {"paths": [str(data_dir)], "block_size": 16, "val_fraction": 0.2},
+        "train": {"max_steps": 6, "batch_size": 4, "lr": 3e-3, "warmup_steps": 1,
+                  "device": "cpu"},
+        "eval": {"every": 3},
+        "sample": {"every": 3, "prompts": ["Shall I"], "max_new_tokens": 6},
+        "checkpoint": {"every": 3},
+    }
+    for k, v in sections.items():
+        base.setdefault(k, {}).update(v)
+    from studio.config import dumps_toml
+    return dumps_toml(base)
