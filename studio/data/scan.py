@@ -22,14 +22,10 @@ shuffle of document indices) from a number of documents.
 
 from __future__ import annotations
 
-import codecs
-import csv
 import dataclasses
 import hashlib
 import io
-import json
 import os
-import random
 import re
 import stat
 import threading
@@ -39,7 +35,10 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-TEXT_EXTS = frozenset({".txt", ".md", ".markdown", ".jsonl", ".csv"})
+from studio.data import text as _textdata
+from studio.data.text import TEXT_EXTENSIONS
+
+TEXT_EXTS = frozenset(TEXT_EXTENSIONS)  # exactly what the text engine reads
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"})
 CAPTION_EXT = ".txt"
@@ -90,7 +89,7 @@ class ScanItem:
     # text
     snippet: str = ""
     chars: int = 0
-    records: int = 0          # lines of .jsonl / rows of .csv read
+    documents: int = 0        # documents the text engine will read (records of .jsonl / .csv)
     tokens: int = 0
     tokens_exact: bool = False
     # caption sidecar (images and audio)
@@ -150,45 +149,37 @@ class _Entry:
     missing: bool = False
 
 
-def _hidden(name: str) -> bool:
-    return name.startswith(".") or name in ("__MACOSX", "Thumbs.db", "desktop.ini")
-
-
 def _walk(root: str, cancel: threading.Event | None) -> Iterator[str]:
-    """Files under ``root`` in sorted order, following symlinks but never a folder twice
-    (so symlink loops end), skipping hidden files and folders."""
-    seen: set[tuple[int, int]] = set()
-    stack = [root]
-    while stack:
+    """Files under ``root`` in the text engine's order (sorted names, folders walked where
+    they sort), following links to folders but never a folder twice (so link loops end),
+    leaving out hidden entries."""
+    seen: set[str] = set()
+
+    def walk(folder: str) -> Iterator[str]:
         if cancel is not None and cancel.is_set():
             raise ScanCancelled
-        folder = stack.pop()
-        try:
-            st = os.stat(folder)
-        except OSError:
-            continue
-        key = (st.st_dev, st.st_ino)
+        key = os.path.realpath(folder)
         if key in seen:
-            continue
+            return
         seen.add(key)
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError:
-            continue
-        subdirs = []
+            return
         for e in entries:
-            if _hidden(e.name):
+            if e.name.startswith("."):
                 continue
             try:
-                is_dir = e.is_dir(follow_symlinks=True)
+                is_dir = e.is_dir()  # follows links
             except OSError:
                 is_dir = False
             if is_dir:
-                subdirs.append(e.path)
+                yield from walk(e.path)
             else:
                 yield e.path
-        stack.extend(reversed(subdirs))  # depth-first, alphabetical
+
+    yield from walk(root)
 
 
 def list_files(paths: Iterable[str | os.PathLike],
@@ -484,113 +475,46 @@ def estimate_tokens(text: str) -> int:
 
 def _scan_text(item: ScanItem, count_tokens: TokenCounter | None, text_field: str,
                csv_column: str) -> ScanItem:
-    ext = os.path.splitext(item.path)[1].lower()
-    counter = count_tokens or estimate_tokens
-    snippet_parts: list[str] = []
-    snippet_len = chars = tokens = records = 0
-    bad_records = 0
-    first_bad = ""
-
-    def take(text: str) -> None:
-        nonlocal snippet_len, chars, tokens
-        if snippet_len < SNIPPET_CHARS:
-            piece = text[:SNIPPET_CHARS - snippet_len]
-            snippet_parts.append(piece)
-            snippet_len += len(piece)
-        chars += len(text)
-        tokens += counter(text)
-
+    """Read the file the way the text engine will (same decoding, same records, same
+    reasons), so what the browser flags is what training would skip."""
+    path = Path(item.path)
     try:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise _textdata._Unusable(f"cannot be read: {exc.strerror or exc}") from None
+        text = _textdata._decode_text(data)
+        del data
+        if not text.strip():
+            raise _textdata._Unusable("empty (only whitespace)")
+        ext = path.suffix.lower()
         if ext == ".jsonl":
-            for lineno, line in enumerate(_lines(item.path), 1):
-                if not line.strip():
-                    continue
-                records += 1
-                try:
-                    rec = json.loads(line)
-                    value = rec.get(text_field) if isinstance(rec, dict) else None
-                except json.JSONDecodeError:
-                    value = None
-                if not isinstance(value, str):
-                    bad_records += 1
-                    first_bad = first_bad or f"line {lineno}"
-                    continue
-                take(value + "\n")
+            docs, skipped = _textdata._read_jsonl(path, text, text_field)
         elif ext == ".csv":
-            with open(item.path, encoding="utf-8-sig", newline="") as f:
-                reader = csv.DictReader(f)
-                if reader.fieldnames is None or csv_column not in reader.fieldnames:
-                    cols = ", ".join(reader.fieldnames or []) or "none"
-                    return dataclasses.replace(item, severity=ERROR, problem=(
-                        f"no '{csv_column}' column (columns: {cols})"))
-                for row in reader:
-                    records += 1
-                    value = row.get(csv_column)
-                    if not value:
-                        bad_records += 1
-                        first_bad = first_bad or f"row {records}"
-                        continue
-                    take(value + "\n")
+            docs, skipped = _textdata._read_csv(path, text, csv_column)
         else:
-            decoder = codecs.getincrementaldecoder("utf-8-sig")()
-            offset = 0
-            carry = ""
-            with open(item.path, "rb") as f:
-                while chunk := f.read(_BLOCK):
-                    try:
-                        text = carry + decoder.decode(chunk)
-                    except UnicodeDecodeError as exc:
-                        raise _NotUtf8(offset + max(0, exc.start)) from None
-                    offset += len(chunk)
-                    # count on whole lines, so no word is split between two reads
-                    cut = text.rfind("\n") + 1
-                    if not cut and len(text) > _BLOCK:  # a huge line: split it anyway
-                        cut = len(text)
-                    if cut:
-                        take(text[:cut])
-                    carry = text[cut:]
-                try:
-                    carry += decoder.decode(b"", final=True)
-                except UnicodeDecodeError:
-                    raise _NotUtf8(offset) from None
-                if carry:
-                    take(carry)
-    except _NotUtf8 as exc:
-        return dataclasses.replace(item, severity=ERROR,
-                                   problem=f"not UTF-8 text (bad byte at offset {exc.offset})")
-    except UnicodeDecodeError as exc:
-        return dataclasses.replace(item, severity=ERROR,
-                                   problem=f"not UTF-8 text (bad byte at offset {exc.start})")
-    except OSError as exc:
-        return dataclasses.replace(item, severity=ERROR,
-                                   problem=f"unreadable ({(exc.strerror or str(exc)).lower()})")
-    snippet = "".join(snippet_parts)
-    item = dataclasses.replace(item, snippet=snippet, chars=chars, tokens=tokens,
-                               tokens_exact=count_tokens is not None, records=records)
-    if ext in (".jsonl", ".csv") and records and bad_records == records:
-        where = f"'{text_field}' field" if ext == ".jsonl" else f"'{csv_column}' column"
-        return dataclasses.replace(item, severity=ERROR,
-                                   problem=f"no text in any record (missing {where})")
-    if not snippet.strip():
-        return dataclasses.replace(item, severity=ERROR, problem="empty (only whitespace)")
-    if bad_records:
-        return dataclasses.replace(item, severity=WARNING, problem=(
-            f"{bad_records} of {records} records have no text (first: {first_bad})"))
-    if len(snippet.strip()) < MIN_TEXT_CHARS and chars < MIN_TEXT_CHARS * 2:
-        return dataclasses.replace(item, severity=WARNING, problem=(
-            f"too short ({chars} characters)"))
+            docs, skipped = [_textdata.Document(str(path), text, 0)], []
+    except _textdata._Unusable as exc:
+        return dataclasses.replace(item, severity=ERROR, problem=str(exc))
+    counter = count_tokens or estimate_tokens
+    snippet = ""
+    for d in docs:
+        if len(snippet) >= SNIPPET_CHARS:
+            break
+        snippet += d.text[:SNIPPET_CHARS - len(snippet)] + ("\n" if len(docs) > 1 else "")
+    item = dataclasses.replace(
+        item, snippet=snippet.rstrip("\n"), chars=sum(len(d.text) for d in docs),
+        tokens=sum(counter(d.text) for d in docs), tokens_exact=count_tokens is not None,
+        documents=len(docs))
+    if not docs:
+        why = skipped[0].reason if skipped else "no text in it"
+        return dataclasses.replace(item, severity=ERROR, problem=why)
+    if skipped:
+        return dataclasses.replace(item, severity=WARNING, problem=skipped[0].reason)
+    if item.chars < MIN_TEXT_CHARS:
+        return dataclasses.replace(item, severity=WARNING,
+                                   problem=f"too short ({item.chars} characters)")
     return item
-
-
-class _NotUtf8(Exception):
-    def __init__(self, offset: int):
-        super().__init__(offset)
-        self.offset = offset
-
-
-def _lines(path: str) -> Iterator[str]:
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        yield from f
 
 
 def read_text(path: str, limit: int = 1 << 20) -> tuple[str, bool]:
@@ -649,19 +573,15 @@ class SplitPreview:
 
 
 def split_preview(documents: int, val_fraction: float, seed: int) -> SplitPreview:
-    """Which documents the text engine will hold out: a ``random.Random(seed)`` shuffle of
-    the document indices (in scan order), the first ``max(1, round(n * fraction))`` go to
-    validation, never all of them. One document is split by block instead."""
+    """Which documents the text engine will hold out, by its own seeded split of the
+    document indices (in reading order). One document is split by block instead."""
     n = int(documents)
     if n <= 0 or val_fraction <= 0:
         return SplitPreview(n, n, 0, seed, val_fraction)
     if n == 1:
         return SplitPreview(1, 1, 0, seed, val_fraction, by_block=True)
-    n_val = min(n - 1, max(1, int(round(n * val_fraction))))
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    val = tuple(sorted(order[:n_val]))
-    return SplitPreview(n, n - n_val, n_val, seed, val_fraction, val_indices=val)
+    train, val = _textdata._split_indices(n, val_fraction, seed)
+    return SplitPreview(n, len(train), len(val), seed, val_fraction, val_indices=tuple(val))
 
 
 # -- small formatting helpers shared by front ends ----------------------------------------

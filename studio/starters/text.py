@@ -32,8 +32,10 @@ from transformers import (GenerationConfig, GPT2Config, GPT2LMHeadModel,
                           PreTrainedTokenizerFast)
 
 from studio.core.errors import StudioError
-from studio.core.paths import starters_dir
+from studio.core.paths import PROJECT_ROOT, starters_dir
 
+# The project's shared test data (Jane Austen's novels, public domain), beside the repo.
+DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "text" / "austen.txt"
 EOS = "<|endoftext|>"  # GPT-2's one special token: beginning, end, padding and unknown
 # Dropout written into the saved config. Pre-training itself runs without dropout (a tiny
 # model that sees each token a few times underfits rather than overfits), but the people
@@ -44,8 +46,8 @@ FINETUNE_DROPOUT = 0.1
 # -- command line --------------------------------------------------------------------
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, type=Path,
-                   help="UTF-8 text to pre-train on (e.g. ../shared/data/text/austen.txt)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                   help="UTF-8 text to pre-train on")
     p.add_argument("--out", type=Path, default=starters_dir() / "text",
                    help="folder to write the starter into (replaced if it exists)")
     p.add_argument("--steps", type=int, default=1000, help="optimizer steps")

@@ -1,0 +1,185 @@
+"""Start the studio window: ``main(argv)`` (argv without the program name).
+
+Start-up is kept light so the first window paints fast: torch, transformers and the
+engine are imported by the worker thread when a run starts, and pyqtgraph (about a
+second to import) only after the first paint, when the Curves pane is built.
+
+``--smoke`` quits with status 0 right after the first paint and prints
+``first-paint-s <seconds since the process started>`` (the subprocess smoke test and
+bench/gui_responsiveness.py use it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+_T0 = time.perf_counter()
+
+APP_NAME = "Fine-Tuning Studio"
+ORG_NAME = "FineTuningStudio"
+
+
+def _process_age_s() -> float:
+    """Seconds since this process started (Linux: from /proc; elsewhere since import)."""
+    try:
+        with open("/proc/self/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        start_ticks = int(fields[19])  # field 22 of stat, counted after "(comm)"
+        with open("/proc/uptime", "rb") as fh:
+            uptime = float(fh.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _T0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="studio gui", description="Open the studio window.")
+    p.add_argument("project", nargs="?", help="project file (.toml); default: the demo project")
+    p.add_argument("--smoke", action="store_true",
+                   help="quit with status 0 after the first paint (start-up check)")
+    p.add_argument("--theme", choices=("auto", "light", "dark"), default=None,
+                   help="colour theme; default: follow the system (or STUDIO_THEME)")
+    return p
+
+
+# -- theme --------------------------------------------------------------------------------
+
+def _dark_palette():
+    from PySide6.QtGui import QColor, QPalette
+
+    pal = QPalette()
+    roles = QPalette.ColorRole
+    window, base, alt, text = QColor(40, 42, 46), QColor(28, 30, 33), QColor(48, 51, 56), \
+        QColor(225, 227, 230)
+    for role, colour in [
+        (roles.Window, window), (roles.WindowText, text), (roles.Base, base),
+        (roles.AlternateBase, alt), (roles.ToolTipBase, QColor(55, 58, 64)),
+        (roles.ToolTipText, text), (roles.Text, text), (roles.Button, QColor(52, 55, 60)),
+        (roles.ButtonText, text), (roles.BrightText, QColor(255, 90, 90)),
+        (roles.Link, QColor(110, 170, 255)), (roles.Highlight, QColor(60, 120, 200)),
+        (roles.HighlightedText, QColor(255, 255, 255)),
+        (roles.PlaceholderText, QColor(140, 144, 150)), (roles.Mid, QColor(70, 73, 78)),
+        (roles.Dark, QColor(22, 23, 26)), (roles.Light, QColor(75, 78, 84)),
+        (roles.Midlight, QColor(62, 65, 70)), (roles.Shadow, QColor(10, 10, 12)),
+    ]:
+        pal.setColor(role, colour)
+    group, disabled = QPalette.ColorGroup, QColor(120, 123, 128)
+    for role in (roles.WindowText, roles.Text, roles.ButtonText):
+        pal.setColor(group.Disabled, role, disabled)
+    return pal
+
+
+def wanted_theme(cli: str | None = None) -> str:
+    """"light", "dark" or "auto" (follow the system): --theme, then STUDIO_THEME."""
+    choice = cli or os.environ.get("STUDIO_THEME", "auto")
+    return choice if choice in ("light", "dark") else "auto"
+
+
+def apply_theme(app, choice: str = "auto") -> str:
+    """Follow the OS light/dark setting (Qt's colorScheme), or force one; returns the
+    theme applied. On Linux the Fusion style is used, with our dark palette when dark;
+    elsewhere the native style already follows the system."""
+    from PySide6.QtCore import Qt
+
+    hints = app.styleHints()
+    if choice == "auto":
+        dark = hints.colorScheme() == Qt.ColorScheme.Dark
+    else:
+        dark = choice == "dark"
+        try:  # Qt >= 6.8: ask the platform for the scheme too (native styles follow)
+            hints.setColorScheme(Qt.ColorScheme.Dark if dark else Qt.ColorScheme.Light)
+        except AttributeError:
+            pass
+    if sys.platform.startswith("linux") or choice != "auto":
+        app.setStyle("Fusion")
+        app.setPalette(_dark_palette() if dark else app.style().standardPalette())
+    return "dark" if dark else "light"
+
+
+def _follow_system_theme(app) -> None:
+    def changed(_scheme) -> None:
+        apply_theme(app, "auto")
+
+    app.styleHints().colorSchemeChanged.connect(changed)
+
+
+# -- start-up --------------------------------------------------------------------------------
+
+def make_app(argv0: str = "studio"):
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([argv0])
+    app.setOrganizationName(ORG_NAME)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    return app
+
+
+def demo_project():
+    """The shipped demo project, as an untitled copy whose runs go to ./runs (the
+    shipped file is never overwritten)."""
+    import dataclasses
+
+    from studio.core.paths import default_runs_dir, resources_dir
+    from studio.state.project import Project
+
+    path = resources_dir() / "demo" / "sonnets.toml"
+    if not path.is_file():
+        return Project(name="Untitled")
+    project = Project.load(path)
+    cfg = project.config
+    project.set_config(dataclasses.replace(
+        cfg, run=dataclasses.replace(cfg.run, runs_dir=str(default_runs_dir().resolve()))))
+    project.path = None
+    project.name = "Sonnets demo"
+    project.dirty = False
+    return project
+
+
+def load_project(path: str | None):
+    from studio.state.project import Project
+
+    if path:
+        return Project.load(Path(path))
+    return demo_project()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    app = make_app()
+    choice = wanted_theme(args.theme)
+    apply_theme(app, choice)
+    if choice == "auto":
+        _follow_system_theme(app)
+
+    from studio.core.errors import StudioError
+    from studio.qt.main_window import MainWindow
+
+    try:
+        project = load_project(args.project)
+    except StudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    window = MainWindow(project)
+
+    if args.smoke:
+        def painted() -> None:
+            print(f"first-paint-s {_process_age_s():.3f}", flush=True)
+            window.shutdown_now()
+            app.exit(0)
+
+        window.first_painted.connect(painted)
+    window.show()
+    code = app.exec()
+    window.shutdown_now()  # a run still going (e.g. quit from the OS) stops and is joined
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,355 @@
+"""Curves: the pyqtgraph view of a ``RunHistory``.
+
+Items are created once; a QTimer (~15 Hz) ``setData``s them from the history's growing
+numpy buffers when its ``version`` moved, with peak downsampling and clip-to-view on
+(STYLE.md 6). Feeding the history per step costs an append; drawing happens here, at
+most 15 times a second, whatever the step rate.
+
+Loss plot: train loss raw (faint) and EMA-smoothed with bias correction (bold),
+validation loss (dots). Below: perplexity, learning rate, throughput. Past runs can be
+overlaid (dashed); unfreeze events are vertical markers; a click emits the step under
+the cursor (the window jumps the gallery to the nearest sampled step).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.state.run_history import RunHistory
+from studio.state.session import fmt_rate
+
+REFRESH_MS = 66  # ~15 Hz
+
+# Colours readable on light and dark backgrounds.
+TRAIN = (31, 119, 180)
+VAL = (230, 110, 20)
+PPL = (150, 80, 190)
+LR = (40, 160, 80)
+SPEED = (200, 60, 90)
+UNFREEZE = (120, 120, 120)
+MARKER = (230, 110, 20)
+OVERLAY_COLOURS = [(120, 120, 120), (23, 190, 207), (188, 189, 34), (227, 119, 194),
+                   (140, 86, 75)]
+
+
+def _item(plot: pg.PlotItem, name: str | None, pen, symbol: str | None = None,
+          brush=None) -> pg.PlotDataItem:
+    item = plot.plot([], [], name=name, pen=pen, symbol=symbol, symbolSize=6,
+                     symbolBrush=brush, symbolPen=None, connect="finite")
+    item.setDownsampling(auto=True, method="peak")
+    item.setClipToView(True)
+    return item
+
+
+class CurvesPane(QWidget):
+    step_clicked = Signal(int)  # the step under a left click on any plot
+
+    def __init__(self, history: RunHistory, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.history = history
+        self._seen_version = -1
+        self._overlays: list[tuple[RunHistory, list[pg.PlotDataItem]]] = []
+        self._unfreeze_lines: list[pg.InfiniteLine] = []
+        self._n_unfreezes = 0
+
+        # -- controls ---------------------------------------------------------------
+        self.log_scale = QCheckBox("Log scale")
+        self.log_scale.setToolTip("Logarithmic loss and perplexity axes: late, small "
+                                  "improvements stay visible next to the early drop.")
+        self.log_scale.toggled.connect(self.set_log_scale)
+        self.smoothing = QDoubleSpinBox()
+        self.smoothing.setRange(0.0, 0.995)
+        self.smoothing.setSingleStep(0.05)
+        self.smoothing.setDecimals(3)
+        self.smoothing.setValue(history.smoothing)
+        self.smoothing.setToolTip("EMA weight of the smoothed train loss (bias-corrected). "
+                                  "Higher is smoother but lags more; 0 shows the raw loss.")
+        self.smoothing.valueChanged.connect(self.history.set_smoothing)
+        self.clear_overlays_button = QPushButton("Clear overlays")
+        self.clear_overlays_button.setToolTip("Remove the past runs drawn for comparison.")
+        self.clear_overlays_button.clicked.connect(self.clear_overlays)
+        self.clear_overlays_button.setEnabled(False)
+        self.readout = QLabel(" ")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.readout.setMinimumWidth(50)
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(6, 4, 6, 0)
+        bar.addWidget(self.log_scale)
+        bar.addSpacing(12)
+        bar.addWidget(QLabel("Smoothing"))
+        bar.addWidget(self.smoothing)
+        bar.addSpacing(12)
+        bar.addWidget(self.clear_overlays_button)
+        bar.addSpacing(12)
+        bar.addWidget(self.readout, 1)
+
+        # -- plots --------------------------------------------------------------------
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setMinimumSize(320, 220)
+        self.view.ci.setContentsMargins(4, 4, 4, 4)
+        self.loss_plot = self.view.addPlot(row=0, col=0, colspan=3)
+        self.ppl_plot = self.view.addPlot(row=1, col=0)
+        self.lr_plot = self.view.addPlot(row=1, col=1)
+        self.speed_plot = self.view.addPlot(row=1, col=2)
+        self.plots = [self.loss_plot, self.ppl_plot, self.lr_plot, self.speed_plot]
+        self.view.ci.layout.setRowStretchFactor(0, 3)
+        self.view.ci.layout.setRowStretchFactor(1, 2)
+        titles = {self.loss_plot: ("loss", "Loss"), self.ppl_plot: ("perplexity", "Perplexity"),
+                  self.lr_plot: ("learning rate", "Learning rate"),
+                  self.speed_plot: ("items/s", "Throughput")}
+        for p in self.plots:
+            p.showGrid(x=True, y=True, alpha=0.15)
+            p.setTitle(titles[p][1], size="9pt")
+            p.setLabel("bottom", "step")
+            p.hideButtons()
+            p.setMouseEnabled(x=True, y=False)
+            if p is not self.loss_plot:
+                p.setXLink(self.loss_plot)
+        self.legend = self.loss_plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+
+        self.raw = _item(self.loss_plot, "train (raw)", pg.mkPen(TRAIN + (70,), width=1))
+        self.ema = _item(self.loss_plot, "train (smoothed)", pg.mkPen(TRAIN, width=2))
+        self.val = _item(self.loss_plot, "validation", pg.mkPen(VAL, width=2), "o", VAL)
+        self.ppl = _item(self.ppl_plot, None, pg.mkPen(PPL, width=2), "o", PPL)
+        self.lr = _item(self.lr_plot, None, pg.mkPen(LR, width=2))
+        self.speed = _item(self.speed_plot, None, pg.mkPen(SPEED, width=1))
+
+        self._cursors = []
+        for p in self.plots:
+            line = pg.InfiniteLine(angle=90, movable=False,
+                                   pen=pg.mkPen((128, 128, 128, 150), width=1))
+            line.setVisible(False)
+            p.addItem(line, ignoreBounds=True)
+            self._cursors.append(line)
+        self._sample_markers = []
+        for p in self.plots:
+            line = pg.InfiniteLine(angle=90, movable=False,
+                                   pen=pg.mkPen(MARKER + (110,), width=1,
+                                                style=Qt.PenStyle.DotLine))
+            line.setVisible(False)
+            p.addItem(line, ignoreBounds=True)
+            self._sample_markers.append(line)
+
+        self._mouse_proxy = pg.SignalProxy(self.view.scene().sigMouseMoved, rateLimit=30,
+                                           slot=self._on_mouse_moved)
+        self.view.scene().sigMouseClicked.connect(self._on_mouse_clicked)
+
+        # -- empty state ------------------------------------------------------------
+        self.hint = QLabel("No curves yet.\n\nPress Train (F5) and the loss, validation loss, "
+                           "perplexity,\nlearning rate and throughput appear here as the run "
+                           "goes.\nRuns › Open or Overlay shows a past run.")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.hint)
+        self.stack.addWidget(self.view)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(bar)
+        layout.addWidget(self.stack, 1)
+
+        self._apply_palette()
+        self.history.subscribe(self._on_history_changed)
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+        self.refresh()
+
+    # -- data ------------------------------------------------------------------------------
+    def _on_history_changed(self, what: str) -> None:
+        if what == "smoothing" and abs(self.smoothing.value() - self.history.smoothing) > 1e-9:
+            self.smoothing.setValue(self.history.smoothing)
+        if what in ("reset", "started"):
+            self._seen_version = -1  # redraw at the next tick
+
+    def refresh(self) -> None:
+        """Push the history's buffers into the items when it changed (timer slot)."""
+        h = self.history
+        if h.version == self._seen_version:
+            return
+        self._seen_version = h.version
+        t, v = h.train, h.val
+        steps = t.column("step")
+        self.raw.setData(steps, t.column("loss"))
+        self.ema.setData(steps, t.column("ema"))
+        self.lr.setData(steps, t.column("lr"))
+        self.speed.setData(steps, t.column("throughput"))
+        vsteps = v.column("step")
+        self.val.setData(vsteps, v.column("val_loss"))
+        ppl = v.column("ppl")
+        self.ppl.setData(vsteps, ppl)
+        if h.throughput_unit:
+            self.speed_plot.setTitle(f"Throughput ({h.throughput_unit}/s)", size="9pt")
+        if len(h.unfreezes) != self._n_unfreezes or any(
+                line.value() != u.step for line, u in zip(self._unfreeze_lines[::4], h.unfreezes)):
+            self._sync_unfreezes()
+        self._update_stack()
+
+    def _update_stack(self) -> None:
+        has_data = len(self.history.train) > 0 or len(self.history.val) > 0 or self._overlays
+        self.stack.setCurrentWidget(self.view if has_data else self.hint)
+
+    def _sync_unfreezes(self) -> None:
+        for line in self._unfreeze_lines:
+            line.getViewBox() and line.getViewBox().removeItem(line)
+        self._unfreeze_lines = []
+        for u in self.history.unfreezes:
+            for i, p in enumerate(self.plots):
+                label = f"unfreeze {', '.join(u.groups)}" if i == 0 else None
+                line = pg.InfiniteLine(
+                    pos=u.step, angle=90, movable=False, label=label,
+                    pen=pg.mkPen(UNFREEZE, width=1, style=Qt.PenStyle.DashLine),
+                    labelOpts={"position": 0.92, "color": UNFREEZE, "rotateAxis": (1, 0),
+                               "anchors": [(0, 0.5), (0, 0.5)]} if label else None)
+                p.addItem(line, ignoreBounds=True)
+                self._unfreeze_lines.append(line)
+        self._n_unfreezes = len(self.history.unfreezes)
+
+    # -- overlays -------------------------------------------------------------------------
+    def add_overlay(self, other: RunHistory) -> None:
+        """Draw a past run (dashed) over the current curves for comparison."""
+        colour = OVERLAY_COLOURS[len(self._overlays) % len(OVERLAY_COLOURS)]
+        dash = Qt.PenStyle.DashLine
+        name = other.label or "past run"
+        items = [
+            _item(self.loss_plot, f"{name} (smoothed)", pg.mkPen(colour, width=2, style=dash)),
+            _item(self.loss_plot, f"{name} (validation)", pg.mkPen(colour, width=1, style=dash),
+                  "t", colour),
+            _item(self.ppl_plot, None, pg.mkPen(colour, width=1, style=dash), "t", colour),
+            _item(self.lr_plot, None, pg.mkPen(colour, width=1, style=dash)),
+            _item(self.speed_plot, None, pg.mkPen(colour, width=1, style=dash)),
+        ]
+        t, v = other.train, other.val
+        items[0].setData(t.column("step"), t.column("ema"))
+        items[1].setData(v.column("step"), v.column("val_loss"))
+        items[2].setData(v.column("step"), v.column("ppl"))
+        items[3].setData(t.column("step"), t.column("lr"))
+        items[4].setData(t.column("step"), t.column("throughput"))
+        self._overlays.append((other, items))
+        self.clear_overlays_button.setEnabled(True)
+        self._update_stack()
+
+    @property
+    def overlays(self) -> list[RunHistory]:
+        return [h for h, _ in self._overlays]
+
+    def overlay_items(self, index: int) -> list[pg.PlotDataItem]:
+        return list(self._overlays[index][1])
+
+    def clear_overlays(self) -> None:
+        for _, items in self._overlays:
+            for item in items:
+                plot = item.getViewBox()
+                for p in self.plots:
+                    if p.vb is plot:
+                        p.removeItem(item)
+        self._overlays.clear()
+        self.clear_overlays_button.setEnabled(False)
+        self._update_stack()
+
+    # -- options ----------------------------------------------------------------------------
+    def set_log_scale(self, on: bool) -> None:
+        if self.log_scale.isChecked() != on:
+            self.log_scale.setChecked(on)  # re-enters through toggled
+            return
+        for p in (self.loss_plot, self.ppl_plot):
+            p.setLogMode(x=False, y=on)
+
+    def set_sample_marker(self, step: int | None) -> None:
+        """A dotted line at the step the gallery shows."""
+        for line in self._sample_markers:
+            if step is None:
+                line.setVisible(False)
+            else:
+                line.setValue(step)
+                line.setVisible(True)
+
+    # -- mouse -------------------------------------------------------------------------------
+    def _step_at(self, scene_pos) -> float | None:
+        for p in self.plots:
+            if p.sceneBoundingRect().contains(scene_pos) and \
+                    p.vb.sceneBoundingRect().contains(scene_pos):
+                return float(p.vb.mapSceneToView(scene_pos).x())
+        return None
+
+    def readout_text(self, step: float) -> str:
+        values = self.history.value_at(step)
+        if not values:
+            return ""
+        parts = [f"<b>step {values['step']:.0f}</b>" if "step" in values else ""]
+        if "loss" in values:
+            parts.append(f"loss {values['loss']:.4f}")
+            parts.append(f"smoothed {values['ema']:.4f}")
+        if "val_loss" in values:
+            parts.append(f"val {values['val_loss']:.4f} @ {values['val_step']:.0f}")
+            if not math.isnan(values["ppl"]):
+                parts.append(f"ppl {values['ppl']:.2f}")
+        if "lr" in values and not math.isnan(values["lr"]):
+            parts.append(f"lr {values['lr']:.2e}")
+        if "throughput" in values and self.history.throughput_unit:
+            parts.append(fmt_rate(values["throughput"], self.history.throughput_unit))
+        return " · ".join(p for p in parts if p)
+
+    def _on_mouse_moved(self, args) -> None:
+        pos = args[0]
+        step = self._step_at(pos)
+        if step is None or (len(self.history.train) == 0 and len(self.history.val) == 0):
+            for c in self._cursors:
+                c.setVisible(False)
+            return
+        values = self.history.value_at(step)
+        snap = values.get("step", values.get("val_step", step))
+        for c in self._cursors:
+            c.setValue(snap)
+            c.setVisible(True)
+        self.readout.setText(self.readout_text(step))
+
+    def _on_mouse_clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or event.double():
+            return
+        step = self._step_at(event.scenePos())
+        if step is not None:
+            self.step_clicked.emit(max(0, int(round(step))))
+
+    # -- theme -------------------------------------------------------------------------------
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            self._apply_palette()
+        super().changeEvent(event)
+
+    def _apply_palette(self) -> None:
+        pal = self.palette()
+        self.view.setBackground(pal.color(QPalette.ColorRole.Base))
+        fg = pal.color(QPalette.ColorRole.Text)
+        for p in self.plots:
+            for axis in ("left", "bottom"):
+                ax = p.getAxis(axis)
+                ax.setPen(pg.mkPen(fg))
+                ax.setTextPen(pg.mkPen(fg))
+            p.titleLabel.setText(p.titleLabel.text, color=fg.name(), size="9pt")
+        self.legend.setLabelTextColor(fg)
+
+
+def _finite_max(a: np.ndarray) -> float:
+    a = a[np.isfinite(a)]
+    return float(a.max()) if a.size else math.nan

@@ -1,0 +1,130 @@
+"""Run a function off the GUI thread and get its result back as a signal on the GUI thread.
+
+    task = run_in_background(load, path, done=self._show, error=self._fail)
+    task.cancel()          # sets task.cancel_event; the function checks it if it cares
+
+A function that reports progress takes ``report`` and ``cancel`` keyword arguments when
+``progress=`` is given: ``report(value)`` emits ``progress(value)`` on the GUI thread.
+
+The runnables live on application-owned thread pools ("scan": one long job at a time;
+"light": thumbnails, previews, model summaries). Results for a receiver that has been
+deleted are dropped; on quit every task is told to cancel, and the pools (children of the
+application) wait for their threads before the application goes away.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, Signal
+
+_POOLS: dict[str, QThreadPool] = {}
+_LIVE: set["Task"] = set()
+_QUIT_HOOKED = False
+_SIZES = {"scan": 1, "light": 2, "model": 1}
+
+
+def pool(name: str = "light") -> QThreadPool:
+    global _QUIT_HOOKED
+    app = QCoreApplication.instance()
+    p = _POOLS.get(name)
+    if p is None or p.parent() is not app:
+        p = QThreadPool(app)
+        p.setMaxThreadCount(_SIZES.get(name, 2))
+        p.setObjectName(f"studio-{name}")
+        _POOLS[name] = p
+    if not _QUIT_HOOKED and app is not None:
+        app.aboutToQuit.connect(cancel_all)
+        _QUIT_HOOKED = True
+    return p
+
+
+def cancel_all() -> None:
+    for t in list(_LIVE):
+        t.cancel()
+
+
+def wait_all(timeout_ms: int = 10_000) -> bool:
+    """Cancel every task and wait for the pools to drain (for tests and shutdown)."""
+    cancel_all()
+    ok = True
+    for p in _POOLS.values():
+        ok = p.waitForDone(timeout_ms) and ok
+    QCoreApplication.processEvents()
+    return ok
+
+
+class Task(QObject):
+    """The GUI-thread end of one background call."""
+
+    done = Signal(object)
+    failed = Signal(object)     # the exception
+    progress = Signal(object)
+    finished = Signal()         # after done or failed
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancel_event = threading.Event()
+        self.running = True
+        self.finished.connect(self._release)
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def _release(self) -> None:
+        self.running = False
+        _LIVE.discard(self)  # dropped on the GUI thread, where the object lives
+
+
+class _Runnable(QRunnable):
+    def __init__(self, task: Task, fn: Callable[[], Any]) -> None:
+        super().__init__()
+        self.setAutoDelete(True)
+        self._task = task
+        self._fn = fn
+
+    def run(self) -> None:  # worker thread
+        task = self._task
+        try:
+            result = self._fn()
+        except BaseException as exc:  # noqa: BLE001 - errors come home as a signal
+            _emit(task.failed, exc)
+        else:
+            _emit(task.done, result)
+        _emit(task.finished)
+        self._task = None
+        self._fn = None
+
+
+def _emit(signal, *args) -> None:
+    try:
+        signal.emit(*args)
+    except RuntimeError:  # the receiving side is gone (application closing)
+        pass
+
+
+def run_in_background(fn: Callable[..., Any], *args: Any, done: Callable | None = None,
+                      error: Callable | None = None, progress: Callable | None = None,
+                      pool_name: str = "light", **kwargs: Any) -> Task:
+    task = Task()
+    if done is not None:
+        task.done.connect(done)
+    if error is not None:
+        task.failed.connect(error)
+    if progress is not None:
+        task.progress.connect(progress)
+
+        def call() -> Any:
+            return fn(*args, report=lambda v: _emit(task.progress, v),
+                      cancel=task.cancel_event, **kwargs)
+    else:
+        def call() -> Any:
+            return fn(*args, **kwargs)
+    _LIVE.add(task)
+    pool(pool_name).start(_Runnable(task, call))
+    return task

@@ -1,0 +1,365 @@
+"""The dataset browser's state (Qt-free, no torch): the scanned items, which are included,
+the stats, the problems, the train/validation split preview, the selection and the scan's
+progress.
+
+Items are whatever the scanner yields (``studio.data.scan.ScanItem``); this module only
+reads their attributes (see :class:`Item`), so it does not import ``studio.data``. The
+split function is passed in for the same reason (the pane passes
+``studio.data.scan.split_preview``, the engine's own split).
+
+Include/exclude writes through to the project (``project.set_excluded``), so it is saved
+with the project file.
+
+Changes announced (``subscribe(cb)`` gets ``cb(what)``):
+``"reset"`` (items cleared for a new scan), ``"items"`` (items appended), ``"item"`` (an
+item replaced, e.g. its caption), ``"progress"``, ``"scan"`` (a scan started or ended),
+``"included"``, ``"split"`` (the split preview may have changed), ``"selection"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Protocol, Sequence
+
+from studio.state.observable import Observable
+from studio.state.project import Project
+
+# Which kinds of file each model family trains on.
+FAMILY_KINDS: dict[str, tuple[str, ...]] = {"text": ("text",)}
+KIND_ORDER = ("text", "image", "audio", "unsupported")
+
+
+class Item(Protocol):
+    path: str
+    kind: str
+    size: int
+    problem: str
+    severity: str
+    duration: float
+    tokens: int
+    tokens_exact: bool
+    documents: int
+    caption: str
+    caption_path: str
+
+    @property
+    def usable(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class DatasetStats:
+    counts: dict[str, int] = field(default_factory=dict)  # files per kind (all files)
+    files: int = 0
+    included: int = 0          # files that will be used (included and usable)
+    excluded: int = 0          # unticked by the user
+    total_size: int = 0        # bytes of the included, usable files
+    duration: float = 0.0      # seconds of included, usable audio
+    tokens: int = 0            # tokens of included, usable text
+    tokens_exact: bool = False
+    documents: int = 0         # text documents the engine will read
+    errors: int = 0            # files that cannot be used
+    warnings: int = 0          # usable files with something to look at
+
+
+@dataclass(frozen=True)
+class Split:
+    """The split preview, and which files go where (``roles``: path -> "train",
+    "validation" or e.g. "3 of 10 records validation")."""
+
+    documents: int = 0
+    train: int = 0
+    val: int = 0
+    seed: int = 0
+    val_fraction: float = 0.0
+    by_block: bool = False
+    roles: dict[str, str] = field(default_factory=dict)
+    family: str = "text"
+
+    def describe(self) -> str:
+        if self.documents == 0:
+            return f"no {self.family} documents to split yet"
+        if self.val_fraction <= 0:
+            return f"{self.documents:,} documents, all for training (no validation)"
+        if self.by_block:
+            return (f"1 document: {self.val_fraction:.0%} of its token blocks held out for "
+                    "validation")
+        return f"{self.train:,} train · {self.val:,} validation documents"
+
+
+SplitFn = Callable[[int, float, int], Any]  # (documents, val_fraction, seed) -> preview
+
+
+class DatasetState(Observable):
+    def __init__(self, project: Project, split: SplitFn | None = None) -> None:
+        super().__init__()
+        self.project = project
+        self._split_fn = split
+        self.items: list[Item] = []
+        self._index: dict[str, int] = {}
+        self.scanning = False
+        self.done = 0
+        self.total = 0
+        self.cancelled = False
+        self.error = ""
+        self.selected: str | None = None
+        self._stats: DatasetStats | None = None
+        self._split: Split | None = None
+        self._split_key: tuple | None = None
+        self._unsubscribe = project.subscribe(self._on_project)
+
+    def close(self) -> None:
+        """Stop listening to the project."""
+        self._unsubscribe()
+
+    # -- the scan's life --------------------------------------------------------------
+    def begin_scan(self) -> None:
+        self.items = []
+        self._index = {}
+        self.scanning = True
+        self.done = self.total = 0
+        self.cancelled = False
+        self.error = ""
+        self._invalidate()
+        if self.selected is not None:
+            self.selected = None
+            self.changed("selection")
+        self.changed("reset")
+        self.changed("scan")
+
+    def add_items(self, items: Iterable[Item], done: int | None = None,
+                  total: int | None = None) -> None:
+        added = False
+        for it in items:
+            if it.path in self._index:  # the same file again: keep the newest result
+                self.items[self._index[it.path]] = it
+            else:
+                self._index[it.path] = len(self.items)
+                self.items.append(it)
+            added = True
+        if done is not None:
+            self.done = done
+        if total is not None:
+            self.total = total
+        if added:
+            self._invalidate()
+            self.changed("items")
+        self.changed("progress")
+
+    def set_progress(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+        self.changed("progress")
+
+    def finish_scan(self, cancelled: bool = False, error: str = "") -> None:
+        self.scanning = False
+        self.cancelled = cancelled
+        self.error = error
+        self.changed("scan")
+        self.changed("split")
+
+    @property
+    def progress_text(self) -> str:
+        if self.scanning:
+            if self.total:
+                return f"Scanning {self.done:,} of {self.total:,} files…"
+            return "Listing files…"
+        if self.error:
+            return f"Scan failed: {self.error}"
+        if self.cancelled:
+            return f"Scan cancelled after {self.done:,} of {self.total:,} files"
+        return ""
+
+    # -- items --------------------------------------------------------------------------
+    def item(self, path: str) -> Item | None:
+        i = self._index.get(path)
+        return self.items[i] if i is not None else None
+
+    def row_of(self, path: str) -> int:
+        return self._index.get(path, -1)
+
+    def replace_item(self, item: Item) -> None:
+        i = self._index.get(item.path)
+        if i is None:
+            return
+        self.items[i] = item
+        self._invalidate()
+        self.changed("item")
+
+    def update_caption(self, path: str, caption: str, caption_path: str) -> None:
+        """Record a caption the pane has just written to its sidecar file."""
+        it = self.item(path)
+        if it is not None and dataclasses.is_dataclass(it):
+            self.replace_item(dataclasses.replace(it, caption=caption, caption_path=caption_path))
+
+    @property
+    def problems(self) -> list[Item]:
+        return [it for it in self.items if it.problem]
+
+    # -- include / exclude --------------------------------------------------------------
+    def is_included(self, item: Item | str) -> bool:
+        path = item if isinstance(item, str) else item.path
+        return path not in self.project.excluded
+
+    def is_used(self, item: Item) -> bool:
+        """Included by the user and usable (no error)."""
+        return item.usable and item.path not in self.project.excluded
+
+    def set_included(self, path: str, included: bool) -> None:
+        self.project.set_excluded(path, not included)
+
+    def set_included_many(self, paths: Sequence[str], included: bool) -> None:
+        for p in paths:
+            self.project.set_excluded(p, not included)
+
+    # -- selection ----------------------------------------------------------------------
+    def select(self, path: str | None) -> None:
+        if path != self.selected:
+            self.selected = path
+            self.changed("selection")
+
+    @property
+    def selected_item(self) -> Item | None:
+        return self.item(self.selected) if self.selected else None
+
+    # -- derived: stats and split -------------------------------------------------------
+    @property
+    def family(self) -> str:
+        return self.project.config.run.family
+
+    @property
+    def training_kinds(self) -> tuple[str, ...]:
+        return FAMILY_KINDS.get(self.family, ())
+
+    @property
+    def stats(self) -> DatasetStats:
+        if self._stats is None:
+            counts = {k: 0 for k in KIND_ORDER}
+            included = excluded = size = tokens = documents = errors = warnings = 0
+            duration = 0.0
+            exact = True
+            for it in self.items:
+                counts[it.kind] = counts.get(it.kind, 0) + 1
+                if it.severity == "error":
+                    errors += 1
+                elif it.problem:
+                    warnings += 1
+                if it.path in self.project.excluded:
+                    excluded += 1
+                    continue
+                if not it.usable:
+                    continue
+                included += 1
+                size += it.size
+                if it.kind == "audio":
+                    duration += it.duration
+                elif it.kind == "text":
+                    tokens += it.tokens
+                    documents += it.documents
+                    exact = exact and it.tokens_exact
+            self._stats = DatasetStats(
+                counts={k: v for k, v in counts.items() if v}, files=len(self.items),
+                included=included, excluded=excluded, total_size=size, duration=duration,
+                tokens=tokens, tokens_exact=exact and tokens > 0, documents=documents,
+                errors=errors, warnings=warnings)
+        return self._stats
+
+    def split(self) -> Split:
+        data = self.project.config.data
+        key = (data.val_fraction, data.split_seed, self.family)
+        if self._split is None or self._split_key != key:
+            self._split = self._compute_split(data.val_fraction, data.split_seed)
+            self._split_key = key
+        return self._split
+
+    def _compute_split(self, val_fraction: float, seed: int) -> Split:
+        kinds = self.training_kinds
+        files = [it for it in self.items if it.kind in kinds and self.is_used(it)]
+        if "text" in kinds:
+            counts = [max(1, it.documents) for it in files]
+        else:
+            counts = [1 for _ in files]
+        n = sum(counts)
+        base = Split(n, n, 0, seed, val_fraction, family=self.family)
+        if self._split_fn is None or n == 0:
+            return base
+        p = self._split_fn(n, val_fraction, seed)
+        val = set(p.val_indices)
+        roles: dict[str, str] = {}
+        start = 0
+        for it, c in zip(files, counts):
+            k = sum(1 for i in range(start, start + c) if i in val)
+            if p.by_block:
+                roles[it.path] = "train + validation blocks"
+            elif k == 0:
+                roles[it.path] = "train"
+            elif k == c:
+                roles[it.path] = "validation"
+            else:
+                roles[it.path] = f"{k} of {c} records validation"
+            start += c
+        return Split(n, p.train, p.val, seed, val_fraction, by_block=p.by_block, roles=roles,
+                     family=self.family)
+
+    def role(self, path: str) -> str:
+        return self.split().roles.get(path, "")
+
+    def set_split_seed(self, seed: int) -> None:
+        self.project.replace_section("data", split_seed=int(seed))
+
+    # -- plumbing -----------------------------------------------------------------------
+    def _invalidate(self) -> None:
+        self._stats = None
+        self._split = None
+
+    def _on_project(self, what: str) -> None:
+        if what == "excluded":
+            self._invalidate()
+            self.changed("included")
+            self.changed("split")
+        elif what == "config":
+            data = self.project.config.data
+            if self._split_key != (data.val_fraction, data.split_seed, self.family):
+                self._split = None
+                self.changed("split")
+
+    def summary(self) -> str:
+        """One line for the stats bar."""
+        s = self.stats
+        if not s.files:
+            return "No files yet — add a folder or drop files here."
+        kinds = {"text": "text", "image": "image", "audio": "audio", "unsupported": "other"}
+        parts = [", ".join(f"{n:,} {kinds.get(k, k)}" for k, n in s.counts.items())]
+        parts.append(f"{s.included:,} used")
+        if s.excluded:
+            parts.append(f"{s.excluded:,} excluded")
+        parts.append(_size(s.total_size))
+        if s.tokens:
+            parts.append(f"{'' if s.tokens_exact else '≈'}{s.tokens:,} tokens")
+        if s.duration:
+            parts.append(_duration(s.duration))
+        if s.errors or s.warnings:
+            bits = []
+            if s.errors:
+                bits.append(f"{s.errors:,} unusable")
+            if s.warnings:
+                bits.append(f"{s.warnings:,} to check")
+            parts.append(" and ".join(bits))
+        return " · ".join(parts)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s of audio"
+    m, s = divmod(int(round(seconds)), 60)
+    if m < 60:
+        return f"{m}:{s:02d} of audio"
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d} of audio"

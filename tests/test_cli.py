@@ -1,0 +1,138 @@
+"""The `studio` command: train, resume, runs, sample, export, inspect; errors in one line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from studio.cli.main import main
+from studio.runs import list_runs, read_status
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def studio_proc(*args, **kw) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "studio", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_train_runs_sample_export_inspect(tiny_run_config, tiny_text_model, tmp_path, capsys):
+    cfg = tiny_run_config()
+    assert main(["train", str(cfg), "train.max_steps=4"]) == 0
+    out = capsys.readouterr().out
+    assert "step 4/4" in out and "finished (completed)" in out and "sample @ step 0" in out
+    runs_dir = tmp_path / "runs"
+    (run,) = list_runs(runs_dir)
+    assert run.state == "completed" and run.step == 4
+
+    assert main(["runs", str(runs_dir)]) == 0
+    assert "completed" in capsys.readouterr().out
+
+    assert main(["sample", str(run.path), "--prompt", "Rough winds", "--max-new-tokens", "5",
+                 "--seed", "7"]) == 0
+    first = capsys.readouterr().out
+    assert "Rough winds" in first and "best" in first
+    main(["sample", str(run.path), "--prompt", "Rough winds", "--max-new-tokens", "5",
+          "--seed", "7"])
+    assert capsys.readouterr().out == first  # fixed seed: the same sample
+
+    out_dir = tmp_path / "exported"
+    assert main(["export", str(run.path), str(out_dir)]) == 0
+    from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
+    model = AutoModelForCausalLM.from_pretrained(out_dir)
+    tok = AutoTokenizer.from_pretrained(out_dir)
+    gen = pipeline("text-generation", model=model, tokenizer=tok)
+    text = gen("Shall I", max_new_tokens=5, do_sample=False)[0]["generated_text"]
+    assert text.startswith("Shall I") and len(text) > len("Shall I")
+    # the export holds the trained weights, not the base model's
+    import torch
+    from safetensors.torch import load_file
+    best = load_file(str(run.path / "best" / "model.safetensors"))
+    name = next(iter(best))
+    torch.testing.assert_close(dict(model.named_parameters())[name].detach(), best[name])
+    base = AutoModelForCausalLM.from_pretrained(tiny_text_model)
+    assert not torch.equal(dict(base.named_parameters())[name], best[name])
+
+    assert main(["inspect", str(tiny_text_model)]) == 0
+    out = capsys.readouterr().out
+    assert "Block 0" in out and "Block 1" in out and "LM head" in out and "tied" in out
+
+
+def test_user_errors_are_one_line_naming_the_field(tiny_run_config, capsys):
+    cfg = tiny_run_config()
+    assert main(["train", str(cfg), "train.lr=-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: train.lr") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert main(["train", str(cfg), "data.paths=[\"/no/such/folder\"]"]) == 2
+    err = capsys.readouterr().err
+    assert "/no/such/folder" in err and "Traceback" not in err
+    assert main(["--debug", "train", str(cfg), "train.optimizer=adamm"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "did you mean" in err
+    assert main(["resume", "/no/such/run"]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_cleanly_with_a_checkpoint_and_resume_continues(tiny_run_config):
+    cfg = tiny_run_config(train={"max_steps": 100000}, checkpoint={"every": 0},
+                          eval={"every": 0}, sample={"every": 0})
+    proc = studio_proc("train", str(cfg))
+    deadline = time.time() + 120
+    for line in proc.stdout:
+        if "step 3/" in line:
+            break
+        assert time.time() < deadline, "no progress"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "finished (stopped)" in out and "checkpoint (stop)" in out
+    (run,) = list_runs(cfg.parent / "runs")
+    assert run.state == "stopped" and run.step >= 3
+    assert read_status(run.path)["state"] == "stopped"
+    ckpt = run.path / "checkpoints" / f"step_{run.step:06d}"
+    assert (ckpt / "state.json").is_file()
+    assert main(["resume", str(run.path), f"train.max_steps={run.step + 2}", "--quiet"]) == 0
+    assert read_status(run.path)["step"] == run.step + 2
+
+
+def test_a_killed_run_is_shown_as_interrupted_and_resumes(tiny_run_config, capsys):
+    cfg = tiny_run_config(train={"max_steps": 100000}, checkpoint={"every": 2},
+                          eval={"every": 0}, sample={"every": 0})
+    proc = studio_proc("train", str(cfg))
+    for line in proc.stdout:
+        if "checkpoint (interval) @ step 4" in line:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    (run,) = list_runs(cfg.parent / "runs")
+    assert run.state == "interrupted" and run.resumable
+    assert main(["runs", str(cfg.parent / "runs")]) == 0
+    assert "interrupted" in capsys.readouterr().out
+    last = run.path / "checkpoints"
+    step = max(int(p.name[5:]) for p in last.iterdir() if p.name.startswith("step_"))
+    assert main(["resume", str(run.path), f"train.max_steps={step + 1}", "--quiet"]) == 0
+    assert read_status(run.path)["state"] == "completed"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["--version"]])
+def test_help_and_version(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 0
+
+
+def test_config_command_prints_a_valid_commented_config(capsys, tmp_path):
+    assert main(["config"]) == 0
+    text = capsys.readouterr().out
+    assert "# Peak learning rate" in text
+    from studio.config import loads_config
+    cfg = loads_config(text.replace("paths = []", 'paths = ["x"]'))
+    assert cfg.train.lr > 0
