@@ -56,13 +56,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--top-k", type=int)
     s.add_argument("--top-p", type=float)
     s.add_argument("--seed", type=int)
-    s.add_argument("--weights", choices=("best", "latest"), default="best",
-                   help="best validation weights (default) or the latest checkpoint")
+    s.add_argument("--weights", default="best",
+                   help="best validation weights (default), latest, or a checkpoint name")
 
     e = sub.add_parser("export", help="export a run as a Hugging Face model folder")
     e.add_argument("run_dir")
     e.add_argument("out_dir", nargs="?", help="default: RUN_DIR/export")
-    e.add_argument("--weights", choices=("best", "latest"), default="best")
+    e.add_argument("--weights", default="best",
+                   help="best (default), latest, or a checkpoint name like step_000300")
+    e.add_argument("--format", choices=("full", "adapter"), default="full",
+                   help="full: a complete model folder (LoRA merged in); adapter: a PEFT "
+                        "LoRA adapter folder")
 
     i = sub.add_parser("inspect", help="show a model's layer groups with parameter counts")
     i.add_argument("model", help='"starter:text", a local folder or a hub id')
@@ -131,63 +135,33 @@ def _runs(args) -> int:
     return 0
 
 
-def _load_run_model(run_dir: str, weights: str):
-    """The run's base model with its trained weights applied (best, else latest)."""
-    import torch
-    from safetensors.torch import load_file
-
-    from studio.config import load_config
-    from studio.core.errors import RunError
-    from studio.engine.checkpoint import load_weights
-    from studio.models.base import get_family
-    from studio.runs import RunFolder
-
-    folder = RunFolder(run_dir)
-    if not folder.config_path.is_file():
-        raise RunError(f"{run_dir}: not a run folder (no config.toml)",
-                       "give a folder listed by `studio runs`")
-    cfg = load_config(folder.config_path)
-    fam = get_family(cfg.run.family)
-    loaded = fam.load(cfg.model.source, "cpu", torch.float32, revision=cfg.model.revision,
-                      trust_remote_code=cfg.model.trust_remote_code)
-    src = None
-    if weights == "best" and (folder.best_dir / "model.safetensors").is_file():
-        src = folder.best_dir
-    else:
-        src = folder.latest_checkpoint()
-    if src is None:
-        raise RunError(f"{run_dir}: the run has no saved weights yet",
-                       "let it reach its first checkpoint, or resume it")
-    load_weights(loaded.model, load_file(str(src / "model.safetensors")), str(src))
-    return cfg, fam, loaded, src
-
-
 def _sample(args) -> int:
     import dataclasses
 
-    cfg, fam, loaded, src = _load_run_model(args.run_dir, args.weights)
-    scfg = cfg.sample
+    from studio.engine.restore import load_run_model
+
+    r = load_run_model(args.run_dir, args.weights)
+    scfg = r.cfg.sample
     changes = {k: v for k, v in dict(max_new_tokens=args.max_new_tokens,
                                      temperature=args.temperature, top_k=args.top_k,
                                      top_p=args.top_p, seed=args.seed).items() if v is not None}
     scfg = dataclasses.replace(scfg, **changes)
     prompts = tuple(args.prompt) if args.prompt else scfg.prompts
-    print(f"# weights: {src}")
-    for s in fam.sample(loaded, scfg, step=-1, prompts=prompts):
+    print(f"# weights: {r.weights_dir}")
+    for s in r.family.sample(r.loaded, scfg, step=-1, prompts=prompts):
         print(f"--- [{s.index}] seed {s.seed}\n{s.prompt}{s.text}")
     return 0
 
 
 def _export(args) -> int:
+    from studio.engine.restore import export_run
     from studio.runs import RunFolder
 
-    cfg, fam, loaded, src = _load_run_model(args.run_dir, args.weights)
     out = Path(args.out_dir) if args.out_dir else RunFolder(args.run_dir).export_dir
-    card = (f"# Fine-tuned with Fine-Tuning Studio\n\nBase model: `{cfg.model.source}`\n\n"
-            f"Weights: `{src}`\n\nTraining data: {', '.join(cfg.data.paths)}\n\n"
-            "Load with `transformers.AutoModelForCausalLM.from_pretrained(folder)`.\n")
-    fam.export(loaded, out, card=card)
-    print(f"Exported to {out}")
+    export_run(args.run_dir, out, weights=args.weights, fmt=args.format)
+    how = ("peft.PeftModel.from_pretrained(base_model, folder)" if args.format == "adapter"
+           else "transformers.AutoModelForCausalLM.from_pretrained(folder)")
+    print(f"Exported to {out} — load with {how}")
     return 0
 
 

@@ -27,6 +27,17 @@ def _suggest(name: str, options) -> str:
 def _coerce(path: str, value: Any, typ: Any, meta: dict) -> Any:
     """Check one value against its declared type and constraints; return it normalised."""
     origin = typing.get_origin(typ)
+    if origin is tuple and dataclasses.is_dataclass(typing.get_args(typ)[0]):
+        item_cls = typing.get_args(typ)[0]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(path, f"expected a list of tables, got {value!r}",
+                              'write it as [{name = "block.0", mode = "frozen"}]')
+        items = []
+        for i, item in enumerate(value):
+            if dataclasses.is_dataclass(item):
+                item = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+            items.append(_section_from_dict(f"{path}[{i}]", item_cls, item))
+        return tuple(items)
     if origin is tuple:
         if isinstance(value, str):
             value = [value]
@@ -95,6 +106,13 @@ def _cross_check(cfg: RunConfig) -> None:
     if not cfg.data.paths:
         raise ConfigError("data.paths", "no training files given",
                           'add data.paths = ["my_texts/"] (files or folders)')
+    names = [g.name for g in cfg.freeze.groups]
+    for i, name in enumerate(names):
+        if not name:
+            raise ConfigError(f"freeze.groups[{i}].name", "is empty",
+                              "use a group name from `studio inspect MODEL`")
+        if name in names[:i]:
+            raise ConfigError(f"freeze.groups[{i}].name", f"{name!r} is listed twice")
     if not cfg.sample.prompts:
         raise ConfigError("sample.prompts", "needs at least one prompt", 'e.g. ["The"]')
 
@@ -112,11 +130,19 @@ def config_from_dict(data: dict, base_dir: str | os.PathLike = "") -> RunConfig:
     return cfg
 
 
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def config_to_dict(cfg: RunConfig) -> dict:
     out = {}
     for name in SECTIONS:
         section = getattr(cfg, name)
-        out[name] = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
+        out[name] = {f.name: _plain(getattr(section, f.name)) for f in dataclasses.fields(section)}
     return out
 
 
@@ -193,6 +219,8 @@ def _toml_value(value: Any) -> str:
         return f'"{out}"'
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot write {value!r} to TOML")
 
 

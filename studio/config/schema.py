@@ -144,6 +144,51 @@ class CheckpointConfig:
                              "best is kept separately).", min=1)
 
 
+FREEZE_MODES = ("full", "lora", "frozen")
+FREEZE_PRESETS = ("none", "head_only", "gradual", "lower_half_frozen")
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """One layer group's plan: how it trains, its rate, and when it starts."""
+
+    name: str = knob("", "Layer group name as `studio inspect` lists it (e.g. block.3, lm_head).")
+    mode: str = knob("full", "full: every weight trains; lora: small low-rank adapters train on "
+                             "its linear layers, the weights stay frozen; frozen: untouched.",
+                     choices=FREEZE_MODES)
+    lr_scale: float = knob(1.0, "Multiplier of train.lr for this group.", min=0.0,
+                           min_exclusive=True, max=100.0)
+    start_step: int = knob(0, "Optimizer step at which the group starts training (gradual "
+                              "unfreezing); 0 = from the start.", min=0)
+
+
+@dataclass(frozen=True)
+class FreezeConfig:
+    preset: str = knob("none", "A starting plan: none (everything trains), head_only, gradual "
+                               "(top-down: head first, then one block more every "
+                               "gradual_every steps), lower_half_frozen. Entries in groups "
+                               "override it.", choices=FREEZE_PRESETS)
+    gradual_every: int = knob(50, "Steps between unfreezing one more group (preset gradual).",
+                              min=1)
+    default_mode: str = knob("full", "Mode of groups the preset and groups leave unset.",
+                             choices=FREEZE_MODES)
+    groups: tuple[GroupPlan, ...] = knob((), "Per-group plans, e.g. "
+                                             '{name = "block.0", mode = "frozen"}.',
+                                         factory=tuple)
+    lr_first_ratio: float = knob(1.0, "Discriminative rates (ULMFiT): the first group's rate "
+                                      "as a fraction of the last group's, spread "
+                                      "geometrically in between; 1 turns it off.",
+                                 min=0.0, min_exclusive=True, max=1.0)
+    unfreeze_warmup_steps: int = knob(10, "A group that starts later warms its rate up "
+                                          "linearly over this many steps (fresh optimizer "
+                                          "state, no sudden kick to pre-trained weights).",
+                                      min=0)
+    lora_rank: int = knob(8, "LoRA rank: more capacity, more memory.", min=1, max=1024)
+    lora_alpha: float = knob(16.0, "LoRA scale (alpha / rank multiplies the adapter's update).",
+                             min=0.0, min_exclusive=True)
+    lora_dropout: float = knob(0.0, "Dropout on the LoRA branch's input.", min=0.0, max=0.9)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     run: RunSection = field(default_factory=RunSection)
@@ -153,6 +198,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    freeze: FreezeConfig = field(default_factory=FreezeConfig)
     # Folder the relative paths in this config are relative to (not saved).
     base_dir: str = field(default="", compare=False, metadata={"internal": True})
 
@@ -165,4 +211,5 @@ SECTIONS: dict[str, type] = {
     "eval": EvalConfig,
     "sample": SampleConfig,
     "checkpoint": CheckpointConfig,
+    "freeze": FreezeConfig,
 }

@@ -337,7 +337,7 @@ def _scan_image(item: ScanItem) -> ScanItem:
             item = dataclasses.replace(item, width=w, height=h, mode=im.mode)
             if w * h > MAX_IMAGE_PIXELS:
                 return dataclasses.replace(item, severity=ERROR, problem=(
-                    f"too large to open safely ({w}×{h} = {w * h / 1e6:.0f} megapixels; "
+                    f"too large to open safely ({w}×{h} = {w * h / 1e6:.0f} megapixels, "
                     f"limit {MAX_IMAGE_PIXELS / 1e6:.0f})"))
             thumb = _thumbnail(im)
     except Image.DecompressionBombError as exc:
@@ -348,7 +348,7 @@ def _scan_image(item: ScanItem) -> ScanItem:
     item = dataclasses.replace(item, thumbnail=thumb)
     if min(item.width, item.height) < MIN_IMAGE_SIDE:
         item = dataclasses.replace(item, severity=WARNING, problem=(
-            f"too small ({item.width}×{item.height} px; at least {MIN_IMAGE_SIDE} px a side)"))
+            f"too small ({item.width}×{item.height} px, at least {MIN_IMAGE_SIDE} px a side)"))
     return item
 
 
@@ -388,7 +388,7 @@ def _scan_audio(item: ScanItem) -> ScanItem:
         return dataclasses.replace(item, severity=ERROR, problem="empty (no audio frames)")
     if item.duration < MIN_AUDIO_SECONDS:
         return dataclasses.replace(item, severity=WARNING, problem=(
-            f"too short ({item.duration * 1000:.0f} ms; at least {MIN_AUDIO_SECONDS * 1000:.0f} ms)"))
+            f"too short ({item.duration * 1000:.0f} ms, at least {MIN_AUDIO_SECONDS * 1000:.0f} ms)"))
     if env.size and float(np.abs(env).max()) == 0.0:
         return dataclasses.replace(item, severity=WARNING, problem="silent (every sample is zero)")
     return item
@@ -527,14 +527,28 @@ def read_text(path: str, limit: int = 1 << 20) -> tuple[str, bool]:
 
 # -- tokenizers ---------------------------------------------------------------------------
 
-def token_counter_for(model_dir: str | os.PathLike | None) -> TokenCounter | None:
-    """An exact counter from the ``tokenizer.json`` in a model folder, or None.
-
-    Uses the ``tokenizers`` library directly (fast, no torch)."""
-    if not model_dir:
+def token_counter_for(model_source: str | os.PathLike | None) -> TokenCounter | None:
+    """An exact counter from the model's ``tokenizer.json``, or None (then tokens are
+    estimated). ``model_source`` is "starter:<name>", a model folder, or a hub id already in
+    the Hugging Face cache (never downloaded here). Uses ``tokenizers`` directly: no torch.
+    """
+    if not model_source:
         return None
-    path = Path(model_dir) / "tokenizer.json"
+    from studio.core.paths import resolve_model_source
+
+    source = resolve_model_source(str(model_source))
+    path = Path(source) / "tokenizer.json"
     if not path.is_file():
+        path = None
+        if not os.path.exists(source):  # perhaps a hub id
+            try:
+                from huggingface_hub import try_to_load_from_cache
+
+                found = try_to_load_from_cache(source, "tokenizer.json")
+                path = Path(found) if isinstance(found, str) else None
+            except Exception:  # noqa: BLE001 - not a valid repo id: no exact counts
+                path = None
+    if path is None:
         return None
     try:
         from tokenizers import Tokenizer

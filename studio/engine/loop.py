@@ -22,11 +22,12 @@ from studio.config import RunConfig, load_config, save_config
 from studio.config.io import resolve_path
 from studio.core import events as ev
 from studio.core.control import RunControl
-from studio.core.errors import RunError, StudioError
+from studio.core.errors import ConfigError, RunError, StudioError
 from studio.core.sinks import EventSink, FanOutSink, event_to_dict
 from studio.engine import checkpoint as ck
 from studio.engine.device import gpu_memory_bytes, pick_device, pick_precision
-from studio.engine.optim import build_optimizer, lr_multiplier, param_groups, set_lr
+from studio.engine.optim import build_optimizer, lr_multiplier
+from studio.models import freeze as fz
 from studio.models.base import get_family
 from studio.runs.store import RunFolder
 
@@ -237,6 +238,26 @@ class _Trainer:
         self.folder.write_status("running", step=self.step)
         self.sink.emit(ev.RunResumed(step=self.step))
 
+    def activate_due(self, emit: bool = True) -> None:
+        """Start training every group whose start step has come (canonical order)."""
+        due = [s for s in fz.trainable_at(self.groups, self.step) if not s.active]
+        if not due:
+            return
+        model, t = self.loaded.model, self.cfg.train
+        for st in due:
+            pgroups = fz.activate(model, st, self.optimizer, t.weight_decay, self.step)
+            if self.optimizer is None:
+                for g in pgroups:
+                    g["lr"] = 0.0
+                self.optimizer = build_optimizer(t, pgroups)
+        self.trainable = [p for p in model.parameters() if p.requires_grad]
+        if emit:
+            names = tuple(s.group.name for s in due)
+            self.sink.emit(ev.UnfreezeApplied(step=self.step, groups=names))
+            n = sum(p.numel() for s in due for p in
+                    (dict(model.named_parameters())[k] for k in s.params))
+            self.log(f"unfroze {', '.join(names)} at step {self.step} ({n:,} parameters)")
+
     def serve_requests(self) -> None:
         if self.control.take_sample_request():
             self.do_sample(self.step)
@@ -271,8 +292,18 @@ class _Trainer:
         if len(self.data.skipped) > 20:
             self.log(f"... and {len(self.data.skipped) - 20} more skipped files", "warning")
 
-        # 2. optimizer over the trainable parameters; schedule as a multiplier of t.lr
-        self.optimizer = build_optimizer(t, param_groups(model, t.weight_decay))
+        # 2. the freeze plan: which groups train, how, at what rate, from which step
+        self.groups = fz.resolve_plan(self.family.layer_groups(self.loaded), cfg.freeze)
+        fz.apply_plan(model, self.groups, cfg.freeze)
+        if not any(s.mode != "frozen" and s.params for s in self.groups):
+            raise ConfigError("freeze", "the plan freezes every layer group: nothing would train",
+                              "set at least one group to full or lora")
+        if not fz.trainable_at(self.groups, 0):
+            first = min(s.start_step for s in self.groups if s.mode != "frozen" and s.params)
+            raise ConfigError("freeze.groups", f"no group trains before step {first}",
+                              "let at least one group start at step 0")
+        self.optimizer = None  # built when the first group activates (optimizer state only
+        #                        ever exists for parameters that train)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision.use_scaler else None
         self.micro_per_epoch = max(1, math.ceil(len(self.data.train) / t.batch_size))
         self.total_steps = t.max_steps or max(1, math.ceil(t.epochs * self.micro_per_epoch
@@ -293,6 +324,8 @@ class _Trainer:
             if latest is None:
                 raise RunError(f"{folder.path}: this run has no checkpoint to resume from",
                                "start it again with `studio train`")
+            self.step = int(ck.read_state(latest)["step"])
+            self.activate_due(emit=False)
             st = ck.load_checkpoint(latest, model, self.optimizer, self.scaler)
             self.step, self.micro = int(st["step"]), int(st["micro"])
             self.last_ckpt_step = self.step
@@ -304,8 +337,11 @@ class _Trainer:
             self.folder.truncate_metrics_after(self.step)
             self.log(f"resumed from {latest.name} (step {self.step})")
 
+        if not self.resumed:
+            self.activate_due(emit=False)
         n_total = sum(p.numel() for p in model.parameters())
-        n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        n_train = sum(p.numel() for st in self.groups if st.mode != "frozen"
+                      for p in (dict(model.named_parameters())[n] for n in st.params))
         folder.write_status("running", step=self.step, total_steps=self.total_steps, message="")
         self.sink.emit(ev.RunStarted(
             run_dir=str(folder.path), run_id=folder.id, family=self.family.name,
@@ -338,8 +374,7 @@ class _Trainer:
 
     def _loop(self) -> str:
         cfg, t = self.cfg, self.cfg.train
-        model, opt, scaler = self.loaded.model, self.optimizer, self.scaler
-        params = [p for p in model.parameters() if p.requires_grad]
+        scaler = self.scaler
         tokens_per_example = self.data.items_per_example
         self.last_eval_step = self.last_sample_step = -1
         log_t0, log_items, log_step0 = time.perf_counter(), 0, self.step
@@ -352,8 +387,14 @@ class _Trainer:
             if self.control.stop_requested:
                 return "stopped"
 
+            # gradual unfreezing: groups whose start step has come join the optimizer now
+            self.activate_due()
+            opt = self.optimizer
+
             # one optimizer step = grad_accum micro-batches
-            set_lr(opt, t.lr * lr_multiplier(self.step, self.total_steps, t))
+            base_lr = t.lr * lr_multiplier(self.step, self.total_steps, t)
+            for g in opt.param_groups:
+                g["lr"] = fz.group_lr(base_lr, g, self.step, cfg.freeze.unfreeze_warmup_steps)
             loss_sum = torch.zeros((), device=self.device)
             for _ in range(t.grad_accum):
                 batch = self.micro_batch(self.micro).to(self.device, non_blocking=True)
@@ -365,7 +406,7 @@ class _Trainer:
                 log_items += batch.numel() if tokens_per_example else len(batch)
             if scaler:
                 scaler.unscale_(opt)
-            grad_norm = (torch.nn.utils.clip_grad_norm_(params, t.grad_clip) if t.grad_clip > 0
+            grad_norm = (torch.nn.utils.clip_grad_norm_(self.trainable, t.grad_clip) if t.grad_clip > 0
                          else None)
             if scaler:
                 scaler.step(opt)
@@ -390,7 +431,7 @@ class _Trainer:
                 self.items_seen += log_items
                 self.sink.emit(ev.StepLogged(
                     step=self.step, epoch=self.micro / self.micro_per_epoch, loss=loss_val,
-                    lr=opt.param_groups[0]["lr"],
+                    lr=base_lr,
                     grad_norm=float(grad_norm) if grad_norm is not None else float("nan"),
                     throughput=log_items / dt, throughput_unit=self.family.throughput_unit,
                     elapsed_s=self.elapsed(), eta_s=step_time_ema * (self.total_steps - self.step),

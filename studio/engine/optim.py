@@ -60,8 +60,3 @@ def lr_multiplier(step: int, total: int, t: TrainConfig) -> float:
         return floor + (1.0 - floor) * (1.0 - progress)
     # cosine and one_cycle anneal on a half cosine
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for g in optimizer.param_groups:
-        g["lr"] = lr * g.get("lr_scale", 1.0)

@@ -329,7 +329,7 @@ class DatasetState(Observable):
             return "No files yet — add a folder or drop files here."
         kinds = {"text": "text", "image": "image", "audio": "audio", "unsupported": "other"}
         parts = [", ".join(f"{n:,} {kinds.get(k, k)}" for k, n in s.counts.items())]
-        parts.append(f"{s.included:,} used")
+        parts.append(f"{s.included:,} included")
         if s.excluded:
             parts.append(f"{s.excluded:,} excluded")
         parts.append(_size(s.total_size))

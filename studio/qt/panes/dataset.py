@@ -1,15 +1,1108 @@
-"""The dataset pane (being built)."""
+"""The dataset browser: the Qt view of ``studio.state.dataset.DatasetState``.
+
+A grid of the scanned files (image thumbnails, audio waveforms with duration, text
+snippets with token counts), each with an include checkbox and, when something is wrong,
+a badge whose tooltip gives the reason; a detail view of the selected file (zoomable
+image; waveform + spectrogram + play/stop; full text) with its editable caption sidecar;
+the stats line; the train/validation split preview with its seed.
+
+The scan runs on a worker thread (``studio.data.scan.scan``) with a progress bar and a
+Cancel button; thumbnails are decoded on worker threads. The pane re-scans when the
+project's dataset paths (or the settings that change what is read) change.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+import os
+import random
+import time
+from collections import OrderedDict
+from pathlib import Path
 
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QRect,
+    QRectF,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import (
+    QColor,
+    QDesktopServices,
+    QFont,
+    QFontMetrics,
+    QImage,
+    QKeySequence,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPen,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QMenu,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionButton,
+    QStyleOptionViewItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.data import scan as scanmod
+from studio.data.scan import ERROR, ScanItem, human_duration, human_size
+from studio.qt.widgets.tasks import Task, run_in_background
+from studio.state.dataset import DatasetState
 from studio.state.project import Project
+
+ItemRole = Qt.ItemDataRole.UserRole + 1
+
+CELL = QSize(180, 184)
+PREVIEW_H = 112
+MARGIN = 8
+BATCH_SECONDS = 0.1  # the scan hands results to the GUI at most ~10 times a second
+ERROR_COLOR = QColor("#d64541")
+WARNING_COLOR = QColor("#e69b00")
+
+
+def _short_problem(item: ScanItem) -> str:
+    text = item.problem.split(";")[0].strip()
+    return text[:1].upper() + text[1:]
+
+
+def _meta(item: ScanItem, long: bool = False) -> str:
+    """One short line under the name (``long``: for the detail view)."""
+    if long:
+        bits = [_meta(item)]
+        if item.kind in ("text", "audio", "image") and item.usable:
+            bits.append(human_size(item.size))
+        if item.kind == "text" and item.chars:
+            bits.append(f"{item.chars:,} characters")
+        if item.kind == "image" and item.mode:
+            bits.append(item.mode)
+        return " · ".join(bits)
+    if item.kind == "image" and item.width:
+        return f"{item.width}×{item.height} · {human_size(item.size)}"
+    if item.kind == "audio" and item.sample_rate:
+        ch = {1: "mono", 2: "stereo"}.get(item.channels, f"{item.channels} ch")
+        return f"{human_duration(item.duration)} · {item.sample_rate / 1000:g} kHz {ch}"
+    if item.kind == "text" and item.usable:
+        approx = "" if item.tokens_exact else "≈"
+        docs = f" · {item.documents:,} records" if item.documents > 1 else ""
+        return f"{approx}{item.tokens:,} tokens{docs}"
+    return human_size(item.size)
+
+
+# -- thumbnails, decoded off the GUI thread ---------------------------------------------------
+
+def _decode(data: bytes) -> QImage:
+    image = QImage.fromData(data)
+    if image.isNull():
+        raise ValueError("bad thumbnail")
+    return image
+
+
+class ThumbnailCache(QObject):
+    """Decoded thumbnails by path (least recently used dropped past ``capacity``).
+    ``get`` returns None on a miss and starts decoding; ``ready(path)`` follows."""
+
+    ready = Signal(str)
+
+    def __init__(self, capacity: int = 600, parent=None) -> None:
+        super().__init__(parent)
+        self.capacity = capacity
+        self._images: OrderedDict[str, QImage] = OrderedDict()
+        self._pending: set[str] = set()
+
+    def get(self, item: ScanItem) -> QImage | None:
+        key = item.path + "|" + item.digest
+        image = self._images.get(key)
+        if image is not None:
+            self._images.move_to_end(key)
+            return image
+        if key not in self._pending and item.thumbnail:
+            self._pending.add(key)
+            task = run_in_background(_decode, item.thumbnail, done=self._done,
+                                     error=self._failed)
+            task.setProperty("key", key)
+        return None
+
+    def _done(self, image: QImage) -> None:
+        key = self.sender().property("key")
+        self._pending.discard(key)
+        self._images[key] = image
+        while len(self._images) > self.capacity:
+            self._images.popitem(last=False)
+        self.ready.emit(key.split("|", 1)[0])
+
+    def _failed(self, exc: BaseException) -> None:
+        self._pending.discard(self.sender().property("key"))
+
+    def clear(self) -> None:
+        self._images.clear()
+
+
+# -- the model ---------------------------------------------------------------------------
+
+class DatasetModel(QAbstractListModel):
+    """Rows are ``state.items``; the check state is include/exclude (written to the project)."""
+
+    def __init__(self, state: DatasetState, thumbs: ThumbnailCache, parent=None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.thumbs = thumbs
+        self._rows = 0
+        self._unsubscribe = state.subscribe(self._on_state)
+        thumbs.ready.connect(self._thumb_ready)
+        self.destroyed.connect(self._unsubscribe)
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else self._rows
+
+    def item(self, row: int) -> ScanItem:
+        return self.state.items[row]
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or index.row() >= self._rows:
+            return None
+        it = self.state.items[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return it.name
+        if role == ItemRole:
+            return it
+        if role == Qt.ItemDataRole.CheckStateRole:
+            return (Qt.CheckState.Checked if self.state.is_included(it)
+                    else Qt.CheckState.Unchecked)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.tooltip(it)
+        return None
+
+    def tooltip(self, it: ScanItem) -> str:
+        lines = [f"<b>{_esc(it.name)}</b>", _esc(it.path), _esc(_meta(it))]
+        if it.problem:
+            color = ERROR_COLOR if it.severity == ERROR else WARNING_COLOR
+            what = "Cannot be used" if it.severity == ERROR else "Check"
+            lines.append(f"<span style='color:{color.name()}'><b>{what}:</b> "
+                         f"{_esc(it.problem)}</span>")
+        if not self.state.is_included(it):
+            lines.append("<i>Excluded from training</i>")
+        role = self.state.role(it.path)
+        if role:
+            lines.append(f"Split: {role}")
+        if it.caption:
+            lines.append(f"Caption: {_esc(it.caption[:200])}")
+        return "<br>".join(lines)
+
+    def flags(self, index):
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                | Qt.ItemFlag.ItemIsUserCheckable)
+
+    def setData(self, index, value, role=Qt.ItemDataRole.EditRole) -> bool:
+        if role != Qt.ItemDataRole.CheckStateRole or not index.isValid():
+            return False
+        checked = Qt.CheckState(value) == Qt.CheckState.Checked if not isinstance(
+            value, bool) else value
+        self.state.set_included(self.state.items[index.row()].path, bool(checked))
+        return True
+
+    def _on_state(self, what: str) -> None:
+        if what == "reset":
+            self.beginResetModel()
+            self._rows = 0
+            self.endResetModel()
+        elif what == "items":
+            n = len(self.state.items)
+            if n > self._rows:
+                self.beginInsertRows(QModelIndex(), self._rows, n - 1)
+                self._rows = n
+                self.endInsertRows()
+            self._all_changed()
+        elif what in ("included", "item", "split"):
+            self._all_changed()
+
+    def _all_changed(self) -> None:
+        if self._rows:
+            self.dataChanged.emit(self.index(0), self.index(self._rows - 1))
+
+    def _thumb_ready(self, path: str) -> None:
+        row = self.state.row_of(path)
+        if 0 <= row < self._rows:
+            ix = self.index(row)
+            self.dataChanged.emit(ix, ix, [ItemRole])
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class DatasetFilter(QSortFilterProxyModel):
+    MODES = ("All files", "Text", "Images", "Audio", "Problems", "Excluded")
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.mode = "All files"
+        self.text = ""
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self.invalidateFilter()
+
+    def set_text(self, text: str) -> None:
+        self.text = text.strip().lower()
+        self.invalidateFilter()
+
+    def filterAcceptsRow(self, row: int, parent) -> bool:
+        model: DatasetModel = self.sourceModel()
+        it = model.item(row)
+        if self.text and self.text not in it.path.lower() and self.text not in it.caption.lower():
+            return False
+        m = self.mode
+        if m == "Text":
+            return it.kind == "text"
+        if m == "Images":
+            return it.kind == "image"
+        if m == "Audio":
+            return it.kind == "audio"
+        if m == "Problems":
+            return bool(it.problem)
+        if m == "Excluded":
+            return not model.state.is_included(it)
+        return True
+
+
+# -- the grid cell ---------------------------------------------------------------------------
+
+class DatasetDelegate(QStyledItemDelegate):
+    """Paints one file: preview (thumbnail / waveform / snippet), checkbox, problem badge,
+    name, one line of metadata, and the problem (or the split role) under it."""
+
+    def __init__(self, thumbs: ThumbnailCache, parent=None) -> None:
+        super().__init__(parent)
+        self.thumbs = thumbs
+
+    def sizeHint(self, option, index) -> QSize:
+        return CELL
+
+    @staticmethod
+    def preview_rect(cell: QRect) -> QRect:
+        return QRect(cell.x() + MARGIN, cell.y() + MARGIN, cell.width() - 2 * MARGIN, PREVIEW_H)
+
+    @staticmethod
+    def checkbox_rect(cell: QRect) -> QRect:
+        p = DatasetDelegate.preview_rect(cell)
+        return QRect(p.x() + 4, p.y() + 4, 20, 20)
+
+    @staticmethod
+    def badge_rect(cell: QRect) -> QRect:
+        p = DatasetDelegate.preview_rect(cell)
+        return QRect(p.right() - 23, p.y() + 4, 20, 20)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
+        it: ScanItem = index.data(ItemRole)
+        if it is None:
+            return
+        model_index = index
+        state = _state_of(index)
+        pal = option.palette
+        cell = option.rect.adjusted(2, 2, -2, -2)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        if selected:
+            painter.setPen(QPen(pal.highlight().color(), 2))
+            c = pal.highlight().color()
+            c.setAlpha(40)
+            painter.setBrush(c)
+            painter.drawRoundedRect(QRectF(cell).adjusted(1, 1, -1, -1), 6, 6)
+        used = state.is_used(it) if state is not None else True
+        if not used:
+            painter.setOpacity(0.45)
+
+        prev = self.preview_rect(option.rect)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(pal.color(QPalette.ColorRole.AlternateBase))
+        painter.drawRoundedRect(QRectF(prev), 4, 4)
+        if it.kind == "image" and it.thumbnail:
+            self._paint_image(painter, prev, it)
+        elif it.kind == "audio" and it.envelope is not None and len(it.envelope):
+            self._paint_wave(painter, prev, it, pal)
+        elif it.kind == "text" and it.snippet:
+            self._paint_snippet(painter, prev, it, pal)
+        else:
+            self._paint_glyph(painter, prev, it, pal)
+        painter.setOpacity(1.0)
+
+        # checkbox (include) and problem badge
+        cb = QStyleOptionButton()
+        cb.rect = self.checkbox_rect(option.rect)
+        cb.state = QStyle.StateFlag.State_Enabled | (
+            QStyle.StateFlag.State_On if model_index.data(Qt.ItemDataRole.CheckStateRole)
+            == Qt.CheckState.Checked else QStyle.StateFlag.State_Off)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(pal.color(QPalette.ColorRole.Base))
+        painter.drawRoundedRect(QRectF(cb.rect).adjusted(1, 1, -1, -1), 3, 3)
+        style = option.widget.style() if option.widget else QApplication.style()
+        style.drawPrimitive(QStyle.PrimitiveElement.PE_IndicatorCheckBox, cb, painter,
+                            option.widget)
+        if it.problem:
+            self._paint_badge(painter, self.badge_rect(option.rect), it)
+
+        # text lines
+        if not used:
+            painter.setOpacity(0.6)
+        x, w = cell.x() + MARGIN - 2, cell.width() - 2 * MARGIN + 4
+        y = prev.bottom() + 6
+        fm = QFontMetrics(option.font)
+        lh = fm.height()
+        bold = QFont(option.font)
+        bold.setBold(True)
+        painter.setFont(bold)
+        painter.setPen(pal.color(QPalette.ColorRole.Text))
+        painter.drawText(QRect(x, y, w, lh), Qt.AlignmentFlag.AlignLeft,
+                         QFontMetrics(bold).elidedText(it.name, Qt.TextElideMode.ElideMiddle, w))
+        small = QFont(option.font)
+        small.setPointSizeF(max(7.0, option.font.pointSizeF() * 0.9))
+        painter.setFont(small)
+        sfm = QFontMetrics(small)
+        painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+        painter.drawText(QRect(x, y + lh, w, sfm.height()), Qt.AlignmentFlag.AlignLeft,
+                         sfm.elidedText(_meta(it), Qt.TextElideMode.ElideRight, w))
+        third = ""
+        if it.problem:
+            painter.setPen(ERROR_COLOR if it.severity == ERROR else WARNING_COLOR)
+            third = _short_problem(it)
+        elif state is not None and not state.is_included(it):
+            third = "excluded"
+        elif state is not None:
+            third = state.role(it.path)
+            painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+        if third:
+            painter.drawText(QRect(x, y + lh + sfm.height(), w, sfm.height()),
+                             Qt.AlignmentFlag.AlignLeft,
+                             sfm.elidedText(third, Qt.TextElideMode.ElideRight, w))
+        painter.restore()
+
+    def _paint_image(self, painter: QPainter, r: QRect, it: ScanItem) -> None:
+        image = self.thumbs.get(it)
+        if image is None:
+            return  # decoding; repainted when ready
+        size = image.size().scaled(r.size() - QSize(4, 4), Qt.AspectRatioMode.KeepAspectRatio)
+        target = QRect(0, 0, size.width(), size.height())
+        target.moveCenter(r.center())
+        painter.drawImage(target, image)
+
+    def _paint_wave(self, painter: QPainter, r: QRect, it: ScanItem, pal: QPalette) -> None:
+        env = it.envelope
+        n = len(env)
+        inner = QRectF(r).adjusted(6, 12, -6, -18)
+        mid = inner.center().y()
+        half = inner.height() / 2
+        path = QPainterPath()
+        xs = [inner.left() + inner.width() * (i + 0.5) / n for i in range(n)]
+        path.moveTo(xs[0], mid - float(env[0, 1]) * half)
+        for i in range(1, n):
+            path.lineTo(xs[i], mid - float(env[i, 1]) * half)
+        for i in range(n - 1, -1, -1):
+            path.lineTo(xs[i], mid - float(env[i, 0]) * half)
+        path.closeSubpath()
+        color = pal.color(QPalette.ColorRole.Highlight)
+        painter.setPen(QPen(color, 1))
+        painter.setBrush(color)
+        painter.drawPath(path)
+        # duration, bottom right
+        painter.setPen(pal.color(QPalette.ColorRole.Text))
+        font = painter.font()
+        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+        painter.setFont(font)
+        painter.drawText(QRectF(r).adjusted(4, 0, -6, -3),
+                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom,
+                         human_duration(it.duration))
+
+    def _paint_snippet(self, painter: QPainter, r: QRect, it: ScanItem, pal: QPalette) -> None:
+        font = painter.font()
+        font.setPointSizeF(max(6.5, font.pointSizeF() * 0.8))
+        painter.setFont(font)
+        painter.setPen(pal.color(QPalette.ColorRole.Text))
+        text = " ".join(it.snippet.split())
+        inner = QRectF(r).adjusted(8, 24, -8, -4)
+        line = QFontMetrics(font).lineSpacing()
+        inner.setHeight(max(1, int(inner.height() // line)) * line)  # whole lines only
+        painter.save()
+        painter.setClipRect(inner)
+        painter.drawText(inner, Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignLeft
+                         | Qt.AlignmentFlag.AlignTop, text)
+        painter.restore()
+        ext = os.path.splitext(it.path)[1].lstrip(".").upper()
+        painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+        painter.drawText(QRectF(r).adjusted(28, 5, -28, 0),
+                         Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, ext)
+
+    def _paint_glyph(self, painter: QPainter, r: QRect, it: ScanItem, pal: QPalette) -> None:
+        ext = os.path.splitext(it.path)[1].lower() or "?"
+        font = painter.font()
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setBold(True)
+        painter.setFont(font)
+        painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+        painter.drawText(QRectF(r), Qt.AlignmentFlag.AlignCenter, ext)
+
+    def _paint_badge(self, painter: QPainter, r: QRect, it: ScanItem) -> None:
+        color = ERROR_COLOR if it.severity == ERROR else WARNING_COLOR
+        painter.setPen(QPen(QColor("white"), 1.5))
+        painter.setBrush(color)
+        painter.drawEllipse(QRectF(r).adjusted(1, 1, -1, -1))
+        font = painter.font()
+        font.setBold(True)
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        painter.drawText(QRectF(r), Qt.AlignmentFlag.AlignCenter, "!")
+
+    def editorEvent(self, event, model, option, index) -> bool:
+        """A click on the checkbox toggles include/exclude."""
+        if event.type() in (QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonDblClick):
+            if self.checkbox_rect(option.rect).adjusted(-3, -3, 3, 3).contains(
+                    event.position().toPoint()):
+                if event.type() == QEvent.Type.MouseButtonRelease:
+                    current = index.data(Qt.ItemDataRole.CheckStateRole)
+                    new = (Qt.CheckState.Unchecked if current == Qt.CheckState.Checked
+                           else Qt.CheckState.Checked)
+                    model.setData(index, new, Qt.ItemDataRole.CheckStateRole)
+                return True
+        return super().editorEvent(event, model, option, index)
+
+
+def _state_of(index) -> DatasetState | None:
+    model = index.model()
+    while isinstance(model, QSortFilterProxyModel):
+        model = model.sourceModel()
+    return getattr(model, "state", None)
+
+
+# -- the detail view ----------------------------------------------------------------------------
+
+class DetailView(QWidget):
+    """The selected file, large: image (zoom), audio (waveform, spectrogram, play/stop) or
+    full text; its problem; include; and its caption sidecar (images and audio)."""
+
+    def __init__(self, state: DatasetState, parent=None) -> None:
+        super().__init__(parent)
+        from studio.qt.widgets.audio_view import AudioView
+        from studio.qt.widgets.image_view import ImageView
+
+        self.state = state
+        self.item: ScanItem | None = None
+        self._text_task: Task | None = None
+
+        self.title = QLabel(self)
+        f = self.title.font()
+        f.setBold(True)
+        f.setPointSizeF(f.pointSizeF() * 1.15)
+        self.title.setFont(f)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.path_label = QLabel(self)
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.path_label.setWordWrap(True)
+        self.path_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.meta_label = QLabel(self)
+        self.problem_label = QLabel(self)
+        self.problem_label.setWordWrap(True)
+        self.include = QCheckBox("Include in training", self)
+        self.include.toggled.connect(self._include_toggled)
+
+        self.stack = QStackedWidget(self)
+        self.empty = QLabel("Select a file to see it here.", self)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.image_view = ImageView(self)
+        self.audio_view = AudioView(self)
+        self.text_view = QPlainTextEdit(self)
+        self.text_view.setReadOnly(True)
+        self.text_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.other = QLabel(self)
+        self.other.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.other.setWordWrap(True)
+        for w in (self.empty, self.image_view, self.audio_view, self.text_view, self.other):
+            self.stack.addWidget(w)
+
+        self.caption_box = QGroupBox("Caption", self)
+        self.caption_edit = QPlainTextEdit(self.caption_box)
+        self.caption_edit.setPlaceholderText("Describe this file; saved next to it as a .txt "
+                                             "sidecar with the same name.")
+        self.caption_edit.setFixedHeight(64)
+        self.caption_edit.textChanged.connect(self._caption_edited)
+        self.caption_save = QPushButton("Save caption", self.caption_box)
+        self.caption_save.setShortcut(QKeySequence("Ctrl+Return"))
+        self.caption_save.setToolTip("Write the caption to its .txt sidecar (Ctrl+Enter)")
+        self.caption_save.clicked.connect(self.save_caption)
+        self.caption_revert = QPushButton("Revert", self.caption_box)
+        self.caption_revert.clicked.connect(self._revert_caption)
+        self.caption_status = QLabel(self.caption_box)
+        self.caption_status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        cap_buttons = QHBoxLayout()
+        cap_buttons.addWidget(self.caption_status, 1)
+        cap_buttons.addWidget(self.caption_revert)
+        cap_buttons.addWidget(self.caption_save)
+        cap_lay = QVBoxLayout(self.caption_box)
+        cap_lay.addWidget(self.caption_edit)
+        cap_lay.addLayout(cap_buttons)
+
+        top = QHBoxLayout()
+        top.addWidget(self.title, 1)
+        top.addWidget(self.include)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 0, 0, 0)
+        lay.addLayout(top)
+        lay.addWidget(self.path_label)
+        lay.addWidget(self.meta_label)
+        lay.addWidget(self.problem_label)
+        lay.addWidget(self.stack, 1)
+        lay.addWidget(self.caption_box)
+        self.show_item(None)
+
+    # -- content ----------------------------------------------------------------------
+    def show_item(self, item: ScanItem | None) -> None:
+        same = item is not None and self.item is not None and item.path == self.item.path
+        self.item = item
+        header = (self.title, self.path_label, self.meta_label, self.include)
+        if item is None:
+            for w in header + (self.problem_label, self.caption_box):
+                w.hide()
+            self.audio_view.stop()
+            self.stack.setCurrentWidget(self.empty)
+            return
+        for w in header:
+            w.show()
+        self.title.setText(item.name)
+        self.path_label.setText(item.path)
+        meta = _meta(item, long=True)
+        role = self.state.role(item.path)
+        self.meta_label.setText(meta + (f" · split: {role}" if role else ""))
+        self.include.blockSignals(True)
+        self.include.setChecked(self.state.is_included(item))
+        self.include.blockSignals(False)
+        if item.problem:
+            color = ERROR_COLOR if item.severity == ERROR else WARNING_COLOR
+            what = "Cannot be used" if item.severity == ERROR else "Check"
+            self.problem_label.setText(f"<span style='color:{color.name()}'><b>{what}:</b> "
+                                       f"{_esc(item.problem)}</span>")
+            self.problem_label.show()
+        else:
+            self.problem_label.hide()
+        if not same:
+            self._show_body(item)
+        has_caption = item.kind in ("image", "audio")
+        self.caption_box.setVisible(has_caption)
+        if has_caption and not same:
+            self._revert_caption()
+
+    def _show_body(self, item: ScanItem) -> None:
+        if item.kind == "image" and item.usable:
+            self.audio_view.stop()
+            self.stack.setCurrentWidget(self.image_view)
+            self.image_view.set_path(item.path)
+        elif item.kind == "audio" and item.usable:
+            self.stack.setCurrentWidget(self.audio_view)
+            self.audio_view.set_path(item.path)
+        elif item.kind == "text" and item.size and item.severity != ERROR:
+            self.audio_view.stop()
+            self.stack.setCurrentWidget(self.text_view)
+            self.text_view.setPlainText("Loading…")
+            if self._text_task is not None:
+                self._text_task.cancel()
+            self._text_task = run_in_background(scanmod.read_text, item.path,
+                                                done=self._on_text, error=self._on_text_error)
+            self._text_task.setProperty("path", item.path)
+        else:
+            self.audio_view.stop()
+            self.other.setText("Nothing to preview." if not item.problem else
+                               "This file cannot be previewed.")
+            self.stack.setCurrentWidget(self.other)
+
+    def _on_text(self, result) -> None:
+        if self.item is None or self.sender().property("path") != self.item.path:
+            return
+        text, truncated = result
+        if truncated:
+            text += "\n\n[… only the first 1 MB is shown here; training reads all of it]"
+        self.text_view.setPlainText(text)
+
+    def _on_text_error(self, exc: BaseException) -> None:
+        self.text_view.setPlainText(f"Cannot read this file: {exc}")
+
+    def _include_toggled(self, on: bool) -> None:
+        if self.item is not None:
+            self.state.set_included(self.item.path, on)
+
+    # -- caption ------------------------------------------------------------------------
+    def _revert_caption(self) -> None:
+        item = self.item
+        if item is None:
+            return
+        self.caption_edit.blockSignals(True)
+        self.caption_edit.setPlainText(item.caption)
+        self.caption_edit.blockSignals(False)
+        sidecar = os.path.splitext(item.name)[0] + ".txt"
+        self.caption_box.setTitle(f"Caption — {sidecar}")
+        self.caption_status.setText("" if item.caption_path else "no caption file yet")
+        self.caption_save.setEnabled(False)
+        self.caption_revert.setEnabled(False)
+
+    def _caption_edited(self) -> None:
+        changed = self.item is not None and self.caption_edit.toPlainText().strip() != \
+            self.item.caption
+        self.caption_save.setEnabled(changed)
+        self.caption_revert.setEnabled(changed)
+        self.caption_status.setText("unsaved changes" if changed else "")
+
+    def save_caption(self) -> bool:
+        item = self.item
+        if item is None or item.kind not in ("image", "audio"):
+            return False
+        text = self.caption_edit.toPlainText().strip()
+        try:
+            path = scanmod.write_caption(item.path, text)
+        except OSError as exc:
+            self.caption_status.setText(f"<span style='color:{ERROR_COLOR.name()}'>not saved: "
+                                        f"{_esc(exc.strerror or str(exc))}</span>")
+            return False
+        self.state.update_caption(item.path, text, path)
+        self.item = self.state.item(item.path)
+        self.caption_save.setEnabled(False)
+        self.caption_revert.setEnabled(False)
+        self.caption_status.setText(f"saved to {os.path.basename(path)}")
+        return True
+
+
+# -- the pane -------------------------------------------------------------------------------------
+
+def _scan_job(paths, model_source, text_field, csv_column, *, report, cancel) -> bool:
+    """Runs on the scan thread: stream results to the GUI in batches. Returns cancelled."""
+    counter = scanmod.token_counter_for(model_source)
+    batch: list[ScanItem] = []
+    last = time.monotonic()
+    done = total = 0
+    for step in scanmod.scan(paths, cancel=cancel, count_tokens=counter,
+                             text_field=text_field, csv_column=csv_column):
+        batch.append(step.item)
+        done, total = step.done, step.total
+        now = time.monotonic()
+        if now - last >= BATCH_SECONDS or len(batch) >= 500:
+            report((batch, done, total))
+            batch, last = [], now
+    if batch or not done:
+        report((batch, done, total))
+    return cancel.is_set()
+
+
+class DatasetView(QListView):
+    """The grid; Space toggles include on the selected files; accepts dropped files."""
+
+    toggle_requested = Signal()
+    dropped = Signal(list)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setMovement(QListView.Movement.Static)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setUniformItemSizes(True)
+        self.setGridSize(CELL + QSize(4, 4))
+        self.setSpacing(0)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(200)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setWordWrap(False)
+        self.setMouseTracking(True)
+        self.setAcceptDrops(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Space:
+            self.toggle_requested.emit()
+            return
+        super().keyPressEvent(event)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.dropped.emit(paths)
+        else:
+            super().dropEvent(event)
 
 
 class DatasetPane(QWidget):
+    """The dataset browser. ``state`` is its ``DatasetState``."""
+
+    scan_finished = Signal(bool)   # cancelled
+
     def __init__(self, project: Project, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.project = project
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Dataset"))
+        self.state = DatasetState(project, split=scanmod.split_preview)
+        self._scan_task: Task | None = None
+        self._scan_key: tuple | None = None
+        self._rescan_pending = False
+
+        # toolbar
+        self.add_folder_button = QPushButton("Add folder…", self)
+        self.add_folder_button.setToolTip("Add a folder of files to the dataset")
+        self.add_folder_button.clicked.connect(self.choose_folder)
+        self.add_files_button = QPushButton("Add files…", self)
+        self.add_files_button.clicked.connect(self.choose_files)
+        self.sources_button = QToolButton(self)
+        self.sources_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.sources_button.setToolTip("The files and folders in this dataset")
+        self.sources_menu = QMenu(self.sources_button)
+        self.sources_button.setMenu(self.sources_menu)
+        self.rescan_button = QToolButton(self)
+        self.rescan_button.setText("Rescan")
+        self.rescan_button.setToolTip("Read the files again (after changing them on disk)")
+        self.rescan_button.clicked.connect(lambda: self.rescan(force=True))
+        self.filter_combo = QComboBox(self)
+        self.filter_combo.addItems(DatasetFilter.MODES)
+        self.filter_combo.setToolTip("Show only some of the files")
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText("Filter by name or caption")
+        self.search.setClearButtonEnabled(True)
+        self.search.setMaximumWidth(220)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        for w in (self.add_folder_button, self.add_files_button, self.sources_button,
+                  self.rescan_button):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        bar.addWidget(self.filter_combo)
+        bar.addWidget(self.search)
+
+        # progress
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.setMaximumHeight(14)
+        self.progress_label = QLabel(self)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setToolTip("Stop scanning (the files scanned so far stay)")
+        self.cancel_button.clicked.connect(self.cancel_scan)
+        self.progress_row = QWidget(self)
+        prog = QHBoxLayout(self.progress_row)
+        prog.setContentsMargins(0, 0, 0, 0)
+        prog.addWidget(self.progress_label)
+        prog.addWidget(self.progress_bar, 1)
+        prog.addWidget(self.cancel_button)
+        self.progress_row.hide()
+
+        # grid + detail
+        self.thumbs = ThumbnailCache(parent=self)
+        self.model = DatasetModel(self.state, self.thumbs, self)
+        self.proxy = DatasetFilter(self)
+        self.proxy.setSourceModel(self.model)
+        self.view = DatasetView(self)
+        self.view.setModel(self.proxy)
+        self.view.setItemDelegate(DatasetDelegate(self.thumbs, self.view))
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.view.toggle_requested.connect(self._toggle_selected)
+        self.view.dropped.connect(self.add_paths)
+        self.view.selectionModel().currentChanged.connect(self._current_changed)
+        self.empty_hint = QLabel("Drop files or folders here, or use Add folder…", self.view)
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.detail = DetailView(self.state, self)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.addWidget(self.view)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setChildrenCollapsible(False)
+        self.detail.setMinimumWidth(260)
+        self.filter_combo.currentTextChanged.connect(self.proxy.set_mode)
+        self.search.textChanged.connect(self.proxy.set_text)
+
+        # stats + split
+        self.stats_label = QLabel(self)
+        self.stats_label.setWordWrap(True)
+        self.split_label = QLabel(self)
+        self.seed_spin = QSpinBox(self)
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setPrefix("seed ")
+        self.seed_spin.setToolTip("Seed of the train/validation split (data.split_seed); "
+                                  "change it to draw another split.")
+        self.seed_spin.setValue(project.config.data.split_seed)
+        self.seed_spin.valueChanged.connect(self.state.set_split_seed)
+        self.new_seed_button = QToolButton(self)
+        self.new_seed_button.setText("New split")
+        self.new_seed_button.setToolTip("Draw another train/validation split (a random seed)")
+        self.new_seed_button.clicked.connect(self._new_seed)
+        split_row = QHBoxLayout()
+        split_row.setContentsMargins(0, 0, 0, 0)
+        split_row.addWidget(QLabel("<b>Split:</b>", self))
+        split_row.addWidget(self.split_label, 1)
+        split_row.addWidget(self.seed_spin)
+        split_row.addWidget(self.new_seed_button)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addLayout(bar)
+        lay.addWidget(self.progress_row)
+        lay.addWidget(self.splitter, 1)
+        lay.addWidget(self.stats_label)
+        lay.addLayout(split_row)
+
+        self._unsubscribe = [self.state.subscribe(self._on_state),
+                             project.subscribe(self._on_project)]
+        self.destroyed.connect(_detach(self._unsubscribe, self.state))
+        self._refresh_sources()
+        self._refresh_stats()
+        self._refresh_split()
+        self.rescan()
+
+    # -- adding files -------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        start = self.project.dataset_paths[-1] if self.project.dataset_paths else str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder to the dataset", start)
+        if folder:
+            self.add_paths([folder])
+
+    def choose_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Add files to the dataset", str(Path.home()),
+            "Dataset files (*.txt *.md *.jsonl *.csv *.png *.jpg *.jpeg *.webp *.bmp *.gif "
+            "*.tif *.tiff *.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)")
+        if files:
+            self.add_paths(files)
+
+    def add_paths(self, paths) -> None:
+        for p in paths:
+            self.project.add_dataset_path(os.path.abspath(str(p)))
+
+    def remove_path(self, path: str) -> None:
+        self.project.remove_dataset_path(path)
+
+    def _refresh_sources(self) -> None:
+        paths = self.project.dataset_paths
+        self.sources_menu.clear()
+        n = len(paths)
+        self.sources_button.setText(f"Sources ({n})" if n else "Sources")
+        self.sources_button.setEnabled(bool(n))
+        for p in paths:
+            sub = self.sources_menu.addMenu(p)
+            sub.addAction("Remove from dataset", lambda p=p: self.remove_path(p))
+            sub.addAction("Open in file manager",
+                          lambda p=p: QDesktopServices.openUrl(QUrl.fromLocalFile(p)))
+        self.empty_hint.setVisible(not n)
+
+    # -- scanning -----------------------------------------------------------------------
+    def _wanted_key(self) -> tuple:
+        cfg = self.project.config
+        return (tuple(self.project.dataset_paths), cfg.data.text_field, cfg.data.csv_column,
+                cfg.model.source)
+
+    def rescan(self, force: bool = False) -> None:
+        """Scan the project's dataset paths (if they changed since the last scan)."""
+        self._rescan_pending = False
+        key = self._wanted_key()
+        if not force and key == self._scan_key:
+            return
+        self.cancel_scan()
+        self._scan_key = key
+        self.thumbs.clear()
+        self.state.begin_scan()
+        if not key[0]:
+            self.state.finish_scan()
+            return
+        self._scan_task = run_in_background(_scan_job, list(key[0]), key[3], key[1], key[2],
+                                            progress=self._on_scan_progress,
+                                            done=self._on_scan_done, error=self._on_scan_error,
+                                            pool_name="scan")
+
+    def cancel_scan(self) -> None:
+        if self._scan_task is not None and self._scan_task.running:
+            self._scan_task.cancel()
+            self.progress_label.setText("Cancelling…")
+            self.cancel_button.setEnabled(False)
+
+    @property
+    def scanning(self) -> bool:
+        return self._scan_task is not None and self._scan_task.running
+
+    def _on_scan_progress(self, payload) -> None:
+        if self.sender() is not self._scan_task:
+            return  # a scan we have already replaced
+        items, done, total = payload
+        self.state.add_items(items, done, total)
+
+    def _on_scan_done(self, cancelled: bool) -> None:
+        if self.sender() is not self._scan_task:
+            return
+        self.state.finish_scan(cancelled=bool(cancelled))
+        self.scan_finished.emit(bool(cancelled))
+
+    def _on_scan_error(self, exc: BaseException) -> None:
+        if self.sender() is not self._scan_task:
+            return
+        self.state.finish_scan(error=str(exc) or type(exc).__name__)
+        self.scan_finished.emit(False)
+
+    # -- reacting to state and project ----------------------------------------------------
+    def _on_state(self, what: str) -> None:
+        if what in ("progress", "scan"):
+            self._refresh_progress()
+        if what in ("items", "included", "item", "reset", "scan"):
+            self._refresh_stats()
+        if what in ("split", "included", "items", "scan"):
+            self._refresh_split()
+        if what == "item" and self.detail.item is not None:
+            self.detail.show_item(self.state.item(self.detail.item.path))
+        if what == "included" and self.detail.item is not None:
+            self.detail.show_item(self.state.item(self.detail.item.path))
+        if what == "reset":
+            self.detail.show_item(None)
+
+    def _on_project(self, what: str) -> None:
+        if what in ("dataset", "config", "model"):
+            self._refresh_sources()
+            if self.seed_spin.value() != self.project.config.data.split_seed:
+                self.seed_spin.blockSignals(True)
+                self.seed_spin.setValue(self.project.config.data.split_seed)
+                self.seed_spin.blockSignals(False)
+            if not self._rescan_pending and self._wanted_key() != self._scan_key:
+                self._rescan_pending = True
+                QTimer.singleShot(0, self, self.rescan)  # one scan for a burst of changes
+
+    def _refresh_progress(self) -> None:
+        st = self.state
+        if st.scanning:
+            self.progress_row.show()
+            self.cancel_button.setEnabled(not (self._scan_task and self._scan_task.cancelled))
+            if st.total:
+                self.progress_bar.setRange(0, st.total)
+                self.progress_bar.setValue(st.done)
+            else:
+                self.progress_bar.setRange(0, 0)  # busy: still listing
+            if not (self._scan_task and self._scan_task.cancelled):
+                self.progress_label.setText(st.progress_text)
+        else:
+            self.progress_row.hide()
+
+    def _refresh_stats(self) -> None:
+        text = self.state.summary()
+        extra = self.state.progress_text if not self.state.scanning else ""
+        self.stats_label.setText(text + (f" — {extra}" if extra else ""))
+
+    def _refresh_split(self) -> None:
+        sp = self.state.split()
+        frac = self.project.config.data.val_fraction
+        text = sp.describe()
+        if sp.documents and frac > 0 and not sp.by_block:
+            text += f" ({frac:.0%} held out)"
+        other = [k for k in self.state.stats.counts if k not in self.state.training_kinds
+                 and k != "unsupported"]
+        if other:
+            text += (f" — the {self.state.family} family trains on "
+                     f"{'/'.join(self.state.training_kinds)} files only")
+        self.split_label.setText(text)
+        self.split_label.setToolTip("The text engine shuffles the documents with this seed "
+                                    "and holds out data.val_fraction of them for validation "
+                                    "(by block when there is a single document).")
+
+    def _new_seed(self) -> None:
+        self.seed_spin.setValue(random.randrange(0, 100_000))
+
+    # -- selection, include/exclude -------------------------------------------------------
+    def _current_changed(self, current, previous) -> None:
+        item = current.data(ItemRole) if current.isValid() else None
+        self.state.select(item.path if item is not None else None)
+        self.detail.show_item(item)
+
+    def selected_paths(self) -> list[str]:
+        return [ix.data(ItemRole).path for ix in self.view.selectionModel().selectedIndexes()]
+
+    def _toggle_selected(self) -> None:
+        paths = self.selected_paths()
+        if not paths:
+            return
+        include = not all(self.state.is_included(p) for p in paths)
+        self.state.set_included_many(paths, include)
+
+    def _context_menu(self, pos) -> None:
+        paths = self.selected_paths()
+        if not paths:
+            return
+        menu = QMenu(self)
+        n = len(paths)
+        what = "file" if n == 1 else f"{n} files"
+        menu.addAction(f"Include {what}", lambda: self.state.set_included_many(paths, True))
+        menu.addAction(f"Exclude {what}", lambda: self.state.set_included_many(paths, False))
+        if n == 1:
+            menu.addSeparator()
+            menu.addAction("Open containing folder", lambda: QDesktopServices.openUrl(
+                QUrl.fromLocalFile(os.path.dirname(paths[0]))))
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+
+    def select_path(self, path: str) -> bool:
+        """Make ``path`` the current file (shown in the detail view)."""
+        row = self.state.row_of(path)
+        if row < 0:
+            return False
+        ix = self.proxy.mapFromSource(self.model.index(row))
+        if not ix.isValid():
+            return False
+        self.view.setCurrentIndex(ix)
+        return True
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.empty_hint.setGeometry(self.view.viewport().geometry())
+
+    def closeEvent(self, event) -> None:
+        self.cancel_scan()
+        super().closeEvent(event)
+
+
+def _detach(unsubscribers, state: DatasetState):
+    def run(*_):
+        for u in unsubscribers:
+            u()
+        state.close()
+    return run
+
+
+__all__ = ["DatasetPane", "DatasetModel", "DatasetDelegate", "DetailView", "ThumbnailCache"]

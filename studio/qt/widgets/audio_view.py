@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from studio.data.scan import audio_envelope, audio_spectrogram
@@ -25,7 +26,15 @@ def _analyse(path: str) -> dict:
 
 
 def _plot(parent: QWidget, height: int, label: str) -> pg.PlotWidget:
-    w = pg.PlotWidget(parent)
+    """A plot that follows the widget palette (light or dark) rather than pyqtgraph's
+    global black default, which other panes may configure differently."""
+    pal = parent.palette()
+    w = pg.PlotWidget(parent, background=pal.color(QPalette.ColorRole.Base))
+    fg = pal.color(QPalette.ColorRole.Text)
+    for name in ("left", "bottom"):
+        axis = w.getPlotItem().getAxis(name)
+        axis.setPen(pg.mkPen(fg))
+        axis.setTextPen(pg.mkPen(fg))
     w.setMenuEnabled(False)
     w.setMouseEnabled(x=False, y=False)
     w.hideButtons()

@@ -1,0 +1,117 @@
+"""Rebuild a run's trained model: base model + the run's freeze plan (LoRA adapters
+injected the same way) + its saved weights. Used by sample, export and the GUI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from studio.config import RunConfig, load_config
+from studio.core.errors import RunError, StudioError
+from studio.engine.checkpoint import load_weights
+from studio.models import freeze as fz
+from studio.models.base import Loaded, get_family
+from studio.runs import RunFolder
+
+
+@dataclass
+class RestoredRun:
+    cfg: RunConfig
+    family: Any
+    loaded: Loaded
+    weights_dir: Path
+    groups: list
+
+
+def load_run_model(run_dir: str | Path, weights: str = "best",
+                   device: str = "cpu") -> RestoredRun:
+    """``weights``: "best" (best validation loss, else latest), "latest", or a checkpoint
+    folder name such as ``step_000300``."""
+    folder = RunFolder(run_dir)
+    if not folder.config_path.is_file():
+        raise RunError(f"{run_dir}: not a run folder (no config.toml)",
+                       "give a folder listed by `studio runs`")
+    cfg = load_config(folder.config_path)
+    fam = get_family(cfg.run.family)
+    loaded = fam.load(cfg.model.source, device, torch.float32, revision=cfg.model.revision,
+                      trust_remote_code=cfg.model.trust_remote_code)
+    groups = fz.resolve_plan(fam.layer_groups(loaded), cfg.freeze)
+    fz.apply_plan(loaded.model, groups, cfg.freeze)
+    src: Path | None
+    if weights == "best" and (folder.best_dir / "model.safetensors").is_file():
+        src = folder.best_dir
+    elif weights in ("best", "latest"):
+        src = folder.latest_checkpoint()
+    else:
+        src = folder.checkpoints_dir / weights
+        if not (src / "model.safetensors").is_file():
+            raise RunError(f"{src}: no such checkpoint",
+                           f"pick one of {', '.join(p.name for p in folder.checkpoints())}")
+    if src is None:
+        raise RunError(f"{run_dir}: the run has no saved weights yet",
+                       "let it reach its first checkpoint, or resume it")
+    load_weights(loaded.model, load_file(str(src / "model.safetensors")), str(src))
+    loaded.model.eval()
+    return RestoredRun(cfg, fam, loaded, src, groups)
+
+
+def has_lora(model: torch.nn.Module) -> bool:
+    return any(".lora_" in n for n, _ in model.named_parameters())
+
+
+def merge_lora(model: torch.nn.Module) -> torch.nn.Module:
+    """Fold LoRA adapters into their base weights and remove the wrappers (in place)."""
+    from peft.tuners.lora import LoraLayer
+
+    for name, module in list(model.named_modules()):
+        if isinstance(module, LoraLayer):
+            module.merge()
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            setattr(parent, child, module.get_base_layer())
+    return model
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path, *, weights: str = "best",
+               fmt: str = "full") -> Path:
+    """``fmt``: "full" (a complete model folder; LoRA merged in), or "adapter" (a PEFT
+    adapter folder that ``peft.PeftModel.from_pretrained(base, folder)`` loads)."""
+    r = load_run_model(run_dir, weights)
+    out = Path(out_dir)
+    model = r.loaded.model
+    if fmt == "adapter":
+        if not has_lora(model):
+            raise StudioError(f"{run_dir}: this run trained no LoRA adapters",
+                              "export the full model instead (--format full)")
+        trained_full = [s.group.name for s in r.groups if s.mode == "full" and s.params]
+        if trained_full:
+            raise StudioError(f"{run_dir}: the run also trained whole groups "
+                              f"({', '.join(trained_full)}), which an adapter cannot hold",
+                              "export the full model (--format full) instead")
+        from peft import get_peft_model_state_dict
+
+        out.mkdir(parents=True, exist_ok=True)
+        state = get_peft_model_state_dict(model)
+        save_file({f"base_model.model.{k}": v.detach().cpu().contiguous()
+                   for k, v in state.items()}, str(out / "adapter_model.safetensors"))
+        lcfg = model._studio_lora_config
+        lcfg.base_model_name_or_path = str(r.cfg.model.source)
+        lcfg.task_type = "CAUSAL_LM" if r.cfg.run.family == "text" else None
+        lcfg.inference_mode = True
+        lcfg.save_pretrained(str(out))
+        tok = r.loaded.extras.get("tokenizer")
+        if tok is not None:
+            tok.save_pretrained(out)
+    elif fmt == "full":
+        if has_lora(model):
+            merge_lora(model)
+        card = (f"# Fine-tuned with Fine-Tuning Studio\n\nBase model: `{r.cfg.model.source}`\n\n"
+                f"Weights: `{r.weights_dir}`\n\nTraining data: {', '.join(r.cfg.data.paths)}\n")
+        r.family.export(r.loaded, out, card=card)
+    else:
+        raise StudioError(f"unknown export format {fmt!r}", "use full or adapter")
+    return out

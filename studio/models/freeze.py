@@ -1,0 +1,234 @@
+"""The freeze plan made real: which layer groups train, how (full / LoRA), at what rate
+and from which step — for any family's ``layer_groups``.
+
+Decisions (written down because they change results):
+
+* **Optimizer state exists only for parameters that have trained.** A group that starts
+  later joins the optimizer as new parameter groups at its start step, with fresh state
+  (Adam's moments start at zero; its bias correction makes the first updates normal-sized).
+* **Warm-up on unfreezing.** A newly unfrozen group's rate ramps linearly from ~0 to its
+  full value over ``freeze.unfreeze_warmup_steps``, on top of the run's schedule, so
+  pre-trained weights never get a sudden full-rate kick (ULMFiT's concern).
+* **Discriminative rates** spread geometrically from ``lr_first_ratio`` x lr for the first
+  group (embeddings) to 1 x lr for the last (head), like fastai's ``slice(lo, hi)``;
+  each group's own ``lr_scale`` multiplies on top.
+* **LoRA** adds peft low-rank adapters to the group's linear / conv layers; the group's
+  own weights stay frozen. Tied weights train with the group that owns them (the
+  embeddings), which the layer tree says.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from studio.config.schema import FreezeConfig, GroupPlan
+from studio.core.errors import ConfigError
+from studio.models.base import LayerGroup
+
+
+@dataclass
+class GroupState:
+    group: LayerGroup
+    index: int
+    mode: str
+    lr_scale: float
+    start_step: int
+    params: list[str] = field(default_factory=list)   # names after LoRA injection
+    active: bool = False
+    activated_at: int = 0
+
+
+def preset_plan(groups: list[LayerGroup], preset: str, every: int) -> dict[str, GroupPlan]:
+    """Plans per group name for a named preset (explicit ``freeze.groups`` override it)."""
+    names = [g.name for g in groups]
+    plans: dict[str, GroupPlan] = {}
+    if preset == "none":
+        return plans
+    head = [n for n in names if n in ("lm_head", "final_norm", "head", "out")]
+    if preset == "head_only":
+        for g in groups:
+            plans[g.name] = GroupPlan(g.name, "full" if g.name in head else "frozen")
+        # a tied head has no weights of its own: it trains through the embeddings
+        if any(g.name in ("lm_head", "head") and not g.params and "tied" in g.note
+               for g in groups):
+            plans[names[0]] = GroupPlan(names[0], "full")
+    elif preset == "lower_half_frozen":
+        blocks = [n for n in names if n.startswith("block.")]
+        frozen = set(blocks[: len(blocks) // 2]) | {n for n in names if n == "embeddings"}
+        for n in names:
+            plans[n] = GroupPlan(n, "frozen" if n in frozen else "full")
+    elif preset == "gradual":
+        # top-down: the head (and final norm) first, then one more group every `every` steps
+        order = head + [n for n in reversed(names) if n not in head]
+        for k, n in enumerate(order):
+            stage = 0 if n in head else k - len(head) + 1
+            plans[n] = GroupPlan(n, "full", start_step=stage * every)
+    return plans
+
+
+def resolve_plan(groups: list[LayerGroup], fc: FreezeConfig) -> list[GroupState]:
+    names = [g.name for g in groups]
+    for i, gp in enumerate(fc.groups):
+        if gp.name not in names:
+            close = difflib.get_close_matches(gp.name, names, n=1)
+            hint = (f"did you mean '{close[0]}'? " if close else "") + \
+                f"The model's groups are {', '.join(names)}"
+            raise ConfigError(f"freeze.groups[{i}].name", f"no layer group named {gp.name!r}",
+                              hint)
+    plans = preset_plan(groups, fc.preset, fc.gradual_every)
+    plans.update({gp.name: gp for gp in fc.groups})
+    n = len(groups)
+    states = []
+    for i, g in enumerate(groups):
+        gp = plans.get(g.name, GroupPlan(g.name, fc.default_mode))
+        disc = fc.lr_first_ratio ** ((n - 1 - i) / (n - 1)) if n > 1 else 1.0
+        states.append(GroupState(g, i, gp.mode, gp.lr_scale * disc, gp.start_step))
+    return states
+
+
+_LORA_TYPES: tuple[type, ...] = (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+
+def _lora_types() -> tuple[type, ...]:
+    try:
+        from transformers.pytorch_utils import Conv1D  # GPT-2's linear layers
+        return _LORA_TYPES + (Conv1D,)
+    except ImportError:
+        return _LORA_TYPES
+
+
+def _module_of(param_name: str) -> str:
+    """Original module path of a parameter, also after LoRA injection."""
+    name = param_name.replace(".base_layer.", ".")
+    if ".lora_" in name:
+        return name.split(".lora_", 1)[0]
+    return name.rsplit(".", 1)[0] if "." in name else ""
+
+
+def apply_plan(model: nn.Module, states: list[GroupState], fc: FreezeConfig) -> nn.Module:
+    """Freeze everything, inject LoRA adapters for LoRA groups, record each group's
+    parameters. Nothing trains until ``activate``."""
+    module_group: dict[str, GroupState] = {}
+    for st in states:
+        for p in st.group.params:
+            module_group[p.rsplit(".", 1)[0] if "." in p else ""] = st
+    lora_targets = []
+    types = _lora_types()
+    for name, mod in model.named_modules():
+        st = module_group.get(name)
+        if st is not None and st.mode == "lora" and isinstance(mod, types):
+            lora_targets.append(name)
+    lora_groups = [st.group.name for st in states if st.mode == "lora"]
+    if lora_groups and not lora_targets:
+        raise ConfigError("freeze.groups", f"LoRA needs linear or conv layers, and "
+                          f"{', '.join(lora_groups)} has none", 'use mode = "full" there')
+    if lora_targets:
+        from peft import LoraConfig, inject_adapter_in_model
+
+        conv1d = any(type(m).__name__ == "Conv1D" for n, m in model.named_modules()
+                     if n in set(lora_targets))
+        cfg = LoraConfig(r=fc.lora_rank, lora_alpha=fc.lora_alpha,
+                         lora_dropout=fc.lora_dropout, target_modules=lora_targets,
+                         fan_in_fan_out=conv1d)
+        inject_adapter_in_model(cfg, model)
+        model._studio_lora_config = cfg  # for export
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for name, _ in model.named_parameters():
+        st = module_group.get(_module_of(name))
+        if st is None:
+            continue
+        is_lora = ".lora_" in name
+        if (st.mode == "full" and not is_lora) or (st.mode == "lora" and is_lora):
+            st.params.append(name)
+    return model
+
+
+def trainable_at(states: list[GroupState], step: int) -> list[GroupState]:
+    """Groups that train at ``step``, in a canonical order (start step, then tree order):
+    the optimizer's parameter groups are built in this order both on a fresh start and on
+    resume, so a saved optimizer state always lines up."""
+    ready = [s for s in states if s.mode != "frozen" and s.params and s.start_step <= step]
+    return sorted(ready, key=lambda s: (s.start_step, s.index))
+
+
+def activate(model: nn.Module, st: GroupState, optimizer: torch.optim.Optimizer | None,
+             weight_decay: float, step: int) -> list[dict]:
+    """Turn ``requires_grad`` on for a group and give it optimizer parameter groups."""
+    params = dict(model.named_parameters())
+    decay, no_decay = [], []
+    for n in st.params:
+        p = params[n]
+        p.requires_grad_(True)
+        (decay if p.dim() >= 2 else no_decay).append(p)
+    st.active, st.activated_at = True, step
+    pgroups = []
+    for ps, wd, kind in ((decay, weight_decay, "decay"), (no_decay, 0.0, "no_decay")):
+        if ps:
+            pgroups.append({"params": ps, "weight_decay": wd, "lr_scale": st.lr_scale,
+                            "group": st.group.name, "kind": kind, "activated_at": step,
+                            "start_step": st.start_step})
+    if optimizer is not None:
+        for g in pgroups:
+            g.setdefault("lr", 0.0)
+            optimizer.add_param_group(g)
+    return pgroups
+
+
+def group_lr(base_lr: float, g: dict, step: int, warmup: int) -> float:
+    """A parameter group's rate: schedule x group scale x warm-up after a late start."""
+    lr = base_lr * g.get("lr_scale", 1.0)
+    if g.get("start_step", 0) > 0 and warmup > 0:
+        lr *= min(1.0, (step - g["start_step"] + 1) / (warmup + 1))
+    return lr
+
+
+# -- memory estimate ---------------------------------------------------------------------
+
+OPTIMIZER_STATE_FLOATS = {"adamw": 2, "adam": 2, "sgd": 1, "rmsprop": 2}
+
+
+@dataclass
+class MemoryEstimate:
+    weights: int
+    gradients: int
+    optimizer: int
+    activations: int
+    trainable_params: int
+    total_params: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.gradients + self.optimizer + self.activations
+
+
+def estimate_memory(total_params: int, trainable_params: int, *, optimizer: str,
+                    momentum: float, batch: int, block: int, n_layer: int, d_model: int,
+                    vocab: int, n_head: int = 1, bytes_per_act: int = 4,
+                    frozen_below_blocks: int = 0) -> MemoryEstimate:
+    """Training memory = weights + gradients + optimizer state + activations.
+
+    Activations follow Korthikanti et al. (2022): per layer about 34·s·b·h + 5·a·s²·b
+    values in 16-bit, i.e. ~17·s·b·h + 2.5·a·s²·b elements, plus the logits and their
+    softmax/gradient (3·b·s·V). Layers below the lowest trainable block keep no
+    activations for backward (``frozen_below_blocks``). A rough term, as the layer tree
+    says: within tens of percent, not bytes.
+    """
+    floats = OPTIMIZER_STATE_FLOATS.get(optimizer, 2)
+    if optimizer == "sgd" and momentum == 0:
+        floats = 0
+    if optimizer == "rmsprop" and momentum == 0:
+        floats = 1
+    live_layers = max(0, n_layer - frozen_below_blocks)
+    per_layer = 17 * block * batch * d_model + 2.5 * n_head * block * block * batch
+    acts = live_layers * per_layer + 3 * batch * block * vocab + 2 * batch * block * d_model
+    if trainable_params == 0:
+        acts = 0
+    return MemoryEstimate(weights=total_params * 4, gradients=trainable_params * 4,
+                          optimizer=trainable_params * 4 * floats,
+                          activations=int(acts * bytes_per_act),
+                          trainable_params=trainable_params, total_params=total_params)

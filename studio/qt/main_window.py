@@ -1,0 +1,676 @@
+"""The studio window: dock panes, menus, run controls, status bar, drag and drop.
+
+Panes are views of Qt-free state: Dataset / Model / Settings of the ``Project``;
+Curves of the ``RunHistory``; Gallery of the ``GalleryState``; Log of the
+``RunSession``; Runs of the run store. The ``EngineHost`` feeds history, gallery and
+session from the training thread. The layout is remembered (QSettings).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QStyle,
+    QToolBar,
+    QWidget,
+)
+
+from studio import __version__
+from studio.config import config_from_dict, config_to_dict
+from studio.config.io import resolve_path
+from studio.core.errors import StudioError
+from studio.qt.engine_host import EngineHost
+from studio.qt.panes.gallery import GalleryPane
+from studio.qt.panes.log import LogPane
+from studio.qt.panes.runs import RunsPane
+from studio.state.gallery import GalleryState
+from studio.state.project import Project
+from studio.state.run_history import RunHistory
+from studio.state.session import RunSession
+
+LAYOUT_VERSION = 1
+MAX_RECENT = 8
+STATUS_MS = 100
+
+STATE_TEXT = {
+    "idle": "Ready", "starting": "Starting…", "running": "Training", "pausing": "Pausing…",
+    "paused": "Paused", "stopping": "Stopping…", "completed": "Completed",
+    "stopped": "Stopped", "failed": "Failed",
+}
+STATE_COLOUR = {"running": "#2e9d4f", "paused": "#c98a00", "pausing": "#c98a00",
+                "failed": "#d23c3c", "stopping": "#c98a00", "starting": "#3c78c8"}
+
+SHORTCUTS = {
+    "train": "F5", "pause": "F6", "resume": "F7", "stop": "Shift+F5", "save_now": "F8",
+    "sample_now": "F9",
+}
+
+
+class _FirstPaintWatch(QObject):
+    """App-wide event filter that fires once, on the first paint of the window."""
+
+    def __init__(self, window: "MainWindow") -> None:
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt name
+        if event.type() == QEvent.Type.Paint and isinstance(obj, QWidget) \
+                and obj.window() is self.window:
+            QApplication.instance().removeEventFilter(self)
+            QTimer.singleShot(0, self.window._after_first_paint)  # once the paint is done
+        return False
+
+
+def local_paths(mime) -> list[str]:
+    """The local files and folders of a drag's mime data."""
+    if not mime.hasUrls():
+        return []
+    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
+
+
+class MainWindow(QMainWindow):
+    first_painted = Signal()
+    project_changed = Signal(object)
+
+    def __init__(self, project: Project | None = None, engine_fn=None,
+                 settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or QSettings()
+        self.project = project or Project(name="Untitled")
+        self.history = RunHistory()
+        self.gallery = GalleryState()
+        self.session = RunSession()
+        self.host = EngineHost(self.history, self.gallery, self.session, engine_fn=engine_fn,
+                               parent=self)
+        self.curves = None  # built after the first paint (pyqtgraph takes ~1 s to import)
+        self.error_dialog: QMessageBox | None = None
+        self._closing = False
+        self._painted = False
+        self._pending_overlays: list[RunHistory] = []
+        self._unsubscribe_project = None
+        self._status_version = -1
+
+        self.setAcceptDrops(True)
+        self.setDockNestingEnabled(True)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
+                            | QMainWindow.DockOption.AllowTabbedDocks
+                            | QMainWindow.DockOption.AllowNestedDocks)
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+
+        # -- panes and docks ------------------------------------------------------------
+        self.gallery_pane = GalleryPane(self.gallery)
+        self.log_pane = LogPane(self.session)
+        self.runs_pane = RunsPane()
+        self.curves_placeholder = QLabel("Loading curves…")
+        self.curves_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.docks: dict[str, QDockWidget] = {}
+        for key, title in [("dataset", "Dataset"), ("model", "Model"), ("settings", "Settings"),
+                           ("curves", "Curves"), ("gallery", "Gallery"), ("log", "Log"),
+                           ("runs", "Runs")]:
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock_{key}")
+            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                             | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+            self.docks[key] = dock
+        self.docks["curves"].setWidget(self.curves_placeholder)
+        self.docks["gallery"].setWidget(self.gallery_pane)
+        self.docks["log"].setWidget(self.log_pane)
+        self.docks["runs"].setWidget(self.runs_pane)
+        self.dataset_pane = self.model_pane = self.settings_pane = None
+
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status_bar()
+        self._default_layout()
+        self._restore_layout()
+
+        # -- wiring ---------------------------------------------------------------------
+        self.host.state_changed.connect(self._update_actions)
+        self.host.run_failed.connect(self._on_run_failed)
+        self.host.run_started.connect(lambda _e: self.runs_pane.refresh())
+        self.host.run_ended.connect(self._on_run_ended)
+        self.runs_pane.open_requested.connect(self.open_run)
+        self.runs_pane.overlay_requested.connect(self.overlay_run)
+        self.runs_pane.resume_requested.connect(self.resume_run)
+        self.gallery.subscribe(self._on_gallery_changed)
+        self.status_timer = QTimer(self)
+        self.status_timer.setInterval(STATUS_MS)
+        self.status_timer.timeout.connect(self._refresh_status)
+        self.status_timer.start()
+
+        self.set_project(self.project)
+        self._update_actions()
+        self._refresh_status()
+        self._paint_watch = _FirstPaintWatch(self)
+        QApplication.instance().installEventFilter(self._paint_watch)
+
+    # ======================================================================================
+    # building
+    # ======================================================================================
+    def _action(self, text: str, slot, shortcut: str | QKeySequence | None = None,
+                tip: str = "", icon: QStyle.StandardPixmap | None = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        if tip:
+            shortcut_text = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            action.setToolTip(f"{tip} ({shortcut_text})" if shortcut_text else tip)
+            action.setStatusTip(tip)
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
+    def _build_actions(self) -> None:
+        SP = QStyle.StandardPixmap
+        a = self._action
+        self.act_new = a("&New project", self.new_project, QKeySequence.StandardKey.New)
+        self.act_open = a("&Open project…", self.open_project_dialog, QKeySequence.StandardKey.Open)
+        self.act_save = a("&Save project", self.save_project, QKeySequence.StandardKey.Save)
+        self.act_save_as = a("Save project &as…", self.save_project_as,
+                             QKeySequence.StandardKey.SaveAs)
+        self.act_add_folder = a("Add &folder…", self.add_folder_dialog, "Ctrl+Shift+O",
+                                "Add a folder of training files to the dataset")
+        self.act_add_files = a("Add f&iles…", self.add_files_dialog, "Ctrl+Shift+I",
+                               "Add training files to the dataset")
+        self.act_quit = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_train = a("&Train", self.train, SHORTCUTS["train"],
+                           "Start training with the current settings", SP.SP_MediaPlay)
+        self.act_pause = a("&Pause", self.host.pause, SHORTCUTS["pause"],
+                           "Pause after this step; the model stays loaded, so you can still "
+                           "sample or save", SP.SP_MediaPause)
+        self.act_resume = a("&Resume", self.host.resume, SHORTCUTS["resume"],
+                            "Continue the paused run", SP.SP_MediaSeekForward)
+        self.act_stop = a("S&top", self.host.stop, SHORTCUTS["stop"],
+                          "Stop the run; a checkpoint is saved so it can be resumed",
+                          SP.SP_MediaStop)
+        self.act_save_now = a("Save checkpoint &now", self.host.save_now, SHORTCUTS["save_now"],
+                              "Write a resumable checkpoint now", SP.SP_DialogSaveButton)
+        self.act_sample_now = a("S&ample now", self.host.sample_now, SHORTCUTS["sample_now"],
+                                "Generate samples from the current weights now",
+                                SP.SP_FileDialogContentsView)
+        self.act_copy_cli = a("Copy as &CLI command", self.copy_cli_command, None,
+                              "Copy the command that runs these settings headless")
+        self.act_reset_layout = a("&Reset layout", self.reset_layout)
+        self.act_about = a("&About Fine-Tuning Studio", self.about)
+        self.run_actions = [self.act_train, self.act_pause, self.act_resume, self.act_stop,
+                            self.act_save_now, self.act_sample_now]
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([self.act_new, self.act_open, self.act_save, self.act_save_as])
+        self.recent_menu = file_menu.addMenu("Recent projects")
+        self._rebuild_recent_menu()
+        file_menu.addSeparator()
+        file_menu.addActions([self.act_add_folder, self.act_add_files])
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+        run_menu = bar.addMenu("&Run")
+        run_menu.addActions(self.run_actions[:4])
+        run_menu.addSeparator()
+        run_menu.addActions(self.run_actions[4:])
+        run_menu.addSeparator()
+        run_menu.addAction(self.act_copy_cli)
+        view_menu = bar.addMenu("&View")
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+        view_menu.addSeparator()
+        view_menu.addAction(self.act_reset_layout)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.act_about)
+
+    def _build_toolbar(self) -> None:
+        tb = QToolBar("Run controls", self)
+        tb.setObjectName("toolbar_run")
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tb.setMovable(False)
+        tb.addActions(self.run_actions[:4])
+        tb.addSeparator()
+        tb.addActions(self.run_actions[4:])
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+        self.toolbar = tb
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.state_label = QLabel()
+        self.device_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setMinimumWidth(160)
+        self.progress.setTextVisible(True)
+        self.throughput_label = QLabel()
+        self.eta_label = QLabel()
+        self.gpu_label = QLabel()
+        self.loss_label = QLabel()
+        sb.addWidget(self.state_label)
+        for w in (self.loss_label, self.device_label, self.progress, self.throughput_label,
+                  self.eta_label, self.gpu_label):
+            sb.addPermanentWidget(w)
+
+    def _default_layout(self) -> None:
+        d = self.docks
+        for dock in d.values():
+            dock.setFloating(False)
+            dock.show()
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, d["dataset"])
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["curves"])
+        self.splitDockWidget(d["curves"], d["gallery"], Qt.Orientation.Vertical)
+        self.tabifyDockWidget(d["dataset"], d["model"])
+        self.tabifyDockWidget(d["model"], d["settings"])
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["log"])
+        self.tabifyDockWidget(d["log"], d["runs"])
+        d["dataset"].raise_()
+        d["log"].raise_()
+        self.resize(1500, 940)
+        self.resizeDocks([d["dataset"], d["curves"]], [520, 980], Qt.Orientation.Horizontal)
+        self.resizeDocks([d["curves"], d["gallery"], d["log"]], [420, 300, 160],
+                         Qt.Orientation.Vertical)
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state, LAYOUT_VERSION)
+
+    def save_layout(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.settings.sync()
+
+    def reset_layout(self) -> None:
+        self.settings.remove("window/state")
+        self._default_layout()
+
+    # ======================================================================================
+    # first paint: then the heavier parts
+    # ======================================================================================
+    def _after_first_paint(self) -> None:
+        if self._painted:
+            return
+        self._painted = True
+        self.first_painted.emit()
+        QTimer.singleShot(0, self.ensure_curves)
+
+    def ensure_curves(self):
+        """Build the Curves pane (imports pyqtgraph) if not built yet; return it."""
+        if self.curves is None:
+            from studio.qt.panes.curves import CurvesPane
+
+            self.curves = CurvesPane(self.history)
+            self.curves.step_clicked.connect(self._on_curve_clicked)
+            self.docks["curves"].setWidget(self.curves)
+            self.curves_placeholder.deleteLater()
+            self.curves.set_sample_marker(self.gallery.selected)
+            for h in self._pending_overlays:
+                self.curves.add_overlay(h)
+            self._pending_overlays.clear()
+        return self.curves
+
+    # ======================================================================================
+    # the project
+    # ======================================================================================
+    def set_project(self, project: Project) -> None:
+        """Show ``project``: the Dataset, Model and Settings panes are rebuilt for it."""
+        from studio.qt.panes.dataset import DatasetPane
+        from studio.qt.panes.model import ModelPane
+        from studio.qt.panes.settings import SettingsPane
+
+        if self._unsubscribe_project is not None:
+            self._unsubscribe_project()
+        self.project = project
+        for key, cls in (("dataset", DatasetPane), ("model", ModelPane),
+                         ("settings", SettingsPane)):
+            old = self.docks[key].widget()
+            pane = cls(project)
+            self.docks[key].setWidget(pane)
+            setattr(self, f"{key}_pane", pane)
+            if old is not None:
+                old.deleteLater()
+        self._unsubscribe_project = project.subscribe(self._on_project_changed)
+        self._on_project_changed("project")
+        self.project_changed.emit(project)
+
+    def runs_dir(self) -> Path:
+        cfg = self.project.config
+        return resolve_path(cfg, cfg.run.runs_dir).resolve()
+
+    def _on_project_changed(self, _what: str) -> None:
+        name = self.project.name or "Untitled"
+        where = f" — {self.project.path}" if self.project.path else ""
+        self.setWindowTitle(f"{name}[*]{where} — Fine-Tuning Studio")
+        self.setWindowModified(self.project.dirty)
+        runs_dir = self.runs_dir()
+        if self.runs_pane.runs_dir != runs_dir:
+            self.runs_pane.set_runs_dir(runs_dir)
+        self._refresh_status(force=True)
+
+    def maybe_save(self) -> bool:
+        """Ask about unsaved changes; False when the user cancels."""
+        if not self.project.dirty:
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved changes",
+            f"The project “{self.project.name}” has unsaved changes. Save them?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save_project()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def new_project(self) -> None:
+        if self.host.running:
+            self.statusBar().showMessage("Stop the run before starting a new project", 4000)
+            return
+        if not self.maybe_save():
+            return
+        self.set_project(Project(name="Untitled"))
+
+    def open_project_dialog(self) -> None:
+        if self.host.running or not self.maybe_save():
+            return
+        start = str(self.project.path.parent) if self.project.path else str(Path.cwd())
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", start,
+                                              "Projects (*.toml);;All files (*)")
+        if path:
+            self.open_project(path, ask=False)
+
+    def open_project(self, path: str | Path, ask: bool = True) -> bool:
+        if self.host.running:
+            self.statusBar().showMessage("Stop the run before opening another project", 4000)
+            return False
+        if ask and not self.maybe_save():
+            return False
+        try:
+            project = Project.load(path)
+        except (StudioError, OSError) as exc:
+            QMessageBox.warning(self, "Cannot open project", str(exc))
+            self._forget_recent(str(path))
+            return False
+        self.set_project(project)
+        self._remember_recent(str(Path(path).resolve()))
+        return True
+
+    def save_project(self) -> bool:
+        if self.project.path is None:
+            return self.save_project_as()
+        return self._save_to(self.project.path)
+
+    def save_project_as(self) -> bool:
+        start = str(self.project.path or Path.cwd() / f"{self.project.name or 'project'}.toml")
+        path, _ = QFileDialog.getSaveFileName(self, "Save project as", start,
+                                              "Projects (*.toml)")
+        if not path:
+            return False
+        if not path.endswith(".toml"):
+            path += ".toml"
+        return self._save_to(Path(path))
+
+    def _save_to(self, path: Path) -> bool:
+        if self.project.name in ("", "Untitled", "Sonnets demo") and path != self.project.path:
+            self.project.name = Path(path).stem
+        try:
+            self.project.save(path)
+        except OSError as exc:
+            QMessageBox.warning(self, "Cannot save project", f"{path}: {exc.strerror or exc}")
+            return False
+        self._remember_recent(str(Path(path).resolve()))
+        self.statusBar().showMessage(f"Saved {path}", 3000)
+        return True
+
+    # -- recent projects -------------------------------------------------------------------
+    def recent_projects(self) -> list[str]:
+        value = self.settings.value("recent_projects", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _remember_recent(self, path: str) -> None:
+        items = [path] + [p for p in self.recent_projects() if p != path]
+        self.settings.setValue("recent_projects", items[:MAX_RECENT])
+        self._rebuild_recent_menu()
+
+    def _forget_recent(self, path: str) -> None:
+        self.settings.setValue("recent_projects",
+                               [p for p in self.recent_projects() if p != path])
+        self._rebuild_recent_menu()
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.recent_projects()
+        for i, path in enumerate(recent):
+            act = self.recent_menu.addAction(f"&{i + 1}  {Path(path).name} — {Path(path).parent}")
+            act.setEnabled(Path(path).is_file())
+            act.triggered.connect(lambda _c=False, p=path: self.open_project(p))
+        if not recent:
+            none = self.recent_menu.addAction("No recent projects")
+            none.setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            clear = self.recent_menu.addAction("Clear list")
+            clear.triggered.connect(self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        self.settings.setValue("recent_projects", [])
+        self._rebuild_recent_menu()
+
+    # -- dataset paths ------------------------------------------------------------------------
+    def add_paths(self, paths) -> list[str]:
+        """Add files or folders to the project's dataset; returns the ones added."""
+        added = []
+        for p in paths:
+            p = str(Path(p).resolve())
+            if p not in self.project.dataset_paths:
+                self.project.add_dataset_path(p)
+                added.append(p)
+        if added:
+            self.docks["dataset"].show()
+            self.docks["dataset"].raise_()
+            names = ", ".join(Path(p).name for p in added[:3]) + ("…" if len(added) > 3 else "")
+            self.statusBar().showMessage(f"Added to the dataset: {names}", 4000)
+        return added
+
+    def add_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder to the dataset")
+        if folder:
+            self.add_paths([folder])
+
+    def add_files_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Add files to the dataset")
+        if files:
+            self.add_paths(files)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt name
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt name
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt name
+        paths = local_paths(event.mimeData())
+        if not paths:
+            event.ignore()
+            return
+        self.add_paths(paths)
+        event.acceptProposedAction()
+
+    # ======================================================================================
+    # runs
+    # ======================================================================================
+    def train(self) -> None:
+        if self.host.running:
+            return
+        cfg = self.project.config
+        try:  # the same validation `studio train` applies, before any thread starts
+            cfg = config_from_dict(config_to_dict(cfg), base_dir=cfg.base_dir)
+        except StudioError as exc:
+            QMessageBox.warning(self, "Cannot start training", str(exc))
+            return
+        self.ensure_curves()
+        self.docks["curves"].raise_()
+        self.host.start(cfg, excluded=tuple(sorted(self.project.excluded)))
+        self.runs_pane.set_busy(True)
+
+    def resume_run(self, run_dir: str) -> None:
+        if self.host.running:
+            return
+        self.host.start(None, resume=run_dir)
+        self.runs_pane.set_busy(True)
+
+    def open_run(self, run_dir: str) -> None:
+        if self.host.running:
+            self.statusBar().showMessage("A run is training: use Overlay to compare", 4000)
+            return
+        self.host.open_run(run_dir)
+        self.docks["curves"].raise_()
+
+    def overlay_run(self, run_dir: str) -> None:
+        history = RunHistory.from_run(run_dir)
+        if self.curves is None:
+            self._pending_overlays.append(history)
+        else:
+            self.curves.add_overlay(history)
+        self.docks["curves"].raise_()
+
+    def copy_cli_command(self) -> None:
+        fn = getattr(self.settings_pane, "copy_cli_command", None)
+        if fn is not None:
+            fn()
+            self.statusBar().showMessage("Copied the CLI command to the clipboard", 3000)
+
+    def _on_run_failed(self, message: str, traceback: str) -> None:
+        self.docks["log"].show()
+        self.docks["log"].raise_()
+        self.show_error("The run failed", message, traceback)
+
+    def show_error(self, title: str, message: str, details: str = "") -> QMessageBox:
+        """A non-blocking error dialog (the window keeps working behind it)."""
+        box = QMessageBox(QMessageBox.Icon.Critical, title, message,
+                          QMessageBox.StandardButton.Ok, self)
+        if details:
+            box.setDetailedText(details)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.error_dialog = box
+        return box
+
+    def _on_run_ended(self, state: str) -> None:
+        self.runs_pane.set_busy(False)
+        self.runs_pane.refresh()
+        if self.session.run_dir:
+            self.runs_pane.select(self.session.run_dir)
+        self._update_actions()
+        if self._closing:
+            self.close()
+
+    def _on_curve_clicked(self, step: int) -> None:
+        if self.gallery.steps:
+            self.gallery_pane.jump_to(step)
+            self.docks["gallery"].show()
+            self.docks["gallery"].raise_()
+
+    def _on_gallery_changed(self, what: str) -> None:
+        if what in ("selected", "reset", "samples") and self.curves is not None:
+            self.curves.set_sample_marker(self.gallery.selected)
+
+    def _update_actions(self, *_args) -> None:
+        state = self.session.state
+        running = self.host.running
+        self.act_train.setEnabled(not running)
+        self.act_pause.setEnabled(state == "running")
+        self.act_resume.setEnabled(state in ("paused", "pausing"))
+        self.act_stop.setEnabled(state in ("starting", "running", "pausing", "paused"))
+        live = state in ("running", "paused", "pausing")
+        self.act_save_now.setEnabled(live)
+        self.act_sample_now.setEnabled(live)
+        for act in (self.act_new, self.act_open):
+            act.setEnabled(not running)
+        self._refresh_status(force=True)
+
+    def _refresh_status(self, force: bool = False) -> None:
+        s = self.session
+        if not force and s.version == self._status_version:
+            return
+        self._status_version = s.version
+        colour = STATE_COLOUR.get(s.state)
+        text = STATE_TEXT.get(s.state, s.state)
+        if s.state == "completed" and s.finish_reason == "early_stopping":
+            text = "Completed (early stopping)"
+        self.state_label.setText(f"<b style='color:{colour}'>{text}</b>" if colour
+                                 else f"<b>{text}</b>")
+        self.state_label.setToolTip(s.error_message if s.state == "failed" else s.run_dir)
+        device = s.device or f"{self.project.config.train.device} (chosen at start)"
+        if s.precision:
+            device += f", {s.precision}"
+        self.device_label.setText(f"Device: {device}")
+        total = max(1, s.total_steps)
+        self.progress.setRange(0, total)
+        self.progress.setValue(min(s.step, total))
+        self.progress.setFormat(s.progress_text() or "no run")
+        self.throughput_label.setText(s.throughput_text())
+        self.eta_label.setText(s.eta_text())
+        self.gpu_label.setText(s.gpu_text())
+        self.gpu_label.setVisible(bool(s.gpu_text()))
+        self.loss_label.setText(f"loss {s.loss:.4f}" if s.loss == s.loss else "")
+
+    # ======================================================================================
+    # help, closing
+    # ======================================================================================
+    def about(self) -> None:
+        QMessageBox.about(
+            self, "About Fine-Tuning Studio",
+            f"<h3>Fine-Tuning Studio {__version__}</h3>"
+            "<p>Fine-tune pre-trained generative models on your own files, and watch the "
+            "curves and samples as it learns.</p>"
+            "<p>Everything the window does, <code>studio train project.toml</code> does "
+            "headless.</p>")
+
+    def shutdown_now(self, timeout_ms: int = 60_000) -> bool:
+        """Stop a run and join its thread (blocking)."""
+        return self.host.shutdown(timeout_ms)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
+        if self.host.running:
+            if not self._closing:
+                answer = QMessageBox.question(
+                    self, "A run is training",
+                    "Stop the run and quit? A checkpoint is saved first, so the run can be "
+                    "resumed later.",
+                    QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                    QMessageBox.StandardButton.No)
+                if answer != QMessageBox.StandardButton.Yes:
+                    event.ignore()
+                    return
+                self._closing = True
+                self.host.stop()
+                self.statusBar().showMessage("Stopping the run (saving a checkpoint)…")
+            event.ignore()  # closes when run_ended arrives (the thread has been joined)
+            return
+        if not self.maybe_save():
+            self._closing = False
+            event.ignore()
+            return
+        self.save_layout()
+        self.status_timer.stop()
+        if self.curves is not None:
+            self.curves.timer.stop()
+        event.accept()

@@ -1,0 +1,144 @@
+"""The dataset browser's state (Qt-free): items, include/exclude through the project,
+stats, problems, split preview, selection, progress."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from studio.data.scan import ERROR, WARNING, ScanItem, split_preview
+from studio.data.text import _split_indices
+from studio.state.dataset import DatasetState
+from studio.state.project import Project
+
+
+def text(name: str, tokens: int = 100, docs: int = 1, **kw) -> ScanItem:
+    return ScanItem(path=f"/d/{name}", kind="text", size=tokens * 4, tokens=tokens,
+                    documents=docs, snippet="x", **kw)
+
+
+@pytest.fixture
+def state():
+    project = Project()
+    st = DatasetState(project, split=split_preview)
+    seen: list[str] = []
+    st.subscribe(seen.append)
+    st.seen = seen
+    return st
+
+
+def fill(st: DatasetState) -> None:
+    st.begin_scan()
+    st.add_items([text(f"t{i}.txt") for i in range(8)], done=8, total=12)
+    st.add_items([
+        ScanItem(path="/d/a.flac", kind="audio", size=1000, duration=2.5),
+        ScanItem(path="/d/b.png", kind="image", size=500, width=64, height=64),
+        ScanItem(path="/d/bad.png", kind="image", size=10, problem="unreadable image (x)",
+                 severity=ERROR),
+        text("dup.txt", problem="duplicate of t0.txt", severity=WARNING),
+    ], done=12, total=12)
+    st.finish_scan()
+
+
+def test_scan_lifecycle_and_progress(state):
+    state.begin_scan()
+    assert state.scanning and state.items == [] and state.progress_text == "Listing files…"
+    state.add_items([text("a.txt")], done=1, total=3)
+    assert state.progress_text == "Scanning 1 of 3 files…"
+    state.finish_scan(cancelled=True)
+    assert not state.scanning and state.progress_text == "Scan cancelled after 1 of 3 files"
+    assert state.seen[:2] == ["reset", "scan"] and "items" in state.seen and "progress" in state.seen
+
+
+def test_stats_and_problems(state):
+    fill(state)
+    s = state.stats
+    assert s.counts == {"text": 9, "image": 2, "audio": 1}
+    assert s.files == 12 and s.included == 11 and s.errors == 1 and s.warnings == 1
+    assert s.tokens == 900 and s.documents == 9 and s.duration == pytest.approx(2.5)
+    assert s.total_size == 9 * 400 + 1000 + 500
+    assert [it.path for it in state.problems] == ["/d/bad.png", "/d/dup.txt"]
+    line = state.summary()
+    assert "9 text, 2 image, 1 audio" in line and "≈900 tokens" in line and "1 unusable" in line
+
+
+def test_include_exclude_writes_through_to_the_project(state):
+    fill(state)
+    project = state.project
+    state.set_included("/d/t3.txt", False)
+    assert "/d/t3.txt" in project.excluded and project.dirty
+    assert not state.is_included("/d/t3.txt") and "included" in state.seen
+    assert state.stats.tokens == 800 and state.stats.excluded == 1
+    state.set_included_many(["/d/t3.txt", "/d/t4.txt"], True)
+    assert project.excluded == set()
+    # and the other way round: a project change shows in the state
+    project.set_excluded("/d/a.flac", True)
+    assert state.stats.duration == 0.0
+    # excluded files survive a save and load of the project
+    project.set_excluded("/d/t1.txt", True)
+    assert "/d/t1.txt" in project.to_toml()
+
+
+def test_split_preview_follows_the_engine_and_the_project(state):
+    fill(state)
+    project = state.project
+    project.replace_section("data", val_fraction=0.25, split_seed=7)
+    assert "split" in state.seen
+    sp = state.split()
+    # 9 usable, included text documents (t0..t7 and dup.txt), in scan order
+    train, val = _split_indices(9, 0.25, 7)
+    assert (sp.train, sp.val, sp.seed) == (len(train), len(val), 7)
+    order = [f"/d/t{i}.txt" for i in range(8)] + ["/d/dup.txt"]
+    assert sorted(p for p, r in sp.roles.items() if r == "validation") == sorted(
+        order[i] for i in val)
+    assert state.role("/d/b.png") == ""  # the text family does not train on images
+    state.set_split_seed(8)
+    assert project.config.data.split_seed == 8 and state.split().seed == 8
+    state.set_included(order[val[0]], False)
+    assert state.split().documents == 8
+
+
+def test_split_counts_records_of_a_jsonl_file(state):
+    state.begin_scan()
+    state.add_items([text("a.jsonl", docs=10), text("b.txt")])
+    state.finish_scan()
+    state.project.replace_section("data", val_fraction=0.5, split_seed=0)
+    sp = state.split()
+    _, val = _split_indices(11, 0.5, 0)
+    assert sp.documents == 11 and sp.val == len(val)
+    in_a = sum(1 for i in val if i < 10)  # records 0..9 are a.jsonl's, 10 is b.txt
+    assert state.role("/d/a.jsonl") == f"{in_a} of 10 records validation"
+    assert state.role("/d/b.txt") == ("validation" if 10 in val else "train")
+
+
+def test_single_document_splits_by_block(state):
+    state.begin_scan()
+    state.add_items([text("only.txt")])
+    state.finish_scan()
+    sp = state.split()
+    assert sp.by_block and "blocks" in sp.describe()
+
+
+def test_selection_and_captions(state):
+    fill(state)
+    state.select("/d/b.png")
+    assert state.selected_item.path == "/d/b.png" and state.seen[-1] == "selection"
+    state.update_caption("/d/b.png", "a small picture", "/d/b.txt")
+    assert state.item("/d/b.png").caption == "a small picture" and state.seen[-1] == "item"
+    state.begin_scan()
+    assert state.selected is None
+
+
+def test_rescanned_file_replaces_its_row(state):
+    state.begin_scan()
+    state.add_items([text("a.txt", tokens=5)])
+    state.add_items([dataclasses.replace(text("a.txt"), tokens=50)])
+    assert len(state.items) == 1 and state.item("/d/a.txt").tokens == 50
+
+
+def test_close_stops_listening(state):
+    state.close()
+    before = len(state.seen)
+    state.project.set_excluded("/d/x", True)
+    assert len(state.seen) == before
