@@ -226,16 +226,26 @@ class Marks:
     device: str
     t: dict = field(default_factory=dict)
 
+    cpu: dict = field(default_factory=dict)
+
     def hit(self, step: int) -> None:
         if step in (self.start, self.end) and step not in self.t:
             _sync(self.device)
             self.t[step] = time.perf_counter()
+            self.cpu[step] = time.process_time()
 
     def seconds(self) -> float:
         if self.start not in self.t or self.end not in self.t:
             raise RuntimeError(f"timing marks missing: got steps {sorted(self.t)}, "
                                f"wanted {self.start} and {self.end}")
         return self.t[self.end] - self.t[self.start]
+
+    def cpu_seconds(self) -> float:
+        """CPU time of this process (all its threads) over the window: on a shared CPU it
+        moves much less than wall time when other processes take the cores, but it leaves
+        out waiting (an fsync, a GPU)."""
+        self.seconds()
+        return self.cpu[self.end] - self.cpu[self.start]
 
 
 @dataclass
@@ -246,6 +256,14 @@ class Result:
     timed_steps: int
     final_loss: float
     extra: dict = field(default_factory=dict)
+    tokens_per_cpu_s: float = float("nan")
+
+
+def result(contender: str, s: "Setup", marks: Marks, final_loss: float, **extra) -> Result:
+    tokens = (marks.end - marks.start) * s.tokens_per_step
+    seconds, cpu = marks.seconds(), marks.cpu_seconds()
+    return Result(contender, tokens / seconds, seconds, marks.end - marks.start, final_loss,
+                  extra, tokens / cpu if cpu > 0 else float("nan"))
 
 
 def lr_at(step: int, args: argparse.Namespace) -> float:
@@ -299,10 +317,9 @@ def run_engine(s: Setup, marks: Marks, log) -> Result:
                 self.logged.append(e)
 
     sink = TimingSink()
-    result = run(cfg, sink)
-    if result.state != "completed":
-        raise RuntimeError(f"engine run ended {result.state}")
-    seconds = marks.seconds()
+    res = run(cfg, sink)
+    if res.state != "completed":
+        raise RuntimeError(f"engine run ended {res.state}")
     timed = marks.end - marks.start
     # The engine's own throughput figure over the same steps, for comparison: it times
     # from after one log's bookkeeping to the next log, so it leaves out the sink, the
@@ -311,9 +328,8 @@ def run_engine(s: Setup, marks: Marks, log) -> Result:
     own_s = sum(args.log_every * s.tokens_per_step / e.throughput for e in window
                 if e.throughput > 0)
     own = (timed * s.tokens_per_step / own_s) if own_s > 0 else float("nan")
-    return Result("engine", timed * s.tokens_per_step / seconds, seconds, timed,
-                  sink.logged[-1].loss, {"engine_reported_tokens_per_s": own,
-                                         "run_dir": result.run_dir})
+    return result("engine", s, marks, sink.logged[-1].loss,
+                  engine_reported_tokens_per_s=own)
 
 
 # -- (b) a plain PyTorch loop, nanoGPT-style ------------------------------------------------
@@ -367,10 +383,8 @@ def run_plain(s: Setup, marks: Marks, log) -> Result:
             lossf = loss.item()  # a CPU-GPU sync point
             print(f"iter {step}: loss {lossf:.4f}, lr {lr:.3e}", file=log, flush=True)
         marks.hit(step)
-    seconds = marks.seconds()
-    timed = marks.end - marks.start
     del model, optimizer
-    return Result("plain", timed * s.tokens_per_step / seconds, seconds, timed, lossf)
+    return result("plain", s, marks, lossf)
 
 
 # -- (c) transformers Trainer -----------------------------------------------------------
@@ -378,8 +392,7 @@ def run_plain(s: Setup, marks: Marks, log) -> Result:
 
 def run_trainer(s: Setup, marks: Marks, log) -> Result:
     import torch
-    from transformers import (AutoModelForCausalLM, Trainer, TrainerCallback,
-                              TrainingArguments)
+    from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments
 
     args = s.args
     blocks = s.blocks
@@ -409,15 +422,12 @@ def run_trainer(s: Setup, marks: Marks, log) -> Result:
     trainer = Trainer(model=model, args=targs, train_dataset=Blocks(), callbacks=[Mark()])
     with contextlib.redirect_stdout(log):  # Trainer prints its log dicts
         out = trainer.train()
-    seconds = marks.seconds()
-    timed = marks.end - marks.start
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     optim_cls = type(trainer.optimizer.optimizer if hasattr(trainer.optimizer, "optimizer")
                      else trainer.optimizer).__name__
     del trainer, model
-    return Result("trainer", timed * s.tokens_per_step / seconds, seconds, timed,
-                  losses[-1] if losses else out.training_loss,
-                  {"optimizer": f"{args.trainer_optim} ({optim_cls})"})
+    return result("trainer", s, marks, losses[-1] if losses else out.training_loss,
+                  optimizer=f"{args.trainer_optim} ({optim_cls})")
 
 
 RUNNERS = {"engine": run_engine, "plain": run_plain, "trainer": run_trainer}
@@ -449,17 +459,19 @@ def fmt_rate(x: float) -> str:
 def report(s: Setup, results: dict[str, list[Result]], order_log: list[list[str]],
            device_name: str) -> dict:
     args = s.args
+    on_cpu = args.device == "cpu"
     med = {c: statistics.median(r.tokens_per_s for r in results[c]) for c in CONTENDERS}
+    med_cpu = {c: statistics.median(r.tokens_per_cpu_s for r in results[c]) for c in CONTENDERS}
     ratio_plain = med["engine"] / med["plain"]
     ratio_trainer = med["engine"] / med["trainer"]
-    # the same ratios repeat by repeat (each pair ran minutes apart at most)
+    # the same ratios repeat by repeat (the three runs of a repeat are seconds apart)
     paired_plain = statistics.median(e.tokens_per_s / p.tokens_per_s
                                      for e, p in zip(results["engine"], results["plain"]))
     paired_trainer = statistics.median(e.tokens_per_s / t.tokens_per_s
                                        for e, t in zip(results["engine"], results["trainer"]))
     mfu = {}
     peak_note = ""
-    if args.device == "cuda":
+    if not on_cpu:
         peak, peak_note = peak_flops(args)
         if peak:
             mfu = {c: flops_per_token(s) * med[c] / peak for c in CONTENDERS}
@@ -469,7 +481,7 @@ def report(s: Setup, results: dict[str, list[Result]], order_log: list[list[str]
           f"({s.n_params / 1e6:.2f}M parameters); batch {args.batch} x block {args.block} = "
           f"{s.tokens_per_step} tokens/step; {args.steps} steps, timed after step "
           f"{args.warmup} ({args.steps - args.warmup} steps); log_every {args.log_every}; "
-          f"{args.repeats} interleaved repeat(s)")
+          f"{args.repeats} interleaved repeat(s), order rotated each repeat")
     print(f"data: {s.text_note}; {len(s.blocks)} blocks; tokenizer: {s.tokenizer_from}")
     print("what each contender syncs / writes:")
     for c in CONTENDERS:
@@ -478,48 +490,63 @@ def report(s: Setup, results: dict[str, list[Result]], order_log: list[list[str]
     print(f"  optimizers: engine and plain torch.optim.AdamW (torch's default implementation); "
           f"trainer {trainer_opt}")
     print()
-    head = f"{'contender':10s} {'tokens/s (median)':>18s}  {'per repeat':s}"
+    head = f"{'contender':10s} {'tokens/s (median)':>18s}"
+    if on_cpu:
+        head += f" {'tokens/CPU-s':>13s}"
     if mfu:
-        head += "   MFU"
-    print(head)
+        head += f" {'MFU':>6s}"
+    print(head + "  tokens/s per repeat")
     for c in CONTENDERS:
-        line = (f"{c:10s} {fmt_rate(med[c]):>18s}  "
-                + ", ".join(fmt_rate(r.tokens_per_s) for r in results[c]))
+        line = f"{c:10s} {fmt_rate(med[c]):>18s}"
+        if on_cpu:
+            line += f" {fmt_rate(med_cpu[c]):>13s}"
         if mfu:
-            line += f"   {100 * mfu[c]:.1f}%"
-        print(line)
+            line += f" {100 * mfu[c]:5.1f}%"
+        print(line + "  " + ", ".join(fmt_rate(r.tokens_per_s) for r in results[c]))
     own = [r.extra["engine_reported_tokens_per_s"] for r in results["engine"]]
-    print(f"(engine's own StepLogged.throughput over the same steps, median: "
-          f"{fmt_rate(statistics.median(own))} tokens/s - it leaves out the per-log "
-          f"bookkeeping; the table uses the sink's timestamps)")
+    print(f"(tokens/s from wall-clock timestamps; the engine's own StepLogged.throughput over "
+          f"the same steps, median {fmt_rate(statistics.median(own))} tokens/s, leaves out "
+          f"its per-log bookkeeping)")
+    if on_cpu:
+        print("(tokens/CPU-s: tokens per second of this process's CPU time; steadier than "
+              "wall time on a shared machine, but blind to waiting such as an fsync)")
     if mfu:
         print(f"MFU = (6 x {s.n_params_flops / 1e6:.1f}M non-position parameters + 12 x "
               f"layers x width x block) x tokens/s / peak {peak_note}")
-    elif args.device == "cuda":
+    elif not on_cpu:
         print(f"MFU: peak {peak_note}")
     print()
     ok_p = ratio_plain >= TARGET_VS_PLAIN
     ok_t = ratio_trainer >= TARGET_VS_TRAINER
     print(f"engine/plain   = {ratio_plain:.3f}x  (target >= {TARGET_VS_PLAIN}x: "
-          f"{'met' if ok_p else 'NOT met'}; repeat-by-repeat median {paired_plain:.3f}x)")
+          f"{'met' if ok_p else 'NOT met'}; repeat-by-repeat median {paired_plain:.3f}x"
+          + (f"; by CPU time {med_cpu['engine'] / med_cpu['plain']:.3f}x" if on_cpu else "")
+          + ")")
     print(f"engine/Trainer = {ratio_trainer:.3f}x  (target >= {TARGET_VS_TRAINER}x: "
-          f"{'met' if ok_t else 'NOT met'}; repeat-by-repeat median {paired_trainer:.3f}x)")
-    print("final losses: " + ", ".join(f"{c} {results[c][-1].final_loss:.3f}"
-                                       for c in CONTENDERS))
+          f"{'met' if ok_t else 'NOT met'}; repeat-by-repeat median {paired_trainer:.3f}x"
+          + (f"; by CPU time {med_cpu['engine'] / med_cpu['trainer']:.3f}x" if on_cpu else "")
+          + ")")
+    print("final losses (last repeat): " + ", ".join(f"{c} {results[c][-1].final_loss:.3f}"
+                                                     for c in CONTENDERS))
 
     return {
         "device": device_name, "size": args.size, "precision": args.precision,
         "batch": args.batch, "block": args.block, "steps": args.steps,
         "warmup": args.warmup, "log_every": args.log_every, "repeats": args.repeats,
         "lr": args.lr, "lr_warmup": args.lr_warmup, "trainer_optim": args.trainer_optim,
-        "params": s.n_params, "tokens_per_step": s.tokens_per_step, "data": s.text_note,
-        "tokenizer": s.tokenizer_from, "order": order_log, "syncs": SYNCS,
+        "threads": args.threads, "params": s.n_params, "tokens_per_step": s.tokens_per_step,
+        "data": s.text_note, "tokenizer": s.tokenizer_from, "order": order_log,
+        "syncs": SYNCS,
         "tokens_per_s": {c: [r.tokens_per_s for r in results[c]] for c in CONTENDERS},
+        "tokens_per_cpu_s": {c: [r.tokens_per_cpu_s for r in results[c]] for c in CONTENDERS},
         "median_tokens_per_s": med,
+        "median_tokens_per_cpu_s": med_cpu,
         "engine_reported_tokens_per_s": own,
         "ratios": {"engine/plain": ratio_plain, "engine/trainer": ratio_trainer,
                    "engine/plain_paired": paired_plain,
-                   "engine/trainer_paired": paired_trainer},
+                   "engine/trainer_paired": paired_trainer,
+                   "engine/plain_cpu_time": med_cpu["engine"] / med_cpu["plain"],
+                   "engine/trainer_cpu_time": med_cpu["engine"] / med_cpu["trainer"]},
         "targets": {"engine/plain": TARGET_VS_PLAIN, "engine/trainer": TARGET_VS_TRAINER},
         "targets_met": {"engine/plain": ok_p, "engine/trainer": ok_t},
         "mfu": mfu, "peak": peak_note,
@@ -589,9 +616,10 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    threads = args.threads if args.threads is not None else (1 if args.device == "cpu" else 0)
-    if threads > 0:
-        torch.set_num_threads(threads)
+    if args.threads is None:
+        args.threads = 1 if args.device == "cpu" else 0
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     if args.device == "cuda":
         if not torch.cuda.is_available():
             sys.exit("--device cuda: no CUDA GPU is visible")

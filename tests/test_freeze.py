@@ -203,3 +203,52 @@ def test_memory_estimate_parts_follow_the_plan():
     assert full.optimizer == 1000 * 8 and sgd.optimizer == 0
     assert frozen.gradients == 400 and frozen.activations < full.activations
     assert full.total > frozen.total > 0 and math.isfinite(full.total)
+
+
+@pytest.mark.parametrize("plan", ["full", "lower_half_frozen"])
+def test_memory_estimate_within_25_percent_of_measured_peak(plan, capsys):
+    """Tensor memory measured by torch's MemTracker over two AdamW steps on the CPU."""
+    from torch.distributed._tools.mem_tracker import MemTracker
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(n_embd=192, n_layer=4, n_head=4, vocab_size=4096,
+                                       n_positions=128, bos_token_id=0, eos_token_id=0))
+    from studio.models.text import text_layer_groups
+    fc = FreezeConfig(preset="none" if plan == "full" else plan)
+    states = fz.resolve_plan(text_layer_groups(model), fc)
+    fz.apply_plan(model, states, fc)
+    for st in states:
+        if st.mode != "frozen":
+            fz.activate(model, st, None, 0.0, 0)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    x = torch.randint(0, 4096, (8, 128))
+    est = fz.estimate_for(model, states, optimizer="adamw", momentum=0.9, batch=8, block=128)
+    class Tracker(MemTracker):
+        """MemTracker hooks every parameter's gradient; frozen ones have none to hook."""
+
+        def _track_module_params_and_buffers(self, module, install_grad_hooks=True):
+            out = super()._track_module_params_and_buffers(module, install_grad_hooks=False)
+            for p in module.parameters():
+                if p.requires_grad and self._param_to_grad_hook_handles.get(p) is None:
+                    def hook(g):
+                        self._update_and_maybe_create_winfos(g, _MemRefType.GRAD)
+
+                    h = p.register_hook(hook)
+                    self._param_to_grad_hook_handles[p] = (h, h)
+            return out
+
+    from torch.distributed._tools.mem_tracker import _MemRefType
+    tracker = Tracker()
+    tracker.track_external(model, opt, x)
+    with tracker:
+        for _ in range(2):
+            tracker.reset_mod_stats()
+            model(input_ids=x, labels=x).loss.backward()
+            opt.step()
+            opt.zero_grad()
+    peak = sum(v["Total"] for v in tracker.get_tracker_snapshot("peak").values())
+    with capsys.disabled():
+        print(f"\n[memory {plan}] estimate {est.total / 2**20:.1f} MiB, "
+              f"measured peak {peak / 2**20:.1f} MiB")
+    assert abs(est.total - peak) / peak < 0.25

@@ -10,8 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import (AutoModelForCausalLM, AutoTokenizer, GPT2LMHeadModel,
-                          GenerationConfig, pipeline)
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    GPT2LMHeadModel,
+    pipeline,
+)
 
 from studio.config.io import load_config, resolve_path
 from studio.core.paths import resolve_model_source
@@ -172,7 +177,7 @@ def test_build_runs_end_to_end_into_a_loadable_folder(tmp_path, shared_data):
         rc = starters_main(["build", "text", "--data", str(data), "--out", str(out),
                             "--steps", "3", "--vocab-size", "300", "--n-layer", "1",
                             "--n-head", "2", "--n-embd", "32", "--batch-size", "4",
-                            "--warmup", "1", "--eval-every", "0"])
+                            "--warmup", "1", "--eval-every", "0", "--sample-tokens", "4"])
     finally:
         torch.set_num_threads(threads)
     assert rc == 0

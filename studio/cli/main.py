@@ -69,7 +69,11 @@ def _parser() -> argparse.ArgumentParser:
                         "LoRA adapter folder")
 
     i = sub.add_parser("inspect", help="show a model's layer groups with parameter counts")
-    i.add_argument("model", help='"starter:text", a local folder or a hub id')
+    i.add_argument("model", nargs="?", help='"starter:text", a local folder or a hub id '
+                                            "(default: the config's model)")
+    i.add_argument("overrides", nargs="*", metavar="section.key=value",
+                   help="e.g. freeze.preset=gradual train.batch_size=4")
+    i.add_argument("--config", help="show the freeze plan and memory of this run config")
     i.add_argument("--family", default="text")
 
     g = sub.add_parser("gui", help="open the studio window")
@@ -166,16 +170,40 @@ def _export(args) -> int:
 
 
 def _inspect(args) -> int:
+    from studio.config import RunConfig, apply_overrides, load_config
+    from studio.config.schema import DataConfig
+    from studio.models import freeze as fz
     from studio.models.base import get_family
 
+    if args.config:
+        cfg = load_config(args.config, tuple(args.overrides))
+    else:
+        cfg = apply_overrides(RunConfig(data=DataConfig(paths=("-",))), tuple(args.overrides))
     fam = get_family(args.family)
-    loaded = fam.load(args.model, "cpu")
+    loaded = fam.load(args.model or cfg.model.source, "cpu")
     groups = fam.layer_groups(loaded)
+    states = fz.resolve_plan(groups, cfg.freeze)
+    fz.apply_plan(loaded.model, states, cfg.freeze)  # LoRA adapters counted for real
     total = sum(p.numel() for p in loaded.model.parameters())
-    print(f"{args.model}: {type(loaded.model).__name__}, {total:,} parameters")
-    for g in groups:
+    print(f"{args.model or cfg.model.source}: {type(loaded.model).__name__}, "
+          f"{total:,} parameters")
+    print(f"  {'GROUP':<14} {'PARAMETERS':>12}  {'MODE':<7} {'LR x':>6} {'FROM STEP':>9}")
+    for st in states:
+        g = st.group
         note = f"  ({g.note})" if g.note else ""
-        print(f"  {g.title:<24} {g.count:>14,}{note}")
+        print(f"  {g.name:<14} {g.count:>12,}  {st.mode:<7} {st.lr_scale:>6.3g} "
+              f"{st.start_step:>9}{note}")
+    est = fz.estimate_for(loaded.model, states, optimizer=cfg.train.optimizer,
+                          momentum=cfg.train.momentum, batch=cfg.train.batch_size,
+                          block=cfg.data.block_size)
+    def mib(n: int) -> str:
+        return f"{n / 2**20:,.1f} MiB" if n < 10 * 2**20 else f"{n / 2**20:,.0f} MiB"
+
+    print(f"  trainable {est.trainable_params:,} of {est.total_params:,} parameters once every "
+          f"group has started; estimated training memory {mib(est.total)}\n"
+          f"  (weights {mib(est.weights)}, gradients {mib(est.gradients)}, optimizer "
+          f"{mib(est.optimizer)}, activations {mib(est.activations)} at batch "
+          f"{cfg.train.batch_size} x {cfg.data.block_size} tokens, fp32)")
     return 0
 
 

@@ -213,8 +213,8 @@ def estimate_memory(total_params: int, trainable_params: int, *, optimizer: str,
     """Training memory = weights + gradients + optimizer state + activations.
 
     Activations follow Korthikanti et al. (2022): per layer about 34·s·b·h + 5·a·s²·b
-    values in 16-bit, i.e. ~17·s·b·h + 2.5·a·s²·b elements, plus the logits and their
-    softmax/gradient (3·b·s·V). Layers below the lowest trainable block keep no
+    values in 16-bit, i.e. ~17·s·b·h + 2.5·a·s²·b elements, plus the logits, their
+    softmax and the loss gradient alive at the start of backward (5·b·s·V). Layers below the lowest trainable block keep no
     activations for backward (``frozen_below_blocks``). A rough term, as the layer tree
     says: within tens of percent, not bytes.
     """
@@ -225,10 +225,40 @@ def estimate_memory(total_params: int, trainable_params: int, *, optimizer: str,
         floats = 1
     live_layers = max(0, n_layer - frozen_below_blocks)
     per_layer = 17 * block * batch * d_model + 2.5 * n_head * block * block * batch
-    acts = live_layers * per_layer + 3 * batch * block * vocab + 2 * batch * block * d_model
+    acts = live_layers * per_layer + 5 * batch * block * vocab + 2 * batch * block * d_model
     if trainable_params == 0:
         acts = 0
     return MemoryEstimate(weights=total_params * 4, gradients=trainable_params * 4,
                           optimizer=trainable_params * 4 * floats,
                           activations=int(acts * bytes_per_act),
                           trainable_params=trainable_params, total_params=total_params)
+
+
+def _cfg_int(config, *names: str, default: int = 0) -> int:
+    for n in names:
+        v = getattr(config, n, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    return default
+
+
+def estimate_for(model: nn.Module, states: list[GroupState], *, optimizer: str,
+                 momentum: float, batch: int, block: int) -> MemoryEstimate:
+    """The estimate for a loaded model and a resolved plan (what the layer tree shows)."""
+    params = dict(model.named_parameters())
+    total = sum(p.numel() for p in params.values())
+    trainable = sum(params[n].numel() for s in states if s.mode != "frozen"
+                    for n in s.params if n in params)
+    if not any(s.params for s in states):  # plan not applied yet: count the plan's groups
+        trainable = sum(s.group.count for s in states if s.mode != "frozen")
+    blocks = [s for s in states if s.group.name.startswith("block.")]
+    lowest = next((k for k, s in enumerate(blocks) if s.mode != "frozen"), len(blocks))
+    emb_trains = any(s.group.name == "embeddings" and s.mode != "frozen" for s in states)
+    cfg = getattr(model, "config", None)
+    return estimate_memory(
+        total, trainable, optimizer=optimizer, momentum=momentum, batch=batch, block=block,
+        n_layer=_cfg_int(cfg, "n_layer", "num_hidden_layers", default=len(blocks)),
+        d_model=_cfg_int(cfg, "n_embd", "hidden_size", "d_model", default=256),
+        vocab=_cfg_int(cfg, "vocab_size", default=0),
+        n_head=_cfg_int(cfg, "n_head", "num_attention_heads", default=1),
+        frozen_below_blocks=0 if emb_trains else lowest)

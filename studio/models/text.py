@@ -39,6 +39,11 @@ class TextData:
 def _explain_load_error(source: str, exc: Exception) -> ModelError:
     text = str(exc)
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    looks_like_path = source.startswith((".", "/", "~")) or os.sep in source.strip("/") and \
+        source.count("/") > 1 or "\\" in source
+    if looks_like_path and not Path(source).exists():
+        return ModelError(f"{source}: no such model folder",
+                          "check the path, or give a hub id like \"gpt2\"")
     if Path(source).exists():
         return ModelError(f"{source}: cannot load the model ({type(exc).__name__}: {text[:300]})",
                           "the folder must hold a model saved with save_pretrained "

@@ -233,9 +233,14 @@ class EngineHost(QObject):
     # -- from the worker (GUI thread) -------------------------------------------------
     @Slot(object)
     def _on_event(self, event: object) -> None:
-        self.history.feed(event)
-        self.gallery.feed(event)
-        self.session.feed(event)
+        for state in (self.history, self.gallery, self.session):
+            try:
+                state.feed(event)
+            except Exception as exc:  # noqa: BLE001 - a broken view must not hide the run
+                traceback.print_exc()
+                if state is not self.session:
+                    self.session.add_log("error", f"internal error showing "
+                                                  f"{type(event).__name__}: {exc!r}")
         if isinstance(event, ev.StepLogged):
             self.step_logged.emit(event)
         elif isinstance(event, ev.EvalLogged):

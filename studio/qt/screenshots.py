@@ -32,6 +32,15 @@ def _settle(app, seconds: float = 0.3) -> None:
         time.sleep(0.01)
 
 
+def _background_idle() -> bool:
+    """No pane task (dataset scan, thumbnails, model summary) is still running."""
+    try:
+        from studio.qt.widgets import tasks
+    except ImportError:
+        return True
+    return not getattr(tasks, "_LIVE", ())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m studio.qt.screenshots")
     p.add_argument("outdir", help="folder for the PNGs")
@@ -73,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     window.resize(1600, 1000)
     window.show()
     _wait(app, lambda: window.curves is not None, 30, "the first paint and the curves pane")
-    _settle(app, 1.5)  # dataset scan, model summary
+    _wait(app, _background_idle, 180, "the dataset scan and the model summary")
+    _settle(app, 0.5)
 
     def shot(name: str, widget) -> None:
         _settle(app, 0.2)
@@ -94,11 +104,22 @@ def main(argv: list[str] | None = None) -> int:
         shot(f"pane_{key}", show_dock(key))
     show_dock("dataset")
 
+    try:
+        return _training_shots(app, window, args.steps, shot, show_dock)
+    finally:
+        window.shutdown_now()  # never leave a training thread behind
+        window.project.dirty = False
+        window.close()
+
+
+def _training_shots(app, window, steps, shot, show_dock) -> int:
+    from studio.qt.app import apply_theme
+
     window.act_train.trigger()
     host = window.host
     _wait(app, lambda: host.session.state in ("running", "failed", "completed"), 300,
           "the run to start")
-    half = args.steps // 2
+    half = steps // 2
     _wait(app, lambda: host.session.step >= half or not host.running, 900, "mid-training")
     if host.session.state == "failed":
         print(f"the run failed: {host.session.error_message}", file=sys.stderr)
@@ -112,9 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     show_dock("log")
     host.pause()
     _wait(app, lambda: host.session.state == "paused", 120, "the pause")
-    n = len(window.gallery)
+    arrived = []
+    host.sample_ready.connect(arrived.append)
     host.sample_now()
-    _wait(app, lambda: len(window.gallery) > n, 120, "samples while paused")
+    _wait(app, lambda: arrived, 120, "samples while paused")
     shot("window_paused", window)
     if len(window.gallery.steps) > 2:
         window.gallery.select(window.gallery.steps[1])
@@ -129,9 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     show_dock("log")
     shot("window_dark", window)
     apply_theme(app, "light")
-
-    window.project.dirty = False
-    window.close()
     return 0
 
 

@@ -28,8 +28,7 @@ import tokenizers
 import torch
 import transformers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import (GenerationConfig, GPT2Config, GPT2LMHeadModel,
-                          PreTrainedTokenizerFast)
+from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from studio.core.errors import StudioError
 from studio.core.paths import PROJECT_ROOT, starters_dir
@@ -70,6 +69,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-positions", type=int, default=256, help="longest context")
     p.add_argument("--eval-every", type=int, default=250,
                    help="print validation perplexity every N steps (0: only at the end)")
+    p.add_argument("--sample-tokens", type=int, default=60,
+                   help="tokens per sample in STARTER.md (0: no samples)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
 
 
@@ -162,7 +163,7 @@ def make_optimizer(model, args: argparse.Namespace) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95))
 
 
-def sample_text(model, tokenizer, prompt: str, seed: int, max_new_tokens: int = 60) -> str:
+def sample_text(model, tokenizer, prompt: str, seed: int, max_new_tokens: int) -> str:
     torch.manual_seed(seed)
     ids = tokenizer(prompt, return_tensors="pt")
     out = model.generate(**ids, do_sample=True, top_k=40, temperature=0.8,
@@ -249,7 +250,8 @@ def build(args: argparse.Namespace) -> dict:
 
     model.eval()
     prompts = ["It is a truth universally acknowledged", "Shall I compare thee", "My dear"]
-    samples = {p: sample_text(model, tokenizer, p, seed=args.seed) for p in prompts}
+    samples = {p: sample_text(model, tokenizer, p, args.seed, args.sample_tokens)
+               for p in prompts} if args.sample_tokens > 0 else {}
     for p, s in samples.items():
         print(f"--- sample ({p!r}):\n{s}\n", flush=True)
 
@@ -311,6 +313,7 @@ def starter_card(info: dict) -> str:
     s, d, t = info["shape"], info["data"], info["training"]
     samples = "\n\n".join(f"Prompt *{p}*:\n\n```text\n{text}\n```"
                           for p, text in info["samples"].items())
+    samples = samples or "(none: built with --sample-tokens 0)"
     command = info["command"]
     return f"""# starter:text — a tiny GPT-2 pre-trained on Jane Austen
 

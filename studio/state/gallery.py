@@ -66,9 +66,12 @@ class GalleryState(Observable):
         else:
             self._by_step[step] = sorted(samples, key=lambda s: s.index)
             bisect.insort(self._steps, step)
+        moved = False
+        if (self.follow or self.selected is None) and self.selected != self._steps[-1]:
+            self.selected, moved = self._steps[-1], True
         self.changed("samples")
-        if self.follow or self.selected is None:
-            self._select(self._steps[-1])
+        if moved:
+            self.changed("selected")
 
     def load_records(self, records: Iterable[dict], run_dir: str | Path = "") -> None:
         """SampleReady records of a metrics.jsonl; relative sample paths resolve against

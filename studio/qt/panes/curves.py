@@ -47,6 +47,13 @@ OVERLAY_COLOURS = [(120, 120, 120), (23, 190, 207), (188, 189, 34), (227, 119, 1
                    (140, 86, 75)]
 
 
+class _SciAxis(pg.AxisItem):
+    """Tick labels like 5.0e-04 (learning rates)."""
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph name
+        return [f"{v * scale:.1e}" if v else "0" for v in values]
+
+
 def _item(plot: pg.PlotItem, name: str | None, pen, symbol: str | None = None,
           brush=None) -> pg.PlotDataItem:
     item = plot.plot([], [], name=name, pen=pen, symbol=symbol, symbolSize=6,
@@ -65,7 +72,7 @@ class CurvesPane(QWidget):
         self._seen_version = -1
         self._overlays: list[tuple[RunHistory, list[pg.PlotDataItem]]] = []
         self._unfreeze_lines: list[pg.InfiniteLine] = []
-        self._n_unfreezes = 0
+        self._unfreezes_drawn: tuple = ()
 
         # -- controls ---------------------------------------------------------------
         self.log_scale = QCheckBox("Log scale")
@@ -105,7 +112,7 @@ class CurvesPane(QWidget):
         self.view.ci.setContentsMargins(4, 4, 4, 4)
         self.loss_plot = self.view.addPlot(row=0, col=0, colspan=3)
         self.ppl_plot = self.view.addPlot(row=1, col=0)
-        self.lr_plot = self.view.addPlot(row=1, col=1)
+        self.lr_plot = self.view.addPlot(row=1, col=1, axisItems={"left": _SciAxis("left")})
         self.speed_plot = self.view.addPlot(row=1, col=2)
         self.plots = [self.loss_plot, self.ppl_plot, self.lr_plot, self.speed_plot]
         self.view.ci.layout.setRowStretchFactor(0, 3)
@@ -117,10 +124,16 @@ class CurvesPane(QWidget):
             p.showGrid(x=True, y=True, alpha=0.15)
             p.setTitle(titles[p][1], size="9pt")
             p.setLabel("bottom", "step")
-            p.hideButtons()
             p.setMouseEnabled(x=True, y=False)
+            p.setAutoVisible(y=True)
             if p is not self.loss_plot:
-                p.setXLink(self.loss_plot)
+                # the loss plot drives the shared step range; the others follow it (not
+                # setXLink: that lines plots up in screen space, which side by side plots
+                # turns into consecutive ranges)
+                p.hideButtons()
+                p.enableAutoRange(x=False)
+            p.vb.sigXRangeChanged.connect(self._sync_x)
+        self._syncing_x = False
         self.legend = self.loss_plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
 
         self.raw = _item(self.loss_plot, "train (raw)", pg.mkPen(TRAIN + (70,), width=1))
@@ -175,6 +188,17 @@ class CurvesPane(QWidget):
         self.timer.start()
         self.refresh()
 
+    def _sync_x(self, vb, x_range) -> None:
+        if self._syncing_x:
+            return
+        self._syncing_x = True
+        try:
+            for p in self.plots:
+                if p.vb is not vb:
+                    p.vb.setXRange(*x_range, padding=0)
+        finally:
+            self._syncing_x = False
+
     # -- data ------------------------------------------------------------------------------
     def _on_history_changed(self, what: str) -> None:
         if what == "smoothing" and abs(self.smoothing.value() - self.history.smoothing) > 1e-9:
@@ -198,10 +222,16 @@ class CurvesPane(QWidget):
         self.val.setData(vsteps, v.column("val_loss"))
         ppl = v.column("ppl")
         self.ppl.setData(vsteps, ppl)
+        # rates and speeds are read against zero (a constant rate would otherwise get
+        # a meaningless +-0.5 range)
+        for plot, column in ((self.lr_plot, "lr"), (self.speed_plot, "throughput")):
+            values = t.column(column)
+            top = float(np.nanmax(values)) if len(values) and np.isfinite(values).any() else 0.0
+            if top > 0:
+                plot.setYRange(0.0, top * 1.08, padding=0)
         if h.throughput_unit:
             self.speed_plot.setTitle(f"Throughput ({h.throughput_unit}/s)", size="9pt")
-        if len(h.unfreezes) != self._n_unfreezes or any(
-                line.value() != u.step for line, u in zip(self._unfreeze_lines[::4], h.unfreezes)):
+        if tuple(h.unfreezes) != self._unfreezes_drawn:
             self._sync_unfreezes()
         self._update_stack()
 
@@ -223,7 +253,7 @@ class CurvesPane(QWidget):
                                "anchors": [(0, 0.5), (0, 0.5)]} if label else None)
                 p.addItem(line, ignoreBounds=True)
                 self._unfreeze_lines.append(line)
-        self._n_unfreezes = len(self.history.unfreezes)
+        self._unfreezes_drawn = tuple(self.history.unfreezes)
 
     # -- overlays -------------------------------------------------------------------------
     def add_overlay(self, other: RunHistory) -> None:
@@ -348,8 +378,7 @@ class CurvesPane(QWidget):
                 ax.setTextPen(pg.mkPen(fg))
             p.titleLabel.setText(p.titleLabel.text, color=fg.name(), size="9pt")
         self.legend.setLabelTextColor(fg)
+        bg = pal.color(QPalette.ColorRole.Base)
+        bg.setAlpha(200)
+        self.legend.setBrush(pg.mkBrush(bg))
 
-
-def _finite_max(a: np.ndarray) -> float:
-    a = a[np.isfinite(a)]
-    return float(a.max()) if a.size else math.nan

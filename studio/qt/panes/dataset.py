@@ -888,7 +888,8 @@ class DatasetPane(QWidget):
 
         self._unsubscribe = [self.state.subscribe(self._on_state),
                              project.subscribe(self._on_project)]
-        self.destroyed.connect(_detach(self._unsubscribe, self.state))
+        self._tasks: list[Task] = []  # cancelled if the pane goes away mid-scan
+        self.destroyed.connect(_detach(self._unsubscribe, self.state, self._tasks))
         self._refresh_sources()
         self._refresh_stats()
         self._refresh_split()
@@ -952,6 +953,7 @@ class DatasetPane(QWidget):
                                             progress=self._on_scan_progress,
                                             done=self._on_scan_done, error=self._on_scan_error,
                                             pool_name="scan")
+        self._tasks[:] = [self._scan_task]
 
     def cancel_scan(self) -> None:
         if self._scan_task is not None and self._scan_task.running:
@@ -1097,11 +1099,14 @@ class DatasetPane(QWidget):
         super().closeEvent(event)
 
 
-def _detach(unsubscribers, state: DatasetState):
+def _detach(unsubscribers, state: DatasetState, tasks: list):
+    """What to do when the pane is destroyed (holds no reference to the pane itself)."""
     def run(*_):
         for u in unsubscribers:
             u()
         state.close()
+        for t in tasks:
+            t.cancel()
     return run
 
 

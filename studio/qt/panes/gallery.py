@@ -425,6 +425,8 @@ class GalleryPane(QWidget):
             self.current_column.show_step(None, [], "")
             return
         first, sel = g.first_step, g.selected
+        if sel is None:
+            sel = g.latest_step
         side_by_side = self.compare.isChecked() and sel != first
         self.first_column.setVisible(side_by_side)
         if side_by_side:

@@ -1,0 +1,115 @@
+"""The model pane: choosing a source, the offline hub message, the architecture summary
+and the read-only layer groups of a tiny GPT-2 saved with save_pretrained."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from studio.qt.panes import model as modelpane
+from studio.qt.panes.model import DownloadCancelled, ModelPane, read_model_summary
+from studio.qt.widgets.tasks import wait_all
+from studio.state.project import Project
+
+
+@pytest.fixture(autouse=True)
+def _join_workers():
+    yield
+    assert wait_all(60_000)
+
+
+def make_pane(qtbot, source: str | None = None) -> ModelPane:
+    project = Project()
+    if source:
+        project.set_model_source(source)
+    pane = ModelPane(project)
+    qtbot.addWidget(pane)
+    pane.show()
+    return pane
+
+
+def test_offline_hub_download_says_so_plainly(qtbot, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pane = make_pane(qtbot)
+    pane.hub_edit.setText("studio-tests/not-in-any-cache")
+    with qtbot.waitSignal(pane.download_finished, timeout=30_000) as sig:
+        pane.download()
+        assert pane.progress_row.isVisible()
+    assert sig.args == [False]
+    text = pane.message.text()
+    assert "offline" in text and "studio-tests/not-in-any-cache" in text
+    assert "not in the Hugging Face cache" in text and "Traceback" not in text
+    assert pane.message.isVisible() and not pane.progress_row.isVisible()
+    assert pane.project.model_source == "starter:text"  # unchanged
+
+
+def test_not_a_hub_id(qtbot):
+    pane = make_pane(qtbot)
+    pane.hub_edit.setText("not a valid//id")
+    with qtbot.waitSignal(pane.download_finished, timeout=30_000):
+        pane.download()
+    assert "is not a hub id" in pane.message.text()
+
+
+def test_progress_reports_and_cancels():
+    seen = []
+    cancel = threading.Event()
+    cls = modelpane._progress_class(seen.append, cancel)
+    bar = cls(total=1000, unit="B")
+    bar.update(400)
+    bar.update(100)
+    assert bar.n == 500
+    cancel.set()
+    with pytest.raises(DownloadCancelled):
+        bar.update(1)
+    assert seen and seen[0]["bytes_total"] == 1000
+
+
+def test_summary_and_layer_groups_of_a_tiny_gpt2(qtbot, tiny_text_model):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_text_model, dtype=torch.float32)
+    n_params = sum(p.numel() for p in model.parameters())  # tied weights once
+    summary = read_model_summary(tiny_text_model)
+    assert summary.parameters == n_params
+    assert (summary.layers, summary.hidden, summary.heads) == (2, 32, 2)
+    assert summary.context == 64 and summary.vocab == model.config.vocab_size
+    assert summary.architecture == "GPT2LMHeadModel" and summary.dtype == "float32"
+    assert summary.tokenizer
+
+    pane = make_pane(qtbot)
+    with qtbot.waitSignal(pane.inspected, timeout=60_000) as sig:
+        pane.project.set_model_source(str(tiny_text_model))
+    assert pane.folder_radio.isChecked() and pane.folder_edit.text() == str(tiny_text_model)
+    assert "GPT2LMHeadModel" in pane.fields["architecture"].text()
+    assert "2 layers" in pane.fields["shape"].text()
+    result = sig.args[0]
+    assert result is not None and result.parameters == n_params
+    titles = [pane.tree.topLevelItem(i).text(0) for i in range(pane.tree.topLevelItemCount())]
+    assert titles[:3] == ["Embeddings", "Block 0", "Block 1"] and "LM head" in titles
+    counts = [int(pane.tree.topLevelItem(i).text(1).replace(",", ""))
+              for i in range(pane.tree.topLevelItemCount())]
+    assert sum(counts) == n_params
+    assert f"{n_params:,}" in pane.fields["parameters"].text()
+
+
+def test_local_folder_and_starter_choices_write_the_project(qtbot, tmp_path, tiny_text_model):
+    pane = make_pane(qtbot)
+    pane.folder_edit.setText(str(tmp_path))
+    pane.use_folder()
+    assert "not a model folder" in pane.message.text()
+    assert pane.project.model_source == "starter:text"
+    pane.folder_edit.setText(str(tiny_text_model))
+    pane.use_folder()
+    assert pane.project.model_source == str(tiny_text_model)
+    pane.use_starter()
+    assert pane.project.model_source == "starter:text" and pane.starter_radio.isChecked()
+
+
+def test_missing_starter_is_explained(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_RESOURCES", str(tmp_path / "no-resources"))
+    pane = make_pane(qtbot, "starter:text")
+    assert "missing" in pane.tree_status.text()
+    assert pane.tree.topLevelItemCount() == 0
