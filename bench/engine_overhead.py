@@ -68,8 +68,8 @@ TARGET_VS_TRAINER = 1.0
 SIZES = {
     "tiny": dict(n_layer=2, n_head=2, n_embd=64, vocab=512, batch=4, block=64, steps=12,
                  warmup=2, min_chars=50_000),
-    "small": dict(n_layer=4, n_head=4, n_embd=128, vocab=4096, batch=8, block=64, steps=16,
-                  warmup=3, min_chars=200_000),
+    "small": dict(n_layer=4, n_head=4, n_embd=128, vocab=4096, batch=8, block=64, steps=24,
+                  warmup=4, min_chars=200_000),
     "gpt2-small": dict(n_layer=12, n_head=12, n_embd=768, vocab=4096, model_vocab=50257,
                        batch=16, block=1024, steps=150, warmup=10, min_chars=200_000),
 }
@@ -175,18 +175,7 @@ def prepare(args: argparse.Namespace, tmp: Path) -> Setup:
     shape = SIZES[args.size]
     src, text_note = pick_text(args.text)
     full = src.read_text(encoding="utf-8")
-    # Enough text for every step to see fresh blocks (with margin), not the whole novel:
-    # each engine run tokenises it again, outside the timed window but on the clock.
-    need_chars = 6 * args.steps * args.batch * args.block
-    text = full[:max(shape["min_chars"], need_chars)]
-    data_dir = tmp / "data"
-    data_dir.mkdir()
-    text_path = data_dir / src.name
-    text_path.write_text(text, encoding="utf-8")
-    if len(text) < len(full):
-        text_note += f", first {len(text):,} of {len(full):,} characters"
-
-    tok, tok_note = build_tokenizer(text, shape["vocab"])
+    tok, tok_note = build_tokenizer(full, shape["vocab"])
     torch.manual_seed(args.seed)
     cfg = GPT2Config(vocab_size=shape.get("model_vocab", len(tok)),
                      n_positions=max(args.block, 64 if args.size == "tiny" else 256),
@@ -197,9 +186,30 @@ def prepare(args: argparse.Namespace, tmp: Path) -> Setup:
     model.save_pretrained(model_dir)
     tok.save_pretrained(model_dir)
 
+    # Every step must get a full batch of fresh blocks: no epoch may end inside the run,
+    # because the engine's and Trainer's last batch of an epoch is a short one. So the text
+    # is cut to what the run needs (each engine run tokenises it again, outside the timed
+    # window but on the clock) or, when the file is too short, repeated.
+    need_blocks = args.steps * args.batch
+    chars = max(shape["min_chars"], int(4.5 * need_blocks * args.block))
+    data_dir = tmp / "data"
+    data_dir.mkdir()
+    text_path = data_dir / src.name
     # The blocks the engine will build for itself, made by the same code for the others.
     run_cfg = config_from_dict(engine_config_dict(args, model_dir, text_path, tmp), tmp)
-    data = get_family("text").datasets(Loaded(model=model, extras={"tokenizer": tok}), run_cfg)
+    for _ in range(5):
+        text_path.write_text((full * (chars // len(full) + 1))[:chars], encoding="utf-8")
+        data = get_family("text").datasets(Loaded(model=model, extras={"tokenizer": tok}),
+                                           run_cfg)
+        if len(data.train) >= need_blocks:
+            break
+        chars = int(chars * 1.1 * need_blocks / max(1, len(data.train)))
+    else:
+        sys.exit(f"could not make {need_blocks} blocks of {args.block} tokens from {src}")
+    if chars < len(full):
+        text_note += f", first {chars:,} of {len(full):,} characters"
+    elif chars > len(full):
+        text_note += f", repeated to {chars:,} characters ({chars / len(full):.1f}x)"
     n_params = sum(p.numel() for p in model.parameters())
     n_pos = model.transformer.wpe.weight.numel()
     return Setup(args=args, tmp=tmp, model_dir=model_dir, text_path=text_path,

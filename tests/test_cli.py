@@ -62,7 +62,8 @@ def test_train_runs_sample_export_inspect(tiny_run_config, tiny_text_model, tmp_
 
     assert main(["inspect", str(tiny_text_model)]) == 0
     out = capsys.readouterr().out
-    assert "Block 0" in out and "Block 1" in out and "LM head" in out and "tied" in out
+    assert "block.0" in out and "block.1" in out and "lm_head" in out and "tied" in out
+    assert "estimated training memory" in out
 
 
 def test_user_errors_are_one_line_naming_the_field(tiny_run_config, capsys):

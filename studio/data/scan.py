@@ -22,7 +22,6 @@ shuffle of document indices) from a number of documents.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import os
@@ -115,6 +114,15 @@ class ScanItem:
         return self.name
 
 
+def _with(item: ScanItem, **changes) -> ScanItem:
+    """``dataclasses.replace`` without the cost of ``__init__`` (it dominated the scan of
+    folders of small files)."""
+    new = object.__new__(ScanItem)
+    new.__dict__.update(item.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 @dataclass(frozen=True)
 class ScanStep:
     """One yielded result: the item and how far the scan has come."""
@@ -187,19 +195,28 @@ def list_files(paths: Iterable[str | os.PathLike],
     """Every file the scan will look at, with caption sidecars paired to their media."""
     files: list[tuple[str, str]] = []
     missing: list[_Entry] = []
-    seen_real: set[str] = set()
+    seen: set = set()
+
+    def first_time(f: str) -> bool:
+        """False for a file already reached (through a link, or given twice)."""
+        try:
+            st = os.stat(f)
+            key = (st.st_dev, st.st_ino)
+        except OSError:
+            key = f  # a broken link: listed (and flagged) once
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
     for p in paths:
         p = os.path.abspath(os.path.expanduser(str(p)))
         if os.path.isdir(p):
             for f in _walk(p, cancel):
-                real = os.path.realpath(f)
-                if real not in seen_real:  # a file reached twice through links
-                    seen_real.add(real)
+                if first_time(f):
                     files.append((f, p))
         elif os.path.lexists(p):
-            real = os.path.realpath(p)
-            if real not in seen_real:
-                seen_real.add(real)
+            if first_time(p):
                 files.append((p, p))
         else:
             missing.append(_Entry(p, p, missing=True))
@@ -247,7 +264,7 @@ def scan(paths: Iterable[str | os.PathLike], *, cancel: threading.Event | None =
         if item.digest and item.size > 0:
             first = originals.setdefault(item.digest, item.path)
             if first != item.path and not item.problem:
-                item = dataclasses.replace(item, duplicate_of=first, severity=WARNING,
+                item = _with(item, duplicate_of=first, severity=WARNING,
                                            problem=f"duplicate of {_short(first, entry.root)}")
         yield ScanStep(item, i + 1, total)
 
@@ -267,30 +284,30 @@ def scan_file(path: str, *, root: str = "", caption_path: str = "",
     kind = kind_of(path)
     base = ScanItem(path=path, kind=kind, root=root or path, caption_path=caption_path)
     if missing:
-        return dataclasses.replace(base, problem="not found", severity=ERROR)
+        return _with(base, problem="not found", severity=ERROR)
     try:
         st = os.stat(path)
     except OSError as exc:
         why = "broken link" if os.path.islink(path) else (exc.strerror or str(exc)).lower()
-        return dataclasses.replace(base, problem=f"unreadable ({why})", severity=ERROR)
+        return _with(base, problem=f"unreadable ({why})", severity=ERROR)
     if not stat.S_ISREG(st.st_mode):
-        return dataclasses.replace(base, problem="not a regular file", severity=ERROR)
-    base = dataclasses.replace(base, size=st.st_size)
+        return _with(base, problem="not a regular file", severity=ERROR)
+    base = _with(base, size=st.st_size)
     if kind == "unsupported":
         ext = os.path.splitext(path)[1].lower()
         what = f"'{ext}' files" if ext else "files without an extension"
-        return dataclasses.replace(base, severity=ERROR, problem=f"unsupported type ({what} "
+        return _with(base, severity=ERROR, problem=f"unsupported type ({what} "
                                    "are not text, image or audio)")
     try:
         digest = file_digest(path)
     except OSError as exc:
-        return dataclasses.replace(base, problem=f"unreadable ({(exc.strerror or str(exc)).lower()})",
+        return _with(base, problem=f"unreadable ({(exc.strerror or str(exc)).lower()})",
                                    severity=ERROR)
-    base = dataclasses.replace(base, digest=digest)
+    base = _with(base, digest=digest)
     if caption_path:
-        base = dataclasses.replace(base, caption=read_caption(caption_path))
+        base = _with(base, caption=read_caption(caption_path))
     if st.st_size == 0:
-        return dataclasses.replace(base, problem="empty file", severity=ERROR)
+        return _with(base, problem="empty file", severity=ERROR)
     if kind == "image":
         return _scan_image(base)
     if kind == "audio":
@@ -334,20 +351,20 @@ def _scan_image(item: ScanItem) -> ScanItem:
     try:
         with Image.open(item.path) as im:
             w, h = im.size
-            item = dataclasses.replace(item, width=w, height=h, mode=im.mode)
+            item = _with(item, width=w, height=h, mode=im.mode)
             if w * h > MAX_IMAGE_PIXELS:
-                return dataclasses.replace(item, severity=ERROR, problem=(
+                return _with(item, severity=ERROR, problem=(
                     f"too large to open safely ({w}×{h} = {w * h / 1e6:.0f} megapixels, "
                     f"limit {MAX_IMAGE_PIXELS / 1e6:.0f})"))
             thumb = _thumbnail(im)
     except Image.DecompressionBombError as exc:
-        return dataclasses.replace(item, severity=ERROR, problem=f"too large to open safely ({exc})")
+        return _with(item, severity=ERROR, problem=f"too large to open safely ({exc})")
     except Exception as exc:  # noqa: BLE001 - any decoder error means "cannot be read"
-        return dataclasses.replace(item, severity=ERROR,
+        return _with(item, severity=ERROR,
                                    problem=f"unreadable image ({_reason(exc)})")
-    item = dataclasses.replace(item, thumbnail=thumb)
+    item = _with(item, thumbnail=thumb)
     if min(item.width, item.height) < MIN_IMAGE_SIDE:
-        item = dataclasses.replace(item, severity=WARNING, problem=(
+        item = _with(item, severity=WARNING, problem=(
             f"too small ({item.width}×{item.height} px, at least {MIN_IMAGE_SIDE} px a side)"))
     return item
 
@@ -381,16 +398,16 @@ def _scan_audio(item: ScanItem) -> ScanItem:
         info = sf.info(item.path)
         env = audio_envelope(item.path, ENVELOPE_BINS)
     except Exception as exc:  # noqa: BLE001 - libsndfile errors
-        return dataclasses.replace(item, severity=ERROR, problem=f"unreadable audio ({_reason(exc)})")
-    item = dataclasses.replace(item, duration=float(info.duration), sample_rate=int(info.samplerate),
+        return _with(item, severity=ERROR, problem=f"unreadable audio ({_reason(exc)})")
+    item = _with(item, duration=float(info.duration), sample_rate=int(info.samplerate),
                                channels=int(info.channels), envelope=env)
     if info.frames == 0:
-        return dataclasses.replace(item, severity=ERROR, problem="empty (no audio frames)")
+        return _with(item, severity=ERROR, problem="empty (no audio frames)")
     if item.duration < MIN_AUDIO_SECONDS:
-        return dataclasses.replace(item, severity=WARNING, problem=(
+        return _with(item, severity=WARNING, problem=(
             f"too short ({item.duration * 1000:.0f} ms, at least {MIN_AUDIO_SECONDS * 1000:.0f} ms)"))
     if env.size and float(np.abs(env).max()) == 0.0:
-        return dataclasses.replace(item, severity=WARNING, problem="silent (every sample is zero)")
+        return _with(item, severity=WARNING, problem="silent (every sample is zero)")
     return item
 
 
@@ -495,24 +512,24 @@ def _scan_text(item: ScanItem, count_tokens: TokenCounter | None, text_field: st
         else:
             docs, skipped = [_textdata.Document(str(path), text, 0)], []
     except _textdata._Unusable as exc:
-        return dataclasses.replace(item, severity=ERROR, problem=str(exc))
+        return _with(item, severity=ERROR, problem=str(exc))
     counter = count_tokens or estimate_tokens
     snippet = ""
     for d in docs:
         if len(snippet) >= SNIPPET_CHARS:
             break
         snippet += d.text[:SNIPPET_CHARS - len(snippet)] + ("\n" if len(docs) > 1 else "")
-    item = dataclasses.replace(
+    item = _with(
         item, snippet=snippet.rstrip("\n"), chars=sum(len(d.text) for d in docs),
         tokens=sum(counter(d.text) for d in docs), tokens_exact=count_tokens is not None,
         documents=len(docs))
     if not docs:
         why = skipped[0].reason if skipped else "no text in it"
-        return dataclasses.replace(item, severity=ERROR, problem=why)
+        return _with(item, severity=ERROR, problem=why)
     if skipped:
-        return dataclasses.replace(item, severity=WARNING, problem=skipped[0].reason)
+        return _with(item, severity=WARNING, problem=skipped[0].reason)
     if item.chars < MIN_TEXT_CHARS:
-        return dataclasses.replace(item, severity=WARNING,
+        return _with(item, severity=WARNING,
                                    problem=f"too short ({item.chars} characters)")
     return item
 

@@ -125,9 +125,9 @@ class EngineHost(QObject):
                  session: RunSession | None = None, engine_fn: EngineFn | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.history = history or RunHistory()
-        self.gallery = gallery or GalleryState()
-        self.session = session or RunSession()
+        self.history = history if history is not None else RunHistory()
+        self.gallery = gallery if gallery is not None else GalleryState()
+        self.session = session if session is not None else RunSession()
         self.engine_fn = engine_fn
         self.control: RunControl | None = None
         self.result = None

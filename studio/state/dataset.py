@@ -104,6 +104,7 @@ class DatasetState(Observable):
         self.error = ""
         self.selected: str | None = None
         self._stats: DatasetStats | None = None
+        self._acc: dict | None = None
         self._split: Split | None = None
         self._split_key: tuple | None = None
         self._unsubscribe = project.subscribe(self._on_project)
@@ -129,10 +130,11 @@ class DatasetState(Observable):
 
     def add_items(self, items: Iterable[Item], done: int | None = None,
                   total: int | None = None) -> None:
-        added = False
+        added = replaced = False
         for it in items:
             if it.path in self._index:  # the same file again: keep the newest result
                 self.items[self._index[it.path]] = it
+                replaced = True
             else:
                 self._index[it.path] = len(self.items)
                 self.items.append(it)
@@ -142,7 +144,7 @@ class DatasetState(Observable):
         if total is not None:
             self.total = total
         if added:
-            self._invalidate()
+            self._invalidate(appended=not replaced)
             self.changed("items")
         self.changed("progress")
 
@@ -232,35 +234,43 @@ class DatasetState(Observable):
 
     @property
     def stats(self) -> DatasetStats:
-        if self._stats is None:
-            counts = {k: 0 for k in KIND_ORDER}
-            included = excluded = size = tokens = documents = errors = warnings = 0
-            duration = 0.0
-            exact = True
-            for it in self.items:
+        """Counts and totals. Kept up to date incrementally while a scan appends items
+        (each batch costs its own size, not the whole dataset's)."""
+        acc = self._acc
+        if acc is None:
+            acc = self._acc = {"counts": {k: 0 for k in KIND_ORDER}, "folded": 0,
+                               "included": 0, "excluded": 0, "size": 0, "duration": 0.0,
+                               "tokens": 0, "documents": 0, "errors": 0, "warnings": 0,
+                               "exact": True}
+        if acc["folded"] < len(self.items) or self._stats is None:
+            excluded_set = self.project.excluded
+            counts = acc["counts"]
+            for it in self.items[acc["folded"]:]:
                 counts[it.kind] = counts.get(it.kind, 0) + 1
                 if it.severity == "error":
-                    errors += 1
+                    acc["errors"] += 1
                 elif it.problem:
-                    warnings += 1
-                if it.path in self.project.excluded:
-                    excluded += 1
+                    acc["warnings"] += 1
+                if it.path in excluded_set:
+                    acc["excluded"] += 1
                     continue
                 if not it.usable:
                     continue
-                included += 1
-                size += it.size
+                acc["included"] += 1
+                acc["size"] += it.size
                 if it.kind == "audio":
-                    duration += it.duration
+                    acc["duration"] += it.duration
                 elif it.kind == "text":
-                    tokens += it.tokens
-                    documents += it.documents
-                    exact = exact and it.tokens_exact
+                    acc["tokens"] += it.tokens
+                    acc["documents"] += it.documents
+                    acc["exact"] = acc["exact"] and it.tokens_exact
+            acc["folded"] = len(self.items)
             self._stats = DatasetStats(
                 counts={k: v for k, v in counts.items() if v}, files=len(self.items),
-                included=included, excluded=excluded, total_size=size, duration=duration,
-                tokens=tokens, tokens_exact=exact and tokens > 0, documents=documents,
-                errors=errors, warnings=warnings)
+                included=acc["included"], excluded=acc["excluded"], total_size=acc["size"],
+                duration=acc["duration"], tokens=acc["tokens"],
+                tokens_exact=acc["exact"] and acc["tokens"] > 0, documents=acc["documents"],
+                errors=acc["errors"], warnings=acc["warnings"])
         return self._stats
 
     def split(self) -> Split:
@@ -301,14 +311,22 @@ class DatasetState(Observable):
                      family=self.family)
 
     def role(self, path: str) -> str:
+        """"train", "validation"... for a file; empty while a scan is still running (the
+        split is drawn once the documents are all known)."""
+        if self.scanning:
+            return ""
         return self.split().roles.get(path, "")
 
     def set_split_seed(self, seed: int) -> None:
         self.project.replace_section("data", split_seed=int(seed))
 
     # -- plumbing -----------------------------------------------------------------------
-    def _invalidate(self) -> None:
+    def _invalidate(self, appended: bool = False) -> None:
+        """Forget derived values; ``appended``: only new items at the end (stats fold them
+        in), otherwise start the stats again."""
         self._stats = None
+        if not appended:
+            self._acc = None
         self._split = None
 
     def _on_project(self, what: str) -> None:

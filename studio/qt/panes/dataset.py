@@ -236,18 +236,15 @@ class DatasetModel(QAbstractListModel):
             self._rows = 0
             self.endResetModel()
         elif what == "items":
+            # Only the new rows: nothing per existing row, so a 10,000-file scan streams.
+            # (A rescanned file replacing its row is repainted by the view's update.)
             n = len(self.state.items)
             if n > self._rows:
                 self.beginInsertRows(QModelIndex(), self._rows, n - 1)
                 self._rows = n
                 self.endInsertRows()
-            self._all_changed()
-        elif what in ("included", "item", "split"):
-            self._all_changed()
-
-    def _all_changed(self) -> None:
-        if self._rows:
-            self.dataChanged.emit(self.index(0), self.index(self._rows - 1))
+        # "included", "item", "split": the delegate reads the state when it paints, so
+        # the pane repaints the visible cells instead of announcing every row changed.
 
     def _thumb_ready(self, path: str) -> None:
         row = self.state.row_of(path)
@@ -275,6 +272,12 @@ class DatasetFilter(QSortFilterProxyModel):
     def set_text(self, text: str) -> None:
         self.text = text.strip().lower()
         self.invalidateFilter()
+
+    def state_changed(self, what: str) -> None:
+        """Re-filter when the change can move rows in or out of the current view."""
+        if (self.mode == "Excluded" and what == "included") or (
+                what == "item" and (self.mode == "Problems" or self.text)):
+            self.invalidateFilter()
 
     def filterAcceptsRow(self, row: int, parent) -> bool:
         model: DatasetModel = self.sourceModel()
@@ -833,6 +836,7 @@ class DatasetPane(QWidget):
         self.thumbs = ThumbnailCache(parent=self)
         self.model = DatasetModel(self.state, self.thumbs, self)
         self.proxy = DatasetFilter(self)
+        self.proxy.setDynamicSortFilter(False)  # re-filtered on purpose (state_changed)
         self.proxy.setSourceModel(self.model)
         self.view = DatasetView(self)
         self.view.setModel(self.proxy)
@@ -989,8 +993,12 @@ class DatasetPane(QWidget):
             self._refresh_progress()
         if what in ("items", "included", "item", "reset", "scan"):
             self._refresh_stats()
-        if what in ("split", "included", "items", "scan"):
+        if what in ("split", "included", "scan", "reset") or (
+                what == "items" and not self.state.scanning):
             self._refresh_split()
+        if what in ("included", "item", "split", "scan", "items"):
+            self.proxy.state_changed(what)
+            self.view.viewport().update()
         if what == "item" and self.detail.item is not None:
             self.detail.show_item(self.state.item(self.detail.item.path))
         if what == "included" and self.detail.item is not None:
@@ -1030,6 +1038,9 @@ class DatasetPane(QWidget):
         self.stats_label.setText(text + (f" — {extra}" if extra else ""))
 
     def _refresh_split(self) -> None:
+        if self.state.scanning:
+            self.split_label.setText("drawn when the scan has found every document…")
+            return
         sp = self.state.split()
         frac = self.project.config.data.val_fraction
         text = sp.describe()
