@@ -38,6 +38,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -71,7 +72,7 @@ SIZES = {
     "small": dict(n_layer=4, n_head=4, n_embd=128, vocab=4096, batch=8, block=64, steps=24,
                   warmup=4, min_chars=200_000),
     "gpt2-small": dict(n_layer=12, n_head=12, n_embd=768, vocab=4096, model_vocab=50257,
-                       batch=16, block=1024, steps=150, warmup=10, min_chars=200_000),
+                       batch=16, block=1024, steps=100, warmup=10, min_chars=200_000),
 }
 
 # Peak dense bf16 tensor-core FLOP/s, by a piece of torch.cuda.get_device_name().
@@ -175,7 +176,13 @@ def prepare(args: argparse.Namespace, tmp: Path) -> Setup:
     shape = SIZES[args.size]
     src, text_note = pick_text(args.text)
     full = src.read_text(encoding="utf-8")
-    tok, tok_note = build_tokenizer(full, shape["vocab"])
+    # Every step must get a full batch of fresh blocks: no epoch may end inside the run,
+    # because the engine's and Trainer's last batch of an epoch is a short one. So the text
+    # is cut to what the run needs (each engine run tokenises it again, outside the timed
+    # window but on the clock) or, when the file is too short, repeated.
+    need_blocks = args.steps * args.batch
+    chars = max(shape["min_chars"], int(4.5 * need_blocks * args.block))
+    tok, tok_note = build_tokenizer(full[:chars], shape["vocab"])
     torch.manual_seed(args.seed)
     cfg = GPT2Config(vocab_size=shape.get("model_vocab", len(tok)),
                      n_positions=max(args.block, 64 if args.size == "tiny" else 256),
@@ -186,12 +193,6 @@ def prepare(args: argparse.Namespace, tmp: Path) -> Setup:
     model.save_pretrained(model_dir)
     tok.save_pretrained(model_dir)
 
-    # Every step must get a full batch of fresh blocks: no epoch may end inside the run,
-    # because the engine's and Trainer's last batch of an epoch is a short one. So the text
-    # is cut to what the run needs (each engine run tokenises it again, outside the timed
-    # window but on the clock) or, when the file is too short, repeated.
-    need_blocks = args.steps * args.batch
-    chars = max(shape["min_chars"], int(4.5 * need_blocks * args.block))
     data_dir = tmp / "data"
     data_dir.mkdir()
     text_path = data_dir / src.name
@@ -330,6 +331,7 @@ def run_engine(s: Setup, marks: Marks, log) -> Result:
     res = run(cfg, sink)
     if res.state != "completed":
         raise RuntimeError(f"engine run ended {res.state}")
+    shutil.rmtree(res.run_dir, ignore_errors=True)  # its final checkpoint, GBs at 124M
     timed = marks.end - marks.start
     # The engine's own throughput figure over the same steps, for comparison: it times
     # from after one log's bookkeeping to the next log, so it leaves out the sink, the
@@ -608,6 +610,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             setattr(args, key, shape[key])
     if args.steps < 2:
         p.error("--steps must be at least 2 (one warm-up step, one timed)")
+    if args.repeats < 1 or args.batch < 1 or args.block < 8 or args.log_every < 1:
+        p.error("--repeats, --batch and --log-every must be at least 1, --block at least 8")
     # the timed window starts at a logged step (the engine's sink sees only those)
     warm = min(args.warmup, args.steps - 1)
     warm -= warm % args.log_every

@@ -214,12 +214,6 @@ def _config(args) -> int:
     return 0
 
 
-def _gui(args) -> int:
-    from studio.qt.app import main as gui_main
-
-    return gui_main([args.project] if args.project else [])
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command is None:
@@ -229,8 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("train", "resume"):
             return _train(args, resume=args.command == "resume")
+        if args.command == "gui":  # normally dispatched by studio.launcher before we get here
+            print("error: the window is started by `studio gui` (python -m studio gui)",
+                  file=sys.stderr)
+            return EXIT_USER_ERROR
         return {"runs": _runs, "sample": _sample, "export": _export, "inspect": _inspect,
-                "config": _config, "gui": _gui}[args.command](args)
+                "config": _config}[args.command](args)
     except StudioError as exc:
         if args.debug:
             traceback.print_exc()

@@ -113,6 +113,10 @@ def _cross_check(cfg: RunConfig) -> None:
                               "use a group name from `studio inspect MODEL`")
         if name in names[:i]:
             raise ConfigError(f"freeze.groups[{i}].name", f"{name!r} is listed twice")
+    bg = cfg.data.background
+    if not (len(bg) == 7 and bg.startswith("#") and all(c in "0123456789abcdefABCDEF"
+                                                         for c in bg[1:])):
+        raise ConfigError("data.background", f"{bg!r} is not a colour", 'write it as "#rrggbb"')
     if not cfg.sample.prompts:
         raise ConfigError("sample.prompts", "needs at least one prompt", 'e.g. ["The"]')
 
@@ -122,6 +126,8 @@ def config_from_dict(data: dict, base_dir: str | os.PathLike = "") -> RunConfig:
         raise ConfigError("<config>", "expected a table of sections")
     sections = {}
     for key, value in data.items():
+        if key == "project":
+            continue  # a project file's own table (name, GUI state): not part of the run
         if key not in SECTIONS:
             raise ConfigError(key, "unknown section", _suggest(key, SECTIONS))
         sections[key] = _section_from_dict(key, SECTIONS[key], value)

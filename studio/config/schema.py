@@ -12,15 +12,18 @@ from typing import Any
 
 def knob(default: Any, help: str, *, choices: tuple | None = None, min: float | None = None,
          max: float | None = None, min_exclusive: bool = False, advanced: bool = False,
-         factory=None) -> Any:
+         factory=None, families: tuple[str, ...] | None = None) -> Any:
+    """A config field. ``families`` lists the model families that use it (None: all), so
+    front ends show only what the chosen family honours."""
     meta = {"help": help, "choices": choices, "min": min, "max": max,
-            "min_exclusive": min_exclusive, "advanced": advanced}
+            "min_exclusive": min_exclusive, "advanced": advanced, "families": families}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
 
 
-FAMILIES = ("text",)
+FAMILIES = ("text", "image")
+CROPS = ("center", "random")
 OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop")
 SCHEDULES = ("constant", "linear", "cosine", "one_cycle")
 DEVICES = ("auto", "cuda", "mps", "cpu")
@@ -32,7 +35,9 @@ class RunSection:
     name: str = knob("run", "A short name; the run folder is runs_dir/<date>-<name>.")
     runs_dir: str = knob("runs", "Folder that holds run folders (relative paths are relative to "
                                  "the config file).")
-    family: str = knob("text", "Model family: text (causal language models).", choices=FAMILIES)
+    family: str = knob("text", "Model family: text (causal language models) or image "
+                               "(unconditional diffusion, diffusers UNet2DModel).",
+                       choices=FAMILIES)
 
 
 @dataclass(frozen=True)
@@ -50,10 +55,24 @@ class ModelConfig:
 class DataConfig:
     paths: tuple[str, ...] = knob((), "Files or folders of .txt, .md, .jsonl or .csv (relative "
                                       "paths are relative to the config file).", factory=tuple)
-    text_field: str = knob("text", "Field read from each .jsonl record.", advanced=True)
-    csv_column: str = knob("text", "Column read from .csv files.", advanced=True)
+    exclude: tuple[str, ...] = knob((), "Files inside data.paths to leave out (the files you "
+                                        "untick in the dataset browser).", factory=tuple,
+                                    advanced=True)
+    text_field: str = knob("text", "Field read from each .jsonl record.", advanced=True,
+                           families=("text",))
+    csv_column: str = knob("text", "Column read from .csv files.", advanced=True,
+                           families=("text",))
     block_size: int = knob(128, "Tokens per training example. Longer sees more context but costs "
-                                "memory and time quadratically in attention.", min=8)
+                                "memory and time quadratically in attention.", min=8,
+                           families=("text",))
+    image_size: int = knob(0, "Training resolution in pixels; 0 uses the model's own "
+                              "sample size (diffusion UNets are trained at one size).", min=0,
+                           families=("image",))
+    crop: str = knob("random", "random: a different square crop each time an image is used "
+                               "(more variety); center: always the middle square.",
+                     choices=CROPS, families=("image",))
+    background: str = knob("#ffffff", "Colour that transparent pixels are composited on.",
+                           advanced=True, families=("image",))
     val_fraction: float = knob(0.1, "Share of documents held out for validation (by block when "
                                     "there is one document). 0 turns evaluation off.",
                                min=0.0, max=0.5)
@@ -125,13 +144,21 @@ class SampleConfig:
     every: int = knob(50, "Generate samples at step 0 and every N optimizer steps; 0 only at "
                           "step 0 and the end.", min=0)
     prompts: tuple[str, ...] = knob(("The",), "Fixed prompts, so samples compare across steps.",
-                                    factory=lambda: ("The",))
-    max_new_tokens: int = knob(48, "Tokens generated per prompt.", min=1, max=4096)
+                                    factory=lambda: ("The",), families=("text",))
+    max_new_tokens: int = knob(48, "Tokens generated per prompt.", min=1, max=4096,
+                               families=("text",))
     temperature: float = knob(0.8, "Higher is more adventurous, lower more repetitive.",
-                              min=0.0, min_exclusive=True, max=10.0)
-    top_k: int = knob(50, "Sample only among the k likeliest tokens; 0 turns it off.", min=0)
+                              min=0.0, min_exclusive=True, max=10.0, families=("text",))
+    top_k: int = knob(50, "Sample only among the k likeliest tokens; 0 turns it off.", min=0,
+                      families=("text",))
     top_p: float = knob(0.95, "Sample from the smallest set of tokens whose probability reaches "
-                              "p; 1 turns it off.", min=0.0, min_exclusive=True, max=1.0)
+                              "p; 1 turns it off.", min=0.0, min_exclusive=True, max=1.0,
+                        families=("text",))
+    num_images: int = knob(8, "Images in the fixed-seed preview grid.", min=1, max=64,
+                           families=("image",))
+    inference_steps: int = knob(25, "DDIM denoising steps per preview: more is cleaner and "
+                                    "slower (the model was trained with 1000).", min=1,
+                                max=1000, families=("image",))
     seed: int = knob(1234, "Seed of the sampler, fixed so each step's samples are comparable.",
                      min=0)
 
@@ -142,6 +169,32 @@ class CheckpointConfig:
                            "stop); 0 saves only on stop and at the end.", min=0)
     keep_last: int = knob(2, "Interval checkpoints kept on disk (older ones are deleted; the "
                              "best is kept separately).", min=1)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Image augmentation; each transform has a probability or a strength (0 = off)."""
+
+    hflip: float = knob(0.5, "Probability of a horizontal flip (fine for textures and most "
+                             "scenes; off for text or asymmetric subjects).", min=0.0, max=1.0,
+                        families=("image",))
+    vflip: float = knob(0.0, "Probability of a vertical flip (textures, aerial views).",
+                        min=0.0, max=1.0, families=("image",))
+    rotation: float = knob(0.0, "Largest rotation in degrees.", min=0.0, max=180.0,
+                           families=("image",))
+    rotation_p: float = knob(0.0, "Probability of a rotation.", min=0.0, max=1.0,
+                             families=("image",))
+    scale_jitter: float = knob(0.0, "Random-resized-crop: crops cover a share of the image in "
+                                    "[1 - scale_jitter, 1]; more zoom variety.", min=0.0,
+                               max=0.9, families=("image",))
+    color_jitter: float = knob(0.0, "Strength of brightness / contrast / saturation changes.",
+                               min=0.0, max=1.0, families=("image",))
+    color_p: float = knob(0.0, "Probability of a colour change.", min=0.0, max=1.0,
+                          families=("image",))
+    noise_std: float = knob(0.0, "Gaussian pixel noise (in the -1..1 range).", min=0.0,
+                            max=1.0, families=("image",))
+    noise_p: float = knob(0.0, "Probability of added noise.", min=0.0, max=1.0,
+                          families=("image",))
 
 
 FREEZE_MODES = ("full", "lora", "frozen")
@@ -199,6 +252,7 @@ class RunConfig:
     sample: SampleConfig = field(default_factory=SampleConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     freeze: FreezeConfig = field(default_factory=FreezeConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     # Folder the relative paths in this config are relative to (not saved).
     base_dir: str = field(default="", compare=False, metadata={"internal": True})
 
@@ -212,4 +266,5 @@ SECTIONS: dict[str, type] = {
     "sample": SampleConfig,
     "checkpoint": CheckpointConfig,
     "freeze": FreezeConfig,
+    "augment": AugmentConfig,
 }

@@ -346,8 +346,9 @@ def write_caption(media_path: str, text: str) -> str:
 def _scan_image(item: ScanItem) -> ScanItem:
     from PIL import Image
 
-    # PIL refuses images above 2x this and warns above it; we stop at 1x ourselves below.
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    # The decompression-bomb guard: the header gives the size, and nothing above
+    # MAX_IMAGE_PIXELS is decoded. (PIL's own Image.MAX_IMAGE_PIXELS check stays on too:
+    # it raises DecompressionBombError at twice its limit, caught below.)
     try:
         with Image.open(item.path) as im:
             w, h = im.size

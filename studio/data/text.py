@@ -95,11 +95,16 @@ def _unsupported(path: Path) -> Skipped:
     return Skipped(str(path), f"unsupported file type {kind}; text datasets read {_SUPPORTED}")
 
 
+MEDIA_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif",
+                    ".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+
+
 def collect_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
     """Expand files and folders into the list of text files to read, in a stable order.
 
     Files are kept as given; folders are walked recursively in sorted name order, leaving
-    out hidden entries (``.git``, ``.DS_Store``) and following links to folders at most once
+    out hidden entries (``.git``, ``.DS_Store``) and caption sidecars (``foo.txt`` beside
+    ``foo.png`` or ``foo.flac``), and following links to folders at most once
     (a link loop cannot hang the walk). A file reached twice is read once. Anything without
     a text extension, or that is not a regular file, becomes a ``Skipped``. A path that does
     not exist raises ``DataError``.
@@ -140,9 +145,14 @@ def collect_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Skipped
         except OSError as e:
             skipped.append(Skipped(str(folder), f"folder cannot be listed: {_os_reason(e)}"))
             return
+        stems_with_media = {os.path.splitext(e.name)[0] for e in entries
+                            if os.path.splitext(e.name)[1].lower() in MEDIA_EXTENSIONS}
         for entry in entries:
             if entry.name.startswith("."):
                 continue
+            stem, ext = os.path.splitext(entry.name)
+            if ext.lower() == ".txt" and stem in stems_with_media:
+                continue  # a caption sidecar of an image or audio file, not a text document
             path = folder / entry.name
             try:
                 is_dir = entry.is_dir()   # follows links

@@ -58,7 +58,9 @@ class _FolderSink:
 def _absolute_config(cfg: RunConfig) -> RunConfig:
     """Make the config self-contained: paths made absolute, so config.toml is what ran."""
     data = dataclasses.replace(cfg.data, paths=tuple(str(resolve_path(cfg, p).resolve())
-                                                     for p in cfg.data.paths))
+                                                     for p in cfg.data.paths),
+                               exclude=tuple(str(resolve_path(cfg, p).resolve())
+                                             for p in cfg.data.exclude))
     runs_dir = str(resolve_path(cfg, cfg.run.runs_dir).resolve())
     model = cfg.model
     src = resolve_path(cfg, model.source)
@@ -150,9 +152,9 @@ class _Trainer:
 
     def evaluate(self) -> float:
         """Mean validation loss per token, under no_grad, in eval mode (dropout off)."""
-        model, val = self.loaded.model, self.data.val
+        model, data = self.loaded.model, self.data
         bs = self.cfg.train.batch_size
-        n_batches = math.ceil(len(val) / bs)
+        n_batches = math.ceil(data.n_val / bs)
         if self.cfg.eval.max_batches:
             n_batches = min(n_batches, self.cfg.eval.max_batches)
         model.eval()
@@ -160,9 +162,9 @@ class _Trainer:
         count = 0
         with torch.no_grad():
             for b in range(n_batches):
-                batch = val[b * bs:(b + 1) * bs].to(self.device, non_blocking=True)
+                batch = data.val_batch(b, bs).to(self.device, non_blocking=True)
                 with self.precision.autocast(self.device):
-                    loss = self.family.loss(self.loaded, batch)
+                    loss = self.family.val_loss(self.loaded, batch, b)
                 total += loss.float() * len(batch)
                 count += len(batch)
         model.train()
@@ -174,11 +176,12 @@ class _Trainer:
         epoch, pos = divmod(m, self.micro_per_epoch)
         if epoch != self._perm_epoch:
             g = torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + epoch)
-            self._perm = torch.randperm(len(self.data.train), generator=g)
+            self._perm = torch.randperm(self.data.n_train, generator=g)
             self._perm_epoch = epoch
         bs = self.cfg.train.batch_size
         idx = self._perm[pos * bs:(pos + 1) * bs]
-        return self.data.train[idx]
+        # the seed makes per-example randomness (augmentation) a function of the position
+        return self.data.train_batch(idx, self.cfg.train.seed * 1_000_003 + m)
 
     def do_sample(self, step: int) -> None:
         out_dir = self.folder.sample_dir(step)
@@ -206,7 +209,7 @@ class _Trainer:
 
     def run_eval(self) -> bool:
         """Evaluate; return True when early stopping says stop."""
-        if len(self.data.val) == 0:
+        if self.data.n_val == 0:
             return False
         val = self.evaluate()
         self.last_val = val
@@ -305,7 +308,7 @@ class _Trainer:
         self.optimizer = None  # built when the first group activates (optimizer state only
         #                        ever exists for parameters that train)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision.use_scaler else None
-        self.micro_per_epoch = max(1, math.ceil(len(self.data.train) / t.batch_size))
+        self.micro_per_epoch = max(1, math.ceil(self.data.n_train / t.batch_size))
         self.total_steps = t.max_steps or max(1, math.ceil(t.epochs * self.micro_per_epoch
                                                            / t.grad_accum))
         self._perm_epoch = -1
@@ -347,8 +350,8 @@ class _Trainer:
             run_dir=str(folder.path), run_id=folder.id, family=self.family.name,
             device=str(self.device), precision=self.precision.name,
             total_steps=self.total_steps, start_step=self.step, trainable_params=n_train,
-            total_params=n_total, train_examples=len(self.data.train),
-            val_examples=len(self.data.val), resumed=self.resumed))
+            total_params=n_total, train_examples=self.data.n_train,
+            val_examples=self.data.n_val, resumed=self.resumed))
 
         self.t_start = time.perf_counter()
         self.paused_s = 0.0
@@ -375,7 +378,6 @@ class _Trainer:
     def _loop(self) -> str:
         cfg, t = self.cfg, self.cfg.train
         scaler = self.scaler
-        tokens_per_example = self.data.items_per_example
         self.last_eval_step = self.last_sample_step = -1
         log_t0, log_items, log_step0 = time.perf_counter(), 0, self.step
         step_time_ema: float | None = None
@@ -403,7 +405,7 @@ class _Trainer:
                     loss = self.family.loss(self.loaded, batch) / t.grad_accum
                 (scaler.scale(loss) if scaler else loss).backward()
                 loss_sum += loss.detach()
-                log_items += batch.numel() if tokens_per_example else len(batch)
+                log_items += self.data.items_in(batch)
             if scaler:
                 scaler.unscale_(opt)
             grad_norm = (torch.nn.utils.clip_grad_norm_(self.trainable, t.grad_clip) if t.grad_clip > 0

@@ -55,5 +55,8 @@ def get_family(name: str) -> Family:
     if name == "text":
         from studio.models.text import TextFamily
         return TextFamily()
+    if name == "image":
+        from studio.models.image import ImageFamily
+        return ImageFamily()
     from studio.core.errors import ConfigError
-    raise ConfigError("run.family", f"unknown model family {name!r}", "use \"text\"")
+    raise ConfigError("run.family", f"unknown model family {name!r}", 'use "text" or "image"')

@@ -32,8 +32,22 @@ class TextData:
     skipped: list
 
     @property
-    def items_per_example(self) -> int:
-        return int(self.train.shape[1])
+    def n_train(self) -> int:
+        return len(self.train)
+
+    @property
+    def n_val(self) -> int:
+        return len(self.val)
+
+    def train_batch(self, idx: torch.Tensor, seed: int) -> torch.Tensor:  # noqa: ARG002
+        return self.train[idx]
+
+    def val_batch(self, b: int, bs: int) -> torch.Tensor:
+        return self.val[b * bs:(b + 1) * bs]
+
+    @staticmethod
+    def items_in(batch: torch.Tensor) -> int:
+        return batch.numel()  # tokens
 
 
 def _explain_load_error(source: str, exc: Exception) -> ModelError:
@@ -93,7 +107,8 @@ class TextFamily:
 
     # -- data --------------------------------------------------------------------------
     def datasets(self, loaded: Loaded, cfg: Any, resolve=lambda p: Path(p)) -> TextData:
-        from studio.data.text import build_text_splits, describe, read_text_corpus
+        from studio.data.text import (build_text_splits, collect_files, describe,
+                                      read_text_corpus)
 
         tok = loaded.extras["tokenizer"]
         max_len = getattr(loaded.model.config, "max_position_embeddings", None) or getattr(
@@ -103,8 +118,17 @@ class TextFamily:
             raise ConfigError("data.block_size", f"{cfg.data.block_size} is longer than the "
                               f"model's context of {max_len} tokens",
                               f"set data.block_size to {max_len} or less")
-        corpus = read_text_corpus([resolve(p) for p in cfg.data.paths],
-                                  text_field=cfg.data.text_field, csv_column=cfg.data.csv_column)
+        files, skipped = collect_files([resolve(p) for p in cfg.data.paths])
+        exclude = {str(Path(p).resolve()) for p in cfg.data.exclude}
+        files = [f for f in files if str(f.resolve()) not in exclude]
+        if not files:
+            from studio.core.errors import DataError
+            raise DataError(", ".join(cfg.data.paths), "holds no usable text files" +
+                            (f" ({len(exclude)} excluded)" if exclude else ""),
+                            "add .txt, .md, .jsonl or .csv files")
+        corpus = read_text_corpus(files, text_field=cfg.data.text_field,
+                                  csv_column=cfg.data.csv_column)
+        corpus.skipped[:0] = skipped
 
         def encode(text: str) -> list[int]:
             return tok(text, add_special_tokens=False)["input_ids"]
@@ -118,6 +142,9 @@ class TextFamily:
     def loss(self, loaded: Loaded, batch: torch.Tensor) -> torch.Tensor:
         """Mean next-token cross-entropy over the batch (transformers shifts the labels)."""
         return loaded.model(input_ids=batch, labels=batch).loss
+
+    def val_loss(self, loaded: Loaded, batch: torch.Tensor, index: int) -> torch.Tensor:  # noqa: ARG002
+        return self.loss(loaded, batch)
 
     # -- sampling ----------------------------------------------------------------------
     @torch.no_grad()

@@ -276,7 +276,7 @@ class MainWindow(QMainWindow):
         d["dataset"].raise_()
         d["log"].raise_()
         self.resize(1500, 940)
-        self.resizeDocks([d["dataset"], d["curves"]], [520, 980], Qt.Orientation.Horizontal)
+        self.resizeDocks([d["dataset"], d["curves"]], [460, 1040], Qt.Orientation.Horizontal)
         self.resizeDocks([d["curves"], d["gallery"], d["log"]], [420, 300, 160],
                          Qt.Orientation.Vertical)
 

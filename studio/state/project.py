@@ -22,10 +22,18 @@ class Project(Observable):
                  name: str = "Untitled", excluded: tuple[str, ...] = ()) -> None:
         super().__init__()
         self._config = config or RunConfig(data=DataConfig(paths=()))
+        if excluded:
+            self._config = dataclasses.replace(self._config, data=dataclasses.replace(
+                self._config.data, exclude=tuple(sorted(set(excluded)))))
         self.path: Path | None = Path(path) if path else None
         self.name = name
-        self.excluded: set[str] = set(excluded)  # dataset files the user unticked
         self.dirty = False
+
+    @property
+    def excluded(self) -> frozenset[str]:
+        """Dataset files the user unticked (stored as data.exclude, so the engine skips
+        them too)."""
+        return frozenset(self._config.data.exclude)
 
     # -- the settings -------------------------------------------------------------------
     @property
@@ -59,10 +67,10 @@ class Project(Observable):
         self.changed("dataset")
 
     def set_excluded(self, path: str, excluded: bool) -> None:
-        before = set(self.excluded)
-        (self.excluded.add if excluded else self.excluded.discard)(path)
-        if before != self.excluded:
-            self.dirty = True
+        now = set(self.excluded)
+        (now.add if excluded else now.discard)(path)
+        if now != self.excluded:
+            self.replace_section("data", exclude=tuple(sorted(now)))
             self.changed("excluded")
 
     @property
@@ -75,17 +83,18 @@ class Project(Observable):
 
     # -- files ----------------------------------------------------------------------------
     def to_toml(self) -> str:
-        data = {"project": {"name": self.name, "excluded": sorted(self.excluded)}}
+        data = {"project": {"name": self.name}}
         cfg = config_to_dict(self._config)
         if self.path is not None:  # store dataset paths relative to the project when inside it
             base = self.path.resolve().parent
-            rel = []
-            for p in cfg["data"]["paths"]:
-                try:
-                    rel.append(str(Path(p).resolve().relative_to(base)))
-                except ValueError:
-                    rel.append(p)
-            cfg["data"]["paths"] = rel
+            for key in ("paths", "exclude"):
+                rel = []
+                for p in cfg["data"][key]:
+                    try:
+                        rel.append(str(Path(p).resolve().relative_to(base)))
+                    except ValueError:
+                        rel.append(p)
+                cfg["data"][key] = rel
         data.update(cfg)
         return dumps_toml(data)
 
@@ -119,9 +128,12 @@ class Project(Observable):
         if "paths" not in data["data"]:
             data["data"]["paths"] = []
         cfg = _lenient_config(data, base)
-        paths = tuple(str((base / q).resolve()) if not Path(q).is_absolute() else q
-                      for q in cfg.data.paths)
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, paths=paths))
+        def absolute(qs):
+            return tuple(str((base / q).resolve()) if not Path(q).is_absolute() else q
+                         for q in qs)
+
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(
+            cfg.data, paths=absolute(cfg.data.paths), exclude=absolute(cfg.data.exclude)))
         return cls(cfg, path=p, name=str(meta.get("name", p.stem)),
                    excluded=tuple(meta.get("excluded", ())))
 

@@ -167,7 +167,10 @@ class RunSession(Observable):
 
     def feed(self, event: object) -> None:
         line = describe(event)
-        if line is not None and not isinstance(event, ev.RunFailed):
+        if isinstance(event, ev.RunFailed) or (isinstance(event, ev.RunResumed)
+                                               and self.state == "stopping"):
+            line = None  # failures are logged by fail(); a stop wakes a pause, not a resume
+        if line is not None:
             self.add_log(*line)
         if isinstance(event, ev.StepLogged):
             self.step, self.total_steps = event.step, event.total_steps

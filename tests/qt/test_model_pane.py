@@ -113,3 +113,15 @@ def test_missing_starter_is_explained(qtbot, tmp_path, monkeypatch):
     pane = make_pane(qtbot, "starter:text")
     assert "missing" in pane.tree_status.text()
     assert pane.tree.topLevelItemCount() == 0
+
+
+def test_a_hidden_pane_loads_the_model_only_when_shown(qtbot, tiny_text_model):
+    project = Project()
+    project.set_model_source(str(tiny_text_model))
+    pane = ModelPane(project)
+    qtbot.addWidget(pane)
+    assert pane.summary is not None and pane.summary.parameters  # the cheap summary is at once
+    assert pane.inspection is None and "when this pane is shown" in pane.tree_status.text()
+    with qtbot.waitSignal(pane.inspected, timeout=60_000):
+        pane.show()
+    assert pane.tree.topLevelItemCount() == len(pane.inspection.groups)

@@ -225,9 +225,13 @@ class DatasetModel(QAbstractListModel):
     def setData(self, index, value, role=Qt.ItemDataRole.EditRole) -> bool:
         if role != Qt.ItemDataRole.CheckStateRole or not index.isValid():
             return False
-        checked = Qt.CheckState(value) == Qt.CheckState.Checked if not isinstance(
-            value, bool) else value
-        self.state.set_included(self.state.items[index.row()].path, bool(checked))
+        if isinstance(value, bool):
+            checked = value
+        else:
+            checked = Qt.CheckState(value) == Qt.CheckState.Checked
+        self.state.set_included(self.state.items[index.row()].path, checked)
+        ix = self.index(index.row())
+        self.dataChanged.emit(ix, ix, [Qt.ItemDataRole.CheckStateRole])
         return True
 
     def _on_state(self, what: str) -> None:
@@ -363,9 +367,11 @@ class DatasetDelegate(QStyledItemDelegate):
         # checkbox (include) and problem badge
         cb = QStyleOptionButton()
         cb.rect = self.checkbox_rect(option.rect)
-        cb.state = QStyle.StateFlag.State_Enabled | (
-            QStyle.StateFlag.State_On if model_index.data(Qt.ItemDataRole.CheckStateRole)
-            == Qt.CheckState.Checked else QStyle.StateFlag.State_Off)
+        on = (model_index.data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked
+              and it.usable)
+        cb.state = (QStyle.StateFlag.State_On if on else QStyle.StateFlag.State_Off)
+        if it.usable:  # a file that cannot be used shows a greyed, empty box
+            cb.state |= QStyle.StateFlag.State_Enabled
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(pal.color(QPalette.ColorRole.Base))
         painter.drawRoundedRect(QRectF(cb.rect).adjusted(1, 1, -1, -1), 3, 3)
@@ -490,7 +496,8 @@ class DatasetDelegate(QStyledItemDelegate):
         if event.type() in (QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonDblClick):
             if self.checkbox_rect(option.rect).adjusted(-3, -3, 3, 3).contains(
                     event.position().toPoint()):
-                if event.type() == QEvent.Type.MouseButtonRelease:
+                usable = index.data(ItemRole).usable
+                if event.type() == QEvent.Type.MouseButtonRelease and usable:
                     current = index.data(Qt.ItemDataRole.CheckStateRole)
                     new = (Qt.CheckState.Unchecked if current == Qt.CheckState.Checked
                            else Qt.CheckState.Checked)
@@ -606,7 +613,10 @@ class DetailView(QWidget):
         role = self.state.role(item.path)
         self.meta_label.setText(meta + (f" · split: {role}" if role else ""))
         self.include.blockSignals(True)
-        self.include.setChecked(self.state.is_included(item))
+        self.include.setChecked(self.state.is_included(item) and item.usable)
+        self.include.setEnabled(item.usable)
+        self.include.setToolTip("" if item.usable else "This file cannot be used as it is: "
+                                "fix it (see the message below) and Rescan")
         self.include.blockSignals(False)
         if item.problem:
             color = ERROR_COLOR if item.severity == ERROR else WARNING_COLOR
@@ -631,7 +641,7 @@ class DetailView(QWidget):
         elif item.kind == "audio" and item.usable:
             self.stack.setCurrentWidget(self.audio_view)
             self.audio_view.set_path(item.path)
-        elif item.kind == "text" and item.size and item.severity != ERROR:
+        elif item.kind == "text" and item.size:  # also unusable text: see what is wrong
             self.audio_view.stop()
             self.stack.setCurrentWidget(self.text_view)
             self.text_view.setPlainText("Loading…")
@@ -806,15 +816,13 @@ class DatasetPane(QWidget):
         self.search = QLineEdit(self)
         self.search.setPlaceholderText("Filter by name or caption")
         self.search.setClearButtonEnabled(True)
-        self.search.setMaximumWidth(220)
+        self.search.setMinimumWidth(80)
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
         for w in (self.add_folder_button, self.add_files_button, self.sources_button,
                   self.rescan_button):
             bar.addWidget(w)
         bar.addStretch(1)
-        bar.addWidget(self.filter_combo)
-        bar.addWidget(self.search)
 
         # progress
         self.progress_bar = QProgressBar(self)
@@ -850,13 +858,22 @@ class DatasetPane(QWidget):
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.detail = DetailView(self.state, self)
+        grid_side = QWidget(self)
+        filters = QHBoxLayout()
+        filters.setContentsMargins(0, 0, 0, 0)
+        filters.addWidget(self.filter_combo)
+        filters.addWidget(self.search, 1)
+        gl = QVBoxLayout(grid_side)
+        gl.setContentsMargins(0, 0, 0, 0)
+        gl.addLayout(filters)
+        gl.addWidget(self.view, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.addWidget(self.view)
+        self.splitter.addWidget(grid_side)
         self.splitter.addWidget(self.detail)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
-        self.detail.setMinimumWidth(260)
+        self.detail.setMinimumSize(240, 200)
         self.filter_combo.currentTextChanged.connect(self.proxy.set_mode)
         self.search.textChanged.connect(self.proxy.set_text)
 
@@ -864,9 +881,12 @@ class DatasetPane(QWidget):
         self.stats_label = QLabel(self)
         self.stats_label.setWordWrap(True)
         self.split_label = QLabel(self)
+        self.split_label.setWordWrap(True)
+        self.split_label.setMinimumWidth(120)
         self.seed_spin = QSpinBox(self)
         self.seed_spin.setRange(0, 2**31 - 1)
         self.seed_spin.setPrefix("seed ")
+        self.seed_spin.setMaximumWidth(130)
         self.seed_spin.setToolTip("Seed of the train/validation split (data.split_seed); "
                                   "change it to draw another split.")
         self.seed_spin.setValue(project.config.data.split_seed)
@@ -1104,6 +1124,13 @@ class DatasetPane(QWidget):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self.empty_hint.setGeometry(self.view.viewport().geometry())
+        # side by side when there is room, the detail under the grid in a narrow dock
+        wide = self.width() >= 760
+        want = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if self.splitter.orientation() != want:
+            self.splitter.setOrientation(want)
+            total = self.width() if wide else self.splitter.height()
+            self.splitter.setSizes([int(total * 0.62), int(total * 0.38)])
 
     def closeEvent(self, event) -> None:
         self.cancel_scan()

@@ -12,7 +12,7 @@ import html
 import math
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, QUrl, Signal
+from PySide6.QtCore import QEvent, QObject, QRunnable, QSize, Qt, QThreadPool, QUrl, Signal
 from PySide6.QtGui import QColor, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -293,14 +293,15 @@ class SampleColumn(QWidget):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(self.inner)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setContentsMargins(6, 2, 2, 2)
         layout.addWidget(self.title)
         layout.addWidget(scroll, 1)
 
-    def show_step(self, step: int | None, samples: list[Sample], title: str) -> None:
+    def show_step(self, step: int | None, samples: list[Sample], title: str,
+                  force: bool = False) -> None:
         self.title.setText(title)
         key = (step, tuple(samples))
-        if key == self.shown:
+        if key == self.shown and not force:
             for card in self.cards:
                 card.check.setChecked(self.pane.is_selected(card.sample))
             return
@@ -340,7 +341,7 @@ class GalleryPane(QWidget):
         self.compare = QCheckBox("Compare with step 0")
         self.compare.setChecked(True)
         self.compare.setToolTip("Show the samples from before training beside the chosen step")
-        self.compare.toggled.connect(self._sync_columns)
+        self.compare.toggled.connect(lambda _on: self._sync_columns())
         self.export_button = QPushButton("Export selected…")
         self.export_button.clicked.connect(self.export_dialog)
         self.select_all_button = QPushButton("Select step")
@@ -359,9 +360,8 @@ class GalleryPane(QWidget):
         bar2.setContentsMargins(6, 0, 6, 0)
         legend = QLabel()
         legend.setTextFormat(Qt.TextFormat.RichText)
-        legend.setText(sample_html(Sample("text", 0, 0, prompt="prompt", text=" → generated text"),
-                                   self.palette()))
         self.legend = legend
+        legend.setText(self._legend_html())
         bar2.addWidget(legend)
         bar2.addStretch(1)
         bar2.addWidget(self.select_all_button)
@@ -415,7 +415,18 @@ class GalleryPane(QWidget):
         self.latest_button.setEnabled(bool(steps) and self.gallery.selected != steps[-1])
         self._update_export_button()
 
-    def _sync_columns(self) -> None:
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt name
+        # the prompt tint is computed from the palette: recompute on a theme change
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "legend"):
+            self.legend.setText(self._legend_html())
+            self._sync_columns(force=True)
+        super().changeEvent(event)
+
+    def _legend_html(self) -> str:
+        return sample_html(Sample("text", 0, 0, prompt="prompt", text=" → generated text"),
+                           self.palette())
+
+    def _sync_columns(self, force: bool = False) -> None:
         g = self.gallery
         has = bool(g.steps)
         self.hint.setVisible(not has)
@@ -431,10 +442,11 @@ class GalleryPane(QWidget):
         self.first_column.setVisible(side_by_side)
         if side_by_side:
             label = "before training" if first == 0 else "first samples"
-            self.first_column.show_step(first, g.samples(first), f"Step {first:,} ({label})")
+            self.first_column.show_step(first, g.samples(first), f"Step {first:,} ({label})",
+                                        force)
         where = ("latest" if sel == g.latest_step else
                  "before training" if sel == 0 else f"{g.steps.index(sel) + 1} of {len(g.steps)}")
-        self.current_column.show_step(sel, g.samples(sel), f"Step {sel:,} ({where})")
+        self.current_column.show_step(sel, g.samples(sel), f"Step {sel:,} ({where})", force)
 
     # -- view -> state -----------------------------------------------------------------------
     def _on_slider(self, index: int) -> None:

@@ -355,6 +355,7 @@ class ModelPane(QWidget):
         self._shown_source: str | None = None
         self.summary: ModelSummary | None = None
         self.inspection: Inspection | None = None
+        self._inspect_when_shown: str | None = None
 
         # -- choosing ------------------------------------------------------------------
         self.starter_radio = QRadioButton("Starter", self)
@@ -651,6 +652,13 @@ class ModelPane(QWidget):
                              + ("".join(f"\n{n}" for n in s.notes)))
 
     def _start_inspection(self, source: str) -> None:
+        """Load the model on a worker to list its layer groups. Waits until the pane is
+        shown: loading a model costs seconds of CPU, so a pane behind a tab does not."""
+        if not self.isVisible():
+            self._inspect_when_shown = source
+            self.tree_status.setText("The layer groups are listed when this pane is shown.")
+            return
+        self._inspect_when_shown = None
         if self._inspect is not None:
             self._inspect.cancel()
         cfg = self.project.config
@@ -661,6 +669,12 @@ class ModelPane(QWidget):
                                           pool_name="model")
         self._inspect.setProperty("source", source)
         self._tasks[:] = [t for t in self._tasks if t.running] + [self._inspect]
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._inspect_when_shown is not None and \
+                self._inspect_when_shown == self._shown_source:
+            self._start_inspection(self._inspect_when_shown)
 
     def _on_inspected(self, result: Inspection) -> None:
         if self.sender() is not self._inspect or result.source != self._shown_source:

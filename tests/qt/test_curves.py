@@ -1,0 +1,150 @@
+"""The curves pane is a view of a RunHistory: tested through curve.getData(), not pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from studio.core import events as ev
+from studio.state.run_history import RunHistory
+
+pg = pytest.importorskip("pyqtgraph")
+
+
+def step(s: int, loss: float, lr: float = 1e-3) -> ev.StepLogged:
+    return ev.StepLogged(step=s, epoch=0.0, loss=loss, lr=lr, grad_norm=1.0,
+                         throughput=1000.0 + s, throughput_unit="tok", elapsed_s=s, eta_s=0,
+                         total_steps=100)
+
+
+@pytest.fixture
+def pane(qtbot):
+    from studio.qt.panes.curves import CurvesPane
+
+    history = RunHistory(smoothing=0.9)
+    p = CurvesPane(history)
+    p.resize(900, 520)
+    qtbot.addWidget(p)
+    p.show()
+    qtbot.waitExposed(p)
+    return p
+
+
+def feed(history: RunHistory, n: int = 20) -> None:
+    for s in range(1, n + 1):
+        history.feed(step(s, 4.0 / s + 1.0, lr=1e-3 * s / n))
+        if s % 5 == 0:
+            history.feed(ev.EvalLogged(s, 4.0 / s + 1.2, float(np.exp(4.0 / s + 1.2)),
+                                       1.0, True))
+
+
+def settle(pane, qtbot, last_step: float) -> None:
+    """Let the loss plot auto-range and the other plots follow its step range (the
+    displayed data is clipped to the view)."""
+    qtbot.waitUntil(lambda: all(p.vb.viewRange()[0][1] >= last_step for p in pane.plots),
+                    timeout=3000)
+
+
+def test_items_show_the_history_buffers(pane, qtbot):
+    h = pane.history
+    feed(h)
+    pane.refresh()
+    settle(pane, qtbot, 20)
+    x, y = pane.raw.getData()
+    assert x.tolist() == list(range(1, 21))
+    np.testing.assert_allclose(y, h.train.column("loss"))
+    np.testing.assert_allclose(pane.ema.getData()[1], h.train.column("ema"))
+    assert pane.ema.getData()[1][0] == pytest.approx(5.0)  # bias-corrected: starts at the loss
+    vx, vy = pane.val.getData()
+    assert vx.tolist() == [5, 10, 15, 20]
+    np.testing.assert_allclose(vy, [4.0 / s + 1.2 for s in (5, 10, 15, 20)])
+    np.testing.assert_allclose(pane.ppl.getData()[1], np.exp(vy))
+    np.testing.assert_allclose(pane.lr.getData()[1], h.train.column("lr"))
+    np.testing.assert_allclose(pane.speed.getData()[1], h.train.column("throughput"))
+    assert pane.stack.currentWidget() is pane.view
+
+
+def test_the_timer_redraws_from_growing_buffers(pane, qtbot):
+    assert pane.stack.currentWidget() is pane.hint  # empty state first
+    feed(pane.history, 10)
+    qtbot.waitUntil(lambda: pane.raw.getData()[0] is not None
+                    and len(pane.raw.getData()[0]) == 10, timeout=3000)
+    for s in range(11, 400):
+        pane.history.feed(step(s, 1.0))
+    qtbot.waitUntil(lambda: pane.raw.getOriginalDataset()[0][-1] == 399, timeout=3000)
+    for item in (pane.raw, pane.ema, pane.val, pane.lr, pane.speed):
+        assert item.opts["autoDownsample"] and item.opts["downsampleMethod"] == "peak"
+        assert item.opts["clipToView"]
+
+
+def test_smoothing_control_recomputes_the_ema(pane, qtbot):
+    feed(pane.history)
+    pane.smoothing.setValue(0.0)
+    pane.refresh()
+    settle(pane, qtbot, 20)
+    np.testing.assert_allclose(pane.ema.getData()[1], pane.history.train.column("loss"))
+
+
+def test_log_scale_toggle(pane, qtbot):
+    feed(pane.history)
+    pane.refresh()
+    settle(pane, qtbot, 20)
+    pane.log_scale.setChecked(True)
+    assert pane.loss_plot.ctrl.logYCheck.isChecked()
+    _, y = pane.ema.getData()
+    np.testing.assert_allclose(y, np.log10(pane.history.train.column("ema")))
+    pane.set_log_scale(False)
+    assert not pane.log_scale.isChecked()
+    np.testing.assert_allclose(pane.ema.getData()[1], pane.history.train.column("ema"))
+
+
+def test_unfreeze_events_are_vertical_markers(pane):
+    feed(pane.history)
+    pane.history.feed(ev.UnfreezeApplied(12, ("block 1",)))
+    pane.refresh()
+    assert len(pane._unfreeze_lines) == len(pane.plots)
+    assert {line.value() for line in pane._unfreeze_lines} == {12}
+    pane.history.reset()
+    pane.refresh()
+    assert pane._unfreeze_lines == []
+
+
+def test_a_past_run_is_overlaid_and_cleared(pane, qtbot):
+    feed(pane.history)
+    other = RunHistory(label="older")
+    for s in range(1, 31):
+        other.feed(step(s, 3.0))
+    pane.add_overlay(other)
+    settle(pane, qtbot, 30)
+    items = pane.overlay_items(0)
+    x, y = items[0].getData()
+    assert x.tolist() == list(range(1, 31))
+    np.testing.assert_allclose(y, other.train.column("ema"))
+    assert pane.overlays == [other] and pane.clear_overlays_button.isEnabled()
+    pane.clear_overlays()
+    assert pane.overlays == [] and items[0].getViewBox() is None
+
+
+def test_hover_readout_and_click_emits_the_step(pane, qtbot):
+    feed(pane.history)
+    pane.refresh()
+    text = pane.readout_text(10.4)
+    assert "step 10" in text and "loss 1.4000" in text and "val 1.6000 @ 10" in text
+    # all plots share the loss plot's step range
+    settle(pane, qtbot, 20)
+    ranges = {tuple(np.round(p.vb.viewRange()[0], 6)) for p in pane.plots}
+    assert len(ranges) == 1
+    vb = pane.loss_plot.vb
+    scene_pos = vb.mapViewToScene(QPointF(7.0, 2.0))
+    view_pos = pane.view.mapFromScene(scene_pos)
+    with qtbot.waitSignal(pane.step_clicked, timeout=3000) as clicked:
+        qtbot.mouseClick(pane.view.viewport(), Qt.MouseButton.LeftButton, pos=view_pos)
+    assert clicked.args == [7]
+
+
+def test_sample_marker_follows_the_gallery_step(pane):
+    pane.set_sample_marker(40)
+    assert all(line.isVisible() and line.value() == 40 for line in pane._sample_markers)
+    pane.set_sample_marker(None)
+    assert not any(line.isVisible() for line in pane._sample_markers)

@@ -1,0 +1,332 @@
+"""The main window: drag and drop, projects, run controls, failure, closing, layout."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+
+from studio.state.project import Project
+from tests.qt.conftest import requires_engine
+
+WAIT = 20_000
+
+
+def file_mime(*paths: Path) -> QMimeData:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    return mime
+
+
+def test_dropping_a_folder_adds_it_to_the_dataset(make_window, text_folder, tmp_path):
+    win = make_window()
+    other = tmp_path / "one.txt"
+    other.write_text("hello", encoding="utf-8")
+    mime = file_mime(text_folder, other)
+    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(win, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(win, drop)
+    assert drop.isAccepted()
+    assert win.project.dataset_paths == (str(text_folder.resolve()), str(other.resolve()))
+    assert win.project.dirty and win.isWindowModified()
+    # dropping the same folder again does not add it twice
+    QApplication.sendEvent(win, QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction,
+                                           file_mime(text_folder), Qt.MouseButton.LeftButton,
+                                           Qt.KeyboardModifier.NoModifier))
+    assert len(win.project.dataset_paths) == 2
+
+
+def test_a_drag_without_local_files_is_refused(make_window):
+    win = make_window()
+    mime = QMimeData()
+    mime.setText("just text")
+    enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(win, enter)
+    assert not enter.isAccepted()
+
+
+def test_add_folder_menu(make_window, text_folder, monkeypatch):
+    win = make_window()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda *a, **k: str(text_folder)))
+    win.act_add_folder.trigger()
+    assert win.project.dataset_paths == (str(text_folder.resolve()),)
+
+
+def test_train_runs_to_completion_from_the_gui(make_window, fake_engine, text_folder, qtbot):
+    engine = fake_engine(steps=12)
+    win = make_window(engine_fn=engine)
+    win.add_paths([text_folder])
+    assert win.act_train.isEnabled() and not win.act_pause.isEnabled()
+    with qtbot.waitSignal(win.host.run_ended, timeout=WAIT) as ended:
+        win.act_train.trigger()
+        assert not win.act_train.isEnabled() and win.act_stop.isEnabled()
+    assert ended.args == ["completed"]
+    assert engine.calls[0]["cfg"].data.paths == (str(text_folder.resolve()),)
+    assert win.curves is not None  # Train builds the curves if the first paint has not yet
+    win.curves.refresh()
+    assert win.curves.raw.getOriginalDataset()[0].tolist() == list(range(1, 13))
+    assert win.gallery.steps == [0, 4, 8, 12]
+    assert win.gallery_pane.current_column.step == 12
+    win._refresh_status(force=True)
+    assert "Completed" in win.state_label.text()
+    assert win.progress.format() == "step 12/12"
+    assert win.act_train.isEnabled() and not win.act_stop.isEnabled()
+    assert "Finished (completed)" in win.log_pane.plain_text()
+
+
+def test_excluded_files_are_left_out_of_the_run(make_window, fake_engine, text_folder, qtbot):
+    engine = fake_engine(steps=2)
+    win = make_window(engine_fn=engine)
+    win.add_paths([text_folder])
+    win.project.set_excluded(str(text_folder / "poem1.txt"), True)
+    with qtbot.waitSignal(win.host.run_ended, timeout=WAIT):
+        win.act_train.trigger()
+    assert [Path(p).name for p in engine.calls[0]["cfg"].data.paths] == ["poem0.txt", "poem2.txt"]
+
+
+def test_train_with_an_invalid_config_explains_and_does_not_start(make_window, dialogs):
+    win = make_window()  # no dataset paths
+    win.act_train.trigger()
+    assert not win.host.running
+    assert dialogs.titles("warning") == ["Cannot start training"]
+    assert "data.paths" in dialogs.calls[0][2]
+
+
+def test_pause_resume_stop_from_the_run_menu(make_window, fake_engine, text_folder, qtbot):
+    win = make_window(engine_fn=fake_engine(steps=100_000, delay=0.002, sample_every=0))
+    win.add_paths([text_folder])
+    with qtbot.waitSignal(win.host.step_logged, timeout=WAIT):
+        win.act_train.trigger()
+    assert win.act_pause.isEnabled() and not win.act_resume.isEnabled()
+    with qtbot.waitSignal(win.host.paused, timeout=WAIT):
+        win.act_pause.trigger()
+    assert win.act_resume.isEnabled() and not win.act_pause.isEnabled()
+    assert win.act_sample_now.isEnabled() and win.act_save_now.isEnabled()
+    with qtbot.waitSignal(win.host.sample_ready, timeout=WAIT):
+        win.act_sample_now.trigger()
+    with qtbot.waitSignal(win.host.checkpoint_saved, timeout=WAIT):
+        win.act_save_now.trigger()
+    win._refresh_status(force=True)
+    assert "Paused" in win.state_label.text()
+    with qtbot.waitSignal(win.host.resumed, timeout=WAIT):
+        win.act_resume.trigger()
+    with qtbot.waitSignal(win.host.run_ended, timeout=WAIT) as ended:
+        win.act_stop.trigger()
+    assert ended.args == ["stopped"]
+    win._refresh_status(force=True)
+    assert "Stopped" in win.state_label.text()
+
+
+def test_run_shortcuts():
+    from studio.qt.main_window import SHORTCUTS
+
+    assert SHORTCUTS == {"train": "F5", "pause": "F6", "resume": "F7", "stop": "Shift+F5",
+                         "save_now": "F8", "sample_now": "F9"}
+
+
+def test_actions_carry_their_shortcuts(make_window):
+    win = make_window()
+    assert win.act_train.shortcut() == QKeySequence("F5")
+    assert win.act_stop.shortcut() == QKeySequence("Shift+F5")
+    assert win.act_sample_now.shortcut() == QKeySequence("F9")
+    assert "(F5)" in win.act_train.toolTip()
+
+
+def test_f5_starts_training(make_window, fake_engine, text_folder, qtbot):
+    win = make_window(engine_fn=fake_engine(steps=3))
+    win.add_paths([text_folder])
+    win.activateWindow()
+    qtbot.waitExposed(win)
+    with qtbot.waitSignal(win.host.run_ended, timeout=WAIT):
+        qtbot.keyClick(win, Qt.Key.Key_F5)
+
+
+def test_a_failed_run_shows_a_dialog_and_the_log(make_window, fake_engine, text_folder, qtbot):
+    win = make_window(engine_fn=fake_engine(steps=10, fail_at=4))
+    win.add_paths([text_folder])
+    with qtbot.waitSignal(win.host.run_ended, timeout=WAIT) as ended:
+        win.act_train.trigger()
+    assert ended.args == ["failed"]
+    box = win.error_dialog
+    assert box is not None and box.isVisible()  # non-blocking: the window keeps working
+    assert box.windowTitle() == "The run failed"
+    assert "loss exploded" in box.text() and "Traceback" in box.detailedText()
+    assert "Run failed: RuntimeError: the loss exploded" in win.log_pane.plain_text()
+    win._refresh_status(force=True)
+    assert "Failed" in win.state_label.text()
+    assert win.act_train.isEnabled()
+    box.close()
+
+
+def test_closing_during_a_run_asks_then_stops_and_joins(make_window, fake_engine, text_folder,
+                                                       qtbot, dialogs):
+    win = make_window(engine_fn=fake_engine(steps=100_000, delay=0.002))
+    win.add_paths([text_folder])
+    win.project.dirty = False
+    with qtbot.waitSignal(win.host.step_logged, timeout=WAIT):
+        win.act_train.trigger()
+    dialogs.answer = QMessageBox.StandardButton.No
+    assert not win.close()
+    assert dialogs.titles("question") == ["A run is training"] and win.host.running
+    dialogs.answer = QMessageBox.StandardButton.Yes
+    with qtbot.waitSignal(win.host.run_ended, timeout=WAIT) as ended:
+        assert not win.close()  # it closes once the run has stopped
+    assert ended.args == ["stopped"]
+    qtbot.waitUntil(lambda: not win.isVisible(), timeout=WAIT)
+    assert not win.host.running
+
+
+def test_unsaved_changes_prompt(make_window, dialogs, text_folder):
+    win = make_window()
+    win.add_paths([text_folder])
+    first = win.project
+    dialogs.answer = QMessageBox.StandardButton.Cancel
+    win.act_new.trigger()
+    assert win.project is first and dialogs.titles("question") == ["Unsaved changes"]
+    dialogs.answer = QMessageBox.StandardButton.Discard
+    win.act_new.trigger()
+    assert win.project is not first and win.project.dataset_paths == ()
+    # the panes now show the new project
+    assert win.dataset_pane.project is win.project
+    assert win.settings_pane.project is win.project
+
+
+def test_save_open_and_recent_projects(make_window, dialogs, text_folder, tmp_path, monkeypatch):
+    win = make_window()
+    win.add_paths([text_folder])
+    target = tmp_path / "poems.toml"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (str(tmp_path / "poems"), "")))
+    win.act_save.trigger()  # untitled: Save asks for a file
+    assert target.is_file() and not win.project.dirty and not win.isWindowModified()
+    assert win.project.name == "poems"
+    assert win.recent_projects() == [str(target.resolve())]
+    loaded = Project.load(target)
+    assert loaded.dataset_paths == (str(text_folder.resolve()),)
+
+    win.act_new.trigger()
+    assert win.project.path is None
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: (str(target), "")))
+    win.act_open.trigger()
+    assert win.project.path == target and win.project.dataset_paths == loaded.dataset_paths
+    recent = [a for a in win.recent_menu.actions() if a.text().startswith("&1")]
+    assert recent and "poems.toml" in recent[0].text()
+    # a recent project that went missing is reported and forgotten
+    win.set_project(Project(name="x"))
+    target.unlink()
+    assert not win.open_project(target)
+    assert dialogs.titles("warning") == ["Cannot open project"]
+    assert win.recent_projects() == []
+
+
+def test_layout_is_remembered(make_window, qtbot):
+    win = make_window()
+    assert win.docks["log"].isVisible()
+    win.docks["log"].hide()
+    win.project.dirty = False
+    win.close()
+    again = make_window()
+    assert not again.docks["log"].isVisible() and again.docks["curves"].isVisible()
+    again.reset_layout()
+    assert again.docks["log"].isVisible()
+
+
+def test_view_menu_toggles_every_pane(make_window):
+    win = make_window()
+    view = next(m for m in win.menuBar().actions() if m.text() == "&View").menu()
+    titles = [a.text() for a in view.actions() if a.text()]
+    for name in ("Dataset", "Model", "Settings", "Curves", "Gallery", "Log", "Runs"):
+        assert name in titles
+    toggle = next(a for a in view.actions() if a.text() == "Gallery")
+    toggle.trigger()
+    assert not win.docks["gallery"].isVisible()
+
+
+def test_about(make_window, dialogs):
+    win = make_window()
+    win.act_about.trigger()
+    assert dialogs.titles("about") == ["About Fine-Tuning Studio"]
+
+
+def test_clicking_a_curve_jumps_the_gallery(make_window, fake_engine, text_folder, qtbot):
+    win = make_window(engine_fn=fake_engine(steps=12))
+    win.add_paths([text_folder])
+    with qtbot.waitSignal(win.host.run_ended, timeout=WAIT):
+        win.act_train.trigger()
+    win.curves.step_clicked.emit(5)
+    assert win.gallery.selected == 4 and win.gallery_pane.current_column.step == 4
+    assert all(line.value() == 4 for line in win.curves._sample_markers)
+
+
+def _interrupted_run(runs_dir: Path) -> Path:
+    run = runs_dir / "20250101-000000-old"
+    (run / "checkpoints" / "step_000003").mkdir(parents=True)
+    (run / "checkpoints" / "step_000003" / "state.json").write_text("{}", encoding="utf-8")
+    (run / "config.toml").write_text("", encoding="utf-8")
+    status = {"state": "running", "pid": 999_999_999, "host": "elsewhere", "name": "old",
+              "heartbeat": time.time() - 3600, "started": time.time() - 4000, "step": 3,
+              "total_steps": 8}
+    (run / "status.json").write_text(json.dumps(status), encoding="utf-8")
+    rec = {"event": "StepLogged", "step": 1, "epoch": 0, "loss": 2.0, "lr": 1e-3,
+           "grad_norm": 1, "throughput": 10, "throughput_unit": "tok", "elapsed_s": 1,
+           "eta_s": 1, "total_steps": 8}
+    (run / "metrics.jsonl").write_text(json.dumps(rec) + "\n", encoding="utf-8")
+    return run
+
+
+def test_runs_pane_shows_an_interrupted_run_and_resumes_it(make_window, fake_engine, tmp_path,
+                                                          qtbot):
+    run = _interrupted_run(tmp_path / "runs")
+    engine = fake_engine(steps=8, run_dir=str(run))
+    win = make_window(engine_fn=engine)
+    pane = win.runs_pane
+    pane.refresh()
+    assert [i.state for i in pane.infos] == ["interrupted"]
+    assert pane.tree.topLevelItem(0).text(1) == "interrupted"
+    pane.select(run)
+    assert pane.resume_button.isEnabled() and pane.open_button.isEnabled()
+    with qtbot.waitSignal(win.host.run_ended, timeout=WAIT):
+        pane.resume_button.click()
+        assert not pane.resume_button.isEnabled()  # one run at a time
+    assert engine.calls[0]["resume"] == str(run)
+    assert win.history.train.column("step").tolist() == [1, 4, 5, 6, 7, 8]
+
+
+def test_open_and_overlay_a_past_run(make_window, tmp_path, qtbot):
+    run = _interrupted_run(tmp_path / "runs")
+    win = make_window()
+    win.runs_pane.select(run)
+    win.runs_pane.open_button.click()
+    assert win.history.train.column("step").tolist() == [1]
+    assert win.history.label == run.name
+    win.ensure_curves()
+    win.runs_pane.overlay_button.click()
+    assert len(win.curves.overlays) == 1
+    assert win.curves.overlay_items(0)[0].getOriginalDataset()[0].tolist() == [1]
+
+
+@requires_engine
+def test_a_tiny_model_trains_to_completion_from_the_gui(make_window, tiny_run_config, qtbot):
+    project = Project.load(tiny_run_config(train={"max_steps": 6}))
+    win = make_window(project=project)  # the real engine
+    with qtbot.waitSignal(win.host.run_ended, timeout=120_000) as ended:
+        win.act_train.trigger()
+    assert ended.args == ["completed"], win.session.error_message
+    assert win.history.train.column("step").tolist() == [1, 2, 3, 4, 5, 6]
+    assert win.gallery.steps[0] == 0 and win.gallery.steps[-1] == 6
+    assert win.gallery_pane.current_column.cards[0].sample.prompt == "Shall I"
+    win.runs_pane.refresh()
+    assert [i.state for i in win.runs_pane.infos] == ["completed"]
+    assert win.session.device == "cpu"
