@@ -17,6 +17,7 @@ import sys
 import zlib
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 RED = (255, 0, 0)
@@ -137,16 +138,14 @@ def make_hostile_images(folder: str | Path) -> dict[str, Path]:
     files["cmyk_jpg"] = ("cmyk.jpg", _save(cmyk, "JPEG", quality=95))
     files["cmyk_tiff"] = ("cmyk.tiff", _save(cmyk, "TIFF"))
 
-    # 16-bit greyscale: 65535, 32768, 0, 257 in the first row (big-endian samples)
-    g16 = struct.pack(">4H", 65535, 32768, 0, 257)
-    files["grey16_png"] = ("grey16.png", png_bytes(4, 2, 16, 0, [g16, g16]))
-    rgb16 = struct.pack(">6H", 65535, 32768, 0, 0, 257, 65535)
-    files["rgb16_png"] = ("rgb16.png", png_bytes(2, 2, 16, 2, [rgb16, rgb16]))
-    import numpy as np
-
-    ints = np.array([[0, 1000, 65535, 32768]] * 4, dtype=np.int32)
+    # 16-bit greyscale, 8x8: every row is 65535, 32768, 0, 257 twice (big-endian samples)
+    g16 = struct.pack(">8H", *[65535, 32768, 0, 257] * 2)
+    files["grey16_png"] = ("grey16.png", png_bytes(8, 8, 16, 0, [g16] * 8))
+    rgb16 = struct.pack(">6H", 65535, 32768, 0, 0, 257, 65535) * 4
+    files["rgb16_png"] = ("rgb16.png", png_bytes(8, 8, 16, 2, [rgb16] * 8))
+    ints = np.array([[0, 1000, 65535, 32768] * 2] * 8, dtype=np.int32)
     files["int32_tiff"] = ("int32.tiff", _save(Image.fromarray(ints, "I"), "TIFF"))
-    floats = np.array([[0.0, 0.25, 0.5, 1.0]] * 4, dtype=np.float32)
+    floats = np.array([[0.0, 0.25, 0.5, 1.0] * 2] * 8, dtype=np.float32)
     files["float_tiff"] = ("float.tiff", _save(Image.fromarray(floats, "F"), "TIFF"))
     files["unicode_png"] = ("ünïcødé folder/my phötö ☕ 1.png", _save(q, "PNG"))
     files["tiny_png"] = ("tiny.png", _save(Image.new("RGB", (4, 4), GREEN), "PNG"))

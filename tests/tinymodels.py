@@ -66,3 +66,48 @@ def tiny_config_text(model_dir: Path, data_dir: Path, runs_dir: Path, **sections
         base.setdefault(k, {}).update(v)
     from studio.config import dumps_toml
     return dumps_toml(base)
+
+
+def make_tiny_unet(out: Path, size: int = 16, seed: int = 0) -> Path:
+    """A tiny DDPMPipeline folder (UNet2DModel + DDPMScheduler) built from configs."""
+    import torch
+    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+
+    out = Path(out)
+    if (out / "model_index.json").exists():
+        return out
+    torch.manual_seed(seed)
+    unet = UNet2DModel(sample_size=size, block_out_channels=(16, 32), layers_per_block=1,
+                       down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+                       up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=8,
+                       attention_head_dim=8)
+    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=200)).save_pretrained(out)
+    return out
+
+
+def write_image_dataset(folder: Path, shared_images: Path | None = None, n: int = 6,
+                        size: int = 40) -> Path:
+    """Small RGB images: crops of the shared photographs when available, else patterns."""
+    import numpy as np
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = []
+    if shared_images is not None:
+        for name in ("brick.png", "grass.png", "gravel.png"):
+            p = shared_images / name
+            if p.exists():
+                sources.append(Image.open(p).convert("RGB"))
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        if sources:
+            src = sources[i % len(sources)]
+            x, y = rng.integers(0, src.width - size), rng.integers(0, src.height - size)
+            img = src.crop((int(x), int(y), int(x) + size, int(y) + size))
+        else:
+            yy, xx = np.mgrid[0:size, 0:size]
+            arr = np.stack([(xx * (i + 3)) % 255, (yy * 7) % 255, ((xx + yy) * 5) % 255], -1)
+            img = Image.fromarray(arr.astype("uint8"))
+        img.save(folder / f"img_{i}.png")
+    return folder

@@ -234,6 +234,17 @@ def _read(path: Path, background: tuple[int, int, int], max_pixels: int,
           draft: int | None = None, min_side: int = 0) -> Image.Image:
     """``read_image`` raising ``_Unusable``. ``draft`` lets a JPEG decode at a reduced scale
     that keeps both sides at least ``draft`` px; ``min_side`` refuses smaller images."""
+    with warnings.catch_warnings():
+        # Our size check replaces Pillow's bomb warning (its hard error at twice its own
+        # limit still applies and is reported the same way), and its "corrupt EXIF" /
+        # "possibly corrupt TIFF" chatter is either harmless or ends in an _Unusable anyway.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
+        return _read_quietly(path, background, max_pixels, draft, min_side)
+
+
+def _read_quietly(path: Path, background: tuple[int, int, int], max_pixels: int,
+                  draft: int | None, min_side: int) -> Image.Image:
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -254,11 +265,7 @@ def _read(path: Path, background: tuple[int, int, int], max_pixels: int,
         if not head:
             raise _Unusable("is empty (0 bytes)", _REEXPORT)
         try:
-            with warnings.catch_warnings():
-                # The size check below replaces Pillow's warning (PIL's hard error at twice
-                # its own limit still applies, and is reported the same way).
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                im = Image.open(f)        # reads only the header
+            im = Image.open(f)            # reads only the header
         except Image.DecompressionBombError as e:
             raise _bomb(e, max_pixels) from None
         except UnidentifiedImageError:
@@ -636,7 +643,8 @@ def augment_batch(images: Sequence[torch.Tensor], size: int, spec: AugmentSpec, 
     ``[1 - scale_jitter, 1]`` of the square), flips, colour jitter and noise, each with its
     probability. The result depends only on the inputs and ``generator_seed``: the
     transforms run on a forked CPU generator seeded with it, so the caller's RNG state is
-    untouched and a resumed run sees the same augmentations.
+    untouched and a resumed run sees the same augmentations. Works on (and returns) CPU
+    tensors; move the batch to the device afterwards.
     """
     import torch
 
@@ -644,7 +652,8 @@ def augment_batch(images: Sequence[torch.Tensor], size: int, spec: AugmentSpec, 
     pipe = _pipeline(size, spec)
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(int(generator_seed) & 0xFFFF_FFFF_FFFF_FFFF)
-        out = [pipe(_float01(_square(img, crop))) for img in images]
+        # on the CPU, so every random draw comes from the seeded generator
+        out = [pipe(_float01(_square(img.cpu(), crop))) for img in images]
     return _stack_signed(out, size)
 
 

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -64,6 +65,7 @@ OPTIMIZER_TITLES = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD", "rmsprop": "
 COL_GROUP, COL_PARAMS, COL_MODE, COL_LR, COL_START = range(5)
 KEY_ROLE = Qt.ItemDataRole.UserRole
 _INT_MAX = 2**31 - 1
+MAX_STEPS = 9_999_999  # spin boxes: wide enough for any run, narrow on screen
 PRESETS = (("none", "Everything", "Every group trains, in full, from step 0"),
            ("head_only", "Head only", "Only the head (and the final norm) trains; a tied head "
                                       "trains through the embeddings"),
@@ -260,6 +262,7 @@ class LayerTreePane(QWidget):
         self._lr_spins: dict[str, RateSpin] = {}
         self._start_spins: dict[str, QSpinBox] = {}
         self._syncing = False
+        self._fitted = False
         self._no_wheel = _NoWheelUnlessFocused(self)
         self._layout_timer = QTimer(self)
         self._layout_timer.setSingleShot(True)
@@ -283,7 +286,7 @@ class LayerTreePane(QWidget):
             presets.addWidget(b)
             if key == "gradual":
                 self.gradual_every_spin = QSpinBox(self)
-                self.gradual_every_spin.setRange(1, _INT_MAX)
+                self.gradual_every_spin.setRange(1, 99_999)
                 self.gradual_every_spin.setPrefix("every ")
                 self.gradual_every_spin.setSuffix(" steps")
                 self.gradual_every_spin.setKeyboardTracking(False)
@@ -298,8 +301,6 @@ class LayerTreePane(QWidget):
         self.disc_button.clicked.connect(self.open_discriminative)
         self.disc_label = QLabel(self)
         self.disc_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        presets.addWidget(self.disc_button)
-        presets.addWidget(self.disc_label)
         self._disc_dialog: DiscriminativeDialog | None = None
 
         # -- the tree and the timeline ---------------------------------------------------------
@@ -310,7 +311,7 @@ class LayerTreePane(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.tree.setIndentation(14)
         header = self.tree.header()
         header.setStretchLastSection(False)
@@ -372,7 +373,7 @@ class LayerTreePane(QWidget):
         self.lora_dropout_spin.setDecimals(2)
         self.lora_dropout_spin.setToolTip(_help("lora_dropout"))
         self.warmup_spin = QSpinBox(self)
-        self.warmup_spin.setRange(0, _INT_MAX)
+        self.warmup_spin.setRange(0, MAX_STEPS)
         self.warmup_spin.setSuffix(" steps")
         self.warmup_spin.setToolTip(_help("unfreeze_warmup_steps"))
         for s in (self.lora_rank_spin, self.lora_alpha_spin, self.lora_dropout_spin,
@@ -384,18 +385,29 @@ class LayerTreePane(QWidget):
             lambda v: self._edit("set_lora", dropout=round(v, 4)))
         self.warmup_spin.valueChanged.connect(lambda v: self._edit("set_unfreeze_warmup", v))
         self.lora_row = QWidget(self)
-        lr_ = QHBoxLayout(self.lora_row)
-        lr_.setContentsMargins(0, 0, 0, 0)
+        grid = QGridLayout(self.lora_row)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setVerticalSpacing(4)
         self.lora_title = QLabel("LoRA adapters:", self)
-        lr_.addWidget(self.lora_title)
+        grid.addWidget(self.lora_title, 0, 0)
+        row = QHBoxLayout()
         for label, w in (("rank", self.lora_rank_spin), ("alpha", self.lora_alpha_spin),
                          ("dropout", self.lora_dropout_spin)):
-            lr_.addWidget(QLabel(label, self))
-            lr_.addWidget(w)
-        lr_.addSpacing(16)
-        lr_.addWidget(QLabel("Warm-up after unfreezing:", self))
-        lr_.addWidget(self.warmup_spin)
-        lr_.addStretch(1)
+            row.addWidget(QLabel(label, self))
+            row.addWidget(w)
+            row.addSpacing(6)
+        row.addStretch(1)
+        grid.addLayout(row, 0, 1)
+        grid.addWidget(QLabel("Learning rates:", self), 1, 0)
+        row = QHBoxLayout()
+        row.addWidget(self.disc_button)
+        row.addWidget(self.disc_label)
+        row.addSpacing(12)
+        row.addWidget(QLabel("warm-up after unfreezing", self))
+        row.addWidget(self.warmup_spin)
+        row.addStretch(1)
+        grid.addLayout(row, 1, 1)
+        grid.setColumnStretch(1, 1)
 
         # -- the live line -------------------------------------------------------------------
         self.estimate_label = QLabel(self)
@@ -466,6 +478,7 @@ class LayerTreePane(QWidget):
         self._states[:] = [self.state]
         self.state.subscribe(self._on_state)
         self._build(list(groups))
+        self._fitted = False
         self.placeholder.hide()
         self.body.show()
         self._sync()
@@ -582,7 +595,7 @@ class LayerTreePane(QWidget):
                 self.tree.setItemWidget(item, COL_LR, lr)
                 self._lr_spins[node.key] = lr
                 start = QSpinBox(self.tree)
-                start.setRange(0, _INT_MAX)
+                start.setRange(0, MAX_STEPS)
                 start.setKeyboardTracking(False)
                 start.setAlignment(Qt.AlignmentFlag.AlignRight)
                 start.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -811,10 +824,25 @@ class LayerTreePane(QWidget):
                 yield item
             it += 1
 
+    def _fit_tree(self) -> None:
+        """Give the tree the width its columns need (once per model); the timeline gets
+        the rest. The user's splitter drags are kept afterwards."""
+        total = self.splitter.width()
+        if self._fitted or total <= 0 or not self.splitter.isVisible():
+            return
+        self._fitted = True
+        tree = self.tree
+        need = tree.frameWidth() * 2 + tree.verticalScrollBar().sizeHint().width() + 4
+        for c in range(tree.columnCount()):
+            need += max(tree.sizeHintForColumn(c), tree.header().sectionSizeHint(c))
+        room = max(self.timeline.minimumWidth(), total - need - self.splitter.handleWidth())
+        self.splitter.setSizes([total - room - self.splitter.handleWidth(), room])
+
     def _place_tracks(self) -> None:
         st = self.state
         if st is None:
             return
+        self._fit_tree()
         vp = self.tree.viewport()
         top = self.timeline.mapFrom(self, vp.mapTo(self, QPoint(0, 0))).y()
         bottom = top + vp.height()

@@ -321,7 +321,8 @@ class UnfreezeTimeline(QWidget):
     def _paint_group(self, p: QPainter, pal: QPalette, t: Track) -> None:
         x0, x1 = self._span()
         if t.mode == "frozen":
-            r = QRectF(x0, t.top + t.height * 0.3, x1 - x0, t.height * 0.4)
+            end = self.x_of(self.axis.total) if self.axis.total is not None else x1
+            r = QRectF(x0, t.top + t.height * 0.3, end - x0, t.height * 0.4)
             brush = QBrush(FROZEN_COLOR, Qt.BrushStyle.BDiagPattern)
             p.setPen(QPen(FROZEN_COLOR.lighter(110), 1))
             p.setBrush(brush)
