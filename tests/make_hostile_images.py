@@ -144,9 +144,9 @@ def make_hostile_images(folder: str | Path) -> dict[str, Path]:
     rgb16 = struct.pack(">6H", 65535, 32768, 0, 0, 257, 65535) * 4
     files["rgb16_png"] = ("rgb16.png", png_bytes(8, 8, 16, 2, [rgb16] * 8))
     ints = np.array([[0, 1000, 65535, 32768] * 2] * 8, dtype=np.int32)
-    files["int32_tiff"] = ("int32.tiff", _save(Image.fromarray(ints, "I"), "TIFF"))
+    files["int32_tiff"] = ("int32.tiff", _save(Image.fromarray(ints), "TIFF"))
     floats = np.array([[0.0, 0.25, 0.5, 1.0] * 2] * 8, dtype=np.float32)
-    files["float_tiff"] = ("float.tiff", _save(Image.fromarray(floats, "F"), "TIFF"))
+    files["float_tiff"] = ("float.tiff", _save(Image.fromarray(floats), "TIFF"))
     files["unicode_png"] = ("ünïcødé folder/my phötö ☕ 1.png", _save(q, "PNG"))
     files["tiny_png"] = ("tiny.png", _save(Image.new("RGB", (4, 4), GREEN), "PNG"))
 

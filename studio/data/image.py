@@ -321,7 +321,7 @@ def _to_rgb(im: Image.Image, background: tuple[int, int, int]) -> Image.Image:
     """Any decoded Pillow image -> a new 8-bit RGB image."""
     mode = im.mode
     if mode.startswith("I;16") or mode in ("I", "F"):
-        return Image.fromarray(_deep_to_uint8(np.asarray(im), mode), "L").convert("RGB")
+        return Image.fromarray(_deep_to_uint8(np.asarray(im), mode)).convert("RGB")
     if mode in _ALPHA_MODES or "transparency" in im.info:
         rgba = im.convert("RGBA")
         out = Image.new("RGBA", im.size, (*background, 255))

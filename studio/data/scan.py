@@ -38,7 +38,10 @@ from studio.data import text as _textdata
 from studio.data.text import TEXT_EXTENSIONS
 
 TEXT_EXTS = frozenset(TEXT_EXTENSIONS)  # exactly what the text engine reads
-IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+from studio.data.image import IMAGE_EXTENSIONS  # noqa: E402
+from studio.data.image import MAX_PIXELS_DEFAULT as MAX_IMAGE_PIXELS  # noqa: E402
+
+IMAGE_EXTS = frozenset(IMAGE_EXTENSIONS)
 AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"})
 CAPTION_EXT = ".txt"
 
@@ -49,7 +52,6 @@ MIN_IMAGE_SIDE = 32
 MIN_AUDIO_SECONDS = 0.05
 MIN_TEXT_CHARS = 16
 # Decompression-bomb guard: images with more pixels than this are never decoded.
-MAX_IMAGE_PIXELS = 89_478_485  # PIL's own default (a 0.25 GB RGBA image)
 
 THUMB_SIZE = 128        # longest side of an image thumbnail, pixels
 ENVELOPE_BINS = 160     # min/max pairs in an audio thumbnail's waveform

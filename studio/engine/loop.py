@@ -261,11 +261,15 @@ class _Trainer:
                     (dict(model.named_parameters())[k] for k in s.params))
             self.log(f"unfroze {', '.join(names)} at step {self.step} ({n:,} parameters)")
 
-    def serve_requests(self) -> None:
+    def serve_requests(self) -> bool:
+        served = False
         if self.control.take_sample_request():
             self.do_sample(self.step)
+            served = True
         if self.control.take_save_request():
             self.save("manual")
+            served = True
+        return served
 
     # -- the run ---------------------------------------------------------------------
     def train(self) -> RunResult:
@@ -399,7 +403,10 @@ class _Trainer:
                 g["lr"] = fz.group_lr(base_lr, g, self.step, cfg.freeze.unfreeze_warmup_steps)
             loss_sum = torch.zeros((), device=self.device)
             for _ in range(t.grad_accum):
-                batch = self.micro_batch(self.micro).to(self.device, non_blocking=True)
+                batch = self.micro_batch(self.micro)
+                if self.device.type == "cuda":
+                    batch = batch.pin_memory()  # async host-to-device copy
+                batch = batch.to(self.device, non_blocking=True)
                 self.micro += 1
                 with self.precision.autocast(self.device):
                     loss = self.family.loss(self.loaded, batch) / t.grad_accum
@@ -438,26 +445,32 @@ class _Trainer:
                     throughput=log_items / dt, throughput_unit=self.family.throughput_unit,
                     elapsed_s=self.elapsed(), eta_s=step_time_ema * (self.total_steps - self.step),
                     total_steps=self.total_steps, gpu_mem_bytes=gpu_memory_bytes(self.device)))
-                self.folder.update_status(step=self.step)
-                log_t0, log_items, log_step0 = time.perf_counter(), 0, self.step
+                self.folder.set_status_fields(step=self.step)
+                # bookkeeping (emit, status) counts toward the next interval's throughput
+                log_t0, log_items, log_step0 = now, 0, self.step
 
             stop_early = False
+            side_t0 = time.perf_counter()
+            busy = False
             if cfg.eval.every and self.step % cfg.eval.every == 0:
                 stop_early = self.run_eval()
                 self.last_eval_step = self.step
+                busy = True
             if cfg.sample.every and self.step % cfg.sample.every == 0:
                 self.do_sample(self.step)
                 self.last_sample_step = self.step
+                busy = True
             if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0:
                 self.save("interval")
-            self.serve_requests()
+                busy = True
+            busy = self.serve_requests() or busy
             if stop_early:
                 self.log(f"early stopping: no better validation loss in "
                          f"{cfg.eval.early_stopping_patience} evaluations")
                 return "early_stopping"
-            # evaluation/sampling time is not training throughput
-            if self.step % t.log_every == 0:
-                log_t0 = time.perf_counter()
+            # evaluation / sampling / checkpoint time is not training throughput
+            if busy:
+                log_t0 += time.perf_counter() - side_t0
         return "completed"
 
     def _take_paused_since(self, t0: float) -> float:

@@ -27,11 +27,14 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizer(t: TrainConfig, groups: list[dict]) -> torch.optim.Optimizer:
+    # One fused kernel per step on CUDA instead of many small ones (the state is the same).
+    on_cuda = all(p.is_cuda for g in groups for p in g["params"])
+    fused = {"fused": True} if on_cuda else {}
     if t.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
+        return torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps, **fused)
     if t.optimizer == "adam":
         # Adam's weight decay is the classic L2 term added to the gradient.
-        return torch.optim.Adam(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
+        return torch.optim.Adam(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps, **fused)
     if t.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, nesterov=t.nesterov)
     if t.optimizer == "rmsprop":

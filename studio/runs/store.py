@@ -163,6 +163,12 @@ class RunFolder:
             self._status.update(fields)
         self.beat()
 
+    def set_status_fields(self, **fields) -> None:
+        """Change fields in memory only; the heartbeat thread writes them within HEARTBEAT_S
+        (the training loop must not pay an fsync per step)."""
+        with self._status_lock:
+            self._status.update(fields)
+
     def beat(self) -> None:
         with self._status_lock:
             if not self._status:

@@ -21,7 +21,7 @@ import math
 from typing import Any, Sequence
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPalette
+from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFormLayout,
     QFrame,
     QGridLayout,
     QHBoxLayout,
@@ -47,10 +46,15 @@ from PySide6.QtWidgets import (
 )
 
 from studio.config.schema import FreezeConfig
-from studio.qt.layer_tree.timeline import Track, UnfreezeTimeline, nice_ceil
+from studio.qt.layer_tree.timeline import (
+    FROZEN_COLOR,
+    MODE_COLORS,
+    Track,
+    UnfreezeTimeline,
+    nice_ceil,
+)
 from studio.state.freeze_tree import (
     MODE_TITLES,
-    ROOT_KEY,
     FreezeTree,
     GroupInfo,
     approx_lora_per_rank,
@@ -155,6 +159,7 @@ class RateSpin(QDoubleSpinBox):
         self.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
         self.setKeyboardTracking(False)
         self.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance("0.00123") + 30)
 
     def textFromValue(self, value: float) -> str:
         return f"{value:.3g}"
@@ -391,6 +396,7 @@ class LayerTreePane(QWidget):
         self.lora_title = QLabel("LoRA adapters:", self)
         grid.addWidget(self.lora_title, 0, 0)
         row = QHBoxLayout()
+        row.setSpacing(6)
         for label, w in (("rank", self.lora_rank_spin), ("alpha", self.lora_alpha_spin),
                          ("dropout", self.lora_dropout_spin)):
             row.addWidget(QLabel(label, self))
@@ -400,6 +406,7 @@ class LayerTreePane(QWidget):
         grid.addLayout(row, 0, 1)
         grid.addWidget(QLabel("Learning rates:", self), 1, 0)
         row = QHBoxLayout()
+        row.setSpacing(6)
         row.addWidget(self.disc_button)
         row.addWidget(self.disc_label)
         row.addSpacing(12)
@@ -763,9 +770,13 @@ class LayerTreePane(QWidget):
         else:
             where = (f"the run is set in epochs ({t.epochs:g}); its length in steps is known "
                      f"once the dataset is read, so the axis shows 0–{maximum:,}")
+        legend = " ".join(f'<span style="color:{c}">■</span>&nbsp;{name}' for c, name in (
+            (MODE_COLORS["full"].name(), "full"), (MODE_COLORS["lora"].name(), "LoRA"),
+            (FROZEN_COLOR.name(), "frozen (hatched)")))
         self.axis_label.setText(
-            f"Timeline: {where}. Drag a handle to set when a group starts training "
-            "(Shift: single steps), or select a row and use ←/→ (Shift ×10), Home/End.")
+            f"{legend} · Timeline: {where}. Drag a handle to set when a group starts "
+            "training (Shift: single steps), or select a row and use ←/→ (Shift ×10), "
+            "Home/End.")
 
     def _update_estimate(self) -> None:
         from studio.models.freeze import estimate_memory  # imports torch: lazily
@@ -878,7 +889,7 @@ class LayerTreePane(QWidget):
                     else "all frozen"))
                 tracks.append(Track(key=key, kind="parent", title=node.title,
                                     starts=tuple(r.start_step for r in live),
-                                    modes=tuple(r.mode for r in rows), tip=tip, **common))
+                                    tip=tip, **common))
         self.timeline.set_tracks(tracks, top, bottom)
 
     def _when(self, r, run: int | None, ep: float | None) -> str:

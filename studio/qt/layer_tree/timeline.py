@@ -19,7 +19,7 @@ per key press); ``start_previewed(key, step)`` follows the drag.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -84,12 +84,7 @@ class Track:
     tip: str = ""
     alternate: bool = False    # alternate row shading, like the tree
     starts: tuple[int, ...] = ()   # a parent's trainable groups' starts
-    modes: tuple[str, ...] = ()    # a parent's groups' modes
     editable: bool = False     # a group that trains: it has a handle
-
-    @property
-    def rect(self) -> QRect:
-        return QRect(0, self.top, 0, self.height)
 
 
 @dataclass
@@ -106,7 +101,6 @@ class _Axis:
     maximum: int = 100         # the axis' right end
     epoch_steps: float | None = None
     warmup: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 class UnfreezeTimeline(QWidget):
