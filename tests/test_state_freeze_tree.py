@@ -116,8 +116,9 @@ def test_the_tree_always_shows_what_the_engine_resolves(fc, steps):
         elif kind == "lr":
             before = tree.row(key)
             tree.set_lr(key, value)
-            if before.mode != "frozen":
-                assert tree.row(key).lr_scale == pytest.approx(value, rel=1e-3)
+            if before.mode != "frozen":  # own lr_scale is capped at 100 (the schema's max)
+                cap = 100 * before.lr_scale / before.own_lr
+                assert tree.row(key).lr_scale == pytest.approx(min(value, cap), rel=1e-3)
         elif kind == "start":
             before = tree.row(key)
             tree.set_start_step(key, value)
@@ -293,3 +294,19 @@ def test_round_trip_and_save_load_keep_the_plan(tmp_path):
     assert loaded.config.freeze == project.config.freeze
     again = FreezeTree(groups, project=loaded)
     assert_same_plan(tree_plan(again), tree_plan(tree))
+
+
+def test_one_mode_for_everything_is_written_once():
+    infos = [dataclasses.replace(GroupInfo.of(g), lora_exact=True, lora_per_rank=0 if g.name in (
+        "embeddings", "final_norm") else 100) for g in layer_groups(2, tied=False)]
+    tree = FreezeTree(infos)
+    tree.set_mode(ROOT_KEY, "lora")
+    assert tree.config.default_mode == "lora"
+    assert tree.config.groups == (GroupPlan("embeddings", "frozen"), GroupPlan("final_norm",
+                                                                             "frozen"))
+    assert {r.name for r in tree.rows() if r.mode == "lora"} == {"block.0", "block.1",
+                                                                 "lm_head"}
+    tree.set_mode("block.0", "full")
+    assert GroupPlan("block.0", "full") in tree.config.groups
+    tree.set_trains("embeddings", True)  # no linear layers: it trains in full, not LoRA
+    assert tree.row("embeddings").mode == "full"

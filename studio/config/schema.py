@@ -123,6 +123,13 @@ class TrainConfig:
     dropout: float = knob(-1.0, "Override the model's dropout probabilities; -1 keeps the "
                                 "model's own. More dropout fights overfitting on small data.",
                           min=-1.0, max=0.9, advanced=True)
+    gradient_checkpointing: bool = knob(False, "Recompute activations in the backward pass "
+                                               "instead of storing them: much less memory, "
+                                               "about a third slower.", advanced=True)
+    on_oom: str = knob("auto_fit", "Out of GPU memory: auto_fit halves the micro-batch and "
+                                   "doubles accumulation (same effective batch) and carries "
+                                   "on; pause asks you (the CLI stops with a checkpoint).",
+                       choices=("auto_fit", "pause"), advanced=True)
     log_every: int = knob(1, "Log training loss every N optimizer steps (each log is a CPU-GPU "
                              "sync point).", min=1, advanced=True)
 

@@ -11,7 +11,17 @@ import threading
 
 
 class RunControl:
-    def __init__(self) -> None:
+    """``interactive``: a person is there to answer (the GUI). Then problems the user must
+    decide (out of memory, a diverged loss) pause the run; otherwise (the CLI) they stop it
+    cleanly with a checkpoint and a message saying how to resume."""
+
+    FIT_ACTIONS = ("halve_batch", "gradient_checkpointing")
+
+    def __init__(self, interactive: bool = False) -> None:
+        self.interactive = interactive
+        self._lock = threading.Lock()
+        self._fit_actions: list[str] = []
+        self._lr_factor: float | None = None
         self._stop = threading.Event()
         self._resume = threading.Event()
         self._resume.set()  # not paused
@@ -35,7 +45,30 @@ class RunControl:
     def request_sample(self) -> None:
         self._sample_now.set()
 
+    def request_fit(self, action: str) -> None:
+        """Answer an out-of-memory pause: "halve_batch" (keeps the effective batch through
+        accumulation) or "gradient_checkpointing". Takes effect on resume."""
+        if action not in self.FIT_ACTIONS:
+            raise ValueError(action)
+        with self._lock:
+            self._fit_actions.append(action)
+
+    def scale_lr(self, factor: float) -> None:
+        """Multiply the learning rate from the next step on (e.g. 0.5 after a divergence)."""
+        with self._lock:
+            self._lr_factor = factor
+
     # -- queries (the loop) ----------------------------------------------------
+    def take_fit_actions(self) -> list[str]:
+        with self._lock:
+            out, self._fit_actions = self._fit_actions, []
+        return out
+
+    def take_lr_factor(self) -> float | None:
+        with self._lock:
+            out, self._lr_factor = self._lr_factor, None
+        return out
+
     @property
     def stop_requested(self) -> bool:
         return self._stop.is_set()

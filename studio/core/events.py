@@ -97,7 +97,8 @@ class LogMessage:
 @dataclass(frozen=True)
 class RunPaused:
     step: int
-    reason: str = "user"
+    reason: str = "user"  # "user", "out_of_memory", "diverged"
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class RunResumed:
 @dataclass(frozen=True)
 class RunFinished:
     step: int
-    reason: str  # "completed", "stopped", "early_stopping"
+    reason: str  # "completed", "stopped", "early_stopping", "diverged"
     best_val_loss: float | None
     best_step: int | None
     run_dir: str

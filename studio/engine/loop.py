@@ -84,6 +84,18 @@ def _set_dropout(model: nn.Module, p: float) -> None:
             m.attention_dropout = p
 
 
+def _enable_checkpointing(model: nn.Module) -> bool:
+    for name in ("gradient_checkpointing_enable", "enable_gradient_checkpointing"):
+        fn = getattr(model, name, None)
+        if fn is not None:
+            try:
+                fn()
+            except (ValueError, NotImplementedError, AttributeError):
+                return False
+            return True
+    return False
+
+
 def run(cfg: RunConfig, sink: EventSink | None = None, control: RunControl | None = None, *,
         resume: str | Path | None = None, overrides: tuple[str, ...] = ()) -> RunResult:
     """Train a run to completion, stop or failure. Blocking: GUIs call it from a worker.
@@ -170,18 +182,21 @@ class _Trainer:
         model.train()
         return float(total / max(1, count))  # one sync point per evaluation
 
-    def micro_batch(self, m: int) -> torch.Tensor:
-        """The m-th micro-batch of the whole run: epochs are seeded permutations, so the
-        data position is just ``m`` and resuming needs nothing else."""
-        epoch, pos = divmod(m, self.micro_per_epoch)
+    def next_batch(self) -> torch.Tensor:
+        """The next micro-batch. Epochs are seeded permutations and the data position is
+        the number of examples consumed, so resuming (even with a different micro-batch
+        size after an out-of-memory fit) needs nothing else."""
+        n = self.data.n_train
+        epoch, off = divmod(self.pos, n)
         if epoch != self._perm_epoch:
             g = torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + epoch)
-            self._perm = torch.randperm(self.data.n_train, generator=g)
+            self._perm = torch.randperm(n, generator=g)
             self._perm_epoch = epoch
-        bs = self.cfg.train.batch_size
-        idx = self._perm[pos * bs:(pos + 1) * bs]
+        idx = self._perm[off:off + self.bs]
         # the seed makes per-example randomness (augmentation) a function of the position
-        return self.data.train_batch(idx, self.cfg.train.seed * 1_000_003 + m)
+        batch = self.data.train_batch(idx, self.cfg.train.seed * 1_000_003 + self.pos)
+        self.pos += len(idx)
+        return batch
 
     def do_sample(self, step: int) -> None:
         out_dir = self.folder.sample_dir(step)
@@ -189,7 +204,9 @@ class _Trainer:
         self.sink.emit(ev.SampleReady(step=step, samples=tuple(samples)))
 
     def state_dict(self) -> dict:
-        return {"step": self.step, "micro": self.micro, "best_val_loss": self.best_val,
+        return {"step": self.step, "pos": self.pos, "batch_size": self.bs,
+                "grad_accum": self.accum, "total_steps": self.total_steps,
+                "best_val_loss": self.best_val,
                 "best_step": self.best_step, "evals_since_best": self.evals_since_best,
                 "last_val_loss": self.last_val, "elapsed_s": self.elapsed(),
                 "tokens_seen": self.items_seen, "saved_at": time.time()}
@@ -228,18 +245,134 @@ class _Trainer:
         patience = self.cfg.eval.early_stopping_patience
         return bool(patience) and self.evals_since_best >= patience
 
-    def wait_if_paused(self) -> None:
+    def wait_if_paused(self, reason: str = "user", message: str = "") -> None:
         if not self.control.paused or self.control.stop_requested:
             return
         t0 = time.perf_counter()
-        self.folder.write_status("paused", step=self.step)
-        self.sink.emit(ev.RunPaused(step=self.step))
+        self.folder.write_status("paused", step=self.step, message=message)
+        self.sink.emit(ev.RunPaused(step=self.step, reason=reason, message=message))
         while self.control.paused and not self.control.stop_requested:
             self.serve_requests()  # the model stays loaded: sample or save while paused
             self.control.wait_while_paused(0.05)
         self.paused_s += time.perf_counter() - t0
-        self.folder.write_status("running", step=self.step)
+        self.folder.write_status("running", step=self.step, message="")
         self.sink.emit(ev.RunResumed(step=self.step))
+
+    def train_step(self, opt, scaler) -> tuple[torch.Tensor, int]:
+        """One optimizer step over ``accum`` micro-batches; returns (loss tensor, items)."""
+        t = self.cfg.train
+        loss_sum = torch.zeros((), device=self.device)
+        items = 0
+        try:
+            for _ in range(self.accum):
+                batch = self.next_batch()
+                if self.device.type == "cuda":
+                    batch = batch.pin_memory()  # async host-to-device copy
+                batch = batch.to(self.device, non_blocking=True)
+                with self.precision.autocast(self.device):
+                    loss = self.family.loss(self.loaded, batch) / self.accum
+                (scaler.scale(loss) if scaler else loss).backward()
+                loss_sum += loss.detach()
+                items += self.data.items_in(batch)
+            if scaler:
+                scaler.unscale_(opt)
+            self.grad_norm = (torch.nn.utils.clip_grad_norm_(self.trainable, t.grad_clip)
+                              if t.grad_clip > 0 else None)
+            if scaler:
+                scaler.step(opt)
+                scaler.update()
+            else:
+                opt.step()
+        finally:
+            opt.zero_grad(set_to_none=True)
+        return loss_sum, items
+
+    def _free_memory(self) -> None:
+        import gc
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def apply_fit(self, action: str) -> bool:
+        """Make the next step fit in memory; return False when this action cannot help."""
+        t = self.cfg.train
+        if action == "halve_batch":
+            if self.bs <= 1:
+                return False
+            self.bs, self.accum = max(1, self.bs // 2), self.accum * 2
+            self.log(f"out of memory: micro-batch halved to {self.bs}, gradient accumulation "
+                     f"doubled to {self.accum} (the effective batch stays "
+                     f"{self.bs * self.accum})", "warning")
+            train = dataclasses.replace(t, batch_size=self.bs, grad_accum=self.accum)
+        elif action == "gradient_checkpointing":
+            if t.gradient_checkpointing or not _enable_checkpointing(self.loaded.model):
+                return False
+            self.log("out of memory: gradient checkpointing turned on", "warning")
+            train = dataclasses.replace(t, gradient_checkpointing=True)
+        else:
+            return False
+        # the run's config.toml follows, so a resume continues with what fits
+        self.cfg = dataclasses.replace(self.cfg, train=train)
+        save_config(self.cfg, self.folder.config_path)
+        return True
+
+    def handle_oom(self) -> bool:
+        """Out of memory inside a step. Return True to retry the step, False to stop."""
+        self._free_memory()
+        t = self.cfg.train
+        choices = ("halve the micro-batch (the effective batch is kept through "
+                   "accumulation), turn on gradient checkpointing, or freeze more layers")
+        if t.on_oom == "auto_fit":
+            for action in ("halve_batch", "gradient_checkpointing"):
+                if self.apply_fit(action):
+                    return True
+        msg = (f"out of memory at step {self.step} with a micro-batch of {self.bs}: "
+               f"{choices}")
+        if not self.control.interactive:
+            self.log(msg + "; then `studio resume` (e.g. train.batch_size="
+                     f"{max(1, self.bs // 2)} train.grad_accum={self.accum * 2})", "error")
+            self.stop_reason_message = msg
+            return False
+        self.log(msg, "error")
+        self.control.pause()
+        self.wait_if_paused(reason="out_of_memory", message=msg)
+        if self.control.stop_requested:
+            return False
+        for action in self.control.take_fit_actions():
+            self.apply_fit(action)
+        return True
+
+    def apply_lr_factor(self, factor: float) -> None:
+        train = dataclasses.replace(self.cfg.train, lr=self.cfg.train.lr * factor)
+        self.cfg = dataclasses.replace(self.cfg, train=train)
+        save_config(self.cfg, self.folder.config_path)
+        self.log(f"learning rate set to {train.lr:g} (x{factor:g})")
+
+    def handle_divergence(self, loss_val: float) -> bool:
+        """A NaN/inf loss: go back to the last good checkpoint. Return True to go on
+        (after the user lowered the rate in the GUI), False to stop."""
+        msg = (f"the training loss became {loss_val} at step {self.step}: the learning rate "
+               "is probably too high")
+        latest = self.folder.latest_checkpoint()
+        if latest is None:
+            raise RunError(msg + " (before the first checkpoint)",
+                           "lower train.lr (or turn on train.grad_clip) and start again")
+        st = ck.load_checkpoint(latest, self.loaded.model, self.optimizer, self.scaler)
+        self.step, self.pos = int(st["step"]), int(st["pos"])
+        self.last_ckpt_step = self.step
+        self.folder.truncate_metrics_after(self.step)
+        back = f"; weights restored from {latest.name} (step {self.step})"
+        if not self.control.interactive:
+            self.log(msg + back + f". Lower the rate and resume: studio resume "
+                     f"{self.folder.path} train.lr={self.cfg.train.lr / 4:g}", "error")
+            self.stop_reason_message = msg
+            return False
+        self.log(msg + back + ". Lower the learning rate, then resume.", "error")
+        self.control.pause()
+        self.wait_if_paused(reason="diverged", message=msg + back)
+        if self.control.stop_requested:
+            return False
+        return True
 
     def activate_due(self, emit: bool = True) -> None:
         """Start training every group whose start step has come (canonical order)."""
@@ -291,6 +424,9 @@ class _Trainer:
         model = self.loaded.model
         if t.dropout >= 0:
             _set_dropout(model, t.dropout)
+        if t.gradient_checkpointing and not _enable_checkpointing(model):
+            self.log("this model does not support gradient checkpointing; training without",
+                     "warning")
         model.train()
         self.data = self.family.datasets(self.loaded, cfg, resolve=Path)
         self.log(self.data.summary)
@@ -316,7 +452,8 @@ class _Trainer:
         self.total_steps = t.max_steps or max(1, math.ceil(t.epochs * self.micro_per_epoch
                                                            / t.grad_accum))
         self._perm_epoch = -1
-        self.micro = 0
+        self.pos = 0                      # examples consumed: the data position
+        self.bs, self.accum = t.batch_size, t.grad_accum  # an OOM fit may change them
         self.best_val: float | None = None
         self.best_step: int | None = None
         self.last_val: float | None = None
@@ -334,8 +471,10 @@ class _Trainer:
             self.step = int(ck.read_state(latest)["step"])
             self.activate_due(emit=False)
             st = ck.load_checkpoint(latest, model, self.optimizer, self.scaler)
-            self.step, self.micro = int(st["step"]), int(st["micro"])
+            self.step, self.pos = int(st["step"]), int(st["pos"])
             self.last_ckpt_step = self.step
+            if not t.max_steps and st.get("total_steps"):
+                self.total_steps = int(st["total_steps"])
             self.best_val, self.best_step = st.get("best_val_loss"), st.get("best_step")
             self.last_val = st.get("last_val_loss")
             self.evals_since_best = int(st.get("evals_since_best", 0))
@@ -364,14 +503,16 @@ class _Trainer:
         reason = self._loop()
 
         # 4. the end: final evaluation, samples and checkpoint, honest status
-        if reason != "stopped":
+        if reason not in ("stopped", "diverged"):
             if self.last_eval_step != self.step:
                 self.run_eval()
             if self.last_sample_step != self.step:
                 self.do_sample(self.step)
-        self.save("stop" if reason == "stopped" else "final")
-        state = "stopped" if reason == "stopped" else "completed"
-        folder.write_status(state, step=self.step, message=reason,
+        if reason != "diverged":  # a diverged state is never saved over the good one
+            self.save("stop" if reason == "stopped" else "final")
+        state = "stopped" if reason in ("stopped", "diverged") else "completed"
+        folder.write_status(state, step=self.step,
+                            message=getattr(self, "stop_reason_message", "") or reason,
                             best_val_loss=self.best_val, best_step=self.best_step)
         self.sink.emit(ev.RunFinished(step=self.step, reason=reason,
                                       best_val_loss=self.best_val, best_step=self.best_step,
@@ -398,40 +539,32 @@ class _Trainer:
             opt = self.optimizer
 
             # one optimizer step = grad_accum micro-batches
+            factor = self.control.take_lr_factor()
+            if factor is not None:
+                self.apply_lr_factor(factor)
+                t = self.cfg.train
             base_lr = t.lr * lr_multiplier(self.step, self.total_steps, t)
             for g in opt.param_groups:
                 g["lr"] = fz.group_lr(base_lr, g, self.step, cfg.freeze.unfreeze_warmup_steps)
-            loss_sum = torch.zeros((), device=self.device)
-            for _ in range(t.grad_accum):
-                batch = self.micro_batch(self.micro)
-                if self.device.type == "cuda":
-                    batch = batch.pin_memory()  # async host-to-device copy
-                batch = batch.to(self.device, non_blocking=True)
-                self.micro += 1
-                with self.precision.autocast(self.device):
-                    loss = self.family.loss(self.loaded, batch) / t.grad_accum
-                (scaler.scale(loss) if scaler else loss).backward()
-                loss_sum += loss.detach()
-                log_items += self.data.items_in(batch)
-            if scaler:
-                scaler.unscale_(opt)
-            grad_norm = (torch.nn.utils.clip_grad_norm_(self.trainable, t.grad_clip) if t.grad_clip > 0
-                         else None)
-            if scaler:
-                scaler.step(opt)
-                scaler.update()
-            else:
-                opt.step()
-            opt.zero_grad(set_to_none=True)
+            pos0 = self.pos
+            try:
+                loss_sum, items = self.train_step(opt, scaler)
+            except torch.OutOfMemoryError:
+                self.pos = pos0  # retry the same examples
+                if self.handle_oom():
+                    continue
+                return "stopped"
+            log_items += items
             self.step += 1
 
             # log: the only per-step CPU-GPU sync point, and only every log_every steps
             if self.step % t.log_every == 0 or self.step == self.total_steps:
                 loss_val = float(loss_sum)
                 if not math.isfinite(loss_val):
-                    raise RunError(f"the training loss became {loss_val} at step {self.step}",
-                                   "lower train.lr (or turn on train.grad_clip) and resume "
-                                   "from the last checkpoint")
+                    if self.handle_divergence(loss_val):
+                        log_t0, log_items, log_step0 = time.perf_counter(), 0, self.step
+                        continue
+                    return "diverged"
                 now = time.perf_counter()
                 dt = max(1e-9, now - log_t0 - self._take_paused_since(log_t0))
                 per_step = dt / max(1, self.step - log_step0)
@@ -439,9 +572,10 @@ class _Trainer:
                     0.8 * step_time_ema + 0.2 * per_step)
                 self.items_seen += log_items
                 self.sink.emit(ev.StepLogged(
-                    step=self.step, epoch=self.micro / self.micro_per_epoch, loss=loss_val,
+                    step=self.step, epoch=self.pos / self.data.n_train, loss=loss_val,
                     lr=base_lr,
-                    grad_norm=float(grad_norm) if grad_norm is not None else float("nan"),
+                    grad_norm=float(self.grad_norm) if self.grad_norm is not None
+                    else float("nan"),
                     throughput=log_items / dt, throughput_unit=self.family.throughput_unit,
                     elapsed_s=self.elapsed(), eta_s=step_time_ema * (self.total_steps - self.step),
                     total_steps=self.total_steps, gpu_mem_bytes=gpu_memory_bytes(self.device)))

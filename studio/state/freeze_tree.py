@@ -97,17 +97,22 @@ class GroupInfo:
 _INFO_FIELDS = {f.name for f in dataclasses.fields(GroupInfo)}
 
 
-def approx_lora_per_rank(name: str, count: int, d_model: int, vocab: int = 0) -> int:
+def approx_lora_per_rank(name: str, count: int, d_model: int, vocab: int = 0) -> int | None:
     """LoRA parameters per unit of rank when the real layers are not known: a transformer
     block has four linear layers summing to 16·d in + out (attention q/k/v + out, MLP
-    up 4d + down), an untied head d + vocab; embeddings and norms have no linear layers."""
-    if count <= 0 or d_model <= 0:
+    up 4d + down), an untied head d + vocab; embeddings and norms have no linear layers.
+    None where there is no good guess (count the real model with ``describe_model``)."""
+    if count <= 0:
         return 0
+    if name in ("embeddings", "final_norm") or name.endswith("norm"):
+        return 0
+    if d_model <= 0:
+        return None
     if re.fullmatch(r"(block|layer|decoder_block|encoder_block)\.\d+", name):
         return 16 * d_model
     if name in ("lm_head", "head"):
         return d_model + (vocab or count // max(1, d_model))
-    return 0
+    return None
 
 
 def preset_plans(groups: Sequence[GroupInfo], preset: str, every: int) -> dict[str, GroupPlan]:
@@ -347,6 +352,7 @@ class FreezeTree(Observable):
             if r.mode == "full":
                 total += r.info.count
             elif r.mode == "lora" and r.info.has_params:
+                # unknown adapter sizes count as 0 and make the total an estimate
                 total += (r.info.lora_per_rank or 0) * self._fc.lora_rank
                 approx = approx or not r.info.lora_exact
         return total, approx
@@ -419,7 +425,13 @@ class FreezeTree(Observable):
             else:
                 base = self._thawed(n) if r.mode == "frozen" else self._plan_of(r)
                 changes[n] = dataclasses.replace(base, mode=m)
-        self._write(changes)
+        fc = self._fc
+        if (key == ROOT_KEY and fc.preset == "none"
+                and all(mode == "frozen" or self.row(n).info.lora_possible or mode != "lora"
+                        for n in self._check_members(key))):
+            # every group the same mode and no preset: say it once, as default_mode
+            fc = dataclasses.replace(fc, default_mode=mode)
+        self._write(changes, fc)
 
     def set_lr(self, name: str, effective: float) -> None:
         """Set a group's effective rate multiplier (own lr_scale x discriminative factor)."""
@@ -504,14 +516,18 @@ class FreezeTree(Observable):
 
     def _thawed(self, name: str) -> GroupPlan:
         """The plan of a frozen group when it is ticked again: as it was before it was
-        frozen here, else as the preset would train it, else full from step 0."""
+        frozen here, else as the preset would train it, else full from step 0 (LoRA only
+        where the group has layers for it)."""
         if name in self._remembered:
-            return self._remembered[name]
-        base = self._base(name)
-        if base.mode != "frozen":
-            return base
-        mode = self._fc.default_mode if self._fc.default_mode != "frozen" else "full"
-        return GroupPlan(name, mode)
+            plan = self._remembered[name]
+        else:
+            plan = self._base(name)
+            if plan.mode == "frozen":
+                mode = self._fc.default_mode if self._fc.default_mode != "frozen" else "full"
+                plan = GroupPlan(name, mode)
+        if plan.mode == "lora" and not self.row(name).info.lora_possible:
+            plan = dataclasses.replace(plan, mode="full")
+        return plan
 
     def _resolve(self) -> list[GroupRow]:
         presets = self._presets()
@@ -523,22 +539,22 @@ class FreezeTree(Observable):
                                  gp.start_step, g.name in entries))
         return rows
 
-    def _write(self, changes: dict[str, GroupPlan]) -> None:
-        """Apply per-group plans: each edited entry is replaced in place, dropped when the
-        preset already gives that plan, or inserted in tree order."""
-        if not changes:
-            return
-        presets = self._presets()
+    def _write(self, changes: dict[str, GroupPlan], fc: FreezeConfig | None = None) -> None:
+        """Apply per-group plans to ``fc`` (default: the current config): each edited entry
+        is replaced in place, dropped when the preset already gives that plan, or inserted
+        in tree order."""
+        fc = self._fc if fc is None else fc
+        presets = preset_plans(self.groups, fc.preset, fc.gradual_every)
         for name, plan in changes.items():
             r = self.row(name)
             if plan.mode == "frozen" and r.mode != "frozen":
                 self._remembered[name] = self._plan_of(r)
             elif plan.mode != "frozen":
                 self._remembered.pop(name, None)
-        entries = list(self._fc.groups)
+        entries = list(fc.groups)
         for name, plan in changes.items():
             plan = _tidy(plan)
-            keep = not _same(plan, self._base(name, presets))
+            keep = not _same(plan, presets.get(name, GroupPlan(name, fc.default_mode)))
             at = next((k for k, gp in enumerate(entries) if gp.name == name), None)
             if at is not None:
                 if keep:
@@ -550,7 +566,7 @@ class FreezeTree(Observable):
                 pos = next((k for k, gp in enumerate(entries)
                             if self._by_name.get(gp.name, -1) > order), len(entries))
                 entries.insert(pos, plan)
-        self._commit(dataclasses.replace(self._fc, groups=tuple(entries)))
+        self._commit(dataclasses.replace(fc, groups=tuple(entries)))
 
     def _commit(self, fc: FreezeConfig) -> None:
         if fc == self._fc:

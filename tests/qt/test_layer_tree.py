@@ -315,3 +315,14 @@ def test_axis_follows_the_run_length(make_pane):
     assert "after the run ends" in pane.estimate_detail.text()
     pane.project.replace_section("train", max_steps=500)
     assert pane.timeline.axis.total == 500 and pane.timeline.axis.maximum == 500
+
+
+def test_clear_goes_back_to_the_placeholder(make_pane, model):
+    pane = make_pane()
+    pane.clear("Cannot load the model")
+    assert pane.placeholder.isVisible() and not pane.body.isVisible()
+    assert pane.placeholder.text() == "Cannot load the model"
+    pane.project.replace_section("freeze", preset="head_only")  # nothing listens any more
+    _, groups, info = model
+    pane.set_groups(groups, info)
+    assert pane.body.isVisible() and pane.preset_buttons["head_only"].isChecked()

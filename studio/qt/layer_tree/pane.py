@@ -488,8 +488,24 @@ class LayerTreePane(QWidget):
         self._fitted = False
         self.placeholder.hide()
         self.body.show()
-        self._sync()
+        self._sync(first=True)
         self.groups_changed.emit()
+
+    def clear(self, message: str = "") -> None:
+        """Back to the placeholder (no model, or it could not be loaded)."""
+        if self.state is not None:
+            self.state.detach()
+            self.state = None
+        self.tree.clear()
+        self._items.clear()
+        self._combos.clear()
+        self._lr_spins.clear()
+        self._start_spins.clear()
+        self.timeline.set_tracks([], 0, 0)
+        self.placeholder.setText(message or "The layer tree appears here once a model is "
+                                            "loaded.")
+        self.body.hide()
+        self.placeholder.show()
 
     def set_train_examples(self, n: int | None) -> None:
         """Training examples (blocks) of the dataset, for a run length set in epochs."""
@@ -551,14 +567,15 @@ class LayerTreePane(QWidget):
             members = node.members()
             count = sum(st.row(n).info.count for n in members)
             row = st.row(node.group) if node.is_group else None
-            if row is not None and row.info.tied:
+            if row is not None and not row.info.has_params:
                 item.setFirstColumnSpanned(True)
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
-                tip = row.info.note or "no weights of its own"
+                tip = row.info.note or "no parameters of its own"
                 item.setText(COL_GROUP, f"{node.title} — {tip}")
-                item.setToolTip(COL_GROUP, f"{node.title}: {tip}. Its output layer is the "
-                                           "embedding matrix, counted once, under "
-                                           f"{st.tied_to(node.group).title}.")
+                if row.info.tied:
+                    tip += (". Its output layer is the embedding matrix, counted once, under "
+                            f"{st.tied_to(node.group).title}")
+                item.setToolTip(COL_GROUP, f"{node.title}: {tip}.")
                 item.setForeground(COL_GROUP, self.palette().brush(
                     QPalette.ColorRole.PlaceholderText))
                 return item
@@ -652,7 +669,7 @@ class LayerTreePane(QWidget):
             item.addChild(child)
 
     # -- state -> widgets --------------------------------------------------------------------------
-    def _sync(self) -> None:
+    def _sync(self, first: bool = False) -> None:
         st = self.state
         if st is None:
             return
@@ -675,11 +692,12 @@ class LayerTreePane(QWidget):
                 if not node.is_group:
                     continue
                 r = st.row(key)
-                if r.info.tied:
+                if not r.info.has_params:
                     continue
                 lr, start = self._lr_spins[key], self._start_spins[key]
                 for w in (lr, start):
                     w.blockSignals(True)
+                lr.setMaximum(100.0 * r.lr_scale / r.own_lr)  # own lr_scale <= 100
                 lr.setValue(r.lr_scale)
                 start.setValue(r.start_step)
                 for w in (lr, start):
@@ -695,10 +713,13 @@ class LayerTreePane(QWidget):
                 font.setItalic(r.explicit)
                 item.setFont(COL_GROUP, font)
             fc = st.config
-            for w, v in ((self.gradual_every_spin, fc.gradual_every),
-                         (self.lora_rank_spin, fc.lora_rank), (self.lora_alpha_spin, fc.lora_alpha),
-                         (self.lora_dropout_spin, fc.lora_dropout),
-                         (self.warmup_spin, fc.unfreeze_warmup_steps)):
+            # the gradual spin keeps what the user typed until the gradual preset is used
+            spins = [(self.lora_rank_spin, fc.lora_rank), (self.lora_alpha_spin, fc.lora_alpha),
+                     (self.lora_dropout_spin, fc.lora_dropout),
+                     (self.warmup_spin, fc.unfreeze_warmup_steps)]
+            if fc.preset == "gradual" or first:
+                spins.append((self.gradual_every_spin, fc.gradual_every))
+            for w, v in spins:
                 w.blockSignals(True)
                 w.setValue(v)
                 w.blockSignals(False)
@@ -871,6 +892,9 @@ class LayerTreePane(QWidget):
             node = st.node(key)
             if node.is_group:
                 r = st.row(key)
+                if not r.info.has_params and not r.info.tied:
+                    tracks.append(Track(key=key, kind="blank", **common))
+                    continue
                 if r.info.tied:
                     owner = st.tied_to(key)
                     tracks.append(Track(key=key, kind="tied", title=r.title,

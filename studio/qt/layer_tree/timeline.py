@@ -436,7 +436,7 @@ class UnfreezeTimeline(QWidget):
             return super().mousePressEvent(e)
         pos = e.position()
         t = self._track_at(int(pos.y()))
-        if t is None:
+        if t is None or t.kind == "blank":
             return
         self._select(t.key)
         if self._on_handle(t, pos.x()):
