@@ -190,9 +190,12 @@ def test_mode_on_a_parent_uses_lora_where_it_can():
                                  lora_exact=False) for g in infos]
     tree = FreezeTree(infos)
     tree.set_mode(ROOT_KEY, "lora")
-    modes = {r.name: r.mode for r in tree.rows()}
+    modes = {r.name: r.mode for r in tree.rows() if not r.info.tied}
     assert modes == {"embeddings": "frozen", "block.0": "lora", "block.1": "lora",
-                     "block.2": "lora", "final_norm": "frozen", "lm_head": "full"}
+                     "block.2": "lora", "final_norm": "frozen"}
+    assert tree.config.default_mode == "lora"  # said once, with the exceptions listed
+    assert tree.config.groups == (GroupPlan("embeddings", "frozen"),
+                                  GroupPlan("final_norm", "frozen"))
     assert tree.mode_of("block.*") == "lora" and tree.mode_of(ROOT_KEY) is None
     with pytest.raises(ValueError, match="no linear"):
         tree.set_mode("embeddings", "lora")

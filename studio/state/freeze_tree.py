@@ -426,10 +426,9 @@ class FreezeTree(Observable):
                 base = self._thawed(n) if r.mode == "frozen" else self._plan_of(r)
                 changes[n] = dataclasses.replace(base, mode=m)
         fc = self._fc
-        if (key == ROOT_KEY and fc.preset == "none"
-                and all(mode == "frozen" or self.row(n).info.lora_possible or mode != "lora"
-                        for n in self._check_members(key))):
-            # every group the same mode and no preset: say it once, as default_mode
+        if key == ROOT_KEY and fc.preset == "none":
+            # one mode for the whole model and no preset: say it once, as default_mode
+            # (groups that cannot take LoRA get a "frozen" entry each)
             fc = dataclasses.replace(fc, default_mode=mode)
         self._write(changes, fc)
 
