@@ -287,22 +287,23 @@ class UnfreezeTimeline(QWidget):
         bold = QFont(self.font())
         bold.setBold(True)
         end_w = QFontMetrics(bold).horizontalAdvance(end_label)
+        end_lx = (min(max(end_x - end_w / 2, 1), self.width() - end_w - 1)
+                  if end_x is not None else None)
         for s in self._ticks():
             x = self.x_of(s)
             label = step_label(s)
             w = fm.horizontalAdvance(label)
             lx = min(max(x - w / 2, 1), self.width() - w - 1)
-            if end_x is not None and s != 0 and abs(x - end_x) < (w + end_w) / 2 + 6:
+            if end_lx is not None and lx < end_lx + end_w + 6 and end_lx < lx + w + 6:
                 continue  # the end label wins
             p.setPen(QPen(text, 1))
             p.drawText(QPointF(lx, h - 7), label)
             p.setPen(QPen(line, 1))
             p.drawLine(QPointF(round(x) + 0.5, h - 4), QPointF(round(x) + 0.5, h - 1))
-        if end_x is not None:
-            lx = min(max(end_x - end_w / 2, 1), self.width() - end_w - 1)
+        if end_lx is not None:
             p.setFont(bold)
             p.setPen(QPen(text, 1))
-            p.drawText(QPointF(lx, h - 7), end_label)
+            p.drawText(QPointF(end_lx, h - 7), end_label)
             p.setFont(self.font())
 
     def _bar_rect(self, t: Track, start: float) -> QRectF:
