@@ -14,7 +14,6 @@ marked failed — never a run reported as done.
 
 from __future__ import annotations
 
-import dataclasses
 import traceback
 from pathlib import Path
 from typing import Callable
@@ -22,46 +21,14 @@ from typing import Callable
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from studio.config import RunConfig
-from studio.config.io import resolve_path
 from studio.core import events as ev
 from studio.core.control import RunControl
-from studio.core.errors import DataError, StudioError
+from studio.core.errors import StudioError
 from studio.state.gallery import GalleryState
 from studio.state.run_history import RunHistory
 from studio.state.session import RunSession
 
 EngineFn = Callable[..., object]
-
-
-def exclude_files(cfg: RunConfig, excluded) -> RunConfig:
-    """The config with the user's unticked dataset files left out.
-
-    The engine reads ``data.paths`` (files and folders) and has no exclusion list, so a
-    folder that holds an excluded file is replaced by the files it holds minus the
-    excluded ones (found the way the engine finds them). Runs on the worker thread: it
-    walks folders.
-    """
-    if not excluded:
-        return cfg
-    from studio.data.text import collect_files  # the engine's own file finder
-
-    gone = {str(Path(p).resolve()) for p in excluded}
-    paths: list[str] = []
-    for given in cfg.data.paths:
-        p = resolve_path(cfg, given)
-        if p.is_dir():
-            files, _skipped = collect_files([p])
-            keep = [str(f) for f in files if str(f.resolve()) not in gone]
-            if len(keep) == len(files):
-                paths.append(given)  # nothing excluded below this folder
-            else:
-                paths.extend(keep)
-        elif str(p.resolve()) not in gone:
-            paths.append(given)
-    if not paths:
-        raise DataError(", ".join(cfg.data.paths), "every dataset file is excluded",
-                        "tick at least one file in the Dataset pane")
-    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, paths=tuple(paths)))
 
 
 class _SignalSink:
@@ -80,13 +47,12 @@ class _Worker(QObject):
     done = Signal(object)          # the engine's RunResult, or None after an error
 
     def __init__(self, engine_fn: EngineFn | None, cfg: RunConfig | None, control: RunControl,
-                 resume: str | None, excluded: tuple[str, ...]) -> None:
+                 resume: str | None) -> None:
         super().__init__()
         self._engine_fn = engine_fn
         self._cfg = cfg
         self._control = control
         self._resume = resume
-        self._excluded = excluded
 
     @Slot()
     def work(self) -> None:
@@ -95,8 +61,9 @@ class _Worker(QObject):
             fn = self._engine_fn
             if fn is None:
                 from studio.engine import run as fn  # heavy (torch): imported off the GUI thread
-            cfg = exclude_files(self._cfg, self._excluded) if self._cfg is not None else None
-            result = fn(cfg, _SignalSink(self.event), self._control, resume=self._resume)
+            # data.exclude (the files unticked in the dataset browser) travels in the
+            # config: the engine leaves those files out
+            result = fn(self._cfg, _SignalSink(self.event), self._control, resume=self._resume)
         except BaseException as exc:  # noqa: BLE001 - errors come home as a signal
             message = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
             self.errored.emit(message, traceback.format_exc())
@@ -143,8 +110,7 @@ class EngineHost(QObject):
         return self._thread is not None
 
     # -- starting ------------------------------------------------------------------------
-    def start(self, cfg: RunConfig | None, *, resume: str | Path | None = None,
-              excluded=()) -> None:
+    def start(self, cfg: RunConfig | None, *, resume: str | Path | None = None) -> None:
         """Start a run of ``cfg`` (or continue the run folder ``resume``)."""
         if self.running:
             raise RuntimeError("a run is already in progress")
@@ -165,7 +131,7 @@ class EngineHost(QObject):
 
         thread = QThread()
         thread.setObjectName("studio-engine")
-        worker = _Worker(self.engine_fn, cfg, self.control, resume, tuple(excluded))
+        worker = _Worker(self.engine_fn, cfg, self.control, resume)
         worker.moveToThread(thread)
         thread.started.connect(worker.work)
         worker.event.connect(self._on_event)

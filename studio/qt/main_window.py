@@ -527,7 +527,7 @@ class MainWindow(QMainWindow):
             return
         self.ensure_curves()
         self.docks["curves"].raise_()
-        self.host.start(cfg, excluded=tuple(sorted(self.project.excluded)))
+        self.host.start(cfg)
         self.runs_pane.set_busy(True)
 
     def resume_run(self, run_dir: str) -> None:

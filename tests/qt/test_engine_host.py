@@ -9,8 +9,7 @@ import pytest
 
 from studio.config import load_config
 from studio.core import events as ev
-from studio.core.errors import DataError
-from studio.qt.engine_host import EngineHost, exclude_files
+from studio.qt.engine_host import EngineHost
 from studio.state.project import Project
 from tests.qt.conftest import requires_engine
 
@@ -151,26 +150,6 @@ def test_resume_passes_the_folder_and_continues_the_curves(qtbot, fake_engine, t
     # steps 1..3 from the file, step 4 forgotten (after the checkpoint at 3), 4..8 re-run
     assert list(host.history.train.column("step")) == [1, 2, 3, 4, 5, 6, 7, 8]
     assert host.history.train.column("loss")[0] == pytest.approx(1.9)
-
-
-def test_exclude_files_replaces_a_folder_by_its_kept_files(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    for name in ("a.txt", "b.txt", "c.txt"):
-        (data / name).write_text("hello " * 20, encoding="utf-8")
-    other = tmp_path / "other.txt"
-    other.write_text("more text " * 20, encoding="utf-8")
-    p = Project(name="t")
-    p.add_dataset_path(str(data))
-    p.add_dataset_path(str(other))
-    cfg = p.config
-    assert exclude_files(cfg, ()) is cfg
-    out = exclude_files(cfg, [str(data / "b.txt")])
-    assert [Path(x).name for x in out.data.paths] == ["a.txt", "c.txt", "other.txt"]
-    out = exclude_files(cfg, [str(other)])
-    assert out.data.paths == (str(data),)
-    with pytest.raises(DataError):
-        exclude_files(cfg, [str(data / n) for n in ("a.txt", "b.txt", "c.txt")] + [str(other)])
 
 
 @requires_engine

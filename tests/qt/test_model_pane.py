@@ -87,11 +87,11 @@ def test_summary_and_layer_groups_of_a_tiny_gpt2(qtbot, tiny_text_model):
     assert "2 layers" in pane.fields["shape"].text()
     result = sig.args[0]
     assert result is not None and result.parameters == n_params
-    titles = [pane.tree.topLevelItem(i).text(0) for i in range(pane.tree.topLevelItemCount())]
+    groups = pane.layer_tree.state.groups
+    titles = [g.title for g in groups]
     assert titles[:3] == ["Embeddings", "Block 0", "Block 1"] and "LM head" in titles
-    counts = [int(pane.tree.topLevelItem(i).text(1).replace(",", ""))
-              for i in range(pane.tree.topLevelItemCount())]
-    assert sum(counts) == n_params
+    assert sum(g.count for g in groups) == n_params
+    assert pane.layer_tree.body.isVisibleTo(pane)
     assert f"{n_params:,}" in pane.fields["parameters"].text()
 
 
@@ -112,7 +112,7 @@ def test_missing_starter_is_explained(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("STUDIO_RESOURCES", str(tmp_path / "no-resources"))
     pane = make_pane(qtbot, "starter:text")
     assert "missing" in pane.tree_status.text()
-    assert pane.tree.topLevelItemCount() == 0
+    assert pane.layer_tree.state is None
 
 
 def test_a_hidden_pane_loads_the_model_only_when_shown(qtbot, tiny_text_model):
@@ -124,4 +124,4 @@ def test_a_hidden_pane_loads_the_model_only_when_shown(qtbot, tiny_text_model):
     assert pane.inspection is None and "when this pane is shown" in pane.tree_status.text()
     with qtbot.waitSignal(pane.inspected, timeout=60_000):
         pane.show()
-    assert pane.tree.topLevelItemCount() == len(pane.inspection.groups)
+    assert len(pane.layer_tree.state.groups) == len(pane.inspection.groups)

@@ -33,14 +33,11 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
     QRadioButton,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -161,6 +158,7 @@ class Inspection:
     groups: list  # list[LayerGroup]
     model_class: str
     vocab: int | None = None
+    info: dict | None = None  # shapes for the layer tree's memory estimate
 
 
 def inspect_model(source: str, family: str, revision: str = "",
@@ -172,12 +170,15 @@ def inspect_model(source: str, family: str, revision: str = "",
     loaded = fam.load(source, device="cpu", dtype=None, revision=revision,
                       trust_remote_code=trust_remote_code)
     try:
+        from studio.qt.layer_tree import describe_model
+
         groups = fam.layer_groups(loaded)
         params = {id(p): p.numel() for p in loaded.model.parameters()}
         tok = loaded.extras.get("tokenizer")
         return Inspection(source=source, family=family, parameters=sum(params.values()),
                           groups=groups, model_class=type(loaded.model).__name__,
-                          vocab=len(tok) if tok is not None else None)
+                          vocab=len(tok) if tok is not None else None,
+                          info=describe_model(loaded.model, groups))
     finally:
         del loaded
 
@@ -433,23 +434,17 @@ class ModelPane(QWidget):
             self.fields[key] = value
             self.form.addRow(label + ":", value)
 
-        # -- layer tree (read-only groups) -------------------------------------------------
-        layers = QGroupBox("Layer tree", self)
-        self.tree = QTreeWidget(layers)
-        self.tree.setColumnCount(4)
-        self.tree.setHeaderLabels(["Group", "Parameters", "Share", "Note"])
-        self.tree.setRootIsDecorated(False)
-        self.tree.setUniformRowHeights(True)
-        self.tree.setAlternatingRowColors(True)
-        header = self.tree.header()
-        header.setStretchLastSection(True)
-        for col in (0, 1, 2):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        # -- the layer tree: tick what trains, drag when it starts ---------------------------
+        from studio.qt.layer_tree import LayerTreePane
+
+        layers = QGroupBox("Layer tree — what trains, how, and from which step", self)
+        self.layer_tree = LayerTreePane(project, layers)
         self.tree_status = QLabel(layers)
         self.tree_status.setWordWrap(True)
         self.tree_status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         ll = QVBoxLayout(layers)
-        ll.addWidget(self.tree, 1)
+        ll.setContentsMargins(2, 2, 2, 2)
+        ll.addWidget(self.layer_tree, 1)
         ll.addWidget(self.tree_status)
 
         lay = QVBoxLayout(self)
@@ -609,7 +604,7 @@ class ModelPane(QWidget):
             self.hub_edit.setText(source)
         for v in self.fields.values():
             v.setText("—")
-        self.tree.clear()
+        self.layer_tree.clear()
         self.summary = None
         self.inspection = None
         folder = self.local_folder(source)
@@ -680,41 +675,17 @@ class ModelPane(QWidget):
         if self.sender() is not self._inspect or result.source != self._shown_source:
             return
         self.inspection = result
-        total = result.parameters or 1
-        self.tree.clear()
-
-        def add(group, parent) -> None:
-            share = group.count / total
-            row = QTreeWidgetItem([group.title, f"{group.count:,}", f"{share:.1%}",
-                                   group.note])
-            row.setData(0, Qt.ItemDataRole.UserRole, group.name)
-            row.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            row.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            tip = f"{group.name}: {len(group.params)} tensors"
-            if group.note:
-                tip += f"\n{group.note}"
-                row.setToolTip(3, group.note)
-            row.setToolTip(0, tip)
-            if parent is None:
-                self.tree.addTopLevelItem(row)
-            else:
-                parent.addChild(row)
-            for child in group.children:
-                add(child, row)
-
-        for g in result.groups:
-            add(g, None)
-        self.tree.setRootIsDecorated(any(g.children for g in result.groups))
-        self.tree.expandAll()
+        self.layer_tree.set_groups(result.groups, result.info)
         self.fields["parameters"].setText(_count(result.parameters))
         self.tree_status.setText(
             f"{len(result.groups)} groups · {result.parameters:,} parameters "
-            f"({result.model_class}). Read-only here: choosing what to freeze comes with the "
-            "layer-tree editor.")
+            f"({result.model_class}). Untick a group to freeze it; drag its handle on the "
+            "timeline to start it later.")
         self.inspected.emit(result)
 
     def _on_inspect_error(self, exc: BaseException) -> None:
         if self.sender() is not self._inspect:
             return
         self.tree_status.setText(f"Cannot load the model's layers: {exc}")
+        self.layer_tree.clear(f"Cannot load the model's layers: {exc}")
         self.inspected.emit(None)
