@@ -126,9 +126,6 @@ class EngineHost(QObject):
         else:
             self.history.reset(label=cfg.run.name)
             self.gallery.clear()
-        self.session.begin(cfg.run.name if cfg is not None else Path(resume).name,
-                           resume_dir=resume or "")
-
         thread = QThread()
         thread.setObjectName("studio-engine")
         worker = _Worker(self.engine_fn, cfg, self.control, resume)
@@ -144,6 +141,9 @@ class EngineHost(QObject):
         thread.finished.connect(self._on_thread_finished)
         thread.finished.connect(thread.deleteLater)
         self._thread, self._worker = thread, worker  # kept until the thread has finished
+        # "starting" is announced once ``running`` is true, so views enable the right actions
+        self.session.begin(cfg.run.name if cfg is not None else Path(resume).name,
+                           resume_dir=resume or "")
         thread.start()
 
     def open_run(self, run_dir: str | Path, log: bool = True) -> None:

@@ -188,14 +188,19 @@ def make_window(qtbot, tmp_path):
             project.replace_section("run", runs_dir=str(tmp_path / "runs"))
             project.dirty = False
         win = MainWindow(project, engine_fn=engine_fn)
-        qtbot.addWidget(win)
         win.show()
         windows.append(win)
         return win
 
     yield make
+    # closed here rather than by qtbot: a test may leave the project unsaved, and the
+    # unsaved-changes question must not block the teardown
     for win in windows:
         try:
             win.shutdown_now(30_000)
+            win.project.dirty = False
+            win.close()
+            win.deleteLater()
         except RuntimeError:
             pass  # already deleted
+    qtbot.wait(10)
