@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import math
 import os
 import signal
 import subprocess
@@ -27,11 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from studio.config import dumps_toml, load_config  # noqa: E402
+from studio.config import load_config  # noqa: E402
 from studio.core import events as ev  # noqa: E402
 from studio.core.sinks import ListSink  # noqa: E402
 from studio.engine import run  # noqa: E402
-from studio.runs import RunFolder, list_runs, read_metrics, read_status  # noqa: E402
+from studio.runs import RunFolder, list_runs, read_metrics  # noqa: E402
 from tests.tinymodels import make_tiny_text_model, tiny_config_text, write_text_dataset  # noqa: E402
 
 QUIET = {"eval": {"every": 0}, "sample": {"every": 0}}

@@ -6,8 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from studio.config import (RunConfig, apply_overrides, config_to_dict, dumps_toml, load_config,
-                           loads_config)
+from studio.config import (
+    RunConfig,
+    apply_overrides,
+    config_to_dict,
+    dumps_toml,
+    load_config,
+    loads_config,
+)
 from studio.config.schema import DataConfig
 from studio.core.errors import ConfigError
 

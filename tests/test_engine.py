@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from studio.config import load_config
+from studio.config.schema import TrainConfig
 from studio.core import events as ev
 from studio.core.control import RunControl
 from studio.core.errors import ConfigError, RunError
 from studio.core.sinks import ListSink
 from studio.engine import run
 from studio.engine.optim import lr_multiplier
-from studio.config.schema import TrainConfig
 from studio.runs import read_metrics, read_status
 
 

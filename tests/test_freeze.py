@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from studio.config import apply_overrides, load_config
+from studio.config import load_config
 from studio.config.schema import FreezeConfig, GroupPlan
 from studio.core import events as ev
 from studio.core.errors import ConfigError
@@ -139,8 +139,8 @@ def test_resume_across_an_unfreeze_reproduces_losses(tiny_run_config):
                            freeze={"preset": "gradual", "gradual_every": 2}, **QUIET)
     full = ListSink()
     run(load_config(path), full)
-    from tests.test_engine import StopAt, losses
     from studio.core.control import RunControl
+    from tests.test_engine import StopAt, losses
     control = RunControl()
     first = StopAt(control, 3)
     res = run(load_config(path), first, control)

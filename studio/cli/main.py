@@ -36,12 +36,17 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("config", help="run config or project file (.toml)")
     t.add_argument("overrides", nargs="*", metavar="section.key=value")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="data-parallel processes on this machine (launches torchrun; one per "
+                        "GPU, or gloo processes on the CPU)")
 
     r = sub.add_parser("resume", help="continue a stopped or interrupted run")
     r.add_argument("run_dir")
     r.add_argument("overrides", nargs="*", metavar="section.key=value",
                    help="e.g. train.max_steps=2000 to train further")
     r.add_argument("--quiet", action="store_true")
+    r.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="data-parallel processes (may differ from the original run)")
 
     ls = sub.add_parser("runs", help="list past runs with their status")
     ls.add_argument("runs_dir", nargs="?", default=None,
@@ -102,7 +107,26 @@ def _install_sigint(control) -> None:
         signal.signal(signal.SIGTERM, lambda s, f: control.request_stop())
 
 
+def _launch_torchrun(args, resume: bool) -> int:
+    """Re-run this command under torchrun with N processes (DistributedDataParallel)."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc_per_node={args.nproc}", "-m", "studio"]
+    if args.debug:
+        cmd.append("--debug")
+    cmd += ["resume", args.run_dir] if resume else ["train", args.config]
+    cmd += list(args.overrides) + (["--quiet"] if args.quiet else [])
+    print("launching: " + " ".join(cmd[1:]), file=sys.stderr, flush=True)
+    return subprocess.call(cmd)  # torchrun forwards Ctrl-C to every process
+
+
 def _train(args, resume: bool) -> int:
+    if args.nproc < 1:
+        from studio.core.errors import ConfigError
+        raise ConfigError("--nproc", "must be at least 1")
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _launch_torchrun(args, resume)
     from studio.config import load_config
     from studio.core.control import RunControl
     from studio.core.sinks import StdoutSink
@@ -110,13 +134,13 @@ def _train(args, resume: bool) -> int:
 
     control = RunControl()
     _install_sigint(control)
-    sink = None if args.quiet else StdoutSink()
+    sink = None if args.quiet or int(os.environ.get("RANK", "0")) != 0 else StdoutSink()
     if resume:
         result = run(None, sink, control, resume=args.run_dir, overrides=tuple(args.overrides))
     else:
         cfg = load_config(args.config, tuple(args.overrides))
         result = run(cfg, sink, control)
-    if args.quiet:
+    if args.quiet and int(os.environ.get("RANK", "0")) == 0:
         print(result.run_dir)
     return 0 if result.state in ("completed", "stopped") else EXIT_FAILED
 

@@ -3,6 +3,15 @@
 stdlib + studio.core only.
 """
 
+from studio.config.io import (  # noqa: F401
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    dumps_toml,
+    load_config,
+    loads_config,
+    save_config,
+)
 from studio.config.schema import (  # noqa: F401
     CheckpointConfig,
     DataConfig,
@@ -12,13 +21,4 @@ from studio.config.schema import (  # noqa: F401
     RunSection,
     SampleConfig,
     TrainConfig,
-)
-from studio.config.io import (  # noqa: F401
-    apply_overrides,
-    config_from_dict,
-    config_to_dict,
-    dumps_toml,
-    load_config,
-    loads_config,
-    save_config,
 )

@@ -11,8 +11,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from studio.core.errors import ConfigError
 from studio.config.schema import SECTIONS, RunConfig
+from studio.core.errors import ConfigError
 
 
 def _field_types(cls: type) -> dict[str, Any]:

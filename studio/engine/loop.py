@@ -25,10 +25,11 @@ from studio.core.control import RunControl
 from studio.core.errors import ConfigError, RunError, StudioError
 from studio.core.sinks import EventSink, FanOutSink, event_to_dict
 from studio.engine import checkpoint as ck
+from studio.engine import dist as dd
 from studio.engine.device import gpu_memory_bytes, pick_device, pick_precision
 from studio.engine.optim import build_optimizer, lr_multiplier
 from studio.models import freeze as fz
-from studio.models.base import get_family
+from studio.models.base import Loaded, get_family
 from studio.runs.store import RunFolder
 
 
@@ -53,6 +54,34 @@ class _FolderSink:
             self.folder.append_metric({"t": time.time(), **event_to_dict(event)})
         except OSError:
             pass  # a full disk must not kill training; the checkpoint save reports it
+
+
+class _RankFolder(RunFolder):
+    """What a non-zero rank sees of the run folder: it reads checkpoints, writes nothing
+    (only rank 0 writes the run folder, samples and checkpoints)."""
+
+    def write_status(self, state: str, **fields) -> None:  # noqa: ARG002
+        pass
+
+    def update_status(self, **fields) -> None:  # noqa: ARG002
+        pass
+
+    def set_status_fields(self, **fields) -> None:  # noqa: ARG002
+        pass
+
+    def start_heartbeat(self, interval: float = 0) -> None:  # noqa: ARG002
+        pass
+
+    def append_metric(self, record: dict) -> None:  # noqa: ARG002
+        pass
+
+    def truncate_metrics_after(self, step: int) -> int:  # noqa: ARG002
+        return 0
+
+
+class _NullSink:
+    def emit(self, event: object) -> None:  # noqa: ARG002
+        pass
 
 
 def _absolute_config(cfg: RunConfig) -> RunConfig:
@@ -108,6 +137,7 @@ def run(cfg: RunConfig, sink: EventSink | None = None, control: RunControl | Non
     user_sink = sink
     folder: RunFolder | None = None
     trainer = None
+    d = dd.Dist()
     try:
         if resume is not None:
             folder = RunFolder(resume)
@@ -115,13 +145,21 @@ def run(cfg: RunConfig, sink: EventSink | None = None, control: RunControl | Non
                 raise RunError(f"{resume}: not a run folder (no config.toml)",
                                "give the folder printed when the run started")
             cfg = load_config(folder.config_path, overrides)
+            d = dd.from_env(cfg.train.device)
         else:
             assert cfg is not None
             cfg = _absolute_config(cfg)
-            folder = RunFolder.create(cfg.run.runs_dir, cfg.run.name)
-        save_config(cfg, folder.config_path, comments=False)
-        sink_all = FanOutSink(_FolderSink(folder), *( [user_sink] if user_sink else []))
-        trainer = _Trainer(cfg, folder, sink_all, control, resume is not None)
+            d = dd.from_env(cfg.train.device)
+            # rank 0 creates the folder; every rank learns where it is
+            path = d.share(str(RunFolder.create(cfg.run.runs_dir, cfg.run.name).path)
+                           if d.main else None)
+            folder = RunFolder(path)
+        if d.main:
+            save_config(cfg, folder.config_path, comments=False)
+            sink_all = FanOutSink(_FolderSink(folder), *([user_sink] if user_sink else []))
+        else:
+            folder, sink_all = _RankFolder(folder.path), _NullSink()
+        trainer = _Trainer(cfg, folder, sink_all, control, resume is not None, d)
         return trainer.train()
     except BaseException as exc:
         step = trainer.step if trainer is not None else 0
@@ -132,6 +170,10 @@ def run(cfg: RunConfig, sink: EventSink | None = None, control: RunControl | Non
         else:
             message = f"{type(exc).__name__}: {exc}"
         tb = traceback.format_exc()
+        if d.enabled and not isinstance(exc, StudioError):
+            message = (f"a training process failed (rank {d.rank} of {d.world}): {message}"
+                       if "Connection" not in message and "peer" not in message else
+                       f"another training process died (seen by rank {d.rank}): {message}")
         if folder is not None and folder.path.exists():
             try:
                 folder.write_status("failed", message=message, step=step)
@@ -139,8 +181,9 @@ def run(cfg: RunConfig, sink: EventSink | None = None, control: RunControl | Non
                 pass
         failed = ev.RunFailed(step=step, message=message, traceback=tb,
                               run_dir=str(folder.path) if folder else "")
-        for s in ([_FolderSink(folder)] if folder and folder.path.exists() else []) + \
-                 ([user_sink] if user_sink else []):
+        targets = [_FolderSink(folder)] if folder and folder.path.exists() and d.main else []
+        targets += [user_sink] if user_sink and d.main else []
+        for s in targets:
             try:
                 s.emit(failed)
             except Exception:  # noqa: BLE001 - the original error matters more
@@ -149,14 +192,17 @@ def run(cfg: RunConfig, sink: EventSink | None = None, control: RunControl | Non
     finally:
         if folder is not None:
             folder.close()
+        dd.shutdown(d)
 
 
 class _Trainer:
     def __init__(self, cfg: RunConfig, folder: RunFolder, sink: EventSink, control: RunControl,
-                 resumed: bool) -> None:
+                 resumed: bool, dist: dd.Dist | None = None) -> None:
         self.cfg, self.folder, self.sink, self.control = cfg, folder, sink, control
         self.resumed = resumed
+        self.dist = dist or dd.Dist()
         self.step = 0
+        self.train_model: nn.Module | None = None  # the DDP wrapper when distributed
 
     # -- helpers ----------------------------------------------------------------------
     def log(self, text: str, level: str = "info") -> None:
@@ -192,13 +238,20 @@ class _Trainer:
             g = torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + epoch)
             self._perm = torch.randperm(n, generator=g)
             self._perm_epoch = epoch
-        idx = self._perm[off:off + self.bs]
+        # with N processes the global micro-batch is N x batch_size; each takes its slice
+        glob = self._perm[off:off + self.bs * self.dist.world]
+        idx = glob[self.dist.rank * self.bs:(self.dist.rank + 1) * self.bs]
+        if len(idx) == 0:  # a short last batch of an epoch: reuse the first examples
+            idx = glob[:self.bs]
         # the seed makes per-example randomness (augmentation) a function of the position
-        batch = self.data.train_batch(idx, self.cfg.train.seed * 1_000_003 + self.pos)
-        self.pos += len(idx)
+        batch = self.data.train_batch(idx, self.cfg.train.seed * 1_000_003 + self.pos
+                                      + self.dist.rank * self.bs)
+        self.pos += len(glob)
         return batch
 
     def do_sample(self, step: int) -> None:
+        if not self.dist.main:
+            return
         out_dir = self.folder.sample_dir(step)
         samples = self.family.sample(self.loaded, self.cfg.sample, step, out_dir)
         self.sink.emit(ev.SampleReady(step=step, samples=tuple(samples)))
@@ -215,11 +268,15 @@ class _Trainer:
         if self.last_ckpt_step == self.step and reason != "manual":
             return  # this exact state is already on disk
         self.last_ckpt_step = self.step
+        if not self.dist.main:  # rank 0 writes; the others wait until it is on disk
+            self.dist.barrier()
+            return
         path = ck.save_checkpoint(self.folder.checkpoint_dir(self.step), self.loaded.model,
                                   self.optimizer, self.scaler, self.state_dict())
         ck.prune(self.folder.checkpoints(), self.cfg.checkpoint.keep_last)
         self.folder.update_status(last_checkpoint=str(path), step=self.step)
         self.sink.emit(ev.CheckpointSaved(step=self.step, path=str(path), reason=reason))
+        self.dist.barrier()
 
     def elapsed(self) -> float:
         return self.elapsed_before + (time.perf_counter() - self.t_start) - self.paused_s
@@ -227,6 +284,8 @@ class _Trainer:
     def run_eval(self) -> bool:
         """Evaluate; return True when early stopping says stop."""
         if self.data.n_val == 0:
+            return False
+        if not self.dist.main:  # rank 0 evaluates; the decision is shared by the caller
             return False
         val = self.evaluate()
         self.last_val = val
@@ -263,15 +322,24 @@ class _Trainer:
         t = self.cfg.train
         loss_sum = torch.zeros((), device=self.device)
         items = 0
+        from contextlib import nullcontext
+
+        loaded = self.loaded
+        if self.train_model is not None:
+            loaded = Loaded(model=self.train_model, extras=self.loaded.extras)
         try:
-            for _ in range(self.accum):
+            for k in range(self.accum):
                 batch = self.next_batch()
                 if self.device.type == "cuda":
                     batch = batch.pin_memory()  # async host-to-device copy
                 batch = batch.to(self.device, non_blocking=True)
-                with self.precision.autocast(self.device):
-                    loss = self.family.loss(self.loaded, batch) / self.accum
-                (scaler.scale(loss) if scaler else loss).backward()
+                # DDP: all-reduce gradients once per optimizer step, on the last micro-batch
+                sync = (self.train_model.no_sync() if self.train_model is not None
+                        and k < self.accum - 1 else nullcontext())
+                with sync:
+                    with self.precision.autocast(self.device):
+                        loss = self.family.loss(loaded, batch) / self.accum
+                    (scaler.scale(loss) if scaler else loss).backward()
                 loss_sum += loss.detach()
                 items += self.data.items_in(batch)
             if scaler:
@@ -320,6 +388,11 @@ class _Trainer:
         """Out of memory inside a step. Return True to retry the step, False to stop."""
         self._free_memory()
         t = self.cfg.train
+        if self.dist.enabled:
+            raise RunError(f"out of memory at step {self.step} with a micro-batch of {self.bs} "
+                           f"per process", "lower train.batch_size (raise train.grad_accum to "
+                           "keep the effective batch) or turn on train.gradient_checkpointing, "
+                           "then `studio resume`")
         choices = ("halve the micro-batch (the effective batch is kept through "
                    "accumulation), turn on gradient checkpointing, or freeze more layers")
         if t.on_oom == "auto_fit":
@@ -387,6 +460,11 @@ class _Trainer:
                     g["lr"] = 0.0
                 self.optimizer = build_optimizer(t, pgroups)
         self.trainable = [p for p in model.parameters() if p.requires_grad]
+        if self.dist.enabled:
+            # DDP fixes its gradient buckets at construction: rebuild it when groups join
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.train_model = DDP(model, device_ids=ids)
         if emit:
             names = tuple(s.group.name for s in due)
             self.sink.emit(ev.UnfreezeApplied(step=self.step, groups=names))
@@ -411,11 +489,14 @@ class _Trainer:
         folder.write_status("starting", name=cfg.run.name, family=cfg.run.family, step=0,
                             message="loading the model and data")
         folder.start_heartbeat()
-        ck.clean_temp(folder.checkpoints_dir)
+        if self.dist.main:
+            ck.clean_temp(folder.checkpoints_dir)
         torch.manual_seed(t.seed)
 
         # 1. model and data
         self.device = pick_device(t.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
         self.precision = pick_precision(t.precision, self.device)
         self.family = get_family(cfg.run.family)
         self.loaded = self.family.load(cfg.model.source, self.device, torch.float32,
@@ -528,7 +609,9 @@ class _Trainer:
         step_time_ema: float | None = None
 
         while self.step < self.total_steps:
-            if self.control.stop_requested:
+            # every process must agree to stop at the same step (one tiny all-reduce)
+            if self.dist.any(self.control.stop_requested, self.device):
+                self.control.request_stop()
                 return "stopped"
             self.wait_if_paused()
             if self.control.stop_requested:
@@ -554,12 +637,12 @@ class _Trainer:
                 if self.handle_oom():
                     continue
                 return "stopped"
-            log_items += items
+            log_items += items * self.dist.world
             self.step += 1
 
             # log: the only per-step CPU-GPU sync point, and only every log_every steps
             if self.step % t.log_every == 0 or self.step == self.total_steps:
-                loss_val = float(loss_sum)
+                loss_val = float(self.dist.mean(loss_sum))
                 if not math.isfinite(loss_val):
                     if self.handle_divergence(loss_val):
                         log_t0, log_items, log_step0 = time.perf_counter(), 0, self.step
@@ -587,7 +670,7 @@ class _Trainer:
             side_t0 = time.perf_counter()
             busy = False
             if cfg.eval.every and self.step % cfg.eval.every == 0:
-                stop_early = self.run_eval()
+                stop_early = self.dist.any(self.run_eval(), self.device)
                 self.last_eval_step = self.step
                 busy = True
             if cfg.sample.every and self.step % cfg.sample.every == 0:

@@ -106,8 +106,12 @@ class ImageFamily:
         return int(s[0] if isinstance(s, (list, tuple)) else s)
 
     def datasets(self, loaded: Loaded, cfg: Any, resolve=lambda p: Path(p)) -> ImageData:
-        from studio.data.image import (AugmentSpec, center_crop_batch, load_image_corpus,
-                                       split_images)
+        from studio.data.image import (
+            AugmentSpec,
+            center_crop_batch,
+            load_image_corpus,
+            split_images,
+        )
 
         size = self.image_size(loaded, cfg)
         a = cfg.augment

@@ -107,8 +107,7 @@ class TextFamily:
 
     # -- data --------------------------------------------------------------------------
     def datasets(self, loaded: Loaded, cfg: Any, resolve=lambda p: Path(p)) -> TextData:
-        from studio.data.text import (build_text_splits, collect_files, describe,
-                                      read_text_corpus)
+        from studio.data.text import build_text_splits, collect_files, describe, read_text_corpus
 
         tok = loaded.extras["tokenizer"]
         max_len = getattr(loaded.model.config, "max_position_embeddings", None) or getattr(

@@ -8,7 +8,6 @@ session from the training thread. The layout is remembered (QSettings).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal

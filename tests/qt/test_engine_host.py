@@ -138,8 +138,9 @@ def test_resume_passes_the_folder_and_continues_the_curves(qtbot, fake_engine, t
     run_dir = tmp_path / "runs" / "r1"
     run_dir.mkdir(parents=True)
     lines = [ev.StepLogged(s, 0, 2.0 - s * 0.1, 1e-3, 1, 100, "tok", s, 1, 10) for s in (1, 2, 3, 4)]
-    from studio.core.sinks import event_to_dict
     import json
+
+    from studio.core.sinks import event_to_dict
     (run_dir / "metrics.jsonl").write_text(
         "".join(json.dumps(event_to_dict(e)) + "\n" for e in lines), encoding="utf-8")
     engine = fake_engine(steps=8, run_dir=str(run_dir))
