@@ -101,3 +101,22 @@ def _torchrun_pid(cli_pid: int) -> int:
                 return int(line.split()[0])
         time.sleep(0.1)
     raise AssertionError("torchrun not found")
+
+
+def test_cluster_export_writes_config_and_launch_scripts(tiny_run_config, tmp_path):
+    import subprocess as sp
+
+    from studio.cli.main import main
+    out = tmp_path / "cluster"
+    assert main(["cluster", str(tiny_run_config()), str(out), "train.batch_size=2",
+                 "--nodes", "2", "--gpus-per-node", "4"]) == 0
+    cfg = load_config(out / "config.toml")
+    assert cfg.train.batch_size == 2 and all(p.startswith("/") for p in cfg.data.paths)
+    torchrun = (out / "launch_torchrun.sh").read_text()
+    assert "--nproc_per_node 4" in torchrun and "-m studio train" in torchrun
+    assert "= 8 processes" in torchrun and "global batch" in torchrun.lower()
+    slurm = (out / "slurm.sbatch").read_text()
+    assert "#SBATCH --nodes=2" in slurm and "--gpus-per-node=4" in slurm
+    assert "num_processes 8" in (out / "launch_accelerate.sh").read_text()
+    for name in ("launch_torchrun.sh", "launch_accelerate.sh", "slurm.sbatch"):
+        assert sp.run(["bash", "-n", str(out / name)]).returncode == 0

@@ -44,7 +44,7 @@ def test_run_completes_and_emits_the_whole_story(tiny_run_config):
     kinds = [type(e).__name__ for e in sink.events]
     assert kinds.index("RunStarted") < kinds.index("StepLogged") < kinds.index("RunFinished")
     assert [e.step for e in sink.of(ev.StepLogged)] == [1, 2, 3, 4, 5, 6]
-    assert [e.step for e in sink.of(ev.EvalLogged)] == [3, 6]
+    assert [e.step for e in sink.of(ev.EvalLogged)] == [0, 3, 6]  # 0: the base model
     assert [e.step for e in sink.of(ev.SampleReady)] == [0, 3, 6]
     for e in sink.of(ev.StepLogged):
         assert math.isfinite(e.loss) and e.throughput > 0 and e.throughput_unit == "tok"

@@ -84,6 +84,14 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gui", help="open the studio window")
     g.add_argument("project", nargs="?", help="project file (.toml); default: the demo")
 
+    k = sub.add_parser("cluster", help="write a config + torchrun / accelerate / SLURM "
+                                       "launch scripts for a cluster")
+    k.add_argument("config")
+    k.add_argument("out_dir")
+    k.add_argument("overrides", nargs="*", metavar="section.key=value")
+    k.add_argument("--nodes", type=int, default=1)
+    k.add_argument("--gpus-per-node", type=int, default=8)
+
     c = sub.add_parser("config", help="print a commented default config")
     c.add_argument("--family", default="text")
     return p
@@ -231,6 +239,17 @@ def _inspect(args) -> int:
     return 0
 
 
+def _cluster(args) -> int:
+    from studio.config import load_config
+    from studio.config.cluster import export_cluster
+
+    cfg = load_config(args.config, tuple(args.overrides))
+    for p in export_cluster(cfg, args.out_dir, nodes=args.nodes,
+                            gpus_per_node=args.gpus_per_node):
+        print(p)
+    return 0
+
+
 def _config(args) -> int:
     from studio.config import RunConfig, config_to_dict, dumps_toml
 
@@ -252,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return EXIT_USER_ERROR
         return {"runs": _runs, "sample": _sample, "export": _export, "inspect": _inspect,
-                "config": _config}[args.command](args)
+                "config": _config, "cluster": _cluster}[args.command](args)
     except StudioError as exc:
         if args.debug:
             traceback.print_exc()

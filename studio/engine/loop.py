@@ -580,6 +580,9 @@ class _Trainer:
         self.t_start = time.perf_counter()
         self.paused_s = 0.0
         if self.step == 0:
+            # the starting point: how good the base model already is on this data
+            if self.cfg.eval.every:
+                self.run_eval()
             self.do_sample(0)
         reason = self._loop()
 

@@ -130,7 +130,8 @@ class TextFamily:
         corpus.skipped[:0] = skipped
 
         def encode(text: str) -> list[int]:
-            return tok(text, add_special_tokens=False)["input_ids"]
+            # whole documents are longer than the context on purpose: they get packed
+            return tok(text, add_special_tokens=False, verbose=False)["input_ids"]
 
         splits = build_text_splits(corpus, encode, tok.eos_token_id, cfg.data.block_size,
                                    cfg.data.val_fraction, cfg.data.split_seed)

@@ -107,6 +107,49 @@ def _follow_system_theme(app) -> None:
     app.styleHints().colorSchemeChanged.connect(changed)
 
 
+# -- garbage collection on the GUI thread only ----------------------------------------------
+
+class GuiThreadCollector:
+    """Python's cyclic garbage collector runs in whichever thread happens to allocate.
+    When that is the training or a pane's worker thread and the garbage holds Qt objects,
+    Qt objects get destroyed off the GUI thread, which can deadlock or crash Qt. So the
+    automatic collector is turned off and this timer collects on the GUI thread instead
+    (pyqtgraph's GarbageCollector recipe). Full collections scan every object (a quarter
+    of a second once torch is loaded), so they run only when no run is training and at
+    most once a minute; ``freeze()`` after the engine's imports keeps them cheap."""
+
+    def __init__(self, interval_ms: int = 250, busy=lambda: False) -> None:
+        import gc
+
+        from PySide6.QtCore import QTimer
+
+        self._gc = gc
+        self.busy = busy
+        self.threshold = gc.get_threshold()
+        self._last_full = time.monotonic()
+        gc.disable()
+        self.timer = QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.check)
+        self.timer.start()
+
+    def check(self) -> None:
+        gc = self._gc
+        l0, l1, l2 = gc.get_count()
+        if l0 > self.threshold[0]:
+            gc.collect(0)
+            if l1 > self.threshold[1]:
+                gc.collect(1)
+                now = time.monotonic()
+                if l2 > self.threshold[2] and not self.busy() and now - self._last_full > 60:
+                    gc.collect(2)
+                    self._last_full = now
+
+    def stop(self) -> None:
+        self.timer.stop()
+        self._gc.enable()
+
+
 # -- start-up --------------------------------------------------------------------------------
 
 def make_app(argv0: str = "studio"):
@@ -167,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     window = MainWindow(project)
+    collector = GuiThreadCollector(busy=lambda: window.host.running)  # noqa: F841 - kept alive
 
     if args.smoke:
         def painted() -> None:

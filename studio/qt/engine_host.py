@@ -14,6 +14,7 @@ marked failed — never a run reported as done.
 
 from __future__ import annotations
 
+import gc
 import traceback
 from pathlib import Path
 from typing import Callable
@@ -214,6 +215,9 @@ class EngineHost(QObject):
         elif isinstance(event, ev.SampleReady):
             self.sample_ready.emit(event)
         elif isinstance(event, ev.RunStarted):
+            # the engine has imported torch and built the model: move those long-lived
+            # objects out of the collector's sight, so collections stay cheap while training
+            gc.freeze()
             self.run_started.emit(event)
         elif isinstance(event, ev.CheckpointSaved):
             self.checkpoint_saved.emit(event)

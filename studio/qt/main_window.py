@@ -171,6 +171,7 @@ class MainWindow(QMainWindow):
             action.setToolTip(f"{tip} ({shortcut_text})" if shortcut_text else tip)
             action.setStatusTip(tip)
         action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)  # shortcuts work whichever pane has the focus
         return action
 
     def _build_actions(self) -> None:
@@ -207,6 +208,8 @@ class MainWindow(QMainWindow):
         self.act_about = a("&About Fine-Tuning Studio", self.about)
         self.run_actions = [self.act_train, self.act_pause, self.act_resume, self.act_stop,
                             self.act_save_now, self.act_sample_now]
+        for act in self.run_actions:  # also from a floating pane (its own window)
+            act.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -421,7 +424,7 @@ class MainWindow(QMainWindow):
         return self._save_to(Path(path))
 
     def _save_to(self, path: Path) -> bool:
-        if self.project.name in ("", "Untitled", "Sonnets demo") and path != self.project.path:
+        if path != self.project.path:  # Save As: the project is named after its file
             self.project.name = Path(path).stem
         try:
             self.project.save(path)

@@ -189,10 +189,11 @@ def build(args: argparse.Namespace) -> dict:
                           f"{args.n_positions}", "lower --block-size")
     try:
         raw = args.data.read_bytes()
-    except OSError as exc:
-        raise StudioError(f"{args.data}: cannot be read ({exc.strerror})",
+        text = raw.decode("utf-8-sig").replace("\r\n", "\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise StudioError(f"{args.data}: cannot be read ({why})",
                           "pass --data PATH to a UTF-8 text file") from None
-    text = raw.decode("utf-8-sig").replace("\r\n", "\n")
     cut = int(len(text) * (1.0 - args.val_fraction))
     train_text, val_text = text[:cut], text[cut:]
     print(f"data: {args.data} ({len(text):,} characters; {len(train_text):,} train, "

@@ -19,6 +19,24 @@ from studio.core import events as ev  # noqa: E402
 from studio.core.control import RunControl  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def gc_on_the_gui_thread(qapp):
+    """As in the app: cyclic garbage (which may hold Qt objects) is collected on the GUI
+    thread only, never by a worker thread that happens to allocate."""
+    from studio.qt.app import GuiThreadCollector
+
+    collector = GuiThreadCollector()
+    yield collector
+    collector.stop()
+
+
+@pytest.fixture(autouse=True)
+def collect_between_tests(qapp):
+    yield
+    import gc
+    gc.collect()
+
+
 @pytest.fixture(autouse=True)
 def fresh_settings(qapp, tmp_path):
     """Each test gets its own empty QSettings (window layout, recent projects)."""

@@ -147,8 +147,8 @@ def test_actions_carry_their_shortcuts(make_window):
 def test_f5_starts_training(make_window, fake_engine, text_folder, qtbot):
     win = make_window(engine_fn=fake_engine(steps=3))
     win.add_paths([text_folder])
-    win.activateWindow()
-    qtbot.waitExposed(win)
+    with qtbot.waitActive(win):
+        win.activateWindow()
     with qtbot.waitSignal(win.host.run_ended, timeout=WAIT):
         qtbot.keyClick(win, Qt.Key.Key_F5)
 
