@@ -94,7 +94,7 @@ PEAK_BF16 = (
 
 SYNCS = {
     "engine": "every log_every steps: float(loss) + float(grad_norm) (GPU->CPU syncs), a "
-              "metrics.jsonl line, a status.json rewrite (fsync); timestamps from a sink on "
+              "metrics.jsonl line, the step kept in memory (a heartbeat thread writes status.json every 2 s); timestamps from a sink on "
               "StepLogged",
     "plain": "every log_every steps: loss.item() (a sync) + one printed line (to a log "
              "file); timestamps in the loop",
