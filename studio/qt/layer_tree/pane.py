@@ -867,7 +867,10 @@ class LayerTreePane(QWidget):
         need = tree.frameWidth() * 2 + tree.verticalScrollBar().sizeHint().width() + 4
         for c in range(tree.columnCount()):
             need += max(tree.sizeHintForColumn(c), tree.header().sectionSizeHint(c))
+        # names first: a cramped "Blo…" helps nobody; the timeline shrinks before the tree
         room = max(self.timeline.minimumWidth(), total - need - self.splitter.handleWidth())
+        if total - room < need:
+            room = max(self.timeline.minimumWidth(), total - need)
         self.splitter.setSizes([total - room - self.splitter.handleWidth(), room])
 
     def _place_tracks(self) -> None:

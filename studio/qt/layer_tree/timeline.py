@@ -115,7 +115,7 @@ class UnfreezeTimeline(QWidget):
         super().__init__(parent)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMouseTracking(True)
-        self.setMinimumWidth(200)
+        self.setMinimumWidth(130)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAccessibleName("Unfreeze timeline")
         self.setToolTip("")
