@@ -36,6 +36,9 @@ def type_into(qtbot, ed, text: str) -> None:
 
 def test_every_field_of_every_section_has_an_editor(pane):
     for section, cls in SECTIONS.items():
+        if section == "freeze":  # edited in the layer tree (Model pane)
+            assert not [p for p in pane.editors if p.startswith("freeze.")]
+            continue
         for f in dataclasses.fields(cls):
             ed = pane.editors[f"{section}.{f.name}"]
             assert f.metadata["help"][:30] in ed.editor.toolTip()
@@ -73,9 +76,6 @@ def test_values_round_trip_into_the_project(qtbot, pane):
     prompts.setPlainText("Shall I\nWhen I do count")
     prompts.focus_lost.emit()
     assert project.config.sample.prompts == ("Shall I", "When I do count")
-    type_into(qtbot, pane.editors["freeze.groups"], '[{name = "block.0", mode = "frozen"}]')
-    assert project.config.freeze.groups[0].name == "block.0"
-    assert project.config.freeze.groups[0].mode == "frozen"
     # and the other way: a change elsewhere shows in the form
     project.replace_section("train", lr=0.02)
     assert pane.editors["train.lr"].editor.text() == "0.02"
@@ -161,3 +161,16 @@ def test_restore_defaults_keeps_identity(qtbot, pane, dialogs):
     assert project.model_source == "/some/model" and project.config.run.name == "poems"
     assert "Restored 2 settings" in pane.status.text()
     assert isinstance(pane.editors["train.lr"].editor, QLineEdit)
+
+
+def test_only_the_families_own_settings_are_shown(qtbot, pane):
+    pane.show()
+    project = pane.project
+    assert pane.editors["data.block_size"].isVisible()
+    assert not pane.editors["data.crop"].isVisible()
+    assert not pane.editors["augment.hflip"].isVisible()
+    project.replace_section("run", family="image")
+    assert pane.editors["data.crop"].isVisible() and pane.editors["augment.hflip"].isVisible()
+    assert not pane.editors["data.block_size"].isVisible()
+    assert not pane.editors["sample.prompts"].isVisible()
+    assert pane.editors["sample.num_images"].isVisible()

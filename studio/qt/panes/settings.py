@@ -58,7 +58,11 @@ KEEP_ON_RESTORE = {("run", "name"), ("run", "runs_dir"), ("run", "family"),
                    ("data", "paths"), ("data", "text_field"), ("data", "csv_column"),
                    ("freeze", "groups")}
 # Per-family changes to the schema's defaults (the schema's defaults suit the text family).
-FAMILY_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {"text": {}}
+FAMILY_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "text": {},
+    # diffusion fine-tuning wants a gentler rate and no decay; previews cost more than text
+    "image": {"train": {"lr": 1e-4, "weight_decay": 0.0}, "sample": {"every": 100}},
+}
 _INT_MAX = 2**31 - 1
 
 
@@ -327,7 +331,10 @@ class SettingsPane(QWidget):
         body_lay = QVBoxLayout(body)
         body_lay.setContentsMargins(0, 0, 4, 0)
         self.advanced = Collapsible("Advanced", body)
+        self._rows: dict = {}
         for section, cls in SECTIONS.items():
+            if section == "freeze":
+                continue  # the layer tree in the Model pane is the freeze plan's editor
             types = typing.get_type_hints(cls)
             plain = [f for f in dataclasses.fields(cls) if not f.metadata.get("advanced")]
             adv = [f for f in dataclasses.fields(cls) if f.metadata.get("advanced")]
@@ -376,7 +383,18 @@ class SettingsPane(QWidget):
             form.addRow(label, ed)
             self.editors[ed.path] = ed
             self._labels[ed.path] = label
+            self._rows[ed.path] = (form, box, f.metadata.get("families"))
         return box
+
+    def _show_family_fields(self, family: str) -> None:
+        """Only the settings the chosen family honours are shown (no knob that does nothing)."""
+        boxes: dict = {}
+        for path, (form, box, families) in self._rows.items():
+            visible = families is None or family in families
+            form.setRowVisible(self._labels[path], visible)
+            boxes[box] = boxes.get(box, False) or visible
+        for box, any_visible in boxes.items():
+            box.setVisible(any_visible)
 
     def _tooltip(self, section: str, f: dataclasses.Field) -> str:
         m = f.metadata
@@ -414,6 +432,7 @@ class SettingsPane(QWidget):
             self._labels[path].setFont(font)
         self.family_label.setText(f"Settings for the <b>{cfg.run.family}</b> family "
                                   f"(bold: changed from its defaults)")
+        self._show_family_fields(cfg.run.family)
 
     def _on_project(self, what: str) -> None:
         if what in ("config", "model", "dataset", "saved", "loaded"):
