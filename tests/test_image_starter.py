@@ -178,7 +178,11 @@ def test_textures_demo_config_validates_and_points_at_real_files():
     assert cfg.sample.num_images == 8 and cfg.sample.inference_steps == 25
     assert 0 < cfg.eval.every <= cfg.train.max_steps
     assert 0 < cfg.sample.every <= cfg.train.max_steps
-    # the split holds out one image of each texture (the config's comment says so)
+    # the split holds out every texture and leaves exactly one batch to train on (the
+    # config's comments say so)
     from studio.data.image import split_images
-    _, val = split_images(len(files), cfg.data.val_fraction, cfg.data.split_seed)
-    assert sorted(files[i].split("_")[0] for i in val) == ["brick", "grass", "gravel"]
+    train, val = split_images(len(files), cfg.data.val_fraction, cfg.data.split_seed)
+    assert {files[i].split("_")[0] for i in val} == {"brick", "grass", "gravel"}
+    assert [files[i] for i in val] == ["brick_x016_y016.png", "grass_x368_y040.png",
+                                       "gravel_x016_y016.png", "gravel_x368_y040.png"]
+    assert len(train) == cfg.train.batch_size

@@ -265,6 +265,10 @@ class EngineHost(QObject):
     def _on_thread_finished(self) -> None:
         self._thread = None
         self._worker = None
+        # what RunStarted froze (the engine's objects among them) may be garbage now: one
+        # full collection here, on the GUI thread, between runs
+        gc.unfreeze()
+        gc.collect()
         self.run_ended.emit(self.session.state)
 
     def _on_session_changed(self, what: str) -> None:

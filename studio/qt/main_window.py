@@ -8,10 +8,20 @@ session from the training thread. The layout is remembered (QSettings).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QIcon,
+    QKeySequence,
+    QPainter,
+    QPalette,
+    QPixmap,
+    QPolygonF,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -20,7 +30,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
-    QStyle,
     QToolBar,
     QWidget,
 )
@@ -69,6 +78,46 @@ class _FirstPaintWatch(QObject):
             QApplication.instance().removeEventFilter(self)
             QTimer.singleShot(0, self.window._after_first_paint)  # once the paint is done
         return False
+
+
+RUN_ICON_COLOURS = {"train": "#2e9d4f", "stop": "#d23c3c", "pause": "#d08a00"}
+
+
+def run_icon(kind: str, colour: QColor) -> QIcon:
+    """Simple run-control glyphs drawn in ``colour`` (the style's media icons are black,
+    unreadable on a dark theme)."""
+    size = 64
+    pix = QPixmap(size, size)
+    pix.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(colour)
+    if kind == "train":
+        p.drawPolygon(QPolygonF([QPointF(16, 10), QPointF(54, 32), QPointF(16, 54)]))
+    elif kind == "pause":
+        p.drawRoundedRect(QRectF(14, 10, 13, 44), 3, 3)
+        p.drawRoundedRect(QRectF(37, 10, 13, 44), 3, 3)
+    elif kind == "resume":
+        p.drawRoundedRect(QRectF(10, 12, 9, 40), 2, 2)
+        p.drawPolygon(QPolygonF([QPointF(26, 12), QPointF(56, 32), QPointF(26, 52)]))
+    elif kind == "stop":
+        p.drawRoundedRect(QRectF(13, 13, 38, 38), 5, 5)
+    elif kind == "save_now":  # an arrow down into a tray
+        p.drawPolygon(QPolygonF([QPointF(24, 8), QPointF(40, 8), QPointF(40, 26),
+                                 QPointF(50, 26), QPointF(32, 44), QPointF(14, 26),
+                                 QPointF(24, 26)]))
+        p.drawRoundedRect(QRectF(8, 48, 48, 8), 2, 2)
+    elif kind == "sample_now":  # a sparkle
+        c = QPointF(32, 32)
+        pts = []
+        for i in range(8):
+            r = 26 if i % 2 == 0 else 7
+            a = math.pi / 4 * i
+            pts.append(c + QPointF(r * math.sin(a), -r * math.cos(a)))
+        p.drawPolygon(QPolygonF(pts))
+    p.end()
+    return QIcon(pix)
 
 
 def local_paths(mime) -> list[str]:
@@ -160,12 +209,10 @@ class MainWindow(QMainWindow):
     # building
     # ======================================================================================
     def _action(self, text: str, slot, shortcut: str | QKeySequence | None = None,
-                tip: str = "", icon: QStyle.StandardPixmap | None = None) -> QAction:
+                tip: str = "") -> QAction:
         action = QAction(text, self)
         if shortcut:
             action.setShortcut(QKeySequence(shortcut))
-        if icon is not None:
-            action.setIcon(self.style().standardIcon(icon))
         if tip:
             shortcut_text = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
             action.setToolTip(f"{tip} ({shortcut_text})" if shortcut_text else tip)
@@ -175,7 +222,6 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_actions(self) -> None:
-        SP = QStyle.StandardPixmap
         a = self._action
         self.act_new = a("&New project", self.new_project, QKeySequence.StandardKey.New)
         self.act_open = a("&Open project…", self.open_project_dialog, QKeySequence.StandardKey.Open)
@@ -188,20 +234,18 @@ class MainWindow(QMainWindow):
                                "Add training files to the dataset")
         self.act_quit = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_train = a("&Train", self.train, SHORTCUTS["train"],
-                           "Start training with the current settings", SP.SP_MediaPlay)
+                           "Start training with the current settings")
         self.act_pause = a("&Pause", self.host.pause, SHORTCUTS["pause"],
                            "Pause after this step; the model stays loaded, so you can still "
-                           "sample or save", SP.SP_MediaPause)
+                           "sample or save")
         self.act_resume = a("&Resume", self.host.resume, SHORTCUTS["resume"],
-                            "Continue the paused run", SP.SP_MediaSeekForward)
+                            "Continue the paused run")
         self.act_stop = a("S&top", self.host.stop, SHORTCUTS["stop"],
-                          "Stop the run; a checkpoint is saved so it can be resumed",
-                          SP.SP_MediaStop)
+                          "Stop the run; a checkpoint is saved so it can be resumed")
         self.act_save_now = a("Save checkpoint &now", self.host.save_now, SHORTCUTS["save_now"],
-                              "Write a resumable checkpoint now", SP.SP_DialogSaveButton)
+                              "Write a resumable checkpoint now")
         self.act_sample_now = a("S&ample now", self.host.sample_now, SHORTCUTS["sample_now"],
-                                "Generate samples from the current weights now",
-                                SP.SP_FileDialogContentsView)
+                                "Generate samples from the current weights now")
         self.act_copy_cli = a("Copy as &CLI command", self.copy_cli_command, None,
                               "Copy the command that runs these settings headless")
         self.act_reset_layout = a("&Reset layout", self.reset_layout)
@@ -210,6 +254,18 @@ class MainWindow(QMainWindow):
                             self.act_save_now, self.act_sample_now]
         for act in self.run_actions:  # also from a floating pane (its own window)
             act.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        self._paint_run_icons()
+
+    def _paint_run_icons(self) -> None:
+        text = self.palette().color(QPalette.ColorRole.ButtonText)
+        for key, act in zip(SHORTCUTS, self.run_actions):
+            colour = RUN_ICON_COLOURS.get(key)
+            act.setIcon(run_icon(key, QColor(colour) if colour else text))
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt name
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "run_actions"):
+            self._paint_run_icons()  # a theme change: glyphs follow the text colour
+        super().changeEvent(event)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -279,7 +335,7 @@ class MainWindow(QMainWindow):
         d["log"].raise_()
         self.resize(1500, 940)
         self.resizeDocks([d["dataset"], d["curves"]], [460, 1040], Qt.Orientation.Horizontal)
-        self.resizeDocks([d["curves"], d["gallery"], d["log"]], [420, 300, 160],
+        self.resizeDocks([d["curves"], d["gallery"], d["log"]], [390, 360, 140],
                          Qt.Orientation.Vertical)
 
     def _restore_layout(self) -> None:

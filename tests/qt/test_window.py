@@ -331,3 +331,24 @@ def test_a_tiny_model_trains_to_completion_from_the_gui(make_window, tiny_run_co
     win.runs_pane.refresh()
     assert [i.state for i in win.runs_pane.infos] == ["completed"]
     assert win.session.device == "cpu"
+
+
+def test_log_pane_shows_levels_and_filters_problems(qtbot):
+    from studio.qt.panes.log import LogPane
+    from studio.state.session import RunSession
+
+    session = RunSession()
+    session.add_log("info", "Started run")
+    pane = LogPane(session)
+    qtbot.addWidget(pane)
+    session.add_log("warning", "skipped a.bin: unsupported")
+    session.add_log("error", "Run failed: boom")
+    text = pane.plain_text()
+    assert "Started run" in text and "WARNING: skipped a.bin" in text and "ERROR: Run failed" in text
+    assert pane.count.text() == "2 warnings or errors"
+    pane.problems_only.setChecked(True)
+    assert "Started run" not in pane.plain_text() and "boom" in pane.plain_text()
+    session.add_log("info", "later")
+    assert "later" not in pane.plain_text()
+    pane.problems_only.setChecked(False)
+    assert "later" in pane.plain_text()

@@ -209,8 +209,8 @@ class CurvesPane(QWidget):
     def refresh(self) -> None:
         """Push the history's buffers into the items when it changed (timer slot)."""
         h = self.history
-        if h.version == self._seen_version:
-            return
+        if h.version == self._seen_version or not self.isVisible():
+            return  # nothing new, or nobody looking (hidden or a background tab)
         self._seen_version = h.version
         t, v = h.train, h.val
         steps = t.column("step")
@@ -360,6 +360,10 @@ class CurvesPane(QWidget):
         step = self._step_at(event.scenePos())
         if step is not None:
             self.step_clicked.emit(max(0, int(round(step))))
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt name
+        super().showEvent(event)
+        self.refresh()  # catch up on what arrived while hidden
 
     # -- theme -------------------------------------------------------------------------------
     def changeEvent(self, event: QEvent) -> None:

@@ -162,6 +162,17 @@ class _ClickableLabel(QLabel):
         super().mouseReleaseEvent(event)
 
 
+class _WrapLabel(QLabel):
+    """A word-wrapped label exactly as tall as its text at its current width (a plain
+    QLabel in a scroll area is sized for a guessed width and leaves gaps)."""
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt name
+        super().resizeEvent(event)
+        h = self.heightForWidth(self.width())
+        if h > 0 and h != self.height():
+            self.setFixedHeight(h)
+
+
 class ImageDialog(QDialog):
     """A sample image, enlarged (pixel-crisp for small generated images)."""
 
@@ -211,7 +222,7 @@ class SampleCard(QFrame):
         layout.addLayout(head)
         self.body: QWidget
         if sample.kind == "text":
-            self.body = QLabel(sample_html(sample, pane.palette()))
+            self.body = _WrapLabel(sample_html(sample, pane.palette()))
             self.body.setTextFormat(Qt.TextFormat.RichText)
             self.body.setWordWrap(True)
             self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -291,6 +302,9 @@ class SampleColumn(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        # always on: a bar that comes and goes would change the width, hence the wrapped
+        # text's height, hence whether the bar is needed...
+        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         scroll.setWidget(self.inner)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 2, 2, 2)

@@ -74,8 +74,8 @@ class LogPane(QWidget):
             if self._visible(line):
                 self.text.appendHtml(self._format(line))
         problems = sum(1 for x in self.session.log if x.level in ("warning", "error"))
-        self.count.setText(f"{problems} warning{'s' if problems != 1 else ''}/errors"
-                           if problems else "")
+        self.count.setText(f"{problems} warning{'s' if problems != 1 else ''} or error"
+                           f"{'s' if problems != 1 else ''}" if problems else "")
 
     def _rebuild(self) -> None:
         self.text.clear()

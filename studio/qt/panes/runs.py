@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -45,7 +45,6 @@ class RunsPane(QWidget):
 
         self.folder_label = QLabel("")
         self.folder_label.setWordWrap(True)
-        self.folder_label.setForegroundRole(self.folder_label.foregroundRole())
         self.tree = QTreeWidget()
         self.tree.setColumnCount(len(COLUMNS))
         self.tree.setHeaderLabels(list(COLUMNS))
@@ -83,7 +82,16 @@ class RunsPane(QWidget):
         layout.addWidget(self.folder_label)
         layout.addWidget(self.tree, 1)
         layout.addLayout(buttons)
+        # while a run trains its row (step, best loss) is re-read now and then
+        self.timer = QTimer(self)
+        self.timer.setInterval(3000)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
         self.refresh()
+
+    def _tick(self) -> None:
+        if self.busy and self.isVisible():
+            self.refresh()
 
     def set_runs_dir(self, runs_dir: str | Path) -> None:
         self.runs_dir = Path(runs_dir) if runs_dir else None
