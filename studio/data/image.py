@@ -665,3 +665,19 @@ def augment_previews(image: torch.Tensor, size: int, spec: AugmentSpec, crop: st
 
     batch = augment_batch([image] * n, size, spec, crop, seed)
     return list(((batch + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8).unbind(0))
+
+
+def preview_strip(path: str | Path, size: int, spec: AugmentSpec, crop: str, n: int = 6,
+                  seed: int = 0, background: Background = (255, 255, 255)) -> list[bytes]:
+    """The dataset pane's strip: ``n`` augmented ``size`` x ``size`` versions of one file,
+    as PNG bytes (what the model will be shown)."""
+    import io
+
+    im = read_image(path, background=background)
+    im = _resize_short_side(im, target_short_side(size, spec.scale_jitter))
+    out = []
+    for t in augment_previews(_to_tensor(im), size, spec, crop, n=n, seed=seed):
+        buf = io.BytesIO()
+        Image.fromarray(t.permute(1, 2, 0).numpy()).save(buf, format="PNG")
+        out.append(buf.getvalue())
+    return out

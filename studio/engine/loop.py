@@ -32,6 +32,14 @@ from studio.models import freeze as fz
 from studio.models.base import Loaded, get_family
 from studio.runs.store import RunFolder
 
+_ACTIVE = {"runs": 0}
+
+
+def active_runs() -> int:
+    """Runs training in this process now. Anything else that draws from torch's global
+    random generator (augmentation previews) waits, so a run stays reproducible."""
+    return _ACTIVE["runs"]
+
 
 @dataclass
 class RunResult:
@@ -138,6 +146,7 @@ def run(cfg: RunConfig, sink: EventSink | None = None, control: RunControl | Non
     folder: RunFolder | None = None
     trainer = None
     d = dd.Dist()
+    _ACTIVE["runs"] += 1
     try:
         if resume is not None:
             folder = RunFolder(resume)
@@ -190,6 +199,7 @@ def run(cfg: RunConfig, sink: EventSink | None = None, control: RunControl | Non
                 pass
         raise
     finally:
+        _ACTIVE["runs"] -= 1
         if folder is not None:
             folder.close()
         dd.shutdown(d)

@@ -246,3 +246,26 @@ def test_split_seed_writes_to_the_project(qtbot, tmp_path):
     assert held_out == [str(folder / f"d{i}.txt") for i in val]
     pane.project.replace_section("data", val_fraction=0.3, split_seed=5)
     assert pane.seed_spin.value() == 5 and "7 train · 3 validation" in pane.split_label.text()
+
+
+def test_an_image_shows_a_strip_of_augmented_previews(qtbot, tmp_path):
+    from PIL import Image
+
+    from studio.qt.panes.dataset import DatasetPane
+    from studio.state.project import Project
+
+    img = tmp_path / "pic.png"
+    Image.new("RGB", (80, 60), (200, 30, 30)).save(img)
+    project = Project()
+    project.replace_section("augment", hflip=1.0, noise_std=0.3, noise_p=1.0)
+    pane = DatasetPane(project)
+    qtbot.addWidget(pane)
+    with qtbot.waitSignal(pane.scan_finished, timeout=60_000):
+        pane.add_paths([str(tmp_path)])
+    pane.select_path(str(img))
+    detail = pane.detail
+    assert detail.aug_box.isVisibleTo(pane)
+    qtbot.waitUntil(lambda: detail.aug_labels[0].pixmap() is not None
+                    and not detail.aug_labels[0].pixmap().isNull(), timeout=30_000)
+    first = detail.aug_labels[0].pixmap().toImage()
+    assert first.width() > 0 and "crops" in detail.aug_status.text()

@@ -44,6 +44,7 @@ from PySide6.QtGui import (
     QPainterPath,
     QPalette,
     QPen,
+    QPixmap,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -51,6 +52,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -559,6 +561,29 @@ class DetailView(QWidget):
         for w in (self.empty, self.image_view, self.audio_view, self.text_view, self.other):
             self.stack.addWidget(w)
 
+        # what the model sees: augmented crops of the selected image, at training size
+        self.aug_box = QGroupBox("Augmented previews — what training sees", self)
+        self.aug_labels = [QLabel(self.aug_box) for _ in range(6)]
+        self.aug_status = QLabel(self.aug_box)
+        self.aug_status.setWordWrap(True)
+        self.aug_status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.aug_shuffle = QPushButton("Shuffle", self.aug_box)
+        self.aug_shuffle.setToolTip("Draw another set of augmentations")
+        self.aug_shuffle.clicked.connect(lambda: self.refresh_augmentations(self._aug_seed + 1))
+        strip = QHBoxLayout()
+        for lab in self.aug_labels:
+            lab.setFixedSize(72, 72)
+            lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            lab.setFrameShape(QFrame.Shape.StyledPanel)
+            strip.addWidget(lab)
+        strip.addStretch(1)
+        strip.addWidget(self.aug_shuffle)
+        aug_lay = QVBoxLayout(self.aug_box)
+        aug_lay.addLayout(strip)
+        aug_lay.addWidget(self.aug_status)
+        self._aug_seed = 0
+        self._aug_task: Task | None = None
+
         self.caption_box = QGroupBox("Caption", self)
         self.caption_edit = QPlainTextEdit(self.caption_box)
         self.caption_edit.setPlaceholderText("Describe this file; saved next to it as a .txt "
@@ -591,6 +616,7 @@ class DetailView(QWidget):
         lay.addWidget(self.meta_label)
         lay.addWidget(self.problem_label)
         lay.addWidget(self.stack, 1)
+        lay.addWidget(self.aug_box)
         lay.addWidget(self.caption_box)
         self.show_item(None)
 
@@ -600,7 +626,7 @@ class DetailView(QWidget):
         self.item = item
         header = (self.title, self.path_label, self.meta_label, self.include)
         if item is None:
-            for w in header + (self.problem_label, self.caption_box):
+            for w in header + (self.problem_label, self.caption_box, self.aug_box):
                 w.hide()
             self.audio_view.stop()
             self.stack.setCurrentWidget(self.empty)
@@ -633,15 +659,62 @@ class DetailView(QWidget):
         if has_caption and not same:
             self._revert_caption()
 
+    def refresh_augmentations(self, seed: int | None = None) -> None:
+        """Recompute the strip for the selected image with the project's [augment] and
+        crop settings (off the GUI thread; never while a run trains in this process)."""
+        item = self.item
+        project = getattr(self.state, "project", None)
+        if item is None or item.kind != "image" or not item.usable or project is None:
+            self.aug_box.hide()
+            return
+        self.aug_box.show()
+        if seed is not None:
+            self._aug_seed = seed
+        from studio.engine.loop import active_runs
+        if active_runs():
+            self.aug_status.setText("Previews wait while a run trains (they would share its "
+                                    "random generator).")
+            return
+        cfg = project.config
+        from studio.data.image import AugmentSpec, preview_strip
+        spec = AugmentSpec.from_config(cfg.augment)
+        size = cfg.data.image_size or 64
+        bg = tuple(int(cfg.data.background[i:i + 2], 16) for i in (1, 3, 5))
+        self.aug_status.setText(f"{size}x{size} {cfg.data.crop} crops with the [augment] "
+                                "settings (Settings pane)" + ("" if cfg.data.image_size else
+                                                              "; the model's size decides at "
+                                                              "training time"))
+        if self._aug_task is not None:
+            self._aug_task.cancel()
+        self._aug_task = run_in_background(preview_strip, item.path, size, spec, cfg.data.crop,
+                                           len(self.aug_labels), self._aug_seed, bg,
+                                           done=self._on_aug, error=self._on_aug_error)
+        self._aug_task.setProperty("path", item.path)
+
+    def _on_aug(self, pngs) -> None:
+        if self.item is None or self.sender().property("path") != self.item.path:
+            return
+        for lab, data in zip(self.aug_labels, pngs):
+            pm = QPixmap()
+            pm.loadFromData(data, "PNG")
+            lab.setPixmap(pm.scaled(68, 68, Qt.AspectRatioMode.KeepAspectRatio,
+                                    Qt.TransformationMode.SmoothTransformation))
+
+    def _on_aug_error(self, exc: BaseException) -> None:
+        self.aug_status.setText(f"No previews: {exc}")
+
     def _show_body(self, item: ScanItem) -> None:
         if item.kind == "image" and item.usable:
             self.audio_view.stop()
             self.stack.setCurrentWidget(self.image_view)
             self.image_view.set_path(item.path)
+            self.refresh_augmentations()
         elif item.kind == "audio" and item.usable:
+            self.aug_box.hide()
             self.stack.setCurrentWidget(self.audio_view)
             self.audio_view.set_path(item.path)
         elif item.kind == "text" and item.size:  # also unusable text: see what is wrong
+            self.aug_box.hide()
             self.audio_view.stop()
             self.stack.setCurrentWidget(self.text_view)
             self.text_view.setPlainText("Loading…")
@@ -651,6 +724,7 @@ class DetailView(QWidget):
                                                 done=self._on_text, error=self._on_text_error)
             self._text_task.setProperty("path", item.path)
         else:
+            self.aug_box.hide()
             self.audio_view.stop()
             self.other.setText("Nothing to preview." if not item.problem else
                                "This file cannot be previewed.")
