@@ -53,6 +53,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFrame,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -570,17 +571,19 @@ class DetailView(QWidget):
         self.aug_shuffle = QPushButton("Shuffle", self.aug_box)
         self.aug_shuffle.setToolTip("Draw another set of augmentations")
         self.aug_shuffle.clicked.connect(lambda: self.refresh_augmentations(self._aug_seed + 1))
-        strip = QHBoxLayout()
-        for lab in self.aug_labels:
-            lab.setFixedSize(72, 72)
+        grid = QGridLayout()
+        grid.setSpacing(4)
+        for k, lab in enumerate(self.aug_labels):
+            lab.setFixedSize(64, 64)
             lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
             lab.setFrameShape(QFrame.Shape.StyledPanel)
-            strip.addWidget(lab)
-        strip.addStretch(1)
-        strip.addWidget(self.aug_shuffle)
-        aug_lay = QVBoxLayout(self.aug_box)
-        aug_lay.addLayout(strip)
-        aug_lay.addWidget(self.aug_status)
+            grid.addWidget(lab, k // 3, k % 3)
+        side = QVBoxLayout()
+        side.addWidget(self.aug_status, 1)
+        side.addWidget(self.aug_shuffle, 0, Qt.AlignmentFlag.AlignLeft)
+        aug_lay = QHBoxLayout(self.aug_box)
+        aug_lay.addLayout(grid)
+        aug_lay.addLayout(side, 1)
         self._aug_seed = 0
         self._aug_task: Task | None = None
 
@@ -697,7 +700,7 @@ class DetailView(QWidget):
         for lab, data in zip(self.aug_labels, pngs):
             pm = QPixmap()
             pm.loadFromData(data, "PNG")
-            lab.setPixmap(pm.scaled(68, 68, Qt.AspectRatioMode.KeepAspectRatio,
+            lab.setPixmap(pm.scaled(60, 60, Qt.AspectRatioMode.KeepAspectRatio,
                                     Qt.TransformationMode.SmoothTransformation))
 
     def _on_aug_error(self, exc: BaseException) -> None:
