@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from studio.config.freeze_plan import preset_plan  # noqa: F401 - re-exported
 from studio.config.schema import FreezeConfig, GroupPlan
 from studio.core.errors import ConfigError
 from studio.models.base import LayerGroup
@@ -40,34 +41,6 @@ class GroupState:
     params: list[str] = field(default_factory=list)   # names after LoRA injection
     active: bool = False
     activated_at: int = 0
-
-
-def preset_plan(groups: list[LayerGroup], preset: str, every: int) -> dict[str, GroupPlan]:
-    """Plans per group name for a named preset (explicit ``freeze.groups`` override it)."""
-    names = [g.name for g in groups]
-    plans: dict[str, GroupPlan] = {}
-    if preset == "none":
-        return plans
-    head = [n for n in names if n in ("lm_head", "final_norm", "head", "out")]
-    if preset == "head_only":
-        for g in groups:
-            plans[g.name] = GroupPlan(g.name, "full" if g.name in head else "frozen")
-        # a tied head has no weights of its own: it trains through the embeddings
-        if any(g.name in ("lm_head", "head") and not g.params and "tied" in g.note
-               for g in groups):
-            plans[names[0]] = GroupPlan(names[0], "full")
-    elif preset == "lower_half_frozen":
-        blocks = [n for n in names if n.startswith("block.")]
-        frozen = set(blocks[: len(blocks) // 2]) | {n for n in names if n == "embeddings"}
-        for n in names:
-            plans[n] = GroupPlan(n, "frozen" if n in frozen else "full")
-    elif preset == "gradual":
-        # top-down: the head (and final norm) first, then one more group every `every` steps
-        order = head + [n for n in reversed(names) if n not in head]
-        for k, n in enumerate(order):
-            stage = 0 if n in head else k - len(head) + 1
-            plans[n] = GroupPlan(n, "full", start_step=stage * every)
-    return plans
 
 
 def resolve_plan(groups: list[LayerGroup], fc: FreezeConfig) -> list[GroupState]:

@@ -38,6 +38,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from studio.config.freeze_plan import preset_plan
 from studio.config.schema import FREEZE_MODES, FreezeConfig, GroupPlan, TrainConfig
 from studio.state.observable import Observable
 
@@ -116,30 +117,8 @@ def approx_lora_per_rank(name: str, count: int, d_model: int, vocab: int = 0) ->
 
 
 def preset_plans(groups: Sequence[GroupInfo], preset: str, every: int) -> dict[str, GroupPlan]:
-    """Plans per group name for a named preset — ``studio.models.freeze.preset_plan``
-    without torch (a test keeps the two identical)."""
-    names = [g.name for g in groups]
-    plans: dict[str, GroupPlan] = {}
-    if preset == "none":
-        return plans
-    head = [n for n in names if n in HEAD_NAMES]
-    if preset == "head_only":
-        for g in groups:
-            plans[g.name] = GroupPlan(g.name, "full" if g.name in head else "frozen")
-        if any(g.name in ("lm_head", "head") and not g.has_params and "tied" in g.note
-               for g in groups):
-            plans[names[0]] = GroupPlan(names[0], "full")
-    elif preset == "lower_half_frozen":
-        blocks = [n for n in names if n.startswith("block.")]
-        frozen = set(blocks[: len(blocks) // 2]) | {n for n in names if n == "embeddings"}
-        for n in names:
-            plans[n] = GroupPlan(n, "frozen" if n in frozen else "full")
-    elif preset == "gradual":
-        order = head + [n for n in reversed(names) if n not in head]
-        for k, n in enumerate(order):
-            stage = 0 if n in head else k - len(head) + 1
-            plans[n] = GroupPlan(n, "full", start_step=stage * every)
-    return plans
+    """Plans per group name for a named preset: the engine's own rule."""
+    return preset_plan(groups, preset, every)
 
 
 def discriminative_factor(index: int, n: int, ratio: float) -> float:
