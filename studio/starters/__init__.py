@@ -14,4 +14,5 @@ from __future__ import annotations
 # name -> module that provides ``add_arguments(parser)`` and ``main(args)``
 BUILDERS: dict[str, str] = {
     "text": "studio.starters.text",
+    "image": "studio.starters.image",
 }
