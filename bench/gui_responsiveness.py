@@ -114,11 +114,13 @@ def build_project(args, tmp: Path):
 
 
 def measure_gaps(args) -> dict:
-    from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer
 
     from studio.qt.app import GuiThreadCollector, apply_theme, make_app
 
     app = make_app()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     tmp = Path(tempfile.mkdtemp(prefix="studio-gui-bench-"))
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "qs"))
@@ -155,17 +157,20 @@ def measure_gaps(args) -> dict:
     marks: dict[str, float] = {}
     counts = {"steps": 0, "samples": 0, "evals": 0}
 
-    worst: list[tuple[float, float, str]] = []  # (gap ms, at ms, phase)
+    worst: list[tuple[float, float, str, float]] = []  # (gap ms, at ms, phase, GUI cpu ms)
     arrivals: list[tuple[float, str]] = []       # (ms, event) for --explain
+    cpu = {"last": time.thread_time()}
 
     def probe() -> None:
         now = clock.nsecsElapsed() / 1e6
+        busy = time.thread_time()
         if phase["name"] and phase["last"] is not None:
             gap = now - phase["last"]
             gaps[phase["name"]].append(gap)
             if gap > 20:
-                worst.append((gap, now, phase["name"]))
+                worst.append((gap, now, phase["name"], (busy - cpu["last"]) * 1000))
         phase["last"] = now
+        cpu["last"] = busy
 
     if args.explain:
         for name in ("run_started", "step_logged", "eval_logged", "sample_ready",
@@ -193,17 +198,25 @@ def measure_gaps(args) -> dict:
     timer.timeout.connect(probe)
     timer.start()
 
-    # the noise floor: the same probe with the window open and nothing training (on a
-    # busy shared machine the OS alone makes gaps)
+    # A real event loop from here on (as app.exec() runs it), not a polling loop.
+    # The noise floor first: the same probe with the window open and nothing training
+    # (on a busy shared machine the OS alone makes gaps).
+    loop = QEventLoop()
     phase["name"] = "idle"
-    end = time.monotonic() + args.idle_s
-    while time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.0005)
+    QTimer.singleShot(int(args.idle_s * 1000), loop.quit)
+    loop.exec()
     phase["name"], phase["last"] = "startup", None
-    window.act_train.trigger()
-    wait(lambda: not window.host.running, args.timeout, "the run to end")
+    window.host.run_ended.connect(loop.quit)
+    give_up = QTimer()
+    give_up.setSingleShot(True)
+    give_up.timeout.connect(loop.quit)
+    give_up.start(int(args.timeout * 1000))
+    QTimer.singleShot(0, window.act_train.trigger)
+    loop.exec()
     timer.stop()
+    if window.host.running:
+        window.shutdown_now()
+        raise TimeoutError(f"the run did not end within {args.timeout:.0f} s")
     state = window.session.state
     if state != "completed":
         raise RuntimeError(f"the run ended {state}: {window.session.error_message}")
@@ -222,11 +235,13 @@ def measure_gaps(args) -> dict:
         "cpu_count": os.cpu_count(),
     }
     if args.explain:
-        print("largest gaps, with the events handled in them:")
-        for gap, at, name in sorted(worst, reverse=True)[:12]:
+        print("largest gaps: GUI-thread CPU time in the gap (low = it was waiting for the "
+              "GIL or a core), events handled:")
+        for gap, at, name, busy in sorted(worst, reverse=True)[:12]:
             during = [n for t, n in arrivals if at - gap <= t <= at]
             counts_in = {n: during.count(n) for n in dict.fromkeys(during)}
-            print(f"  {gap:7.1f} ms ({name}) at {at / 1000:7.2f} s: {counts_in}")
+            print(f"  {gap:7.1f} ms ({name}) at {at / 1000:7.2f} s: GUI cpu {busy:6.1f} ms "
+                  f"{counts_in}")
     window.project.dirty = False
     window.close()
     collector.stop()
@@ -245,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle-s", type=float, default=5.0, help="noise-floor probe before Train")
     p.add_argument("--skip-first-paint", action="store_true")
     p.add_argument("--json", help="also write the numbers here")
+    p.add_argument("--switch-interval", type=float, default=None,
+                   help="sys.setswitchinterval for this run (seconds; default: the app's)")
     p.add_argument("--explain", action="store_true",
                    help="list the largest gaps with the events handled during each")
     args = p.parse_args(argv)

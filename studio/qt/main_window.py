@@ -177,6 +177,7 @@ class MainWindow(QMainWindow):
         self.docks["log"].setWidget(self.log_pane)
         self.docks["runs"].setWidget(self.runs_pane)
         self.dataset_pane = self.model_pane = self.settings_pane = None
+        self._panes_deferred = True
 
         self._build_actions()
         self._build_menus()
@@ -363,7 +364,18 @@ class MainWindow(QMainWindow):
             return
         self._painted = True
         self.first_painted.emit()
-        QTimer.singleShot(0, self.ensure_curves)
+        QTimer.singleShot(0, self._build_deferred)
+
+    def _build_deferred(self) -> None:
+        self.ensure_panes()
+        self.ensure_curves()
+
+    def ensure_panes(self) -> None:
+        """Build the Model and Settings panes if they wait (they are tabs behind Dataset at
+        start-up, so they are built after the first paint)."""
+        if self.model_pane is None or self.settings_pane is None:
+            self._panes_deferred = False
+            self._build_project_panes(("model", "settings"))
 
     def ensure_curves(self):
         """Build the Curves pane (imports pyqtgraph) if not built yet; return it."""
@@ -385,24 +397,35 @@ class MainWindow(QMainWindow):
     # ======================================================================================
     def set_project(self, project: Project) -> None:
         """Show ``project``: the Dataset, Model and Settings panes are rebuilt for it."""
+        if self._unsubscribe_project is not None:
+            self._unsubscribe_project()
+        self.project = project
+        if self._panes_deferred:  # start-up: Model and Settings come after the first paint
+            self._build_project_panes(("dataset",))
+            for key in ("model", "settings"):
+                if self.docks[key].widget() is None:
+                    wait = QLabel("Loading…")
+                    wait.setAlignment(Qt.AlignmentFlag.AlignCenter)
+                    self.docks[key].setWidget(wait)
+        else:
+            self._build_project_panes(("dataset", "model", "settings"))
+        self._unsubscribe_project = project.subscribe(self._on_project_changed)
+        self._on_project_changed("project")
+        self.project_changed.emit(project)
+
+    def _build_project_panes(self, keys) -> None:
         from studio.qt.panes.dataset import DatasetPane
         from studio.qt.panes.model import ModelPane
         from studio.qt.panes.settings import SettingsPane
 
-        if self._unsubscribe_project is not None:
-            self._unsubscribe_project()
-        self.project = project
-        for key, cls in (("dataset", DatasetPane), ("model", ModelPane),
-                         ("settings", SettingsPane)):
+        classes = {"dataset": DatasetPane, "model": ModelPane, "settings": SettingsPane}
+        for key in keys:
             old = self.docks[key].widget()
-            pane = cls(project)
+            pane = classes[key](self.project)
             self.docks[key].setWidget(pane)
             setattr(self, f"{key}_pane", pane)
             if old is not None:
                 old.deleteLater()
-        self._unsubscribe_project = project.subscribe(self._on_project_changed)
-        self._on_project_changed("project")
-        self.project_changed.emit(project)
 
     def runs_dir(self) -> Path:
         cfg = self.project.config
@@ -610,6 +633,7 @@ class MainWindow(QMainWindow):
         self.docks["curves"].raise_()
 
     def copy_cli_command(self) -> None:
+        self.ensure_panes()
         fn = getattr(self.settings_pane, "copy_cli_command", None)
         if fn is not None:
             fn()

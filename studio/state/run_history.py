@@ -83,6 +83,7 @@ class RunHistory(Observable):
         self.label = label
         self.run_dir = ""
         self.throughput_unit = ""
+        self.total_steps = 0
         self.train = Series(TRAIN_COLUMNS)
         self.val = Series(VAL_COLUMNS)
         self.unfreezes: list[Unfreeze] = []
@@ -132,6 +133,7 @@ class RunHistory(Observable):
         self.label = label
         self.run_dir = run_dir
         self.throughput_unit = ""
+        self.total_steps = 0
         self.train.clear()
         self.val.clear()
         self.unfreezes.clear()
@@ -142,6 +144,7 @@ class RunHistory(Observable):
     def feed(self, event: object) -> None:
         """Take one engine event (others are ignored)."""
         if isinstance(event, ev.StepLogged):
+            self.total_steps = event.total_steps
             self._add_step(event.step, event.loss, event.lr, event.throughput, event.epoch,
                            event.grad_norm, event.throughput_unit)
         elif isinstance(event, ev.EvalLogged):
@@ -152,6 +155,7 @@ class RunHistory(Observable):
             if not self.label:
                 self.label = event.run_id
             self.run_dir = event.run_dir
+            self.total_steps = event.total_steps
             # A resumed run re-logs everything after its checkpoint.
             self._forget_from(event.start_step + 1)
             self.changed("started")
@@ -164,6 +168,7 @@ class RunHistory(Observable):
         kind = rec.get("event")
         try:
             if kind == "StepLogged":
+                self.total_steps = int(rec.get("total_steps", self.total_steps) or 0)
                 self._add_step(int(rec["step"]), _f(rec.get("loss")), _f(rec.get("lr")),
                                _f(rec.get("throughput")), _f(rec.get("epoch")),
                                _f(rec.get("grad_norm")), str(rec.get("throughput_unit", "")))
@@ -175,6 +180,7 @@ class RunHistory(Observable):
                 self._add_unfreeze(int(rec["step"]), tuple(rec.get("groups", ())))
             elif kind == "RunStarted":
                 self.run_dir = str(rec.get("run_dir", self.run_dir))
+                self.total_steps = int(rec.get("total_steps", self.total_steps) or 0)
                 self._forget_from(int(rec.get("start_step", 0)) + 1)
             else:
                 return

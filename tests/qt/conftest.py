@@ -208,6 +208,9 @@ def make_window(qtbot, tmp_path):
         win = MainWindow(project, engine_fn=engine_fn)
         win.show()
         windows.append(win)
+        # after the first paint the window builds what it deferred (Model, Settings, Curves)
+        qtbot.waitUntil(lambda: win.curves is not None and win.settings_pane is not None,
+                        timeout=30_000)
         return win
 
     yield make

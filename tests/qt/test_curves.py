@@ -148,3 +148,37 @@ def test_sample_marker_follows_the_gallery_step(pane):
     assert all(line.isVisible() and line.value() == 40 for line in pane._sample_markers)
     pane.set_sample_marker(None)
     assert not any(line.isVisible() for line in pane._sample_markers)
+
+
+def test_the_step_axis_spans_the_run_and_value_axes_move_only_when_needed(pane, qtbot):
+    h = pane.history
+    feed(h, 10)  # total_steps is 100 in these events
+    pane.refresh()
+    x0, x1 = pane.loss_plot.vb.viewRange()[0]
+    assert x0 <= 0 and 100 <= x1 < 110  # the whole run, not just the data so far
+    y_before = pane.loss_plot.vb.viewRange()[1]
+    h.feed(step(11, 1.5))  # inside the current value range: the axis stays put
+    pane.refresh()
+    assert pane.loss_plot.vb.viewRange()[1] == y_before
+    h.feed(step(12, 0.2))  # below it: the range grows to show it
+    pane.refresh()
+    lo, hi = pane.loss_plot.vb.viewRange()[1]
+    assert lo < 0.2 < hi
+    lr_lo, lr_hi = pane.lr_plot.vb.viewRange()[1]
+    assert lr_lo == 0 and lr_hi > h.train.column("lr").max()  # rates are read against zero
+
+
+def test_zooming_stops_following_and_whole_run_restores(pane, qtbot):
+    feed(pane.history, 20)
+    pane.refresh()
+    assert not pane.fit_button.isEnabled()
+    vb = pane.loss_plot.vb
+    vb.setXRange(5, 10, padding=0)
+    vb.sigRangeChangedManually.emit([True, False])  # what a wheel zoom or drag emits
+    assert pane.fit_button.isEnabled()
+    pane.history.feed(step(21, 1.0))
+    pane.refresh()
+    assert vb.viewRange()[0] == [5, 10]  # the user's view is kept
+    assert pane.ppl_plot.vb.viewRange()[0] == [5, 10]  # and shared
+    pane.fit_button.click()
+    assert vb.viewRange()[0][1] >= 100 and not pane.fit_button.isEnabled()

@@ -352,3 +352,21 @@ def test_log_pane_shows_levels_and_filters_problems(qtbot):
     assert "later" not in pane.plain_text()
     pane.problems_only.setChecked(False)
     assert "later" in pane.plain_text()
+
+
+def test_the_first_paint_comes_before_the_heavier_panes(qtbot, tmp_path):
+    from studio.qt.main_window import MainWindow
+
+    project = Project(name="p")
+    project.replace_section("run", runs_dir=str(tmp_path / "runs"))
+    win = MainWindow(project)
+    qtbot.addWidget(win)
+    # before the window paints: the Dataset pane, and placeholders for what can wait
+    assert win.dataset_pane is not None
+    assert win.model_pane is None and win.settings_pane is None and win.curves is None
+    with qtbot.waitSignal(win.first_painted, timeout=30_000):
+        win.show()
+    qtbot.waitUntil(lambda: win.curves is not None and win.model_pane is not None, timeout=30_000)
+    assert win.docks["settings"].widget() is win.settings_pane
+    assert win.settings_pane.project is project
+    assert win.docks["curves"].widget() is win.curves

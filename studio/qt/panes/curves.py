@@ -22,6 +22,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
+    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -91,6 +92,11 @@ class CurvesPane(QWidget):
         self.clear_overlays_button.setToolTip("Remove the past runs drawn for comparison.")
         self.clear_overlays_button.clicked.connect(self.clear_overlays)
         self.clear_overlays_button.setEnabled(False)
+        self.fit_button = QPushButton("Whole run")
+        self.fit_button.setToolTip("Show the whole run again after zooming or panning "
+                                   "(wheel: zoom the steps, drag: pan)")
+        self.fit_button.clicked.connect(self.fit_view)
+        self.fit_button.setEnabled(False)
         self.readout = QLabel(" ")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.readout.setMinimumWidth(50)
@@ -102,6 +108,7 @@ class CurvesPane(QWidget):
         bar.addWidget(QLabel("Smoothing"))
         bar.addWidget(self.smoothing)
         bar.addSpacing(12)
+        bar.addWidget(self.fit_button)
         bar.addWidget(self.clear_overlays_button)
         bar.addSpacing(12)
         bar.addWidget(self.readout, 1)
@@ -120,20 +127,30 @@ class CurvesPane(QWidget):
         titles = {self.loss_plot: ("loss", "Loss"), self.ppl_plot: ("perplexity", "Perplexity"),
                   self.lr_plot: ("learning rate", "Learning rate"),
                   self.speed_plot: ("items/s", "Throughput")}
+        # Ranges are set here, not by pyqtgraph's auto-range: the step axis spans the whole
+        # run (0..total steps) and the value axes move only when the data leaves them or
+        # they grow too loose, so axes (the costliest part of a repaint) are rarely redrawn.
+        # The step range is shared: a pan or zoom on one plot moves all (not setXLink: it
+        # lines plots up in screen space, which turns side-by-side plots into consecutive
+        # ranges).
         for p in self.plots:
             p.showGrid(x=True, y=True, alpha=0.15)
             p.setTitle(titles[p][1], size="9pt")
             p.setLabel("bottom", "step")
             p.setMouseEnabled(x=True, y=False)
-            p.setAutoVisible(y=True)
-            if p is not self.loss_plot:
-                # the loss plot drives the shared step range; the others follow it (not
-                # setXLink: that lines plots up in screen space, which side by side plots
-                # turns into consecutive ranges)
-                p.hideButtons()
-                p.enableAutoRange(x=False)
+            p.enableAutoRange(x=False, y=False)
+            p.hideButtons()
+            for name in ("left", "bottom"):
+                p.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             p.vb.sigXRangeChanged.connect(self._sync_x)
+            p.vb.sigRangeChangedManually.connect(self._on_manual_range)
         self._syncing_x = False
+        self._x_follow = True          # the step axis follows the run until the user zooms
+        self._x_set: tuple | None = None
+        self._y_set: dict = {}         # plot -> the value range last set
+        self._unit = ""
+        self._resets = 0
+        self._val_drawn: tuple = ()
         self.legend = self.loss_plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
 
         self.raw = _item(self.loss_plot, "train (raw)", pg.mkPen(TRAIN + (70,), width=1))
@@ -198,13 +215,99 @@ class CurvesPane(QWidget):
                     p.vb.setXRange(*x_range, padding=0)
         finally:
             self._syncing_x = False
+        self._fit_y()  # the values in view changed
+
+    def _on_manual_range(self, *_args) -> None:
+        self._x_follow = False
+        self.fit_button.setEnabled(True)
+
+    def fit_view(self) -> None:
+        """Back to the whole run: the step axis follows the run again."""
+        self._x_follow = True
+        self._x_set = None
+        self._y_set.clear()
+        self.fit_button.setEnabled(False)
+        self._fit_x()
+        self._fit_y()
+
+    # -- ranges ----------------------------------------------------------------------------
+    def _series(self, plot) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The (steps, values) drawn in ``plot``, overlays included."""
+        t, v = self.history.train, self.history.val
+        own = {
+            self.loss_plot: [(t.column("step"), t.column("loss")),
+                             (v.column("step"), v.column("val_loss"))],
+            self.ppl_plot: [(v.column("step"), v.column("ppl"))],
+            self.lr_plot: [(t.column("step"), t.column("lr"))],
+            self.speed_plot: [(t.column("step"), t.column("throughput"))],
+        }[plot]
+        for _h, items in self._overlays:
+            for item in items:
+                if item.getViewBox() is plot.vb:
+                    x, y = item.getOriginalDataset()
+                    if x is not None:
+                        own.append((x, y))
+        return own
+
+    def _fit_x(self) -> None:
+        if not self._x_follow:
+            return
+        last = max([self.history.total_steps, self.history.last_step]
+                   + [h.last_step for h, _ in self._overlays]
+                   + [h.total_steps for h, _ in self._overlays])
+        wanted = (0.0, float(max(1, last)))
+        if wanted != self._x_set:
+            self._x_set = wanted
+            self.loss_plot.vb.setXRange(*wanted, padding=0.02)
+
+    def _fit_y(self) -> None:
+        x0, x1 = self.loss_plot.vb.viewRange()[0]
+        log = self.log_scale.isChecked()
+        for plot in self.plots:
+            logged = log and plot in (self.loss_plot, self.ppl_plot)
+            zero_based = plot in (self.lr_plot, self.speed_plot)
+            parts = []
+            for x, y in self._series(plot):
+                keep = (x >= x0) & (x <= x1) & np.isfinite(y)
+                if logged:
+                    keep &= y > 0
+                parts.append(y[keep])
+            values = np.concatenate(parts) if parts else np.empty(0)
+            if values.size == 0:
+                continue
+            if logged:
+                values = np.log10(values)
+            lo, hi = (0.0, float(values.max())) if zero_based else \
+                (float(values.min()), float(values.max()))
+            span = hi - lo
+            pad = 0.08 * span if span > 0 else max(abs(hi) * 0.05, 1e-12 if zero_based else 0.05)
+            current = self._y_set.get(plot)
+            if current is not None:
+                c_lo, c_hi = current
+                inside = lo >= c_lo and hi <= c_hi
+                snug = (c_hi - c_lo) <= 2.5 * (span + 2 * pad)
+                if inside and snug:
+                    continue
+            wanted = (lo if zero_based else lo - pad, hi + pad)
+            self._y_set[plot] = wanted
+            plot.vb.setYRange(*wanted, padding=0)
 
     # -- data ------------------------------------------------------------------------------
     def _on_history_changed(self, what: str) -> None:
         if what == "smoothing" and abs(self.smoothing.value() - self.history.smoothing) > 1e-9:
             self.smoothing.setValue(self.history.smoothing)
-        if what in ("reset", "started"):
+        if what in ("reset", "started", "loaded"):
             self._seen_version = -1  # redraw at the next tick
+            self._resets += 1
+            self._y_set.clear()
+            if what == "reset":
+                self._x_follow, self._x_set = True, None
+                self.fit_button.setEnabled(False)
+            if what == "started" or (what == "reset" and self.history.label):
+                # a run is starting: show its (still empty) plots now, while the model
+                # loads, rather than paying the plots' first layout when data arrives
+                self.stack.setCurrentWidget(self.view)
+                self._fit_x()
 
     def refresh(self) -> None:
         """Push the history's buffers into the items when it changed (timer slot)."""
@@ -218,25 +321,27 @@ class CurvesPane(QWidget):
         self.ema.setData(steps, t.column("ema"))
         self.lr.setData(steps, t.column("lr"))
         self.speed.setData(steps, t.column("throughput"))
-        vsteps = v.column("step")
-        self.val.setData(vsteps, v.column("val_loss"))
-        ppl = v.column("ppl")
-        self.ppl.setData(vsteps, ppl)
-        # rates and speeds are read against zero (a constant rate would otherwise get
-        # a meaningless +-0.5 range)
-        for plot, column in ((self.lr_plot, "lr"), (self.speed_plot, "throughput")):
-            values = t.column(column)
-            top = float(np.nanmax(values)) if len(values) and np.isfinite(values).any() else 0.0
-            if top > 0:
-                plot.setYRange(0.0, top * 1.08, padding=0)
-        if h.throughput_unit:
+        # validation changes once per evaluation: skip its items otherwise (setData is
+        # the costliest call here after painting)
+        val_key = (len(v), v.last("step"), v.last("val_loss"), self._resets)
+        if val_key != self._val_drawn:
+            self._val_drawn = val_key
+            vsteps = v.column("step")
+            self.val.setData(vsteps, v.column("val_loss"))
+            self.ppl.setData(vsteps, v.column("ppl"))
+        if h.throughput_unit != self._unit:
+            self._unit = h.throughput_unit
             self.speed_plot.setTitle(f"Throughput ({h.throughput_unit}/s)", size="9pt")
+        self._fit_x()
+        self._fit_y()
         if tuple(h.unfreezes) != self._unfreezes_drawn:
             self._sync_unfreezes()
         self._update_stack()
 
     def _update_stack(self) -> None:
-        has_data = len(self.history.train) > 0 or len(self.history.val) > 0 or self._overlays
+        has_data = (len(self.history.train) > 0 or len(self.history.val) > 0
+                    or bool(self._overlays) or self.history.total_steps > 0
+                    or bool(self.history.label))
         self.stack.setCurrentWidget(self.view if has_data else self.hint)
 
     def _sync_unfreezes(self) -> None:
@@ -278,6 +383,8 @@ class CurvesPane(QWidget):
         self._overlays.append((other, items))
         self.clear_overlays_button.setEnabled(True)
         self._update_stack()
+        self._fit_x()
+        self._fit_y()
 
     @property
     def overlays(self) -> list[RunHistory]:
@@ -296,14 +403,23 @@ class CurvesPane(QWidget):
         self._overlays.clear()
         self.clear_overlays_button.setEnabled(False)
         self._update_stack()
+        self._x_set = None
+        self._y_set.clear()
+        self._fit_x()
+        self._fit_y()
 
     # -- options ----------------------------------------------------------------------------
     def set_log_scale(self, on: bool) -> None:
         if self.log_scale.isChecked() != on:
             self.log_scale.setChecked(on)  # re-enters through toggled
             return
+        x_range = self.loss_plot.vb.viewRange()[0]
         for p in (self.loss_plot, self.ppl_plot):
             p.setLogMode(x=False, y=on)
+            p.enableAutoRange(x=False, y=False)  # setLogMode turns pyqtgraph's back on
+            self._y_set.pop(p, None)
+        self.loss_plot.vb.setXRange(*x_range, padding=0)
+        self._fit_y()
 
     def set_sample_marker(self, step: int | None) -> None:
         """A dotted line at the step the gallery shows."""
