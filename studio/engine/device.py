@@ -67,3 +67,27 @@ def gpu_memory_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
     return 0
+
+
+_TUNED = {"done": False}
+
+
+def tune_cpu_allocator() -> None:
+    """On Linux, keep freed memory in the process instead of returning it to the system
+    after every step: a CPU training step otherwise page-faults its activations back in
+    each time (measured by bench/image_throughput.py: ~20,000 faults per step, about 1.5x
+    slower). The cost: the process keeps its peak memory until it exits."""
+    import sys
+
+    if _TUNED["done"] or not sys.platform.startswith("linux"):
+        return
+    _TUNED["done"] = True
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-1, 1 << 30)   # M_TRIM_THRESHOLD: don't trim the heap after frees
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: big blocks from the reusable heap
+    except (OSError, AttributeError):
+        pass

@@ -26,7 +26,8 @@ from studio.core.errors import ConfigError, RunError, StudioError
 from studio.core.sinks import EventSink, FanOutSink, event_to_dict
 from studio.engine import checkpoint as ck
 from studio.engine import dist as dd
-from studio.engine.device import gpu_memory_bytes, pick_device, pick_precision
+from studio.engine.device import (gpu_memory_bytes, pick_device, pick_precision,
+                                  tune_cpu_allocator)
 from studio.engine.optim import build_optimizer, lr_multiplier
 from studio.models import freeze as fz
 from studio.models.base import Loaded, get_family
@@ -238,21 +239,28 @@ class _Trainer:
         model.train()
         return float(total / max(1, count))  # one sync point per evaluation
 
+    def _epoch_order(self, epoch: int) -> torch.Tensor:
+        if epoch != self._perm_epoch:
+            g = torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + epoch)
+            self._perm = torch.randperm(self.data.n_train, generator=g)
+            self._perm_epoch = epoch
+        return self._perm
+
     def next_batch(self) -> torch.Tensor:
         """The next micro-batch. Epochs are seeded permutations and the data position is
         the number of examples consumed, so resuming (even with a different micro-batch
         size after an out-of-memory fit) needs nothing else."""
         n = self.data.n_train
-        epoch, off = divmod(self.pos, n)
-        if epoch != self._perm_epoch:
-            g = torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + epoch)
-            self._perm = torch.randperm(n, generator=g)
-            self._perm_epoch = epoch
-        # with N processes the global micro-batch is N x batch_size; each takes its slice
-        glob = self._perm[off:off + self.bs * self.dist.world]
+        want = self.bs * self.dist.world  # N processes: a global micro-batch, a slice each
+        parts, taken, pos = [], 0, self.pos
+        while taken < want:  # a batch that crosses an epoch end is topped up from the next
+            epoch, off = divmod(pos, n)  # epoch's order, so every step sees a full batch
+            chunk = self._epoch_order(epoch)[off:off + want - taken]
+            parts.append(chunk)
+            taken += len(chunk)
+            pos += len(chunk)
+        glob = torch.cat(parts)
         idx = glob[self.dist.rank * self.bs:(self.dist.rank + 1) * self.bs]
-        if len(idx) == 0:  # a short last batch of an epoch: reuse the first examples
-            idx = glob[:self.bs]
         # the seed makes per-example randomness (augmentation) a function of the position
         batch = self.data.train_batch(idx, self.cfg.train.seed * 1_000_003 + self.pos
                                       + self.dist.rank * self.bs)
@@ -507,6 +515,8 @@ class _Trainer:
         self.device = pick_device(t.device)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
+        if self.device.type == "cpu":
+            tune_cpu_allocator()
         self.precision = pick_precision(t.precision, self.device)
         self.family = get_family(cfg.run.family)
         self.loaded = self.family.load(cfg.model.source, self.device, torch.float32,
@@ -577,8 +587,9 @@ class _Trainer:
         if not self.resumed:
             self.activate_due(emit=False)
         n_total = sum(p.numel() for p in model.parameters())
-        n_train = sum(p.numel() for st in self.groups if st.mode != "frozen"
-                      for p in (dict(model.named_parameters())[n] for n in st.params))
+        named = dict(model.named_parameters())
+        n_train = sum(named[n].numel() for st in self.groups if st.mode != "frozen"
+                      for n in st.params)
         folder.write_status("running", step=self.step, total_steps=self.total_steps, message="")
         self.sink.emit(ev.RunStarted(
             run_dir=str(folder.path), run_id=folder.id, family=self.family.name,
