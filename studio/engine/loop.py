@@ -220,23 +220,37 @@ class _Trainer:
         self.sink.emit(ev.LogMessage(level, text))
 
     def evaluate(self) -> float:
-        """Mean validation loss per token, under no_grad, in eval mode (dropout off)."""
+        """Mean validation loss per token, under no_grad, in eval mode (dropout off).
+        Out of memory here halves the evaluation batch and starts the evaluation again."""
         model, data = self.loaded.model, self.data
-        bs = self.cfg.train.batch_size
-        n_batches = math.ceil(data.n_val / bs)
-        if self.cfg.eval.max_batches:
-            n_batches = min(n_batches, self.cfg.eval.max_batches)
-        model.eval()
-        total = torch.zeros((), device=self.device)
-        count = 0
-        with torch.no_grad():
-            for b in range(n_batches):
-                batch = data.val_batch(b, bs).to(self.device, non_blocking=True)
-                with self.precision.autocast(self.device):
-                    loss = self.family.val_loss(self.loaded, batch, b)
-                total += loss.float() * len(batch)
-                count += len(batch)
-        model.train()
+        bs = getattr(self, "eval_bs", None) or self.bs
+        while True:
+            n_batches = math.ceil(data.n_val / bs)
+            if self.cfg.eval.max_batches:
+                n_batches = min(n_batches, self.cfg.eval.max_batches)
+            model.eval()
+            total = torch.zeros((), device=self.device)
+            count = 0
+            try:
+                with torch.no_grad():
+                    for b in range(n_batches):
+                        batch = data.val_batch(b, bs).to(self.device, non_blocking=True)
+                        with self.precision.autocast(self.device):
+                            loss = self.family.val_loss(self.loaded, batch, b)
+                        total += loss.float() * len(batch)
+                        count += len(batch)
+                break
+            except torch.OutOfMemoryError:
+                self._free_memory()
+                if bs <= 1:
+                    raise RunError("out of memory while evaluating one example",
+                                   "lower data.block_size / image size or freeze more") from None
+                bs = max(1, bs // 2)
+                self.log(f"out of memory while evaluating: evaluation batch halved to {bs}",
+                         "warning")
+            finally:
+                model.train()
+        self.eval_bs = bs
         return float(total / max(1, count))  # one sync point per evaluation
 
     def _epoch_order(self, epoch: int) -> torch.Tensor:

@@ -99,6 +99,7 @@ class EngineHost(QObject):
     unfreeze_applied = Signal(object)  # UnfreezeApplied
     log_message = Signal(str, str)     # level, text
     paused = Signal(int)               # step
+    problem_paused = Signal(str, str)  # reason ("out_of_memory" / "diverged"), message
     resumed = Signal(int)              # step
     run_finished = Signal(object)      # RunFinished
     run_failed = Signal(str, str)      # message, traceback (once per run)
@@ -135,7 +136,8 @@ class EngineHost(QObject):
             raise ValueError("give a config or a run folder to resume")
         self.result = None
         self._failure_reported = False
-        self.control = RunControl()
+        # interactive: out-of-memory and diverged losses pause and ask (problem_paused)
+        self.control = RunControl(interactive=True)
         if resume is not None:
             resume = str(resume)
             # the curves and samples so far, so the resumed run continues them
@@ -180,6 +182,17 @@ class EngineHost(QObject):
         if self.control is not None and self.session.state == "running":
             self.control.pause()
             self.session.set_state("pausing")
+
+    def fix_and_resume(self, action: str) -> None:
+        """Answer a problem pause: "halve_batch" / "gradient_checkpointing" (out of memory)
+        or "lower_lr" (a diverged loss: half the rate), then resume."""
+        if self.control is None:
+            return
+        if action == "lower_lr":
+            self.control.scale_lr(0.5)
+        else:
+            self.control.request_fit(action)
+        self.resume()
 
     def resume(self) -> None:
         if self.control is not None and self.session.state in ("paused", "pausing"):
@@ -243,6 +256,8 @@ class EngineHost(QObject):
             self.log_message.emit(event.level, event.text)
         elif isinstance(event, ev.RunPaused):
             self.paused.emit(event.step)
+            if event.reason in ("out_of_memory", "diverged"):
+                self.problem_paused.emit(event.reason, event.message)
         elif isinstance(event, ev.RunResumed):
             self.resumed.emit(event.step)
         elif isinstance(event, ev.RunFinished):

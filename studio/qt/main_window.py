@@ -189,6 +189,7 @@ class MainWindow(QMainWindow):
         # -- wiring ---------------------------------------------------------------------
         self.host.state_changed.connect(self._update_actions)
         self.host.run_failed.connect(self._on_run_failed)
+        self.host.problem_paused.connect(self._on_problem_paused)
         self.host.run_started.connect(lambda _e: self.runs_pane.refresh())
         self.host.run_ended.connect(self._on_run_ended)
         self.runs_pane.open_requested.connect(self.open_run)
@@ -638,6 +639,34 @@ class MainWindow(QMainWindow):
         if fn is not None:
             fn()
             self.statusBar().showMessage("Copied the CLI command to the clipboard", 3000)
+
+    def _on_problem_paused(self, reason: str, message: str) -> None:
+        """Out of memory or a diverged loss: the run is paused; offer the ways on."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        if reason == "out_of_memory":
+            box.setWindowTitle("Out of memory")
+            box.setText("The run is paused: the last step did not fit in memory.")
+            box.setInformativeText(message + "\n\nHalving the micro-batch keeps the effective "
+                                   "batch (gradient accumulation doubles). Freezing more layers "
+                                   "in the Model pane also helps (stop, untick, resume).")
+            choices = [("Halve the micro-batch", "halve_batch"),
+                       ("Gradient checkpointing", "gradient_checkpointing")]
+        else:
+            box.setWindowTitle("Training diverged")
+            box.setText("The run is paused: the loss became NaN or infinite.")
+            box.setInformativeText(message + "\n\nThe weights are back at the last good "
+                                   "checkpoint. Lower the learning rate and go on.")
+            choices = [("Halve the learning rate and resume", "lower_lr")]
+        buttons = {box.addButton(label, QMessageBox.ButtonRole.AcceptRole): action
+                   for label, action in choices}
+        stop = box.addButton("Stop the run", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked in buttons:
+            self.host.fix_and_resume(buttons[clicked])
+        elif clicked is stop:
+            self.host.stop()
 
     def _on_run_failed(self, message: str, traceback: str) -> None:
         self.docks["log"].show()
