@@ -26,8 +26,7 @@ from studio.core.errors import ConfigError, RunError, StudioError
 from studio.core.sinks import EventSink, FanOutSink, event_to_dict
 from studio.engine import checkpoint as ck
 from studio.engine import dist as dd
-from studio.engine.device import (gpu_memory_bytes, pick_device, pick_precision,
-                                  tune_cpu_allocator)
+from studio.engine.device import gpu_memory_bytes, pick_device, pick_precision, tune_cpu_allocator
 from studio.engine.optim import build_optimizer, lr_multiplier
 from studio.models import freeze as fz
 from studio.models.base import Loaded, get_family
