@@ -136,11 +136,12 @@ def config_from_dict(data: dict, base_dir: str | os.PathLike = "") -> RunConfig:
     return cfg
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A config value as plain TOML-able data (dataclasses -> dicts, tuples -> lists)."""
     if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -148,7 +149,7 @@ def config_to_dict(cfg: RunConfig) -> dict:
     out = {}
     for name in SECTIONS:
         section = getattr(cfg, name)
-        out[name] = {f.name: _plain(getattr(section, f.name)) for f in dataclasses.fields(section)}
+        out[name] = {f.name: plain(getattr(section, f.name)) for f in dataclasses.fields(section)}
     return out
 
 

@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.config import config_from_dict, config_to_dict
-from studio.config.io import _parse_override_value, _toml_value
+from studio.config.io import _parse_override_value, _toml_value, plain
 from studio.config.schema import SECTIONS, RunConfig
 from studio.core.errors import ConfigError
 from studio.state.project import Project
@@ -574,14 +574,6 @@ class SettingsPane(QWidget):
         self.status.setVisible(bool(text))
 
 
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _cli_value(value: Any) -> str:
     """A value as the CLI's override parser reads it back (bare words where unambiguous)."""
     if isinstance(value, str):
@@ -589,4 +581,4 @@ def _cli_value(value: Any) -> str:
                 and "=" not in value and "#" not in value:
             return value
         return _toml_value(value)
-    return _toml_value(_plain(value))
+    return _toml_value(plain(value))
