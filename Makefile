@@ -14,7 +14,7 @@ SYSPKGS := xvfb xauth libpulse0 fonts-dejavu-core libegl1 libgl1 libxkbcommon0 \
 	libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0 \
 	libxcb-image0 libglib2.0-0 libsndfile1
 
-.PHONY: run test venv sysdeps demo lint screenshots bench clean
+.PHONY: run test venv sysdeps demo lint screenshots bench gui-bench clean
 
 venv: $(STAMP)
 
@@ -52,6 +52,9 @@ lint: venv
 
 screenshots: venv sysdeps
 	HF_HUB_OFFLINE=1 xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m studio.qt.screenshots screenshots
+
+gui-bench: venv sysdeps
+	HF_HUB_OFFLINE=1 xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python bench/gui_responsiveness.py
 
 bench: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/engine_overhead.py

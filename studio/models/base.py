@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol
 
@@ -49,6 +50,11 @@ class Family(Protocol):
     def sample(self, loaded: Loaded, cfg: Any, step: int, out_dir: Any) -> list: ...
 
     def export(self, loaded: Loaded, out_dir: Any) -> None: ...
+
+
+# transformers' / diffusers' from_pretrained is not thread-safe: the Model pane's background
+# load and a starting run's load overlapping gave "Cannot copy out of meta tensor".
+LOAD_LOCK = threading.RLock()
 
 
 def get_family(name: str) -> Family:

@@ -77,6 +77,15 @@ class TextFamily:
     # -- loading -----------------------------------------------------------------------
     def load(self, source: str, device: Any = "cpu", dtype: Any = None, *, revision: str = "",
              trust_remote_code: bool = False) -> Loaded:
+        """Load under LOAD_LOCK: from_pretrained is not thread-safe."""
+        from studio.models.base import LOAD_LOCK
+
+        with LOAD_LOCK:
+            return self._load(source, device, dtype, revision=revision,
+                              trust_remote_code=trust_remote_code)
+
+    def _load(self, source: str, device: Any = "cpu", dtype: Any = None, *, revision: str = "",
+             trust_remote_code: bool = False) -> Loaded:
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -165,9 +174,12 @@ class TextFamily:
                     if ids.shape[1] == 0:  # an empty prompt starts from end-of-text
                         ids = torch.tensor([[tok.eos_token_id]])
                     ids = ids.to(device)
+                    ctx = getattr(model.config, "max_position_embeddings", None) or getattr(
+                        model.config, "n_positions", None) or 10**9
+                    ids = ids[:, -(ctx - 1):]  # keep room for at least one new token
                     out = model.generate(
                         ids, attention_mask=torch.ones_like(ids), do_sample=True,
-                        max_new_tokens=scfg.max_new_tokens, temperature=scfg.temperature,
+                        max_new_tokens=max(1, min(scfg.max_new_tokens, ctx - ids.shape[1])), temperature=scfg.temperature,
                         top_k=scfg.top_k or None, top_p=scfg.top_p,
                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
                 text = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
