@@ -56,7 +56,6 @@ def test_oom_on_the_cli_stops_with_a_checkpoint_and_advice(tiny_run_config, oom_
     path = tiny_run_config(train={"max_steps": 6, "batch_size": 2, "on_oom": "pause"},
                            checkpoint={"every": 2}, **QUIET)
     sink = ListSink()
-    state = {"n": 0}
     real_limit = oom_above["n"]
 
     class Grow:  # memory "shrinks" after step 3: micro-batches of 2 stop fitting
@@ -72,7 +71,6 @@ def test_oom_on_the_cli_stops_with_a_checkpoint_and_advice(tiny_run_config, oom_
     assert "studio resume" in err
     oom_above["n"] = real_limit
     assert read_status(res.run_dir)["state"] == "stopped"
-    state["n"] += 1
 
 
 def test_oom_in_the_gui_pauses_with_choices_then_fits(tiny_run_config, oom_above):
@@ -181,7 +179,6 @@ def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(tiny_run_config
     import studio.engine.checkpoint as ck
     path = tiny_run_config(train={"max_steps": 6}, checkpoint={"every": 2}, **QUIET)
     real = ck.save_file
-    calls = {"n": 0}
 
     def flaky(tensors, filename, *a, **kw):
         if "step_000004" in str(filename):
@@ -200,4 +197,3 @@ def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(tiny_run_config
     monkeypatch.setattr(ck, "save_file", real)
     res = run(None, ListSink(), resume=folder.path)
     assert res.state == "completed" and res.step == 6
-    calls["n"] += 1

@@ -643,6 +643,7 @@ class _Trainer:
         scaler = self.scaler
         self.last_eval_step = self.last_sample_step = -1
         log_t0, log_items, log_step0 = time.perf_counter(), 0, self.step
+        paused_at_log = self.paused_s
         step_time_ema: float | None = None
 
         while self.step < self.total_steps:
@@ -686,7 +687,8 @@ class _Trainer:
                         continue
                     return "diverged"
                 now = time.perf_counter()
-                dt = max(1e-9, now - log_t0 - self._take_paused_since(log_t0))
+                dt = max(1e-9, now - log_t0 - (self.paused_s - paused_at_log))
+                paused_at_log = self.paused_s
                 per_step = dt / max(1, self.step - log_step0)
                 step_time_ema = per_step if step_time_ema is None else (
                     0.8 * step_time_ema + 0.2 * per_step)
@@ -726,10 +728,3 @@ class _Trainer:
             if busy:
                 log_t0 += time.perf_counter() - side_t0
         return "completed"
-
-    def _take_paused_since(self, t0: float) -> float:
-        # Paused time is excluded from throughput via wait_if_paused bookkeeping.
-        paused = getattr(self, "_paused_accounted", 0.0)
-        extra = self.paused_s - paused
-        self._paused_accounted = self.paused_s
-        return max(0.0, extra)

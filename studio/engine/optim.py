@@ -5,25 +5,8 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from studio.config.schema import TrainConfig
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Trainable parameters in two groups: matrices decay, biases and norms do not
-    (decaying a LayerNorm gain toward 0 only hurts)."""
-    decay, no_decay = [], []
-    for _, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (decay if p.dim() >= 2 else no_decay).append(p)
-    groups = []
-    if decay:
-        groups.append({"params": decay, "weight_decay": weight_decay, "name": "decay"})
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0, "name": "no_decay"})
-    return groups
 
 
 def build_optimizer(t: TrainConfig, groups: list[dict]) -> torch.optim.Optimizer:

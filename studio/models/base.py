@@ -35,6 +35,10 @@ class Loaded:
 
 
 class Family(Protocol):
+    """What the engine calls. ``datasets`` returns an object with ``n_train``, ``n_val``,
+    ``train_batch(idx, seed)``, ``val_batch(b, bs)``, ``items_in(batch)``, ``summary`` and
+    ``skipped`` (see TextData / ImageData)."""
+
     name: str
     throughput_unit: str
 
@@ -43,13 +47,16 @@ class Family(Protocol):
 
     def layer_groups(self, loaded: Loaded) -> list[LayerGroup]: ...
 
-    def datasets(self, loaded: Loaded, cfg: Any) -> Any: ...
+    def datasets(self, loaded: Loaded, cfg: Any, resolve: Any = ...) -> Any: ...
 
     def loss(self, loaded: Loaded, batch: Any) -> Any: ...
 
-    def sample(self, loaded: Loaded, cfg: Any, step: int, out_dir: Any) -> list: ...
+    def val_loss(self, loaded: Loaded, batch: Any, index: int) -> Any: ...
 
-    def export(self, loaded: Loaded, out_dir: Any) -> None: ...
+    def sample(self, loaded: Loaded, scfg: Any, step: int, out_dir: Any = None,
+               prompts: tuple[str, ...] | None = None) -> list: ...
+
+    def export(self, loaded: Loaded, out_dir: Any, card: str = "") -> None: ...
 
 
 # transformers' / diffusers' from_pretrained is not thread-safe: the Model pane's background

@@ -23,10 +23,6 @@ from studio.core.paths import resolve_model_source
 from studio.models.base import LayerGroup, Loaded
 
 
-def _hex_rgb(colour: str) -> tuple[int, int, int]:
-    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
-
-
 @dataclass
 class ImageData:
     train_images: list            # uint8 [3, h, w] tensors (short side >= size)
@@ -129,7 +125,7 @@ class ImageFamily:
                            color_jitter=a.color_jitter, color_p=a.color_p,
                            noise_std=a.noise_std, noise_p=a.noise_p)
         corpus = load_image_corpus([resolve(p) for p in cfg.data.paths], size,
-                                   background=_hex_rgb(cfg.data.background),
+                                   background=cfg.data.background,
                                    scale_jitter=a.scale_jitter)
         train_idx, val_idx = split_images(len(corpus.images), cfg.data.val_fraction,
                                           cfg.data.split_seed)

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 
 from studio.config import config_from_dict, config_to_dict, dumps_toml
-from studio.config.schema import DataConfig, ModelConfig, RunConfig
+from studio.config.schema import DataConfig, RunConfig
 from studio.core.errors import ConfigError
 from studio.state.observable import Observable
 
@@ -147,6 +147,3 @@ def _lenient_config(data: dict, base: Path) -> RunConfig:
         return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, paths=()))
     return config_from_dict(data, base_dir=str(base))
 
-
-def default_model() -> ModelConfig:
-    return ModelConfig()

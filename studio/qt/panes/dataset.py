@@ -682,7 +682,6 @@ class DetailView(QWidget):
         from studio.data.image import AugmentSpec, preview_strip
         spec = AugmentSpec.from_config(cfg.augment)
         size = cfg.data.image_size or 64
-        bg = tuple(int(cfg.data.background[i:i + 2], 16) for i in (1, 3, 5))
         self.aug_status.setText(f"{size}x{size} {cfg.data.crop} crops with the [augment] "
                                 "settings (Settings pane)" + ("" if cfg.data.image_size else
                                                               "; the model's size decides at "
@@ -690,7 +689,7 @@ class DetailView(QWidget):
         if self._aug_task is not None:
             self._aug_task.cancel()
         self._aug_task = run_in_background(preview_strip, item.path, size, spec, cfg.data.crop,
-                                           len(self.aug_labels), self._aug_seed, bg,
+                                           len(self.aug_labels), self._aug_seed, cfg.data.background,
                                            done=self._on_aug, error=self._on_aug_error)
         self._aug_task.setProperty("path", item.path)
 
