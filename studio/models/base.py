@@ -64,12 +64,24 @@ class Family(Protocol):
 LOAD_LOCK = threading.RLock()
 
 
+def _serialised(family: Family) -> Family:
+    """Every family's ``load`` runs under LOAD_LOCK (one place, not one per family)."""
+    unlocked = family.load
+
+    def load(*args, **kwargs):
+        with LOAD_LOCK:
+            return unlocked(*args, **kwargs)
+
+    family.load = load  # type: ignore[method-assign]
+    return family
+
+
 def get_family(name: str) -> Family:
     if name == "text":
         from studio.models.text import TextFamily
-        return TextFamily()
+        return _serialised(TextFamily())
     if name == "image":
         from studio.models.image import ImageFamily
-        return ImageFamily()
+        return _serialised(ImageFamily())
     from studio.core.errors import ConfigError
     raise ConfigError("run.family", f"unknown model family {name!r}", 'use "text" or "image"')

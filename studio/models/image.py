@@ -60,15 +60,6 @@ class ImageFamily:
 
     # -- loading -----------------------------------------------------------------------
     def load(self, source: str, device: Any = "cpu", dtype: Any = None, *, revision: str = "",
-             trust_remote_code: bool = False) -> Loaded:
-        """Load under LOAD_LOCK: from_pretrained is not thread-safe."""
-        from studio.models.base import LOAD_LOCK
-
-        with LOAD_LOCK:
-            return self._load(source, device, dtype, revision=revision,
-                              trust_remote_code=trust_remote_code)
-
-    def _load(self, source: str, device: Any = "cpu", dtype: Any = None, *, revision: str = "",
              trust_remote_code: bool = False) -> Loaded:  # noqa: ARG002 - no remote code here
         from diffusers import DDPMScheduler, UNet2DModel
         from diffusers.utils import logging as d_logging

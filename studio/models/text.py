@@ -77,15 +77,6 @@ class TextFamily:
     # -- loading -----------------------------------------------------------------------
     def load(self, source: str, device: Any = "cpu", dtype: Any = None, *, revision: str = "",
              trust_remote_code: bool = False) -> Loaded:
-        """Load under LOAD_LOCK: from_pretrained is not thread-safe."""
-        from studio.models.base import LOAD_LOCK
-
-        with LOAD_LOCK:
-            return self._load(source, device, dtype, revision=revision,
-                              trust_remote_code=trust_remote_code)
-
-    def _load(self, source: str, device: Any = "cpu", dtype: Any = None, *, revision: str = "",
-             trust_remote_code: bool = False) -> Loaded:
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
