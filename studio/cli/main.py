@@ -94,6 +94,14 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("config", help="print a commented default config")
     c.add_argument("--family", default="text")
+
+    d = sub.add_parser("doctor", help="system check: GPU, driver and CUDA versions, free GPU "
+                                      "memory and disk, with advice")
+    d.add_argument("--runs-dir", help="runs folder whose free disk to check "
+                                      "(default: ./runs or $STUDIO_RUNS_DIR)")
+
+    sub.add_parser("self-test", help="check this install trains: a few steps of the text "
+                                     "starter on the demo text (studio self-test --help)")
     return p
 
 
@@ -257,6 +265,15 @@ def _config(args) -> int:
     return 0
 
 
+def _doctor(args) -> int:
+    from studio.engine import sysinfo
+
+    facts = sysinfo.probe(args.runs_dir)
+    findings = sysinfo.advise(facts)
+    print(sysinfo.format_report(facts, findings))
+    return 0 if sysinfo.overall(findings) != "problem" else EXIT_FAILED
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command is None:
@@ -270,8 +287,11 @@ def main(argv: list[str] | None = None) -> int:
             print("error: the window is started by `studio gui` (python -m studio gui)",
                   file=sys.stderr)
             return EXIT_USER_ERROR
+        if args.command == "self-test":  # normally dispatched by studio.launcher
+            from studio.selftest import main as selftest_main
+            return selftest_main([])
         return {"runs": _runs, "sample": _sample, "export": _export, "inspect": _inspect,
-                "config": _config, "cluster": _cluster}[args.command](args)
+                "config": _config, "cluster": _cluster, "doctor": _doctor}[args.command](args)
     except StudioError as exc:
         if args.debug:
             traceback.print_exc()

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Create the packaging virtual environment: the studio's requirements with ONE chosen torch
+# variant, plus PyInstaller. Kept apart from the dev venv (.venv), whose CUDA torch would make
+# a multi-GB bundle.
+#
+#   TORCH_VARIANT=cpu|cuda|rocm|default  packaging/make_build_venv.sh VENV_DIR
+#
+#   cpu      CPU-only wheels from the PyTorch CPU index (~200 MB of torch instead of ~4 GB).
+#            Where that index cannot be reached, falls back to a CPU torch wheel in a local
+#            wheelhouse ($TORCH_WHEELHOUSE, default: pip's find-links), without
+#            torchvision/torchaudio unless matching wheels are there (see packaging/README.md).
+#   cuda     PyPI's default Linux/Windows wheels: CUDA build with the nvidia-* runtime wheels.
+#   rocm     AMD GPUs on Linux: the PyTorch ROCm index ($TORCH_ROCM_INDEX).
+#   default  whatever PyPI gives on this OS (macOS: the MPS-capable wheel).
+set -euo pipefail
+
+VENV=${1:?usage: make_build_venv.sh VENV_DIR}
+VARIANT=${TORCH_VARIANT:-cpu}
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+TORCH_PINS=$(grep -E '^(torch|torchvision|torchaudio)==' "$ROOT/requirements.txt" | tr '\n' ' ')
+CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
+ROCM_INDEX=${TORCH_ROCM_INDEX:-https://download.pytorch.org/whl/rocm7.1}
+PIP_Q=(--quiet --disable-pip-version-check)
+
+test -x "$VENV/bin/python" || "$PYTHON" -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip)
+"${PIP[@]}" install "${PIP_Q[@]}" --upgrade pip wheel setuptools >/dev/null
+
+echo "== torch variant: $VARIANT ($TORCH_PINS)"
+case "$VARIANT" in
+  cpu)
+    # shellcheck disable=SC2086
+    if ! "${PIP[@]}" install "${PIP_Q[@]}" --retries 1 --timeout 20 --index-url "$CPU_INDEX" \
+         $TORCH_PINS; then
+      echo "!! the PyTorch CPU index ($CPU_INDEX) is unreachable: taking a CPU torch wheel" \
+           "from the local wheelhouse ${TORCH_WHEELHOUSE:-${PIP_FIND_LINKS:-(none)}}" >&2
+      wh=${TORCH_WHEELHOUSE:-${PIP_FIND_LINKS:-}}
+      if [ -z "$wh" ]; then
+        echo "error: no CPU torch available; set TORCH_WHEELHOUSE to a folder holding a" \
+             "torch-*+cpu wheel, or build with TORCH_VARIANT=cuda" >&2
+        exit 1
+      fi
+      # the newest CPU build of torch in the wheelhouse (its dependencies from the index)
+      whl=$(ls "$wh"/torch-*+cpu-*.whl 2>/dev/null | sort -V | tail -1 || true)
+      if [ -z "$whl" ]; then
+        echo "error: no torch-*+cpu wheel in $wh; set TORCH_WHEELHOUSE, or build with" \
+             "TORCH_VARIANT=cuda" >&2
+        exit 1
+      fi
+      "${PIP[@]}" install "${PIP_Q[@]}" "$whl"
+      echo "!! using $(basename "$whl"): no CPU torchvision/torchaudio to match it, so the" \
+           "bundle trains text and images but has no image augmentations" >&2
+    fi ;;
+  cuda|default)
+    # shellcheck disable=SC2086
+    "${PIP[@]}" install "${PIP_Q[@]}" $TORCH_PINS ;;
+  rocm)
+    # shellcheck disable=SC2086
+    "${PIP[@]}" install "${PIP_Q[@]}" --index-url "$ROCM_INDEX" $TORCH_PINS ;;
+  *)
+    echo "error: TORCH_VARIANT=$VARIANT; use cpu, cuda, rocm or default" >&2; exit 2 ;;
+esac
+
+# Everything else: the requirements without the torch lines (so pip keeps the torch above).
+grep -v -E '^(torch|torchvision|torchaudio)==' "$ROOT/requirements.txt" > "$VENV/requirements-notorch.txt"
+"${PIP[@]}" install "${PIP_Q[@]}" -r "$VENV/requirements-notorch.txt" "pyinstaller>=6.10"
+# The studio itself, non-editable, so its metadata (name, version) is bundled.
+"${PIP[@]}" install "${PIP_Q[@]}" --no-deps --no-build-isolation "$ROOT"
+"$VENV/bin/python" - <<'PY'
+import torch
+print(f"== build venv ready: torch {torch.__version__}, CUDA {torch.version.cuda}, "
+      f"HIP {getattr(torch.version, 'hip', None)}")
+PY
+echo "$VARIANT" > "$VENV/.torch-variant"
