@@ -144,6 +144,18 @@ class EvalConfig:
                                            "best validation loss; 0 turns it off.", min=0)
     keep_best: bool = knob(True, "Keep a copy of the weights with the best validation loss "
                                  "(export uses it).")
+    overfit_patience: int = knob(3, "Overfitting alarm: warn after this many evaluations in a "
+                                    "row where the validation loss rose while the training "
+                                    "loss fell (with early stopping on, the run stops too); "
+                                    "0 turns it off.", min=0)
+    reference: str = knob("auto", "Forgetting probe: a reference set evaluated beside the "
+                                  "validation split, so you see how far the model moves from "
+                                  "what it knew. auto: general English text for text models, "
+                                  "the image starter's own pre-training crops for images; off; "
+                                  "or a file or folder of your own (relative to the config).")
+    reference_examples: int = knob(32, "Reference examples (text blocks or images) evaluated "
+                                       "each time: more is steadier, slower.", min=1,
+                                   advanced=True)
 
 
 @dataclass(frozen=True)

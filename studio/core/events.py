@@ -70,6 +70,19 @@ class EvalLogged:
 
 
 @dataclass(frozen=True)
+class OverfitWarning:
+    """Validation loss rose for ``evaluations`` evaluations in a row while the training
+    loss fell (from ``*_from`` at the evaluation before the streak to ``*_to`` now)."""
+
+    step: int
+    evaluations: int
+    val_from: float
+    val_to: float
+    train_from: float
+    train_to: float
+
+
+@dataclass(frozen=True)
 class UnfreezeApplied:
     step: int
     groups: tuple[str, ...]
@@ -125,5 +138,5 @@ class RunFailed:
 
 Event = (
     RunStarted | StepLogged | EvalLogged | UnfreezeApplied | SampleReady | CheckpointSaved
-    | LogMessage | RunPaused | RunResumed | RunFinished | RunFailed
+    | LogMessage | RunPaused | RunResumed | RunFinished | RunFailed | OverfitWarning
 )

@@ -127,7 +127,9 @@ class StdoutSink:
         elif isinstance(event, ev.EvalLogged):
             ppl = f"  perplexity {event.perplexity:.2f}" if event.perplexity is not None else ""
             best = "  (best)" if event.is_best else ""
-            self._line(f"eval @ step {event.step}: val loss {event.val_loss:.4f}{ppl}{best}")
+            ref = event.metrics.get("ref_loss")
+            ref = f"  reference loss {ref:.4f}" if ref is not None else ""
+            self._line(f"eval @ step {event.step}: val loss {event.val_loss:.4f}{ppl}{best}{ref}")
         elif isinstance(event, ev.SampleReady):
             for s in event.samples:
                 if s.kind == "text":

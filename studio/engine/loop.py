@@ -218,10 +218,11 @@ class _Trainer:
     def log(self, text: str, level: str = "info") -> None:
         self.sink.emit(ev.LogMessage(level, text))
 
-    def evaluate(self) -> float:
+    def evaluate(self, data=None) -> float:
         """Mean validation loss per token, under no_grad, in eval mode (dropout off).
-        Out of memory here halves the evaluation batch and starts the evaluation again."""
-        model, data = self.loaded.model, self.data
+        Out of memory here halves the evaluation batch and starts the evaluation again.
+        ``data``: another set shaped like the validation split (the forgetting probe's)."""
+        model, data = self.loaded.model, (self.data if data is None else data)
         bs = getattr(self, "eval_bs", None) or self.bs
         while True:
             n_batches = math.ceil(data.n_val / bs)
@@ -293,7 +294,8 @@ class _Trainer:
                 "best_val_loss": self.best_val,
                 "best_step": self.best_step, "evals_since_best": self.evals_since_best,
                 "last_val_loss": self.last_val, "elapsed_s": self.elapsed(),
-                "tokens_seen": self.items_seen, "saved_at": time.time()}
+                "tokens_seen": self.items_seen, "saved_at": time.time(),
+                "probes": self.probes.state()}
 
     def save(self, reason: str) -> None:
         if self.last_ckpt_step == self.step and reason != "manual":
@@ -323,7 +325,7 @@ class _Trainer:
         is_best = self.best_val is None or val < self.best_val
         if is_best:
             self.best_val, self.best_step, self.evals_since_best = val, self.step, 0
-            if self.cfg.eval.keep_best:
+            if self.cfg.eval.keep_best or self.cfg.eval.early_stopping_patience:
                 ck.save_weights_dir(self.folder.best_dir, self.loaded.model,
                                     {"step": self.step, "val_loss": val})
         else:
@@ -331,8 +333,24 @@ class _Trainer:
         self.folder.update_status(best_val_loss=self.best_val, best_step=self.best_step)
         ppl = math.exp(min(val, 50.0)) if self.family.name == "text" else None
         self.sink.emit(ev.EvalLogged(step=self.step, val_loss=val, perplexity=ppl,
-                                     best_val_loss=self.best_val, is_best=is_best))
+                                     best_val_loss=self.best_val, is_best=is_best,
+                                     metrics={} if getattr(self.dist, "fsdp", False) else
+                                     self.probes.eval_metrics(self.evaluate)))
         patience = self.cfg.eval.early_stopping_patience
+        overfit = self.probes.after_eval(self.step, val)
+        if overfit is not None:  # the overfitting alarm (a banner on the curves)
+            self.sink.emit(overfit)
+            self.log(f"overfitting: the validation loss rose for {overfit.evaluations} "
+                     f"evaluations ({overfit.val_from:.4f} -> {overfit.val_to:.4f}) while the "
+                     f"training loss fell ({overfit.train_from:.4f} -> {overfit.train_to:.4f})"
+                     + ("" if patience else "; turn on eval.early_stopping_patience to stop "
+                        "here, or export the best weights (step "
+                        f"{self.best_step})"), "warning")
+            if patience:
+                self.early_stop_why = (f"early stopping: overfitting (best validation loss "
+                                       f"{self.best_val:.4f} at step {self.best_step}; "
+                                       "export uses those weights)")
+                return True
         return bool(patience) and self.evals_since_best >= patience
 
     def wait_if_paused(self, reason: str = "user", message: str = "") -> None:
@@ -544,6 +562,8 @@ class _Trainer:
         model.train()
         self.data = self.family.datasets(self.loaded, cfg, resolve=Path)
         self.log(self.data.summary)
+        from studio.engine.probes import RunProbes
+        self.probes = RunProbes(cfg, self.family, self.loaded, self.data, self.log)
         for sk in self.data.skipped[:20]:
             self.log(f"skipped {sk.path}: {sk.reason}", "warning")
         if len(self.data.skipped) > 20:
@@ -593,6 +613,7 @@ class _Trainer:
             self.last_val = st.get("last_val_loss")
             self.evals_since_best = int(st.get("evals_since_best", 0))
             self.items_seen = int(st.get("tokens_seen", 0))
+            self.probes.load(st.get("probes"))
             self.elapsed_before = float(st.get("elapsed_s", 0.0))
             self.folder.truncate_metrics_after(self.step)
             self.log(f"resumed from {latest.name} (step {self.step})")
@@ -626,6 +647,10 @@ class _Trainer:
                 self.run_eval()
             if self.last_sample_step != self.step:
                 self.do_sample(self.step)
+        if self.probes.summary():
+            self.log(self.probes.summary())
+            self.folder.update_status(ref_loss_start=self.probes.ref_start,
+                                      ref_loss_last=self.probes.ref_last)
         if reason != "diverged":  # a diverged state is never saved over the good one
             self.save("stop" if reason == "stopped" else "final")
         state = "stopped" if reason in ("stopped", "diverged") else "completed"
@@ -681,6 +706,7 @@ class _Trainer:
             # log: the only per-step CPU-GPU sync point, and only every log_every steps
             if self.step % t.log_every == 0 or self.step == self.total_steps:
                 loss_val = float(self.dist.mean(loss_sum))
+                self.probes.watch.add_train(loss_val)
                 if not math.isfinite(loss_val):
                     if self.handle_divergence(loss_val):
                         log_t0, log_items, log_step0 = time.perf_counter(), 0, self.step
@@ -721,7 +747,8 @@ class _Trainer:
                 busy = True
             busy = self.serve_requests() or busy
             if stop_early:
-                self.log(f"early stopping: no better validation loss in "
+                self.log(getattr(self, "early_stop_why", "") or
+                         f"early stopping: no better validation loss in "
                          f"{cfg.eval.early_stopping_patience} evaluations")
                 return "early_stopping"
             # evaluation / sampling / checkpoint time is not training throughput

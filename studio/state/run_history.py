@@ -70,8 +70,9 @@ class Unfreeze:
     groups: tuple[str, ...]
 
 
+OVERFIT_FIELDS = ("step", "evaluations", "val_from", "val_to", "train_from", "train_to")
 TRAIN_COLUMNS = ("step", "loss", "ema", "lr", "throughput", "epoch", "grad_norm")
-VAL_COLUMNS = ("step", "val_loss", "ppl")
+VAL_COLUMNS = ("step", "val_loss", "ppl", "ref_loss")  # ref: the forgetting probe
 
 
 class RunHistory(Observable):
@@ -87,6 +88,7 @@ class RunHistory(Observable):
         self.train = Series(TRAIN_COLUMNS)
         self.val = Series(VAL_COLUMNS)
         self.unfreezes: list[Unfreeze] = []
+        self.overfit: dict | None = None  # the last OverfitWarning (the curves' banner)
         self.version = 0
         self._smoothing = self._check_smoothing(smoothing)
         self._ema_raw = 0.0   # uncorrected EMA state
@@ -137,6 +139,7 @@ class RunHistory(Observable):
         self.train.clear()
         self.val.clear()
         self.unfreezes.clear()
+        self.overfit = None
         self._ema_raw, self._ema_n = 0.0, 0
         self.version += 1
         self.changed("reset")
@@ -148,7 +151,10 @@ class RunHistory(Observable):
             self._add_step(event.step, event.loss, event.lr, event.throughput, event.epoch,
                            event.grad_norm, event.throughput_unit)
         elif isinstance(event, ev.EvalLogged):
-            self._add_eval(event.step, event.val_loss, event.perplexity)
+            self._add_eval(event.step, event.val_loss, event.perplexity,
+                           event.metrics.get("ref_loss"))
+        elif isinstance(event, ev.OverfitWarning):
+            self.overfit = {k: getattr(event, k) for k in OVERFIT_FIELDS}
         elif isinstance(event, ev.UnfreezeApplied):
             self._add_unfreeze(event.step, tuple(event.groups))
         elif isinstance(event, ev.RunStarted):
@@ -175,7 +181,10 @@ class RunHistory(Observable):
             elif kind == "EvalLogged":
                 ppl = rec.get("perplexity")
                 self._add_eval(int(rec["step"]), _f(rec.get("val_loss")),
-                               None if ppl is None else _f(ppl))
+                               None if ppl is None else _f(ppl),
+                               (rec.get("metrics") or {}).get("ref_loss"))
+            elif kind == "OverfitWarning":
+                self.overfit = {k: rec[k] for k in OVERFIT_FIELDS}
             elif kind == "UnfreezeApplied":
                 self._add_unfreeze(int(rec["step"]), tuple(rec.get("groups", ())))
             elif kind == "RunStarted":
@@ -208,6 +217,8 @@ class RunHistory(Observable):
         self.train.truncate_from_step(step)
         self.val.truncate_from_step(step)
         self.unfreezes = [u for u in self.unfreezes if u.step < step]
+        if self.overfit is not None and self.overfit["step"] >= step:
+            self.overfit = None
         if len(self.train) != before:
             self._recompute_ema()
 
@@ -220,10 +231,12 @@ class RunHistory(Observable):
         self.train.append(step=step, loss=loss, ema=self._fold(loss), lr=lr,
                           throughput=throughput, epoch=epoch, grad_norm=grad_norm)
 
-    def _add_eval(self, step: int, val_loss: float, ppl: float | None) -> None:
+    def _add_eval(self, step: int, val_loss: float, ppl: float | None,
+                  ref_loss: float | None = None) -> None:
         if len(self.val) and step <= self.val.last("step"):
             self.val.truncate_from_step(step)
-        self.val.append(step=step, val_loss=val_loss, ppl=ppl)
+        self.val.append(step=step, val_loss=val_loss, ppl=ppl,
+                        ref_loss=None if ref_loss is None else _f(ref_loss))
 
     def _add_unfreeze(self, step: int, groups: tuple[str, ...]) -> None:
         self.unfreezes = [u for u in self.unfreezes if u.step < step]
@@ -246,6 +259,7 @@ class RunHistory(Observable):
             out["val_step"] = float(self.val.column("step")[j])
             out["val_loss"] = float(self.val.column("val_loss")[j])
             out["ppl"] = float(self.val.column("ppl")[j])
+            out["ref_loss"] = float(self.val.column("ref_loss")[j])
         return out
 
 

@@ -39,6 +39,7 @@ REFRESH_MS = 66  # ~15 Hz
 # Colours readable on light and dark backgrounds.
 TRAIN = (31, 119, 180)
 VAL = (230, 110, 20)
+REF = (214, 39, 40)  # the forgetting probe's reference loss
 PPL = (150, 80, 190)
 LR = (40, 160, 80)
 SPEED = (200, 60, 90)
@@ -156,6 +157,8 @@ class CurvesPane(QWidget):
         self.raw = _item(self.loss_plot, "train (raw)", pg.mkPen(TRAIN + (70,), width=1))
         self.ema = _item(self.loss_plot, "train (smoothed)", pg.mkPen(TRAIN, width=2))
         self.val = _item(self.loss_plot, "validation", pg.mkPen(VAL, width=2), "o", VAL)
+        self.ref = _item(self.loss_plot, "reference (forgetting)",
+                         pg.mkPen(REF, width=2, style=Qt.PenStyle.DashLine), "s", REF)
         self.ppl = _item(self.ppl_plot, None, pg.mkPen(PPL, width=2), "o", PPL)
         self.lr = _item(self.lr_plot, None, pg.mkPen(LR, width=2))
         self.speed = _item(self.speed_plot, None, pg.mkPen(SPEED, width=1))
@@ -195,6 +198,15 @@ class CurvesPane(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addLayout(bar)
+        # the overfitting alarm: validation rising while training falls
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setTextFormat(Qt.TextFormat.RichText)
+        self.banner.setStyleSheet("QLabel { background: #fff3cd; color: #664d03; "
+                                  "border: 1px solid #e0b000; border-radius: 3px; "
+                                  "padding: 4px 8px; margin: 0 6px; }")
+        self.banner.setVisible(False)
+        layout.addWidget(self.banner)
         layout.addWidget(self.stack, 1)
 
         self._apply_palette()
@@ -236,7 +248,8 @@ class CurvesPane(QWidget):
         t, v = self.history.train, self.history.val
         own = {
             self.loss_plot: [(t.column("step"), t.column("loss")),
-                             (v.column("step"), v.column("val_loss"))],
+                             (v.column("step"), v.column("val_loss")),
+                             (v.column("step"), v.column("ref_loss"))],
             self.ppl_plot: [(v.column("step"), v.column("ppl"))],
             self.lr_plot: [(t.column("step"), t.column("lr"))],
             self.speed_plot: [(t.column("step"), t.column("throughput"))],
@@ -323,12 +336,17 @@ class CurvesPane(QWidget):
         self.speed.setData(steps, t.column("throughput"))
         # validation changes once per evaluation: skip its items otherwise (setData is
         # the costliest call here after painting)
-        val_key = (len(v), v.last("step"), v.last("val_loss"), self._resets)
+        val_key = (len(v), v.last("step"), v.last("val_loss"), self._resets,
+                   (h.overfit or {}).get("step"))
         if val_key != self._val_drawn:
             self._val_drawn = val_key
             vsteps = v.column("step")
             self.val.setData(vsteps, v.column("val_loss"))
             self.ppl.setData(vsteps, v.column("ppl"))
+            ref = v.column("ref_loss")
+            keep = np.isfinite(ref)
+            self.ref.setData(vsteps[keep], ref[keep])
+            self._update_banner()
         if h.throughput_unit != self._unit:
             self._unit = h.throughput_unit
             self.speed_plot.setTitle(f"Throughput ({h.throughput_unit}/s)", size="9pt")
@@ -337,6 +355,27 @@ class CurvesPane(QWidget):
         if tuple(h.unfreezes) != self._unfreezes_drawn:
             self._sync_unfreezes()
         self._update_stack()
+
+    def banner_text(self) -> str:
+        o = self.history.overfit
+        if not o:
+            return ""
+        v = self.history.val
+        losses = v.column("val_loss")
+        best = ""
+        if len(v) and np.isfinite(losses).any():
+            i = int(np.nanargmin(losses))
+            best = (f" The best weights (step {v.column('step')[i]:.0f}, validation "
+                    f"{losses[i]:.4f}) are kept: export uses them.")
+        return (f"<b>Overfitting</b> at step {o['step']}: the validation loss rose for "
+                f"{o['evaluations']} evaluations ({o['val_from']:.4f} → {o['val_to']:.4f}) "
+                f"while the training loss fell ({o['train_from']:.4f} → "
+                f"{o['train_to']:.4f}).{best}")
+
+    def _update_banner(self) -> None:
+        text = self.banner_text()
+        self.banner.setText(text)
+        self.banner.setVisible(bool(text))
 
     def _update_stack(self) -> None:
         has_data = (len(self.history.train) > 0 or len(self.history.val) > 0
@@ -450,6 +489,8 @@ class CurvesPane(QWidget):
             parts.append(f"val {values['val_loss']:.4f} @ {values['val_step']:.0f}")
             if not math.isnan(values["ppl"]):
                 parts.append(f"ppl {values['ppl']:.2f}")
+        if not math.isnan(values.get("ref_loss", math.nan)):
+            parts.append(f"reference {values['ref_loss']:.4f}")
         if "lr" in values and not math.isnan(values["lr"]):
             parts.append(f"lr {values['lr']:.2e}")
         if "throughput" in values and self.history.throughput_unit:

@@ -1,0 +1,241 @@
+"""What fine-tuning does besides lowering the loss: the overfitting alarm and the
+forgetting probe, run by the training loop at each evaluation.
+
+* Overfitting alarm (``eval.overfit_patience``): the validation loss rose for N
+  evaluations in a row while the training loss (the mean of the steps logged since the
+  previous evaluation, steadier than one step) fell. The loop emits ``OverfitWarning``
+  once per episode (the curves show a banner); with early stopping on, the run stops and
+  export picks the best weights.
+* Forgetting probe (``eval.reference``): a reference set the user did not train on,
+  evaluated with the family's validation loss at each evaluation. Its loss goes into
+  ``EvalLogged.metrics["ref_loss"]`` (so metrics.jsonl, the curves and the comparison
+  read one number) and the run's summary says how far it moved from step 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from studio.config.io import resolve_path
+from studio.core import events as ev
+from studio.core.errors import ConfigError, DataError
+from studio.core.paths import resources_dir
+
+# The image starter's crops.png: 16 training crops of 32 px in a 4-wide grid with 2-px
+# gaps (studio.models.image.make_grid), enlarged 4x nearest-neighbour.
+_CROPS_GRID = {"n": 16, "cols": 4, "size": 32, "pad": 2, "zoom": 4}
+
+
+def default_reference(family: str) -> Path | None:
+    """What ``eval.reference = "auto"`` means for a family (None: nothing shipped)."""
+    if family == "text":
+        return resources_dir() / "reference" / "english.txt"
+    if family == "image":
+        return resources_dir() / "starters" / "image" / "crops.png"
+    return None
+
+
+@dataclass
+class ReferenceSet:
+    """Fixed examples shaped like a family's validation batches."""
+
+    name: str
+    examples: torch.Tensor
+
+    @property
+    def n_val(self) -> int:
+        return len(self.examples)
+
+    def val_batch(self, b: int, bs: int) -> torch.Tensor:
+        return self.examples[b * bs:(b + 1) * bs]
+
+
+def _text_reference(path: Path, loaded, block_size: int, limit: int) -> torch.Tensor:
+    from studio.data.text import read_text_corpus
+
+    corpus = read_text_corpus([path])
+    tok = loaded.extras["tokenizer"]
+    ids: list[int] = []
+    for doc in corpus.documents:
+        ids += tok(doc.text, add_special_tokens=False, verbose=False)["input_ids"]
+        ids.append(tok.eos_token_id)
+        if len(ids) >= block_size * limit:
+            break
+    n = min(limit, len(ids) // block_size)
+    if n == 0:
+        raise DataError(str(path), f"too short for one {block_size}-token reference block",
+                        "give a longer reference text, or set eval.reference = \"off\"")
+    return torch.tensor(ids[:n * block_size], dtype=torch.long).view(n, block_size)
+
+
+def _starter_crops(path: Path) -> torch.Tensor:
+    """The 16 crops of the image starter's crops.png, back at 32 px, in [-1, 1]."""
+    import numpy as np
+    from PIL import Image
+
+    g = _CROPS_GRID
+    arr = np.asarray(Image.open(path).convert("RGB"))[::g["zoom"], ::g["zoom"]]
+    step = g["size"] + g["pad"]
+    crops = []
+    for k in range(g["n"]):
+        r, c = divmod(k, g["cols"])
+        y, x = g["pad"] + r * step, g["pad"] + c * step
+        crops.append(arr[y:y + g["size"], x:x + g["size"]])
+    t = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
+    return t / 127.5 - 1.0
+
+
+def _image_reference(path: Path, size: int, limit: int, starter_crops: bool) -> torch.Tensor:
+    import torch.nn.functional as F
+
+    if starter_crops:
+        x = _starter_crops(path)[:limit]
+        if x.shape[-1] != size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                              antialias=True).clamp(-1, 1)
+        return x
+    from studio.data.image import center_crop_batch, load_image_corpus
+
+    corpus = load_image_corpus([path], size)
+    return center_crop_batch(corpus.images[:limit], size)
+
+
+def build_reference(family: str, loaded: Any, cfg: Any, data: Any,
+                    log: Callable[[str, str], None]) -> ReferenceSet | None:
+    """The run's reference set, or None when ``eval.reference`` is off (or has no default
+    for this family, which is logged)."""
+    choice = cfg.eval.reference.strip()
+    if choice in ("off", ""):
+        return None
+    limit = cfg.eval.reference_examples
+    if choice == "auto":
+        path = default_reference(family)
+        if path is None:
+            log(f"no shipped reference set for {family} models: the forgetting probe is off "
+                "(set eval.reference to a file or folder to turn it on)", "info")
+            return None
+        auto = True
+    else:
+        path, auto = resolve_path(cfg, choice), False
+    if not path.exists():
+        raise ConfigError("eval.reference", f"{path}: no such file or folder",
+                          'give a reference file or folder, "auto" or "off"')
+    if family == "text":
+        examples = _text_reference(path, loaded, cfg.data.block_size, limit)
+    elif family == "image":
+        examples = _image_reference(path, data.size, limit, auto)
+    else:
+        log(f"the forgetting probe does not know {family} models yet: off", "warning")
+        return None
+    name = "shipped general English text" if auto and family == "text" else \
+        "the image starter's pre-training crops" if auto else str(path)
+    log(f"forgetting probe: {len(examples)} reference examples from {name}", "info")
+    return ReferenceSet(name=name, examples=examples)
+
+
+class OverfitWatch:
+    """Counts evaluations in a row where validation rose while training fell."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.train_sum, self.train_n = 0.0, 0
+        self.prev_val: float | None = None
+        self.prev_train: float | None = None
+        self.streak = 0
+        self.start: dict | None = None   # the evaluation the streak started from
+        self.alarmed = False             # one warning per episode
+
+    def add_train(self, loss: float) -> None:
+        if math.isfinite(loss):
+            self.train_sum += loss
+            self.train_n += 1
+
+    def add_eval(self, step: int, val: float) -> ev.OverfitWarning | None:
+        """Fold in one evaluation; a warning when the streak reaches the patience."""
+        train = self.train_sum / self.train_n if self.train_n else None
+        self.train_sum, self.train_n = 0.0, 0
+        warning = None
+        rising = self.prev_val is not None and val > self.prev_val
+        falling = train is not None and self.prev_train is not None and train < self.prev_train
+        if rising and falling:
+            if self.streak == 0:
+                self.start = {"val": self.prev_val, "train": self.prev_train}
+            self.streak += 1
+        else:
+            self.streak, self.start = 0, None
+            if not rising:
+                self.alarmed = False  # validation improved: a later episode warns again
+        if self.patience and self.streak >= self.patience and not self.alarmed:
+            self.alarmed = True
+            warning = ev.OverfitWarning(
+                step=step, evaluations=self.streak, val_from=float(self.start["val"]),
+                val_to=float(val), train_from=float(self.start["train"]),
+                train_to=float(train))
+        self.prev_val = val
+        if train is not None:
+            self.prev_train = train
+        return warning
+
+    def state(self) -> dict:
+        return {k: getattr(self, k) for k in ("train_sum", "train_n", "prev_val", "prev_train",
+                                              "streak", "start", "alarmed")}
+
+    def load(self, state: dict | None) -> None:
+        for k, v in (state or {}).items():
+            if hasattr(self, k):
+                setattr(self, k, v)
+
+
+class RunProbes:
+    """The probes of one run; the loop calls these hooks (keeps loop.py short)."""
+
+    def __init__(self, cfg: Any, family: Any, loaded: Any, data: Any,
+                 log: Callable[[str, str], None]) -> None:
+        self.cfg = cfg
+        self.reference = build_reference(family.name, loaded, cfg, data, log)
+        self.watch = OverfitWatch(cfg.eval.overfit_patience)
+        self.ref_start: float | None = None
+        self.ref_last: float | None = None
+
+    def eval_metrics(self, evaluate: Callable[[Any], float]) -> dict[str, float]:
+        """Extra numbers for this evaluation (``evaluate(data)`` -> mean loss)."""
+        if self.reference is None:
+            return {}
+        ref = evaluate(self.reference)
+        if self.ref_start is None:
+            self.ref_start = ref
+        self.ref_last = ref
+        return {"ref_loss": ref}
+
+    def after_eval(self, step: int, val: float) -> ev.OverfitWarning | None:
+        return self.watch.add_eval(step, val)
+
+    def summary(self) -> str:
+        """How far the reference loss moved (the run summary's forgetting line)."""
+        if self.reference is None or self.ref_start is None or self.ref_last is None:
+            return ""
+        return describe_drift(self.ref_start, self.ref_last, self.reference.name)
+
+    def state(self) -> dict:
+        return {"overfit": self.watch.state(), "ref_start": self.ref_start,
+                "ref_last": self.ref_last}
+
+    def load(self, state: dict | None) -> None:
+        state = state or {}
+        self.watch.load(state.get("overfit"))
+        self.ref_start, self.ref_last = state.get("ref_start"), state.get("ref_last")
+
+
+def describe_drift(start: float, last: float, name: str) -> str:
+    change = last - start
+    pct = 100.0 * change / start if start else float("nan")
+    verdict = ("barely moved" if abs(pct) < 2 else "got better" if change < 0 else
+               "rose: the model is forgetting some of what it knew" if pct < 25 else
+               "rose a lot: the model has forgotten much of what it knew")
+    return (f"forgetting probe ({name}): reference loss {start:.4f} at the start -> "
+            f"{last:.4f} now ({change:+.4f}, {pct:+.1f}%): {verdict}")

@@ -1,0 +1,188 @@
+"""Overfitting alarm and forgetting probe on a tiny GPT-2; the bias probe on a model with
+a planted bias."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from studio.config import load_config
+from studio.core import events as ev
+from studio.core.errors import ConfigError
+from studio.core.sinks import ListSink
+from studio.engine import run
+from studio.engine.probes import OverfitWatch, describe_drift
+from studio.runs import read_metrics, read_status
+from studio.state.run_history import RunHistory
+from tests.tinymodels import tiny_config_text
+
+
+def test_overfit_watch_needs_val_up_and_train_down_n_times():
+    w = OverfitWatch(patience=2)
+
+    def eval_(step, val, *train):
+        for t in train:
+            w.add_train(t)
+        return w.add_eval(step, val)
+
+    assert eval_(0, 5.0) is None                  # no training yet
+    assert eval_(4, 4.0, 4.5, 4.4) is None        # both fall: learning
+    assert eval_(8, 4.2, 4.0, 3.9) is None        # val up, train down: 1
+    warning = eval_(12, 4.5, 3.5, 3.4)            # 2 in a row: the alarm
+    assert isinstance(warning, ev.OverfitWarning)
+    assert warning.evaluations == 2 and warning.step == 12
+    assert warning.val_from == 4.0 and warning.val_to == 4.5
+    assert warning.train_from == pytest.approx(4.45) and warning.train_to == pytest.approx(3.45)
+    assert eval_(16, 4.9, 3.0) is None            # one warning per episode
+    assert eval_(20, 4.1, 2.9) is None            # validation improved: the episode ends
+    assert eval_(24, 4.3, 2.8) is None
+    assert eval_(28, 4.4, 2.7) is not None        # a new episode warns again
+    # val up with train up too is not the overfitting signature
+    w2 = OverfitWatch(patience=1)
+    w2.add_train(3.0)
+    w2.add_eval(1, 4.0)
+    w2.add_train(3.5)
+    assert w2.add_eval(2, 4.5) is None
+    # the state survives a checkpoint round trip
+    w3 = OverfitWatch(patience=2)
+    w3.load(w.state())
+    assert w3.state() == w.state()
+    assert OverfitWatch(0).add_eval(0, 1.0) is None
+
+
+def _overfitting_config(tmp_path: Path, model: Path, **eval_knobs) -> Path:
+    """Three tiny documents, one held out, a high constant rate: validation turns up
+    within twenty steps while training keeps falling."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("Shall I compare thee to a summer's day? Thou art more "
+                                "lovely. " * 3)
+    (data / "b.txt").write_text("It is a truth universally acknowledged, that a single man "
+                                "must be in want of a wife. " * 3)
+    (data / "c.txt").write_text("Rough winds do shake the darling buds of May. " * 3)
+    (data / "e.txt").write_text("Shall I compare thee to a winter's night? Thou art "
+                                "colder. " * 3)
+    cfg = tmp_path / "overfit.toml"
+    cfg.write_text(tiny_config_text(
+        model, data, tmp_path / "runs",
+        train={"max_steps": 40, "lr": 1e-2, "dropout": 0.0, "schedule": "constant"},
+        data={"val_fraction": 0.25},
+        eval={"every": 4, "overfit_patience": 2, **eval_knobs},
+        sample={"every": 0}, checkpoint={"every": 0}))
+    return cfg
+
+
+def test_overfitting_alarm_stops_with_early_stopping_and_export_takes_the_best(
+        tmp_path, tiny_text_model):
+    from studio.engine.restore import export_run
+
+    # patience 20 would never fire here: the overfitting alarm is what stops the run;
+    # keep_best off: early stopping still keeps the best weights
+    cfg = _overfitting_config(tmp_path, tiny_text_model, early_stopping_patience=20,
+                              keep_best=False)
+    sink = ListSink()
+    result = run(load_config(cfg), sink)
+    warnings = sink.of(ev.OverfitWarning)
+    assert len(warnings) == 1
+    w = warnings[0]
+    assert w.val_to > w.val_from and w.train_to < w.train_from
+    finished = sink.of(ev.RunFinished)[0]
+    assert finished.reason == "early_stopping" and result.step == w.step < 40
+    assert result.best_step < result.step
+    assert any("early stopping: overfitting" in m.text for m in sink.of(ev.LogMessage))
+    # metrics.jsonl holds the warning (the curves of a past run show the banner too)
+    records = read_metrics(result.run_dir)
+    assert [r["step"] for r in records if r["event"] == "OverfitWarning"] == [w.step]
+    h = RunHistory.from_run(result.run_dir)
+    assert h.overfit["step"] == w.step and h.overfit["evaluations"] == 2
+    # export picks the best weights, not the last ones
+    run_dir = Path(result.run_dir)
+    best = load_file(str(run_dir / "best" / "model.safetensors"))
+    last = load_file(str(run_dir / "checkpoints" / f"step_{result.step:06d}" /
+                         "model.safetensors"))
+    out = export_run(run_dir, tmp_path / "export")
+    from transformers import AutoModelForCausalLM
+    exported = dict(AutoModelForCausalLM.from_pretrained(out).named_parameters())
+    name = "transformer.h.0.attn.c_attn.weight"
+    assert torch.equal(exported[name].detach(), best[name])
+    assert not torch.equal(best[name], last[name])
+
+
+def test_overfitting_alarm_without_early_stopping_warns_and_goes_on(tmp_path,
+                                                                    tiny_text_model):
+    cfg = _overfitting_config(tmp_path, tiny_text_model, reference="off")
+    sink = ListSink()
+    result = run(load_config(cfg), sink)
+    assert result.step == 40 and sink.of(ev.RunFinished)[0].reason == "completed"
+    assert sink.of(ev.OverfitWarning)
+    assert any("turn on eval.early_stopping_patience" in m.text
+               for m in sink.of(ev.LogMessage) if m.level == "warning")
+    # reference off: no forgetting metric
+    assert all("ref_loss" not in e.metrics for e in sink.of(ev.EvalLogged))
+
+
+def test_forgetting_probe_logs_ref_loss_and_its_drift_across_a_resume(tiny_run_config):
+    from studio.core.control import RunControl
+
+    path = tiny_run_config(train={"max_steps": 6}, eval={"every": 2},
+                           checkpoint={"every": 2}, sample={"every": 0})
+    assert load_config(path).eval.reference == "auto"
+    control = RunControl()
+
+    class StopAt4:
+        def emit(self, e):
+            if isinstance(e, ev.StepLogged) and e.step == 4:
+                control.request_stop()
+
+    first = run(load_config(path), StopAt4(), control)
+    assert first.step == 4
+    sink = ListSink()
+    result = run(None, sink, resume=first.run_dir)
+    records = [r for r in read_metrics(result.run_dir) if r["event"] == "EvalLogged"]
+    refs = [r["metrics"]["ref_loss"] for r in records]
+    assert [r["step"] for r in records] == [0, 2, 4, 6] and all(map(math.isfinite, refs))
+    assert refs[0] != refs[-1]  # training on sonnets moved the reference loss
+    summary = [m.text for m in sink.of(ev.LogMessage)
+               if m.text.startswith("forgetting probe (")]
+    # the drift is measured from step 0 of the original run, not from the resume
+    assert len(summary) == 1
+    assert f"{refs[0]:.4f} at the start -> {refs[-1]:.4f} now" in summary[0]
+    status = read_status(result.run_dir)
+    assert status["ref_loss_start"] == pytest.approx(refs[0])
+    assert status["ref_loss_last"] == pytest.approx(refs[-1])
+    # the curve: ref_loss in metrics.jsonl, read back beside validation
+    h = RunHistory.from_run(result.run_dir)
+    assert h.val.column("ref_loss").tolist() == pytest.approx(refs)
+
+
+def test_reference_from_a_users_file_and_bad_paths(tiny_run_config, tmp_path):
+    ref = tmp_path / "mine.txt"
+    ref.write_text("A reference text of my own, long enough for a few blocks. " * 20)
+    sink = ListSink()
+    run(load_config(tiny_run_config(train={"max_steps": 1}, sample={"every": 0}, eval={
+        "every": 0, "reference": str(ref), "reference_examples": 3})), sink)
+    assert any(str(ref) in m.text for m in sink.of(ev.LogMessage))
+    assert "ref_loss" in sink.of(ev.EvalLogged)[0].metrics
+    with pytest.raises(ConfigError, match="eval.reference"):
+        run(load_config(tiny_run_config("bad.toml", eval={"reference": "nope.txt"})))
+
+
+def test_image_reference_is_the_starters_crops(tmp_path):
+    from studio.engine.probes import _image_reference, default_reference
+
+    crops = _image_reference(default_reference("image"), 16, 5, starter_crops=True)
+    assert crops.shape == (5, 3, 16, 16)
+    assert crops.min() >= -1 and crops.max() <= 1 and crops.std() > 0.05
+    full = _image_reference(default_reference("image"), 32, 16, starter_crops=True)
+    assert full.shape == (16, 3, 32, 32)
+
+
+def test_drift_words():
+    assert "barely moved" in describe_drift(4.0, 4.02, "x")
+    assert "got better" in describe_drift(4.0, 3.0, "x")
+    assert "forgetting" in describe_drift(4.0, 4.4, "x")
+    assert "forgotten much" in describe_drift(4.0, 6.0, "x")
