@@ -14,7 +14,7 @@ SYSPKGS := xvfb xauth libpulse0 fonts-dejavu-core libegl1 libgl1 libxkbcommon0 \
 	libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0 \
 	libxcb-image0 libglib2.0-0 libsndfile1
 
-.PHONY: run test venv sysdeps demo lint screenshots bench gui-bench clean
+.PHONY: run test venv sysdeps demo lint screenshots bench gui-bench clean package test-package
 
 venv: $(STAMP)
 
@@ -58,6 +58,18 @@ gui-bench: venv sysdeps
 
 bench: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/engine_overhead.py
+
+# Installers (packaging/README.md). `make package` builds the Linux one-folder bundle and
+# tar.gz in its own venv with a CPU-only torch (TORCH_VARIANT=cuda|rocm for GPU builds);
+# `make test-package` runs the built bundle's self-test offscreen. Neither is part of `test`.
+TORCH_VARIANT ?= cpu
+package:
+	@time TORCH_VARIANT=$(TORCH_VARIANT) packaging/build_linux.sh
+
+test-package:
+	@test -x dist/FineTuningStudio/FineTuningStudio || { echo "run make package first"; exit 1; }
+	cd /tmp && HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen \
+	  $(CURDIR)/dist/FineTuningStudio/FineTuningStudio --self-test
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -161,6 +161,12 @@ def make_app(argv0: str = "studio"):
     app.setOrganizationName(ORG_NAME)
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
+    from studio.qt.dialogs.about import app_version
+    from studio.qt.dialogs.icon import app_icon
+
+    app.setApplicationVersion(app_version())
+    app.setWindowIcon(app_icon())
+    app.setDesktopFileName("fine-tuning-studio")  # Wayland/X11: matches the .desktop entry
     return app
 
 
@@ -220,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
 
         window.first_painted.connect(painted)
     window.show()
+    if not args.smoke:  # once ever: which GPU, driver, free memory and disk (Help menu later)
+        from studio.qt.dialogs.system_check import maybe_show_first_run
+        maybe_show_first_run(window, window.settings)
     code = app.exec()
     window.shutdown_now()  # a run still going (e.g. quit from the OS) stops and is joined
     return code

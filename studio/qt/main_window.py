@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio import __version__
 from studio.config import config_from_dict, config_to_dict
 from studio.config.io import resolve_path
 from studio.core.errors import StudioError
@@ -291,6 +290,7 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.act_reset_layout)
         help_menu = bar.addMenu("&Help")
+        self.act_system_check = help_menu.addAction("&System check…", self.system_check)
         help_menu.addAction(self.act_about)
 
     def _build_toolbar(self) -> None:
@@ -748,13 +748,18 @@ class MainWindow(QMainWindow):
     # help, closing
     # ======================================================================================
     def about(self) -> None:
-        QMessageBox.about(
-            self, "About Fine-Tuning Studio",
-            f"<h3>Fine-Tuning Studio {__version__}</h3>"
-            "<p>Fine-tune pre-trained generative models on your own files, and watch the "
-            "curves and samples as it learns.</p>"
-            "<p>Everything the window does, <code>studio train project.toml</code> does "
-            "headless.</p>")
+        from studio.qt.dialogs.about import AboutDialog
+
+        self.about_dialog = AboutDialog(self)
+        self.about_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.about_dialog.show()
+
+    def system_check(self) -> None:
+        from studio.qt.dialogs.system_check import SystemCheckDialog
+
+        self.system_check_dialog = SystemCheckDialog(self)
+        self.system_check_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.system_check_dialog.show()
 
     def shutdown_now(self, timeout_ms: int = 60_000) -> bool:
         """Stop a run and join its thread (blocking)."""

@@ -1,0 +1,1 @@
+"""Dialogs of the Help menu: About (name, version, licences) and System check."""
