@@ -9,7 +9,8 @@
 #            Where that index cannot be reached, falls back to a CPU torch wheel in a local
 #            wheelhouse ($TORCH_WHEELHOUSE, default: pip's find-links), without
 #            torchvision/torchaudio unless matching wheels are there (see packaging/README.md).
-#   cuda     PyPI's default Linux/Windows wheels: CUDA build with the nvidia-* runtime wheels.
+#   cuda     NVIDIA GPUs: on Linux PyPI's default wheels (CUDA 13.0 + the nvidia-* runtime
+#            wheels); on Windows the PyTorch CUDA index ($TORCH_CUDA_INDEX).
 #   rocm     AMD GPUs on Linux: the PyTorch ROCm index ($TORCH_ROCM_INDEX).
 #   default  whatever PyPI gives on this OS (macOS: the MPS-capable wheel).
 set -euo pipefail
@@ -22,10 +23,13 @@ ROOT=$(dirname "$HERE")
 TORCH_PINS=$(grep -E '^(torch|torchvision|torchaudio)==' "$ROOT/requirements.txt" | tr '\n' ' ')
 CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
 ROCM_INDEX=${TORCH_ROCM_INDEX:-https://download.pytorch.org/whl/rocm7.1}
+CUDA_INDEX=${TORCH_CUDA_INDEX:-https://download.pytorch.org/whl/cu130}
 PIP_Q=(--quiet --disable-pip-version-check)
 
-test -x "$VENV/bin/python" || "$PYTHON" -m venv "$VENV"
-PIP=("$VENV/bin/python" -m pip)
+test -d "$VENV" || "$PYTHON" -m venv "$VENV"
+PY="$VENV/bin/python"
+[ -x "$VENV/Scripts/python.exe" ] && PY="$VENV/Scripts/python.exe"   # Windows (Git Bash)
+PIP=("$PY" -m pip)
 "${PIP[@]}" install "${PIP_Q[@]}" --upgrade pip wheel setuptools >/dev/null
 
 echo "== torch variant: $VARIANT ($TORCH_PINS)"
@@ -53,7 +57,17 @@ case "$VARIANT" in
       echo "!! using $(basename "$whl"): no CPU torchvision/torchaudio to match it, so the" \
            "bundle trains text and images but has no image augmentations" >&2
     fi ;;
-  cuda|default)
+  cuda)
+    # Linux: PyPI's wheels are the CUDA build. Windows: PyPI's are CPU-only, so the CUDA
+    # build comes from the PyTorch CUDA index.
+    if [ -x "$VENV/Scripts/python.exe" ]; then
+      # shellcheck disable=SC2086
+      "${PIP[@]}" install "${PIP_Q[@]}" --index-url "$CUDA_INDEX" $TORCH_PINS
+    else
+      # shellcheck disable=SC2086
+      "${PIP[@]}" install "${PIP_Q[@]}" $TORCH_PINS
+    fi ;;
+  default)
     # shellcheck disable=SC2086
     "${PIP[@]}" install "${PIP_Q[@]}" $TORCH_PINS ;;
   rocm)
@@ -68,7 +82,7 @@ grep -v -E '^(torch|torchvision|torchaudio)==' "$ROOT/requirements.txt" > "$VENV
 "${PIP[@]}" install "${PIP_Q[@]}" -r "$VENV/requirements-notorch.txt" "pyinstaller>=6.10"
 # The studio itself, non-editable, so its metadata (name, version) is bundled.
 "${PIP[@]}" install "${PIP_Q[@]}" --no-deps --no-build-isolation "$ROOT"
-"$VENV/bin/python" - <<'PY'
+"$PY" - <<'PY'
 import torch
 print(f"== build venv ready: torch {torch.__version__}, CUDA {torch.version.cuda}, "
       f"HIP {getattr(torch.version, 'hip', None)}")
