@@ -36,3 +36,25 @@ def test_selftest_names_missing_resources_and_fails(tmp_path, monkeypatch, capsy
 def test_selftest_rejects_bad_steps(capsys):
     assert launcher_main(["--self-test", "--steps", "0"]) == 2
     assert "--steps" in capsys.readouterr().err
+
+
+def _entry():
+    import importlib.util
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("bundle_entry", root / "packaging" / "entry.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bundle_entry_maps_double_click_file_open_and_self_test(tmp_path):
+    args = _entry()._args
+    project = tmp_path / "song.toml"
+    project.write_text("[run]\n", encoding="utf-8")
+    assert args([]) == ["gui"]
+    assert args(["-psn_0_12345"]) == ["gui"]                    # macOS Finder
+    assert args([str(project)]) == ["gui", str(project)]        # "Open with"
+    assert args(["--self-test"]) == ["self-test", "--gui"]      # make test-package
+    assert args(["train", str(project)]) == ["train", str(project)]
+    assert args([str(tmp_path / "missing.toml")]) == [str(tmp_path / "missing.toml")]
