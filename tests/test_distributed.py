@@ -53,6 +53,39 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_run_config, tmp
     assert res2.state == "completed" and res2.step == 5
 
 
+def test_fsdp_matches_one_process_under_a_freeze_plan_with_lora(tiny_run_config, tmp_path):
+    """FSDP (weights, gradients and optimizer state sharded over 2 gloo processes) gives the
+    single-process losses, evaluates and samples on every rank, and writes the
+    single-process checkpoint format: the sharded run resumes in one process."""
+    # frozen embeddings, LoRA on block 0, block 1 joining (full) at step 2
+    plan = {"default_mode": "frozen", "lora_rank": 4,
+            "groups": [{"name": "block.0", "mode": "lora"},
+                       {"name": "block.1", "mode": "full", "start_step": 2},
+                       {"name": "final_norm", "mode": "full"}]}
+    common = {"max_steps": 4, "dropout": 0.0, "grad_accum": 2}
+    rest = {"eval": {"every": 2}, "sample": {"every": 4, "max_new_tokens": 4},
+            "checkpoint": {"every": 2}, "freeze": plan}
+    single = tiny_run_config("single.toml", train={**common, "batch_size": 8}, **rest)
+    fsdp = tiny_run_config("fsdp.toml", train={**common, "batch_size": 4, "parallel": "fsdp"},
+                           **rest)
+    one = run(load_config(single), ListSink())
+    res = studio("train", str(fsdp), "--nproc", "2", "--quiet")
+    assert res.returncode == 0, res.stderr[-3000:]
+    (two,) = [r for r in list_runs(tmp_path / "runs") if r.path != Path(one.run_dir)]
+    assert read_status(two.path)["state"] == "completed"
+    log = [r.get("text", "") for r in read_metrics(two.path) if r["event"] == "LogMessage"]
+    assert any("FSDP" in line and "2 processes" in line for line in log), log
+    a, b = step_losses(one.run_dir), step_losses(two.path)
+    assert sorted(a) == sorted(b) == [1, 2, 3, 4]
+    torch.testing.assert_close(torch.tensor([b[s] for s in a]), torch.tensor([a[s] for s in a]),
+                               rtol=1e-4, atol=1e-5)
+    val = {r["step"]: r["val_loss"] for r in read_metrics(two.path) if r["event"] == "EvalLogged"}
+    assert sorted(val) == [0, 2, 4]
+    assert (two.path / "samples").is_dir() and (two.path / "best").is_dir()
+    res2 = run(None, ListSink(), resume=two.path, overrides=("train.max_steps=5",))
+    assert res2.state == "completed" and res2.step == 5
+
+
 def test_a_killed_rank_fails_the_run_cleanly(tiny_run_config, tmp_path):
     cfg = tiny_run_config(train={"max_steps": 100000, "batch_size": 2},
                           checkpoint={"every": 5}, **QUIET)

@@ -1,7 +1,8 @@
 """Export a run for a cluster: the config plus ready-to-run launch commands.
 
 The CLI is the seam to bigger machines: the same ``studio train cfg.toml`` runs under
-torchrun or accelerate with DistributedDataParallel. This writes a self-contained folder:
+torchrun or accelerate with DistributedDataParallel, or FSDP (``train.parallel = "fsdp"``)
+for models too big for one GPU. This writes a self-contained folder:
 
   config.toml         the run config with absolute data paths
   launch_torchrun.sh  torchrun on one or more nodes
@@ -41,6 +42,10 @@ def export_cluster(cfg: RunConfig, out_dir: str | os.PathLike, *, nodes: int = 1
     header = (f"# {cfg.run.name}: {nodes} node(s) x {gpus_per_node} GPU(s) = {world} processes.\n"
               f"# Global batch per optimizer step = batch_size {cfg.train.batch_size} x "
               f"grad_accum {cfg.train.grad_accum} x {world} processes = {eff * world}.\n"
+              f"# Strategy: train.parallel = {cfg.train.parallel} ("
+              + ("weights, gradients and optimizer state sharded across the processes"
+                 if cfg.train.parallel == "fsdp" else "a whole model copy per process")
+              + ").\n"
               "# Only rank 0 writes the run folder; checkpoints resume with any process count.\n")
     torchrun = out / "launch_torchrun.sh"
     torchrun.write_text(
@@ -86,6 +91,9 @@ def export_cluster(cfg: RunConfig, out_dir: str | os.PathLike, *, nodes: int = 1
         "MASTER_ADDR=<first node> ./launch_torchrun.sh`\n"
         "- with accelerate: `./launch_accelerate.sh` (same variables)\n"
         "- SLURM: `sbatch slurm.sbatch` (edit the partition and account lines first)\n\n"
+        f"Parallel strategy: `train.parallel = \"{cfg.train.parallel}\"` in config.toml (ddp: a "
+        "whole model per GPU, fastest; fsdp: weights, gradients and optimizer state sharded, "
+        "for models that do not fit one GPU).\n\n"
         "Overrides work as usual: `./launch_torchrun.sh train.max_steps=5000`. "
         "Resume a run, with any number of processes: "
         "`python -m torch.distributed.run --nproc_per_node N -m studio resume RUN_DIR`.\n",

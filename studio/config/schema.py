@@ -22,7 +22,7 @@ def knob(default: Any, help: str, *, choices: tuple | None = None, min: float | 
     return field(default=default, metadata=meta)
 
 
-FAMILIES = ("text", "image")
+FAMILIES = ("text", "image", "audio")
 CROPS = ("center", "random")
 OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop")
 SCHEDULES = ("constant", "linear", "cosine", "one_cycle")
@@ -35,8 +35,9 @@ class RunSection:
     name: str = knob("run", "A short name; the run folder is runs_dir/<date>-<name>.")
     runs_dir: str = knob("runs", "Folder that holds run folders (relative paths are relative to "
                                  "the config file).")
-    family: str = knob("text", "Model family: text (causal language models) or image "
-                               "(unconditional diffusion, diffusers UNet2DModel).",
+    family: str = knob("text", "Model family: text (causal language models), image "
+                               "(unconditional diffusion, diffusers UNet2DModel) or audio "
+                               "(text-to-music, MusicGen).",
                        choices=FAMILIES)
 
 
@@ -73,6 +74,26 @@ class DataConfig:
                      choices=CROPS, families=("image",))
     background: str = knob("#ffffff", "Colour that transparent pixels are composited on.",
                            advanced=True, families=("image",))
+    clip_seconds: float = knob(5.0, "Audio is cut into clips of this length; longer clips "
+                                    "teach longer structure but cost memory and time "
+                                    "quadratically (50 codec frames a second for MusicGen).",
+                               min=0.1, max=60.0, families=("audio",))
+    clip_overlap: float = knob(0.0, "Share of each clip that the next one repeats (0.5: clips "
+                                    "start every half clip): more clips from few files.",
+                               min=0.0, max=0.9, families=("audio",))
+    loudness_db: float = knob(-20.0, "Each file is scaled to this RMS level (dBFS, peaks kept "
+                                     "under 0 dBFS) so quiet and loud files teach alike; 0 "
+                                     "keeps the files' own levels.", min=-60.0, max=0.0,
+                              families=("audio",))
+    condition_dropout: float = knob(0.1, "Share of training clips shown without their "
+                                         "description, so the model also learns the "
+                                         "unconditional sound that guidance "
+                                         "(sample.guidance_scale) steers away from.",
+                                    min=0.0, max=1.0, families=("audio",))
+    codes_cache: str = knob("", "Folder of cached codec codes (keyed by file content and "
+                                "settings; later epochs and runs skip encoding); empty: "
+                                "~/.cache/fine-tuning-studio/audio-codes.", advanced=True,
+                            families=("audio",))
     val_fraction: float = knob(0.1, "Share of documents held out for validation (by block when "
                                     "there is one document). 0 turns evaluation off.",
                                min=0.0, max=0.5)
@@ -132,6 +153,11 @@ class TrainConfig:
                        choices=("auto_fit", "pause"), advanced=True)
     log_every: int = knob(1, "Log training loss every N optimizer steps (each log is a CPU-GPU "
                              "sync point).", min=1, advanced=True)
+    parallel: str = knob("ddp", "With several processes (studio train --nproc N, torchrun, "
+                                "accelerate): ddp keeps a whole model copy per GPU (fastest); "
+                                "fsdp shards weights, gradients and optimizer state across the "
+                                "GPUs, for models that do not fit one. One process: unused.",
+                         choices=("ddp", "fsdp"), advanced=True)
 
 
 @dataclass(frozen=True)
@@ -162,17 +188,24 @@ class EvalConfig:
 class SampleConfig:
     every: int = knob(50, "Generate samples at step 0 and every N optimizer steps; 0 only at "
                           "step 0 and the end.", min=0)
-    prompts: tuple[str, ...] = knob(("The",), "Fixed prompts, so samples compare across steps.",
-                                    factory=lambda: ("The",), families=("text",))
+    prompts: tuple[str, ...] = knob(("The",), "Fixed prompts, so samples compare across steps "
+                                              "(for audio: descriptions of the music).",
+                                    factory=lambda: ("The",), families=("text", "audio"))
     max_new_tokens: int = knob(48, "Tokens generated per prompt.", min=1, max=4096,
                                families=("text",))
     temperature: float = knob(0.8, "Higher is more adventurous, lower more repetitive.",
-                              min=0.0, min_exclusive=True, max=10.0, families=("text",))
+                              min=0.0, min_exclusive=True, max=10.0, families=("text", "audio"))
     top_k: int = knob(50, "Sample only among the k likeliest tokens; 0 turns it off.", min=0,
-                      families=("text",))
+                      families=("text", "audio"))
     top_p: float = knob(0.95, "Sample from the smallest set of tokens whose probability reaches "
                               "p; 1 turns it off.", min=0.0, min_exclusive=True, max=1.0,
-                        families=("text",))
+                        families=("text", "audio"))
+    audio_seconds: float = knob(4.0, "Seconds of music generated per prompt.", min=0.1,
+                                max=60.0, families=("audio",))
+    guidance_scale: float = knob(3.0, "Classifier-free guidance: how hard generation follows "
+                                      "the description (1 turns it off; 3 is MusicGen's "
+                                      "default; higher is more literal, less varied).",
+                                 min=1.0, max=20.0, families=("audio",))
     num_images: int = knob(8, "Images in the fixed-seed preview grid.", min=1, max=64,
                            families=("image",))
     inference_steps: int = knob(25, "DDIM denoising steps per preview: more is cleaner and "
@@ -213,7 +246,24 @@ class AugmentConfig:
     noise_std: float = knob(0.0, "Gaussian pixel noise (in the -1..1 range).", min=0.0,
                             max=1.0, families=("image",))
     noise_p: float = knob(0.0, "Probability of added noise.", min=0.0, max=1.0,
-                          families=("image",))
+                          families=("image", "audio"))
+    noise_snr_db: float = knob(30.0, "Added white noise sits this many dB below the clip's "
+                                     "level (lower is noisier).", min=0.0, max=80.0,
+                               families=("audio",))
+    gain_db: float = knob(6.0, "Largest gain change in dB, up or down.", min=0.0, max=40.0,
+                          families=("audio",))
+    gain_p: float = knob(0.0, "Probability of a gain change.", min=0.0, max=1.0,
+                         families=("audio",))
+    shift_seconds: float = knob(0.5, "Largest time shift in seconds (circular: what leaves "
+                                     "one end comes back at the other; good for loops).",
+                                min=0.0, max=30.0, families=("audio",))
+    shift_p: float = knob(0.0, "Probability of a time shift.", min=0.0, max=1.0,
+                          families=("audio",))
+    pitch_semitones: float = knob(2.0, "Largest pitch shift in semitones, up or down (tempo "
+                                       "kept; each shifted clip is re-encoded, so it costs "
+                                       "time).", min=0.0, max=12.0, families=("audio",))
+    pitch_p: float = knob(0.0, "Probability of a pitch shift.", min=0.0, max=1.0,
+                          families=("audio",))
 
 
 FREEZE_MODES = ("full", "lora", "frozen")

@@ -8,6 +8,9 @@ A checkpoint folder ``step_NNNNNN/`` holds:
 
 It is written into a hidden temp folder and renamed into place, so a kill or a full disk
 mid-save leaves the previous checkpoint untouched and no half-written one visible.
+
+Under FSDP the weights and optimizer state are gathered into whole tensors before writing,
+so a checkpoint has one format whatever the process count, and resumes under any.
 """
 
 from __future__ import annotations
@@ -23,13 +26,35 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from studio.core.errors import RunError
+from studio.engine.dist import full, like
 
 FORMAT_VERSION = 1
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {n: p.detach().to("cpu", copy=True).contiguous()
+    """Whole CPU copies of the trainable weights (under FSDP a collective: every rank calls)."""
+    return {n: full(p.detach()).to("cpu", copy=True).contiguous()
             for n, p in model.named_parameters() if p.requires_grad}
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer) -> dict:
+    """``optimizer.state_dict()`` with whole tensors (FSDP shards gathered, a collective)."""
+    sd = optimizer.state_dict()
+    sd["state"] = {i: {k: full(v).to("cpu", copy=True) if torch.is_tensor(v) else v
+                       for k, v in st.items()} for i, st in sd["state"].items()}
+    return sd
+
+
+def _shard_optimizer_state(optimizer: torch.optim.Optimizer, sd: dict) -> dict:
+    """The inverse of ``optimizer_state`` for sharded parameters: each per-parameter tensor
+    (Adam's moments) becomes this rank's shard of it."""
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    state = {}
+    for i, st in sd["state"].items():
+        p = params[int(i)] if int(i) < len(params) else None
+        state[i] = {k: like(v, p) if p is not None and torch.is_tensor(v)
+                    and v.shape == p.shape else v for k, v in st.items()}
+    return {**sd, "state": state}
 
 
 def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
@@ -40,7 +65,8 @@ def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], source: str
                        f"{missing[0]})", "the base model changed since this run was saved")
     with torch.no_grad():
         for n, t in weights.items():
-            params[n].copy_(t.to(params[n].device, params[n].dtype))
+            p = params[n]
+            p.copy_(like(t.to(p.dtype), p).to(p.device))
 
 
 def _write_dir_atomically(final: Path, write) -> Path:
@@ -65,10 +91,16 @@ def _write_dir_atomically(final: Path, write) -> Path:
 
 
 def save_checkpoint(final: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scaler, state: dict) -> Path:
+                    scaler, state: dict, *, write_files: bool = True) -> Path:
+    """``write_files=False``: take part in gathering sharded state without writing (the
+    other FSDP ranks, while rank 0 writes)."""
+    weights, opt_state = trainable_state(model), optimizer_state(optimizer)
+    if not write_files:
+        return final
+
     def write(tmp: Path) -> None:
-        save_file(trainable_state(model), str(tmp / "model.safetensors"))
-        opt = {"optimizer": optimizer.state_dict()}
+        save_file(weights, str(tmp / "model.safetensors"))
+        opt = {"optimizer": opt_state}
         if scaler is not None:
             opt["scaler"] = scaler.state_dict()
         torch.save(opt, tmp / "optimizer.pt")
@@ -99,7 +131,7 @@ def load_checkpoint(ckpt: Path, model: nn.Module, optimizer: torch.optim.Optimiz
         load_weights(model, load_file(str(ckpt / "model.safetensors")), str(ckpt))
         if optimizer is not None:
             opt = torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=True)
-            optimizer.load_state_dict(opt["optimizer"])
+            optimizer.load_state_dict(_shard_optimizer_state(optimizer, opt["optimizer"]))
             if scaler is not None and "scaler" in opt:
                 scaler.load_state_dict(opt["scaler"])
         rng = load_file(str(ckpt / "rng.safetensors"))
@@ -115,10 +147,15 @@ def load_checkpoint(ckpt: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     return state
 
 
-def save_weights_dir(final: Path, model: nn.Module, state: dict) -> Path:
+def save_weights_dir(final: Path, model: nn.Module, state: dict, *,
+                     write_files: bool = True) -> Path:
     """Trainable weights + a state.json (used for best/)."""
+    weights = trainable_state(model)
+    if not write_files:
+        return final
+
     def write(tmp: Path) -> None:
-        save_file(trainable_state(model), str(tmp / "model.safetensors"))
+        save_file(weights, str(tmp / "model.safetensors"))
         (tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
 
     return _write_dir_atomically(final, write)

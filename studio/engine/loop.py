@@ -283,6 +283,10 @@ class _Trainer:
 
     def do_sample(self, step: int) -> None:
         if not self.dist.main:
+            if self.dist.fsdp:  # every rank takes part in a sharded model's forward passes
+                import tempfile
+                with tempfile.TemporaryDirectory() as tmp:
+                    self.family.sample(self.loaded, self.cfg.sample, step, Path(tmp))
             return
         out_dir = self.folder.sample_dir(step)
         samples = self.family.sample(self.loaded, self.cfg.sample, step, out_dir)
@@ -295,6 +299,7 @@ class _Trainer:
                 "best_step": self.best_step, "evals_since_best": self.evals_since_best,
                 "last_val_loss": self.last_val, "elapsed_s": self.elapsed(),
                 "tokens_seen": self.items_seen, "saved_at": time.time(),
+                "active_groups": [s.group.name for s in self.groups if s.active],
                 "probes": self.probes.state()}
 
     def save(self, reason: str) -> None:
@@ -302,6 +307,9 @@ class _Trainer:
             return  # this exact state is already on disk
         self.last_ckpt_step = self.step
         if not self.dist.main:  # rank 0 writes; the others wait until it is on disk
+            if self.dist.fsdp:  # ... after helping gather the sharded state
+                ck.save_checkpoint(self.folder.checkpoint_dir(self.step), self.loaded.model,
+                                   self.optimizer, self.scaler, {}, write_files=False)
             self.dist.barrier()
             return
         path = ck.save_checkpoint(self.folder.checkpoint_dir(self.step), self.loaded.model,
@@ -318,9 +326,17 @@ class _Trainer:
         """Evaluate; return True when early stopping says stop."""
         if self.data.n_val == 0:
             return False
-        if not self.dist.main:  # rank 0 evaluates; the decision is shared by the caller
+        if not self.dist.main and not self.dist.fsdp:
+            return False  # rank 0 evaluates; the decision is shared by the caller
+        val = self.dist.share(self.evaluate()) if self.dist.fsdp else self.evaluate()
+        if not self.dist.main:  # FSDP: every rank takes part, in rank 0's order
+            if self.best_val is None or val < self.best_val:
+                self.best_val = val
+                if self.cfg.eval.keep_best or self.cfg.eval.early_stopping_patience:
+                    ck.save_weights_dir(self.folder.best_dir, self.loaded.model, {},
+                                        write_files=False)
+            self.probes.eval_metrics(self.evaluate)
             return False
-        val = self.evaluate()
         self.last_val = val
         is_best = self.best_val is None or val < self.best_val
         if is_best:
@@ -334,8 +350,7 @@ class _Trainer:
         ppl = math.exp(min(val, 50.0)) if self.family.name == "text" else None
         self.sink.emit(ev.EvalLogged(step=self.step, val_loss=val, perplexity=ppl,
                                      best_val_loss=self.best_val, is_best=is_best,
-                                     metrics={} if getattr(self.dist, "fsdp", False) else
-                                     self.probes.eval_metrics(self.evaluate)))
+                                     metrics=self.probes.eval_metrics(self.evaluate)))
         patience = self.cfg.eval.early_stopping_patience
         overfit = self.probes.after_eval(self.step, val)
         if overfit is not None:  # the overfitting alarm (a banner on the curves)
@@ -385,6 +400,8 @@ class _Trainer:
                 # DDP: all-reduce gradients once per optimizer step, on the last micro-batch
                 sync = (self.train_model.no_sync() if self.train_model is not None
                         and k < self.accum - 1 else nullcontext())
+                if self.dist.fsdp:  # FSDP: reduce-scatter gradients on the last micro-batch
+                    self.loaded.model.set_requires_gradient_sync(k == self.accum - 1)
                 with sync:
                     with self.precision.autocast(self.device):
                         loss = self.family.loss(loaded, batch) / self.accum
@@ -393,7 +410,7 @@ class _Trainer:
                 items += self.data.items_in(batch)
             if scaler:
                 scaler.unscale_(opt)
-            self.grad_norm = (torch.nn.utils.clip_grad_norm_(self.trainable, t.grad_clip)
+            self.grad_norm = (dd.full(torch.nn.utils.clip_grad_norm_(self.trainable, t.grad_clip))
                               if t.grad_clip > 0 else None)
             if scaler:
                 scaler.step(opt)
@@ -496,9 +513,11 @@ class _Trainer:
             return False
         return True
 
-    def activate_due(self, emit: bool = True) -> None:
-        """Start training every group whose start step has come (canonical order)."""
-        due = [s for s in fz.trainable_at(self.groups, self.step) if not s.active]
+    def activate_due(self, emit: bool = True, only: list[str] | None = None) -> None:
+        """Start training every group whose start step has come (canonical order);
+        ``only``: just these (a resume restores the groups the checkpoint trained)."""
+        due = [s for s in fz.trainable_at(self.groups, self.step) if not s.active
+               and (only is None or s.group.name in only)]
         if not due:
             return
         model, t = self.loaded.model, self.cfg.train
@@ -509,7 +528,7 @@ class _Trainer:
                     g["lr"] = 0.0
                 self.optimizer = build_optimizer(t, pgroups)
         self.trainable = [p for p in model.parameters() if p.requires_grad]
-        if self.dist.enabled:
+        if self.dist.enabled and not self.dist.fsdp:
             # DDP fixes its gradient buckets at construction: rebuild it when groups join
             from torch.nn.parallel import DistributedDataParallel as DDP
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -579,6 +598,14 @@ class _Trainer:
             first = min(s.start_step for s in self.groups if s.mode != "frozen" and s.params)
             raise ConfigError("freeze.groups", f"no group trains before step {first}",
                               "let at least one group start at step 0")
+        if self.dist.enabled and t.parallel == "fsdp":
+            units = dd.shard(model)
+            self.dist.fsdp = True
+            self.log(f"FSDP: weights, gradients and optimizer state sharded across "
+                     f"{self.dist.world} processes ({units} units)")
+        elif t.parallel == "fsdp":
+            self.log("train.parallel = fsdp only matters with several processes "
+                     "(--nproc N); this one-process run trains the whole model", "warning")
         self.optimizer = None  # built when the first group activates (optimizer state only
         #                        ever exists for parameters that train)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision.use_scaler else None
@@ -602,8 +629,11 @@ class _Trainer:
             if latest is None:
                 raise RunError(f"{folder.path}: this run has no checkpoint to resume from",
                                "start it again with `studio train`")
-            self.step = int(ck.read_state(latest)["step"])
-            self.activate_due(emit=False)
+            saved = ck.read_state(latest)
+            self.step = int(saved["step"])
+            # the groups training when it was saved (a group due at exactly this step joins
+            # at the next step, as it would have without the interruption)
+            self.activate_due(emit=False, only=saved.get("active_groups"))
             st = ck.load_checkpoint(latest, model, self.optimizer, self.scaler)
             self.step, self.pos = int(st["step"]), int(st["pos"])
             self.last_ckpt_step = self.step

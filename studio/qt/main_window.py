@@ -249,6 +249,9 @@ class MainWindow(QMainWindow):
                                 "Generate samples from the current weights now")
         self.act_copy_cli = a("Copy as &CLI command", self.copy_cli_command, None,
                               "Copy the command that runs these settings headless")
+        self.act_export_cluster = a("Export for a &cluster…", self.export_for_cluster, None,
+                                    "Write this project's config plus torchrun / accelerate / "
+                                    "SLURM launch scripts for a multi-GPU machine or cluster")
         self.act_reset_layout = a("&Reset layout", self.reset_layout)
         self.act_about = a("&About Fine-Tuning Studio", self.about)
         self.run_actions = [self.act_train, self.act_pause, self.act_resume, self.act_stop,
@@ -277,6 +280,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addActions([self.act_add_folder, self.act_add_files])
         file_menu.addSeparator()
+        file_menu.addAction(self.act_export_cluster)
+        file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
         run_menu = bar.addMenu("&Run")
         run_menu.addActions(self.run_actions[:4])
@@ -284,6 +289,7 @@ class MainWindow(QMainWindow):
         run_menu.addActions(self.run_actions[4:])
         run_menu.addSeparator()
         run_menu.addAction(self.act_copy_cli)
+        self._build_probe_menu(run_menu)
         view_menu = bar.addMenu("&View")
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())
@@ -601,6 +607,10 @@ class MainWindow(QMainWindow):
     def train(self) -> None:
         if self.host.running:
             return
+        if getattr(self, "lr_finder", None) is not None and self.lr_finder.running:
+            self.statusBar().showMessage("The learning-rate test is running: stop it or "
+                                         "wait for it first", 4000)
+            return
         cfg = self.project.config
         try:  # the same validation `studio train` applies, before any thread starts
             cfg = config_from_dict(config_to_dict(cfg), base_dir=cfg.base_dir)
@@ -632,6 +642,34 @@ class MainWindow(QMainWindow):
         else:
             self.curves.add_overlay(history)
         self.docks["curves"].raise_()
+
+    def _build_probe_menu(self, run_menu) -> None:
+        """Issue 8: the learning-rate finder and the bias probe (their own windows)."""
+        run_menu.addSeparator()
+        self.act_lr_find = self._action("Find &learning rate…", self.open_lr_finder, None,
+                                        "A short range test that suggests train.lr")
+        run_menu.addAction(self.act_lr_find)
+        self.lr_finder = None
+
+    def open_lr_finder(self):
+        if self.host.running:
+            self.statusBar().showMessage("Stop the run before the learning-rate test", 4000)
+            return None
+        try:  # the checks `studio lr-find` applies
+            cfg = config_from_dict(config_to_dict(self.project.config),
+                                   base_dir=self.project.config.base_dir)
+        except StudioError as exc:
+            QMessageBox.warning(self, "Cannot find a learning rate", str(exc))
+            return None
+        from studio.qt.panes.lr_finder import LRFinderDialog
+
+        if self.lr_finder is not None and self.lr_finder.running:
+            self.lr_finder.raise_()
+            return self.lr_finder
+        self.lr_finder = LRFinderDialog(
+            cfg, lambda lr: self.project.replace_section("train", lr=lr), parent=self)
+        self.lr_finder.show()
+        return self.lr_finder
 
     def copy_cli_command(self) -> None:
         self.ensure_panes()
@@ -707,6 +745,8 @@ class MainWindow(QMainWindow):
         state = self.session.state
         running = self.host.running
         self.act_train.setEnabled(not running)
+        if hasattr(self, "act_lr_find"):
+            self.act_lr_find.setEnabled(not running)
         self.act_pause.setEnabled(state == "running")
         self.act_resume.setEnabled(state in ("paused", "pausing"))
         self.act_stop.setEnabled(state in ("starting", "running", "pausing", "paused"))
@@ -753,6 +793,21 @@ class MainWindow(QMainWindow):
         self.about_dialog = AboutDialog(self)
         self.about_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.about_dialog.show()
+
+    def export_for_cluster(self) -> None:
+        from studio.qt.dialogs.cluster import ClusterDialog
+
+        cfg = self.project.config
+        try:  # the cluster gets a config `studio train` accepts, or nothing
+            cfg = config_from_dict(config_to_dict(cfg), base_dir=cfg.base_dir)
+        except StudioError as exc:
+            QMessageBox.warning(self, "Cannot export for a cluster", str(exc))
+            return
+        base = self.project.path.parent if self.project.path else Path.home()
+        self.cluster_dialog = ClusterDialog(cfg,
+                                            base / f"{self.project.config.run.name}-cluster", self)
+        self.cluster_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.cluster_dialog.show()
 
     def system_check(self) -> None:
         from studio.qt.dialogs.system_check import SystemCheckDialog
