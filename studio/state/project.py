@@ -41,6 +41,12 @@ class Project(Observable):
         return self._config
 
     def set_config(self, config: RunConfig) -> None:
+        old = self._config.model
+        if config.model.source != old.source and config.model.trust_remote_code \
+                and old.trust_remote_code:
+            # trust is given to one model's code, never carried over to the next model
+            config = dataclasses.replace(
+                config, model=dataclasses.replace(config.model, trust_remote_code=False))
         if config != self._config:
             self._config = config
             self.dirty = True

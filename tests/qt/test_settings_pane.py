@@ -174,3 +174,27 @@ def test_only_the_families_own_settings_are_shown(qtbot, pane):
     assert not pane.editors["data.block_size"].isVisible()
     assert not pane.editors["sample.prompts"].isVisible()
     assert pane.editors["sample.num_images"].isVisible()
+
+
+def test_trust_remote_code_asks_first_and_holds_for_that_model_only(pane, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+    asked = []
+    answer = [QMessageBox.StandardButton.No]
+
+    def warning(parent, title, text, *args):
+        asked.append((title, text))
+        return answer[0]
+
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(warning))
+    pane.project.set_model_source("someone/odd-model")
+    ed = pane.editors["model.trust_remote_code"]
+    ed.editor.setChecked(True)  # the user ticks it... and says No
+    assert asked and "someone/odd-model" in asked[0][1] and "your files" in asked[0][1]
+    assert not ed.editor.isChecked() and not pane.project.config.model.trust_remote_code
+    answer[0] = QMessageBox.StandardButton.Yes
+    ed.editor.setChecked(True)
+    assert pane.project.config.model.trust_remote_code
+    assert len(asked) == 2
+    # another model: the trust does not carry over
+    pane.project.set_model_source("starter:text")
+    assert not pane.project.config.model.trust_remote_code

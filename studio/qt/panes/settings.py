@@ -386,6 +386,21 @@ class SettingsPane(QWidget):
             self._rows[ed.path] = (form, box, f.metadata.get("families"))
         return box
 
+    def confirm_remote_code(self) -> bool:
+        """Ticking trust_remote_code runs the model's own Python code: say so, default No.
+        The answer holds for this model only (Project drops it when the source changes)."""
+        source = self.project.config.model.source or "this model"
+        answer = QMessageBox.warning(
+            self, "Run code shipped with the model?",
+            f"Trusting remote code lets {source} run its own Python files on this computer "
+            "when it loads, with your user's rights: it can read and change your files and "
+            "use the network.\n\nOnly tick this for a model whose authors you trust and whose "
+            "code you have read. The studio never needs it for its starters or for models of "
+            "the standard architectures.\n\nTrust the code of this model?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     def _show_family_fields(self, family: str) -> None:
         """Only the settings the chosen family honours are shown (no knob that does nothing)."""
         boxes: dict = {}
@@ -458,6 +473,11 @@ class SettingsPane(QWidget):
 
     def _edited(self, ed: FieldEditor) -> None:
         value = ed.value()
+        if ed.path == "model.trust_remote_code" and value is True \
+                and not self.project.config.model.trust_remote_code \
+                and not self.confirm_remote_code():
+            ed.set_value(False)
+            return
         for other in self.editors.values():
             other.show_error("")
         if isinstance(value, _Invalid):
