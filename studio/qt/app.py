@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("project", nargs="?", help="project file (.toml); default: the demo project")
     p.add_argument("--smoke", action="store_true",
                    help="quit with status 0 after the first paint (start-up check)")
+    p.add_argument("--train", action="store_true",
+                   help="start training the project as soon as the window is up")
     p.add_argument("--theme", choices=("auto", "light", "dark"), default=None,
                    help="colour theme; default: follow the system (or STUDIO_THEME)")
     return p
@@ -226,7 +228,10 @@ def main(argv: list[str] | None = None) -> int:
 
         window.first_painted.connect(painted)
     window.show()
-    if not args.smoke:  # once ever: which GPU, driver, free memory and disk (Help menu later)
+    if args.train and not args.smoke:
+        from PySide6.QtCore import QTimer
+        QTimer.singleShot(0, window.train)
+    if not args.smoke and not args.train:  # once ever: which GPU, driver, free memory and disk (Help menu later)
         from studio.qt.dialogs.system_check import maybe_show_first_run
         maybe_show_first_run(window, window.settings)
     code = app.exec()
