@@ -1,9 +1,10 @@
-"""Data-parallel scaling: tokens/s of the same run with 1 and N processes, side by side.
+"""Data-parallel scaling: tokens/s of the same run with 1 process, N with DDP and N with FSDP.
 
     .venv/bin/python bench/scaling.py [--nproc 2] [--steps 30] [--repeats 2]
 
-Each contender is a real `studio train --nproc K` (torchrun + DDP: gloo on the CPU, NCCL
-on GPUs) on the starter-sized GPT-2 with the same global batch. Throughput is read from the
+Each contender is a real `studio train --nproc K` (torchrun; DDP or FSDP by train.parallel;
+gloo on the CPU, NCCL on GPUs) on the starter-sized GPT-2 with the same global batch,
+interleaved repeat by repeat. Throughput is read from the
 run's metrics (StepLogged, after the first 5 steps). On a GPU machine run it with
 `train.device=cuda` (one process per GPU):
 
@@ -59,19 +60,21 @@ def main() -> int:
     text = ROOT.parent / "shared/data/text/austen.txt"
     if not text.exists():
         text = ROOT / "resources/demo/sonnets.txt"
-    results: dict[int, list[float]] = {1: [], args.nproc: []}
+    contenders = [("1 process", 1, "ddp"), (f"{args.nproc} DDP", args.nproc, "ddp"),
+                  (f"{args.nproc} FSDP", args.nproc, "fsdp")]
+    results: dict[str, list[float]] = {c[0]: [] for c in contenders}
     env = {**os.environ, "HF_HUB_OFFLINE": "1",
            "OMP_NUM_THREADS": "1" if args.device == "cpu" else os.environ.get("OMP_NUM_THREADS", "4")}
     for rep in range(args.repeats):
-        for k in ([1, args.nproc] if rep % 2 == 0 else [args.nproc, 1]):
-            runs = root / f"runs-{k}-{rep}"
-            cfg = root / f"cfg-{k}-{rep}.toml"
+        for label, k, parallel in (contenders if rep % 2 == 0 else contenders[::-1]):
+            runs = root / f"runs-{k}-{parallel}-{rep}"
+            cfg = root / f"cfg-{k}-{parallel}-{rep}.toml"
             cfg.write_text(dumps_toml({
                 "run": {"name": f"scale{k}", "runs_dir": str(runs)},
                 "model": {"source": str(model)},
                 "data": {"paths": [str(text)], "block_size": args.block, "val_fraction": 0.01},
                 "train": {"max_steps": args.steps, "batch_size": args.global_batch // k,
-                          "device": args.device, "lr": 3e-4},
+                          "device": args.device, "lr": 3e-4, "parallel": parallel},
                 "eval": {"every": 0}, "sample": {"every": 0, "max_new_tokens": 1},
                 "checkpoint": {"every": 0},
             }), encoding="utf-8")
@@ -84,13 +87,15 @@ def main() -> int:
             (info,) = list_runs(runs)
             tps = [m["throughput"] for m in read_metrics(info.path)
                    if m.get("event") == "StepLogged" and m["step"] > 5]
-            results[k].append(statistics.median(tps))
-            print(f"repeat {rep}: {k} process(es): {results[k][-1]:,.0f} tok/s", flush=True)
-    one, many = statistics.median(results[1]), statistics.median(results[args.nproc])
-    print(f"\n{'processes':>10} {'tok/s (median)':>16}")
-    print(f"{1:>10} {one:>16,.0f}\n{args.nproc:>10} {many:>16,.0f}")
-    print(f"speed-up {many / one:.2f}x with {args.nproc} processes "
-          f"(ideal {args.nproc:.0f}x; device {args.device}, global batch {args.global_batch})")
+            results[label].append(statistics.median(tps))
+            print(f"repeat {rep}: {label}: {results[label][-1]:,.0f} tok/s", flush=True)
+    one = statistics.median(results["1 process"])
+    print(f"\n{'contender':>12} {'tok/s (median)':>16} {'vs 1 process':>13}")
+    for label, _, _ in contenders:
+        med = statistics.median(results[label])
+        print(f"{label:>12} {med:>16,.0f} {med / one:>12.2f}x")
+    print(f"(ideal {args.nproc:.0f}x; device {args.device}, global batch {args.global_batch}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     return 0
 
 

@@ -163,10 +163,10 @@ def make_app(argv0: str = "studio"):
     app.setOrganizationName(ORG_NAME)
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
-    from studio.qt.dialogs.about import app_version
+    from studio import __version__  # pyproject reads its version from here
     from studio.qt.dialogs.icon import app_icon
 
-    app.setApplicationVersion(app_version())
+    app.setApplicationVersion(__version__)
     app.setWindowIcon(app_icon())
     app.setDesktopFileName("fine-tuning-studio")  # Wayland/X11: matches the .desktop entry
     return app

@@ -524,7 +524,6 @@ class DetailView(QWidget):
 
     def __init__(self, state: DatasetState, parent=None) -> None:
         super().__init__(parent)
-        from studio.qt.widgets.audio_view import AudioView
         from studio.qt.widgets.image_view import ImageView
 
         self.state = state
@@ -552,14 +551,14 @@ class DetailView(QWidget):
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.image_view = ImageView(self)
-        self.audio_view = AudioView(self)
+        self._audio_view = None  # built on the first audio file (pyqtgraph loads lazily)
         self.text_view = QPlainTextEdit(self)
         self.text_view.setReadOnly(True)
         self.text_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.other = QLabel(self)
         self.other.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.other.setWordWrap(True)
-        for w in (self.empty, self.image_view, self.audio_view, self.text_view, self.other):
+        for w in (self.empty, self.image_view, self.text_view, self.other):
             self.stack.addWidget(w)
 
         # what the model sees: augmented crops of the selected image, at training size
@@ -624,6 +623,20 @@ class DetailView(QWidget):
         self.show_item(None)
 
     # -- content ----------------------------------------------------------------------
+    @property
+    def audio_view(self):
+        """The waveform / spectrogram / player, made when first needed: it brings in
+        pyqtgraph and QtMultimedia, which the window's first paint should not wait for."""
+        if self._audio_view is None:
+            from studio.qt.widgets.audio_view import AudioView
+            self._audio_view = AudioView(self)
+            self.stack.addWidget(self._audio_view)
+        return self._audio_view
+
+    def _stop_audio(self) -> None:
+        if self._audio_view is not None:
+            self._audio_view.stop()
+
     def show_item(self, item: ScanItem | None) -> None:
         same = item is not None and self.item is not None and item.path == self.item.path
         self.item = item
@@ -631,7 +644,7 @@ class DetailView(QWidget):
         if item is None:
             for w in header + (self.problem_label, self.caption_box, self.aug_box):
                 w.hide()
-            self.audio_view.stop()
+            self._stop_audio()
             self.stack.setCurrentWidget(self.empty)
             return
         for w in header:
@@ -707,7 +720,7 @@ class DetailView(QWidget):
 
     def _show_body(self, item: ScanItem) -> None:
         if item.kind == "image" and item.usable:
-            self.audio_view.stop()
+            self._stop_audio()
             self.stack.setCurrentWidget(self.image_view)
             self.image_view.set_path(item.path)
             self.refresh_augmentations()
@@ -717,7 +730,7 @@ class DetailView(QWidget):
             self.audio_view.set_path(item.path)
         elif item.kind == "text" and item.size:  # also unusable text: see what is wrong
             self.aug_box.hide()
-            self.audio_view.stop()
+            self._stop_audio()
             self.stack.setCurrentWidget(self.text_view)
             self.text_view.setPlainText("Loading…")
             if self._text_task is not None:
@@ -727,7 +740,7 @@ class DetailView(QWidget):
             self._text_task.setProperty("path", item.path)
         else:
             self.aug_box.hide()
-            self.audio_view.stop()
+            self._stop_audio()
             self.other.setText("Nothing to preview." if not item.problem else
                                "This file cannot be previewed.")
             self.stack.setCurrentWidget(self.other)
