@@ -92,6 +92,18 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--nodes", type=int, default=1)
     k.add_argument("--gpus-per-node", type=int, default=8)
 
+    lf = sub.add_parser("lr-find", help="learning-rate range test: suggest a train.lr",
+                        description="Train a few hundred steps with the rate growing "
+                                    "exponentially, plot the loss, suggest the rate where it "
+                                    "falls fastest. The weights are put back; nothing is "
+                                    "written unless --json is given.")
+    lf.add_argument("config")
+    lf.add_argument("overrides", nargs="*", metavar="section.key=value")
+    lf.add_argument("--steps", type=int, default=100, help="steps of the test (default 100)")
+    lf.add_argument("--start", type=float, default=1e-7, help="first rate (default 1e-7)")
+    lf.add_argument("--end", type=float, default=1.0, help="last rate (default 1)")
+    lf.add_argument("--json", metavar="FILE", help="write every point and the suggestion")
+
     c = sub.add_parser("config", help="print a commented default config")
     c.add_argument("--family", default="text")
 
@@ -258,6 +270,37 @@ def _cluster(args) -> int:
     return 0
 
 
+def _lr_find(args) -> int:
+    from studio.config import load_config
+    from studio.core.control import RunControl
+    from studio.engine.lr_finder import find_lr, save_result, text_plot
+
+    cfg = load_config(args.config, tuple(args.overrides))
+    control = RunControl()
+    _install_sigint(control)
+
+    def progress(i: int, lr: float, loss: float, smooth: float) -> None:
+        if sys.stderr.isatty():
+            print(f"\rlr-find step {i + 1}/{args.steps}  lr {lr:.2e}  loss {smooth:.4f}",
+                  end="", file=sys.stderr, flush=True)
+
+    result = find_lr(cfg, steps=args.steps, start_lr=args.start, end_lr=args.end,
+                     progress=progress, control=control)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    print(text_plot(result))
+    print(f"{len(result.lrs)} steps ({result.reason}); lowest smoothed loss at lr "
+          f"{result.min_loss_lr:.2e}" if result.min_loss_lr else f"{result.reason}: too few "
+          "steps for a suggestion")
+    if result.suggestion:
+        print(f"suggested learning rate: {result.suggestion:.2e} (steepest descent)\n"
+              f"apply it:  studio train {args.config} train.lr={result.suggestion:.2e}")
+    if args.json:
+        save_result(result, args.json)
+        print(f"points written to {args.json}")
+    return 0 if result.suggestion else EXIT_FAILED
+
+
 def _config(args) -> int:
     from studio.config import RunConfig, config_to_dict, dumps_toml
 
@@ -291,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
             from studio.selftest import main as selftest_main
             return selftest_main([])
         return {"runs": _runs, "sample": _sample, "export": _export, "inspect": _inspect,
-                "config": _config, "cluster": _cluster, "doctor": _doctor}[args.command](args)
+                "config": _config, "cluster": _cluster, "doctor": _doctor,
+                "lr-find": _lr_find}[args.command](args)
     except StudioError as exc:
         if args.debug:
             traceback.print_exc()

@@ -201,6 +201,7 @@ class RunProbes:
         self.watch = OverfitWatch(cfg.eval.overfit_patience)
         self.ref_start: float | None = None
         self.ref_last: float | None = None
+        self.ref_n = 0  # reference evaluations so far
 
     def eval_metrics(self, evaluate: Callable[[Any], float]) -> dict[str, float]:
         """Extra numbers for this evaluation (``evaluate(data)`` -> mean loss)."""
@@ -210,6 +211,7 @@ class RunProbes:
         if self.ref_start is None:
             self.ref_start = ref
         self.ref_last = ref
+        self.ref_n += 1
         return {"ref_loss": ref}
 
     def after_eval(self, step: int, val: float) -> ev.OverfitWarning | None:
@@ -217,18 +219,20 @@ class RunProbes:
 
     def summary(self) -> str:
         """How far the reference loss moved (the run summary's forgetting line)."""
-        if self.reference is None or self.ref_start is None or self.ref_last is None:
-            return ""
+        if self.reference is None or self.ref_start is None or self.ref_last is None \
+                or self.ref_n < 2:
+            return ""  # one evaluation is no movement to speak of
         return describe_drift(self.ref_start, self.ref_last, self.reference.name)
 
     def state(self) -> dict:
         return {"overfit": self.watch.state(), "ref_start": self.ref_start,
-                "ref_last": self.ref_last}
+                "ref_last": self.ref_last, "ref_n": self.ref_n}
 
     def load(self, state: dict | None) -> None:
         state = state or {}
         self.watch.load(state.get("overfit"))
         self.ref_start, self.ref_last = state.get("ref_start"), state.get("ref_last")
+        self.ref_n = int(state.get("ref_n", 0))
 
 
 def describe_drift(start: float, last: float, name: str) -> str:

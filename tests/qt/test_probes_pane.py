@@ -60,3 +60,101 @@ def test_curves_show_the_reference_curve_and_the_overfitting_banner(qtbot):
     pane.refresh()
     assert not pane.banner.isVisible()
     assert len(pane.ref.getData()[0] if pane.ref.getData()[0] is not None else []) == 0
+
+
+class FakeFind:
+    """find_lr's contract, instantly: a falling-then-exploding curve."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, cfg, *, steps, start_lr, end_lr, progress, control):
+        from studio.engine.lr_finder import LRFindResult, suggest
+
+        self.calls.append((steps, start_lr, end_lr))
+        r = LRFindResult()
+        ema = 0.0
+        for i in range(steps):
+            if control.stop_requested:
+                r.reason = "stopped"
+                break
+            lr = start_lr * (end_lr / start_lr) ** (i / (steps - 1))
+            x = np.log10(lr)
+            loss = 5.0 - 2.5 / (1 + np.exp(-(x + 3) * 3)) + (30 * (lr - 0.05) if lr > 0.05
+                                                              else 0.0)
+            ema = 0.9 * ema + 0.1 * loss
+            sm = ema / (1 - 0.9 ** (i + 1))
+            r.lrs.append(lr)
+            r.losses.append(float(loss))
+            r.smoothed.append(float(sm))
+            progress(i, lr, float(loss), float(sm))
+        r.suggestion, r.min_loss_lr = suggest(r.lrs, r.smoothed)
+        return r
+
+
+def test_lr_finder_dialog_runs_plots_and_applies_with_one_click(qtbot, tmp_path):
+    from studio.config import RunConfig
+    from studio.qt.panes.lr_finder import LRFinderDialog
+    from studio.state.project import Project
+
+    project = Project(RunConfig())
+    fake = FakeFind()
+    dlg = LRFinderDialog(project.config, lambda lr: project.replace_section("train", lr=lr),
+                         find_fn=fake)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    assert not dlg.use_button.isEnabled()
+    dlg.steps.setValue(120)
+    with qtbot.waitSignal(dlg.done_running, timeout=10_000):
+        dlg.run_button.click()
+    assert fake.calls == [(120, pytest.approx(1e-7), pytest.approx(1.0))]
+    s = dlg.state
+    assert s.status == "done" and len(s.lrs) == 120
+    x, y = dlg.smooth.getData()
+    assert len(x) == 120  # (log-x: pyqtgraph holds log10 of the rates)
+    np.testing.assert_allclose(y, s.smoothed)
+    assert dlg.marker.isVisible()
+    assert dlg.marker.value() == pytest.approx(np.log10(s.suggestion))
+    assert dlg.use_button.isEnabled() and f"{s.suggestion:.2e}" in dlg.use_button.text()
+    assert "Suggested learning rate" in dlg.summary.text()
+    qtbot.wait(50)
+    _shot(dlg, "lr_finder.png")
+    dlg.use_button.click()
+    assert project.config.train.lr == pytest.approx(float(f"{s.suggestion:.2e}"))
+    assert project.dirty
+
+
+def test_lr_finder_dialog_reports_errors(qtbot):
+    from studio.config import RunConfig
+    from studio.core.errors import ConfigError
+    from studio.qt.panes.lr_finder import LRFinderDialog
+
+    def broken(cfg, **kw):
+        raise ConfigError("data.paths", "is empty", "add a text file")
+
+    dlg = LRFinderDialog(RunConfig(), lambda lr: None, find_fn=broken)
+    qtbot.addWidget(dlg)
+    with qtbot.waitSignal(dlg.done_running, timeout=10_000):
+        dlg.start()
+    assert dlg.state.status == "failed"
+    assert "data.paths: is empty" in dlg.summary.text()
+    assert not dlg.use_button.isEnabled() and dlg.run_button.text() == "Run"
+
+
+def test_window_opens_the_lr_finder_and_the_rate_lands_in_settings(make_window, qtbot,
+                                                                     dialogs, text_folder):
+    win = make_window()
+    assert win.act_lr_find.isEnabled()
+    assert win.open_lr_finder() is None  # no data yet: one warning naming the field
+    assert dialogs.titles("warning") == ["Cannot find a learning rate"]
+    assert "data.paths" in dialogs.calls[0][2]
+    win.add_paths([text_folder])
+    dlg = win.open_lr_finder()
+    assert dlg is not None and dlg.isVisible()
+    dlg.find_fn = FakeFind()
+    with qtbot.waitSignal(dlg.done_running, timeout=10_000):
+        dlg.start()
+    dlg.use_button.click()
+    assert win.project.config.train.lr == pytest.approx(float(f"{dlg.state.suggestion:.2e}"))
+    dlg.close()
