@@ -111,3 +111,49 @@ def write_image_dataset(folder: Path, shared_images: Path | None = None, n: int 
             img = Image.fromarray(arr.astype("uint8"))
         img.save(folder / f"img_{i}.png")
     return folder
+
+
+AUDIO_DESCRIPTIONS = ("drum loop", "ambient pad", "bass synth", "bell tone")
+
+
+def make_tiny_musicgen(out: Path, seed: int = 0) -> Path:
+    """A tiny MusicgenForConditionalGeneration (T5 16-wide, EnCodec at 8 kHz with 2
+    codebooks of 32 codes, a 2-layer 32-wide decoder) + tokenizer, saved like a hub folder."""
+    from studio.models.audio import AudioFamily
+    from studio.models.base import Loaded
+    from studio.starters.audio import make_musicgen, make_tokenizer
+
+    out = Path(out)
+    if (out / "config.json").exists():
+        return out
+    tok = make_tokenizer(list(AUDIO_DESCRIPTIONS) * 3 + ["music", "noise", "tone"], 60)
+    model = make_musicgen(len(tok), sample_rate=8000, ratios=(8, 5, 4), codec_filters=4,
+                          codec_hidden=16, codebook_size=32, codebooks=2, t5_dim=16,
+                          t5_layers=1, dec_dim=32, dec_layers=2, heads=2, max_positions=256,
+                          seed=seed)
+    AudioFamily().export(Loaded(model=model, extras={"tokenizer": tok}), out)
+    return out
+
+
+def write_audio_dataset(folder: Path, n: int = 6, seconds: float = 1.5, sr: int = 22050) -> Path:
+    """Short synthetic music: per file a tone or a beat, each with a description sidecar."""
+    import numpy as np
+    import soundfile as sf
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * sr)) / sr
+    for i in range(n):
+        kind = i % 2
+        if kind == 0:  # a tone with a little vibrato
+            f0 = 220 * 2 ** (i / 12)
+            x = 0.3 * np.sin(2 * np.pi * f0 * t + 0.5 * np.sin(2 * np.pi * 5 * t))
+            desc = "bell tone"
+        else:          # a beat: decaying noise bursts four times a second
+            env = np.exp(-((t * 4) % 1.0) * 12)
+            x = 0.4 * env * rng.standard_normal(len(t))
+            desc = "drum loop"
+        sf.write(folder / f"clip_{i}.wav", x.astype("float32"), sr)
+        (folder / f"clip_{i}.txt").write_text(desc, encoding="utf-8")
+    return folder

@@ -11,6 +11,9 @@ from typing import Any, Sequence
 from studio.config.schema import GroupPlan
 
 HEAD_NAMES = ("lm_head", "final_norm", "head", "out")
+# Groups that stay frozen unless freeze.groups names them (MusicGen's text encoder: the
+# conditioning a user fine-tunes *towards*, rarely worth moving).
+FROZEN_BY_DEFAULT = ("text_encoder",)
 
 
 def _has_params(g: Any) -> bool:
@@ -21,9 +24,11 @@ def _has_params(g: Any) -> bool:
 def preset_plan(groups: Sequence[Any], preset: str, every: int) -> dict[str, GroupPlan]:
     """Plans per group name for a named preset (explicit ``freeze.groups`` override it)."""
     names = [g.name for g in groups]
-    plans: dict[str, GroupPlan] = {}
+    plans = {n: GroupPlan(n, "frozen") for n in names if n in FROZEN_BY_DEFAULT}
     if preset == "none":
         return plans
+    names = [n for n in names if n not in FROZEN_BY_DEFAULT]
+    groups = [g for g in groups if g.name not in FROZEN_BY_DEFAULT]
     head = [n for n in names if n in HEAD_NAMES]
     if preset == "head_only":
         for g in groups:

@@ -112,6 +112,16 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, weights: str = "best
         card = (f"# Fine-tuned with Fine-Tuning Studio\n\nBase model: `{r.cfg.model.source}`\n\n"
                 f"Weights: `{r.weights_dir}`\n\nTraining data: {', '.join(r.cfg.data.paths)}\n")
         r.family.export(r.loaded, out, card=card)
+        copy_samples(RunFolder(run_dir), out / "samples")
     else:
         raise StudioError(f"unknown export format {fmt!r}", "use full or adapter")
     return out
+
+
+def copy_samples(folder: RunFolder, dest: Path) -> None:
+    """The run's samples (every step's WAV / PNG files and index) go with an export."""
+    import shutil
+
+    for step_dir in sorted(folder.samples_dir.glob("step_*")):
+        if step_dir.is_dir():
+            shutil.copytree(step_dir, dest / step_dir.name, dirs_exist_ok=True)

@@ -83,5 +83,9 @@ def get_family(name: str) -> Family:
     if name == "image":
         from studio.models.image import ImageFamily
         return _serialised(ImageFamily())
+    if name == "audio":
+        from studio.models.audio import AudioFamily
+        return _serialised(AudioFamily())
     from studio.core.errors import ConfigError
-    raise ConfigError("run.family", f"unknown model family {name!r}", 'use "text" or "image"')
+    raise ConfigError("run.family", f"unknown model family {name!r}",
+                      'use "text", "image" or "audio"')

@@ -15,4 +15,5 @@ from __future__ import annotations
 BUILDERS: dict[str, str] = {
     "text": "studio.starters.text",
     "image": "studio.starters.image",
+    "audio": "studio.starters.audio",
 }

@@ -3,7 +3,8 @@
 A step slider picks the step; the first sampled step (step 0, before any training)
 stays beside it for comparison. Text shows the prompt and the generated continuation
 told apart; images show as a grid of thumbnails (click to enlarge); audio shows a
-waveform (computed off the GUI thread) with play/stop. Tick samples to export them.
+waveform over a spectrogram (computed off the GUI thread) with play/stop, and opens in a
+larger waveform + spectrogram player on a click. Tick samples to export them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QRunnable, QSize, Qt, QThreadPool, QUrl, Signal
-from PySide6.QtGui import QColor, QPainter, QPalette, QPixmap
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -66,6 +67,26 @@ class _EnvelopeSignals(QObject):
 
 
 _ENVELOPES: dict[str, tuple[object, float]] = {}
+_SPECTROGRAMS: dict[str, object] = {}   # path -> uint8 RGB [freq, time, 3] (low freq last)
+SPEC_HEIGHT = 48
+# a dark-to-bright colour ramp (black, violet, red, orange, pale yellow) for spectrograms
+_RAMP = ((0, 0, 4), (87, 16, 110), (188, 55, 84), (249, 142, 9), (252, 255, 164))
+
+
+def spectrogram_rgb(db, floor: float = 70.0):
+    """dB spectrogram [time, freq] -> uint8 RGB image rows [freq (high first), time, 3]."""
+    import numpy as np
+
+    if db.size == 0:
+        return np.zeros((1, 1, 3), np.uint8)
+    top = float(db.max())
+    t = np.clip((db - (top - floor)) / floor, 0.0, 1.0).T[::-1]
+    ramp = np.array(_RAMP, dtype=np.float32)
+    pos = t * (len(ramp) - 1)
+    lo = np.floor(pos).astype(int).clip(0, len(ramp) - 2)
+    frac = (pos - lo)[..., None]
+    rgb = ramp[lo] * (1 - frac) + ramp[lo + 1] * frac
+    return np.ascontiguousarray(rgb.round().astype(np.uint8))
 _SIGNALS: _EnvelopeSignals | None = None
 
 
@@ -97,13 +118,19 @@ class _EnvelopeJob(QRunnable):
             maxs = np.array([mono[a:b].max() if b > a else 0.0
                              for a, b in zip(edges[:-1], edges[1:])], dtype="float32")
             env = (mins, maxs)
+            from studio.data.scan import audio_spectrogram
+            spec, _, _ = audio_spectrogram(self.path, columns=200, n_fft=256)
+            _SPECTROGRAMS[self.path] = spectrogram_rgb(spec)
         except Exception:  # noqa: BLE001 - an unreadable file shows as such
             env = None
         _envelope_signals().loaded.emit(self.path, env, duration)
 
 
 class WaveformView(QWidget):
+    """A sample's waveform envelope over its spectrogram; a click opens the player."""
+
     ready = Signal(float)  # duration in seconds (NaN when unreadable)
+    clicked = Signal()
 
     def __init__(self, path: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -111,11 +138,15 @@ class WaveformView(QWidget):
         self.envelope = None
         self.duration = math.nan
         self.failed = False
-        self.setMinimumSize(QSize(THUMB, 56))
+        self.spectrogram = None
+        self.setMinimumSize(QSize(THUMB, 56 + SPEC_HEIGHT))
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip("Click for a larger waveform and spectrogram with a playhead")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         cached = _ENVELOPES.get(path)
         if cached is not None:
             self.envelope, self.duration = cached
+            self.spectrogram = _SPECTROGRAMS.get(path)
             self.failed = cached[0] is None
         else:
             _envelope_signals().loaded.connect(self._on_loaded)
@@ -129,15 +160,26 @@ class WaveformView(QWidget):
 
     def _set(self, env, duration: float) -> None:
         self.envelope, self.duration = env, duration
+        self.spectrogram = _SPECTROGRAMS.get(self.path)
         self.failed = env is None
         self.update()
         self.ready.emit(duration)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self.envelope is not None:
+            self.clicked.emit()
 
     def paintEvent(self, _event) -> None:
         p = QPainter(self)
         pal = self.palette()
         p.fillRect(self.rect(), pal.color(QPalette.ColorRole.Base))
-        mid = self.height() / 2
+        wave_h = self.height() - SPEC_HEIGHT
+        if self.spectrogram is not None:
+            rgb = self.spectrogram
+            img = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0],
+                         QImage.Format.Format_RGB888)
+            p.drawImage(self.rect().adjusted(0, wave_h, 0, 0), img)
+        mid = wave_h / 2
         if self.envelope is None:
             p.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter,
@@ -197,6 +239,30 @@ class ImageDialog(QDialog):
         self.resize(620, 620)
 
 
+class AudioDialog(QDialog):
+    """A sample's waveform and spectrogram, large, with a playhead and Play/Stop."""
+
+    def __init__(self, sample: Sample, parent: QWidget | None = None) -> None:
+        from studio.qt.widgets.audio_view import AudioView
+
+        super().__init__(parent)
+        title = f"Step {sample.step} · sample {sample.index + 1}"
+        self.setWindowTitle(title + (f" · {sample.prompt}" if sample.prompt else ""))
+        self.view = AudioView(self)
+        caption = QLabel(f"prompt: {sample.prompt or '(none)'} · seed {sample.seed} · "
+                         f"{Path(sample.path).name}")
+        caption.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.view)
+        layout.addWidget(caption)
+        self.view.set_path(str(Path(sample.path).resolve()))
+        self.resize(720, 420)
+
+    def done(self, result: int) -> None:
+        self.view.stop()
+        super().done(result)
+
+
 class SampleCard(QFrame):
     """One sample: a tick box for export, and the sample itself."""
 
@@ -247,6 +313,7 @@ class SampleCard(QFrame):
             layout.addWidget(self.body)
         elif sample.kind == "audio":
             self.body = WaveformView(sample.path)
+            self.body.clicked.connect(lambda: pane.open_audio(self.sample))
             layout.addWidget(self.body)
             row = QHBoxLayout()
             self.play_button = QPushButton("Play")
@@ -522,6 +589,13 @@ class GalleryPane(QWidget):
     # -- images and audio --------------------------------------------------------------------
     def enlarge(self, sample: Sample) -> ImageDialog:
         dialog = ImageDialog(sample, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def open_audio(self, sample: Sample) -> AudioDialog:
+        self.stop_audio()
+        dialog = AudioDialog(sample, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog

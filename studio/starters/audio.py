@@ -1,0 +1,452 @@
+"""Pre-train the tiny MusicGen audio starter (T5 + EnCodec + decoder) on CC0 music samples.
+
+The recipe, top to bottom:
+
+1. read every file in ``--data`` with the studio's own reader (``studio.data.audio``:
+   resampled to ``--sample-rate`` mono, loudness-normalised, sliced into ``--clip-seconds``
+   clips, silent clips dropped); each file's description comes from its name
+   (``loop_amen`` -> "drum loop", ``ambi_drone`` -> "ambient pad"...: see ``CATEGORIES``);
+   every ``--val-every``-th file is held out for validation;
+2. train a word-piece tokenizer on the descriptions and build a ``MusicgenForConditionalGeneration``
+   from tiny ``T5Config`` / ``EncodecConfig`` / ``MusicgenDecoderConfig`` configs;
+3. **codec first, on reconstruction**: the EnCodec encoder and decoder learn to rebuild
+   clips through residual vector quantisation (codebooks updated as exponential moving
+   averages of their assigned vectors, dead codes re-seeded from the batch,
+   straight-through gradients), loss = L1 on the waveform + multi-resolution
+   log-spectrogram distance + commitment;
+4. freeze the codec, encode every clip, and train the text encoder and decoder on the
+   studio's own MusicGen objective (``studio.models.audio``: delay-pattern cross-entropy,
+   10% of clips without their description so guidance works);
+5. measure validation reconstruction and code loss, write a few fixed-seed samples, and
+   save the folder (``save_pretrained`` + tokenizer + processor) with ``STARTER.md`` and
+   ``starter_info.json`` (written next to the target and swapped in at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import shlex
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from studio.core.errors import DataError
+from studio.core.paths import PROJECT_ROOT, starters_dir
+
+DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "audio" / "music"
+
+# Sonic Pi file-name prefixes -> the description the starter learns for them
+CATEGORIES = {
+    "ambi": "ambient pad", "bass": "bass synth", "bd": "bass drum kick",
+    "drum": "acoustic drum hit", "elec": "electronic percussion blip",
+    "loop": "drum loop", "perc": "percussion", "glitch": "glitch noise",
+    "guit": "electric guitar", "misc": "sound effect", "tabla": "tabla drum",
+    "vinyl": "vinyl scratch", "sn": "snare drum",
+}
+SAMPLE_PROMPTS = ("drum loop", "ambient pad", "bass synth", "bass drum kick")
+PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
+
+
+def describe(path: Path) -> str:
+    prefix = path.stem.split("_", 1)[0].lower()
+    return CATEGORIES.get(prefix, "music")
+
+
+# -- building blocks (also used by the tests' tiny models) -------------------------------
+
+def make_tokenizer(texts: list[str], vocab_size: int = 200):
+    """A small lower-cased word-piece tokenizer with T5's special tokens (pad 0, </s> 1,
+    unk 2) and </s> appended, like T5's."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token=UNK))
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=[PAD, EOS, UNK])
+    tok.train_from_iterator(texts, trainer)
+    tok.post_processor = processors.TemplateProcessing(single=f"$A {EOS}",
+                                                       special_tokens=[(EOS, 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, eos_token=EOS,
+                                   unk_token=UNK, model_max_length=64)
+
+
+def make_musicgen(vocab_size: int, *, sample_rate: int = 16000,
+                  ratios: tuple[int, ...] = (8, 5, 4, 2), codec_filters: int = 8,
+                  codec_hidden: int = 32, codebook_size: int = 256, codebooks: int = 4,
+                  lstm_layers: int = 1, t5_dim: int = 64, t5_layers: int = 2,
+                  dec_dim: int = 128, dec_layers: int = 4, heads: int = 4,
+                  max_positions: int = 1024, seed: int = 0):
+    """A MusicgenForConditionalGeneration from tiny configs of all three parts."""
+    from transformers import (
+        EncodecConfig,
+        MusicgenConfig,
+        MusicgenDecoderConfig,
+        MusicgenForConditionalGeneration,
+        T5Config,
+    )
+
+    frame_rate = math.ceil(sample_rate / int(np.prod(ratios)))
+    # EncodecConfig: num_quantizers = 1000 * bandwidth // (frame_rate * log2(codebook_size))
+    bandwidth = codebooks * frame_rate * math.log2(codebook_size) / 1000.0 + 1e-9
+    codec = EncodecConfig(sampling_rate=sample_rate, audio_channels=1, num_filters=codec_filters,
+                          upsampling_ratios=list(ratios), hidden_size=codec_hidden,
+                          codebook_size=codebook_size, codebook_dim=codec_hidden,
+                          num_lstm_layers=lstm_layers, target_bandwidths=[bandwidth],
+                          normalize=False, chunk_length_s=None, overlap=None)
+    assert codec.num_quantizers == codebooks, (codec.num_quantizers, codebooks)
+    t5 = T5Config(vocab_size=vocab_size, d_model=t5_dim, d_kv=t5_dim // heads, d_ff=t5_dim * 2,
+                  num_layers=t5_layers, num_heads=heads, pad_token_id=0, eos_token_id=1,
+                  decoder_start_token_id=0, dropout_rate=0.0)
+    dec = MusicgenDecoderConfig(vocab_size=codebook_size, hidden_size=dec_dim,
+                                num_hidden_layers=dec_layers, num_attention_heads=heads,
+                                ffn_dim=dec_dim * 4, num_codebooks=codebooks,
+                                pad_token_id=codebook_size, bos_token_id=codebook_size,
+                                decoder_start_token_id=codebook_size,
+                                max_position_embeddings=max_positions, audio_channels=1,
+                                dropout=0.0)
+    cfg = MusicgenConfig(text_encoder=t5.to_dict(), audio_encoder=codec.to_dict(),
+                         decoder=dec.to_dict())
+    torch.manual_seed(seed)
+    model = MusicgenForConditionalGeneration(cfg)
+    gc = model.generation_config
+    gc.do_sample, gc.guidance_scale, gc.top_k = True, 3.0, 50
+    gc.max_new_tokens = 4 * frame_rate
+    gc.decoder_start_token_id = gc.pad_token_id = gc.bos_token_id = codebook_size
+    return model
+
+
+# -- the codec: reconstruction training -----------------------------------------------------
+
+def _stft_loss(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    loss = torch.zeros((), device=x.device)
+    for n_fft in (256, 512, 1024):
+        win = torch.hann_window(n_fft, device=x.device)
+        sy = torch.stft(y.flatten(0, 1), n_fft, n_fft // 4, window=win, return_complex=True).abs()
+        sx = torch.stft(x.flatten(0, 1), n_fft, n_fft // 4, window=win, return_complex=True).abs()
+        loss = loss + F.l1_loss(torch.log(sy + 1e-5), torch.log(sx + 1e-5)) \
+            + (sy - sx).norm() / (sx.norm() + 1e-7)
+    return loss / 3
+
+
+def codec_step(codec, x: torch.Tensor, decay: float = 0.95, train_codebooks: bool = True
+               ) -> tuple[torch.Tensor, dict]:
+    """Encoder -> residual VQ (EMA codebooks, straight-through) -> decoder. Returns the
+    loss and its parts."""
+    z = codec.encoder(x)                         # [B, D, T]
+    b, d, t = z.shape
+    residual = z.transpose(1, 2).reshape(-1, d)  # [B*T, D]
+    quant = torch.zeros_like(residual)
+    commit = torch.zeros((), device=x.device)
+    for layer in codec.quantizer.layers:
+        cb = layer.codebook
+        r = residual.detach()
+        if train_codebooks and not bool(cb.inited.item() > 1):
+            pick = torch.randperm(len(r))[:cb.embed.shape[0]]
+            init = r[pick.repeat(cb.embed.shape[0] // max(1, len(pick)) + 1)[:cb.embed.shape[0]]]
+            cb.embed.copy_(init + 1e-3 * torch.randn_like(init))
+            cb.embed_avg.copy_(cb.embed)
+            cb.cluster_size.fill_(1.0)
+            cb.inited.fill_(2.0)  # 2: initialised from data by this builder
+        dist = r.pow(2).sum(1, keepdim=True) - 2 * r @ cb.embed.t() + cb.embed.pow(2).sum(1)[None]
+        idx = dist.argmin(1)
+        q = cb.embed[idx]
+        if train_codebooks:
+            with torch.no_grad():
+                onehot = F.one_hot(idx, cb.embed.shape[0]).type(r.dtype)
+                cb.cluster_size.mul_(decay).add_(onehot.sum(0), alpha=1 - decay)
+                cb.embed_avg.mul_(decay).add_(onehot.t() @ r, alpha=1 - decay)
+                n = cb.cluster_size.sum()
+                size = (cb.cluster_size + 1e-5) / (n + cb.embed.shape[0] * 1e-5) * n
+                cb.embed.copy_(cb.embed_avg / size[:, None])
+                dead = cb.cluster_size < 0.05
+                if dead.any():  # re-seed unused codes from this batch's residuals
+                    pick = torch.randint(0, len(r), (int(dead.sum()),))
+                    cb.embed[dead] = r[pick]
+                    cb.embed_avg[dead] = r[pick]
+                    cb.cluster_size[dead] = 1.0
+        commit = commit + F.mse_loss(residual, q.detach())
+        quant = quant + q
+        residual = residual - q.detach()
+    zq = z.transpose(1, 2).reshape(-1, d)
+    zq = zq + (quant - zq).detach()              # straight-through estimator
+    y = codec.decoder(zq.view(b, t, d).transpose(1, 2))[..., :x.shape[-1]]
+    l1 = F.l1_loss(y, x)
+    spec = _stft_loss(y, x)
+    loss = l1 + spec + 0.25 * commit
+    return loss, {"l1": round(float(l1.detach()), 4), "spec": round(float(spec.detach()), 4),
+                  "commit": round(float(commit.detach()), 4)}
+
+
+# -- command line --------------------------------------------------------------------
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of music files")
+    p.add_argument("--out", type=Path, default=starters_dir() / "audio",
+                   help="folder to write the starter into (replaced if it exists)")
+    p.add_argument("--sample-rate", type=int, default=16000)
+    p.add_argument("--ratios", default="8,5,4,2",
+                   help="the codec's down-sampling ratios (their product is the hop)")
+    p.add_argument("--clip-seconds", type=float, default=2.0)
+    p.add_argument("--codec-minutes", type=float, default=8.0,
+                   help="wall-clock budget of codec training")
+    p.add_argument("--decoder-minutes", type=float, default=8.0,
+                   help="wall-clock budget of text encoder + decoder training")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--codec-crop", type=float, default=0.5,
+                   help="seconds of each clip the codec trains on per step")
+    p.add_argument("--codec-lr", type=float, default=2e-3)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--val-every", type=int, default=8, help="every Nth file is validation")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sample-seconds", type=float, default=3.0)
+
+
+def main(args: argparse.Namespace) -> int:
+    info = build(args)
+    print(json.dumps({k: info[k] for k in ("parameters", "codec", "decoder")}, indent=1))
+    return 0
+
+
+def _codes_loss(model, family, ids, mask, codes, lengths):
+    from studio.models.audio import AudioBatch
+    return family.loss(type("L", (), {"model": model})(),
+                       AudioBatch(ids, mask, codes, lengths))
+
+
+def build(args: argparse.Namespace) -> dict:
+    import soundfile as sf
+    import tokenizers
+    import transformers
+
+    from studio.data.audio import AudioSpec, load_audio_corpus
+    from studio.models.audio import AudioFamily
+
+    t_start = time.time()
+    torch.manual_seed(args.seed)
+    spec = AudioSpec(sample_rate=args.sample_rate, channels=1, clip_seconds=args.clip_seconds,
+                     overlap=0.5, loudness_db=-20.0)
+    corpus = load_audio_corpus(args.data, spec)
+    if not corpus.clips:
+        raise DataError(str(args.data), "no usable audio", "point --data at music files")
+    descriptions = [describe(Path(f.path)) for f in corpus.files]
+    val_files = {i for i in range(len(corpus.files)) if i % args.val_every == args.val_every - 1}
+    train = [c for c in corpus.clips if c.file not in val_files]
+    val = [c for c in corpus.clips if c.file in val_files]
+    print(f"{len(corpus.files)} files, {len(corpus.clips)} clips "
+          f"({len(train)} train, {len(val)} val), {len(corpus.skipped)} skipped", flush=True)
+
+    tok = make_tokenizer(sorted(set(descriptions)) + list(CATEGORIES.values()) * 3)
+    ratios = tuple(int(r) for r in str(args.ratios).split(","))
+    model = make_musicgen(len(tok), sample_rate=args.sample_rate, ratios=ratios, seed=args.seed)
+    n = spec.clip_samples
+
+    def wave_batch(clips, idx):
+        x = torch.zeros(len(idx), 1, n)
+        for k, i in enumerate(idx):
+            a = torch.from_numpy(clips[i].audio())
+            x[k, :, :a.shape[-1]] = a[:, :n]
+        return x
+
+    # 3. the codec, on reconstruction
+    codec = model.audio_encoder
+    codec.train()
+    opt = torch.optim.AdamW([p for p in codec.parameters()], lr=args.codec_lr, betas=(0.8, 0.99))
+    g = torch.Generator().manual_seed(args.seed)
+    t0, step, hist = time.time(), 0, []
+    while time.time() - t0 < args.codec_minutes * 60:
+        idx = torch.randint(0, len(train), (args.batch_size,), generator=g).tolist()
+        x = wave_batch(train, idx)
+        crop = min(n, int(args.codec_crop * args.sample_rate))
+        off = int(torch.randint(0, n - crop + 1, (1,), generator=g))
+        loss, parts = codec_step(codec, x[..., off:off + crop])
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(codec.parameters(), 1.0)
+        opt.step()
+        step += 1
+        hist.append(float(loss))
+        if step % 10 == 0:
+            print(f"codec step {step}: loss {np.mean(hist[-10:]):.3f} {parts} "
+                  f"({time.time() - t0:.0f} s)", flush=True)
+    codec.eval()
+    for p in codec.parameters():
+        p.requires_grad_(False)
+
+    def codec_val() -> dict:
+        with torch.no_grad():
+            xs = wave_batch(val, list(range(min(len(val), 32))))
+            codes = codec.encode(xs).audio_codes
+            y = codec.decode(codes, [None])[0][..., :n]
+            err = (y - xs).pow(2).mean() / xs.pow(2).mean().clamp_min(1e-8)
+        used = [int(codes[0, :, k].unique().numel()) for k in range(codes.shape[2])]
+        return {"snr_db": round(float(-10 * torch.log10(err)), 2),
+                "l1": round(float((y - xs).abs().mean()), 4),
+                "input_l1": round(float(xs.abs().mean()), 4),
+                "codes_used_per_codebook": used}
+
+    codec_info = {"steps": step, "train_loss_last": float(np.mean(hist[-10:])), **codec_val()}
+    print("codec", codec_info, flush=True)
+
+    # 4. text encoder + decoder on the frozen codec's codes
+    fam = AudioFamily()
+    encode = fam.encoder_fn(type("L", (), {"model": model})(), n, stereo=False)
+    frames = math.ceil(n / int(np.prod(model.config.audio_encoder.upsampling_ratios)))
+
+    def encode_all(clips):
+        out = []
+        for i in range(0, len(clips), 64):
+            out += encode([torch.from_numpy(c.audio()) for c in clips[i:i + 64]])
+        return torch.from_numpy(np.stack(out)).long()
+
+    train_codes, val_codes = encode_all(train), encode_all(val)
+    hop = n / frames
+
+    def lengths(clips):
+        return torch.tensor([max(1, min(frames, math.ceil(c.samples / hop))) for c in clips])
+
+    train_len, val_len = lengths(train), lengths(val)
+    tok_ids = [tok(d)["input_ids"] for d in descriptions]
+    width = max(len(t) for t in tok_ids)
+
+    def text(clips, drop=0.0, gen=None):
+        ids = torch.zeros(len(clips), width, dtype=torch.long)
+        mask = torch.zeros(len(clips), width, dtype=torch.long)
+        for k, c in enumerate(clips):
+            t = tok_ids[c.file]
+            ids[k, :len(t)] = torch.tensor(t)
+            if not (drop and torch.rand((), generator=gen) < drop):
+                mask[k, :len(t)] = 1
+        return ids, mask
+
+    trainable = [p for n_, p in model.named_parameters() if not n_.startswith("audio_encoder.")]
+    opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
+    model.train()
+
+    def val_loss() -> float:
+        model.eval()
+        with torch.no_grad():
+            total, count = 0.0, 0
+            for i in range(0, len(val), 32):
+                cl = val[i:i + 32]
+                ids, mask = text(cl)
+                total += float(_codes_loss(model, fam, ids, mask, val_codes[i:i + 32],
+                                           val_len[i:i + 32])) * len(cl)
+                count += len(cl)
+        model.train()
+        return total / max(1, count)
+
+    before = val_loss()
+    print(f"decoder: validation code loss before {before:.3f}", flush=True)
+    t0, dstep, hist = time.time(), 0, []
+    budget = args.decoder_minutes * 60
+    while time.time() - t0 < budget:
+        frac = (time.time() - t0) / budget
+        for pg in opt.param_groups:
+            pg["lr"] = args.lr * min(1.0, (dstep + 1) / 50) * 0.5 * (1 + math.cos(math.pi * frac))
+        idx = torch.randint(0, len(train), (args.batch_size,), generator=g)
+        cl = [train[i] for i in idx.tolist()]
+        ids, mask = text(cl, drop=0.1, gen=g)
+        loss = _codes_loss(model, fam, ids, mask, train_codes[idx], train_len[idx])
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        opt.step()
+        dstep += 1
+        hist.append(float(loss))
+        if dstep % 50 == 0:
+            print(f"decoder step {dstep}: loss {np.mean(hist[-50:]):.3f} "
+                  f"({time.time() - t0:.0f} s)", flush=True)
+    after = val_loss()
+    print(f"decoder: validation code loss after {after:.3f}", flush=True)
+    model.eval()
+
+    # 5. samples and the folder
+    out = Path(args.out)
+    tmp = out.with_name(f".tmp-{out.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    from studio.models.base import Loaded
+    loaded = Loaded(model=model, extras={"tokenizer": tok}, source="starter:audio")
+    fam.export(loaded, tmp)
+    from types import SimpleNamespace
+    scfg = SimpleNamespace(guidance_scale=3.0, temperature=1.0, top_k=50, top_p=1.0)
+    waves = fam.generate(loaded, list(SAMPLE_PROMPTS), [0] * len(SAMPLE_PROMPTS),
+                         args.sample_seconds, scfg)
+    (tmp / "samples").mkdir()
+    for prompt, w in zip(SAMPLE_PROMPTS, waves):
+        sf.write(tmp / "samples" / f"{prompt.replace(' ', '_')}.wav", w.T, args.sample_rate,
+                 subtype="PCM_16")
+    n_params = sum(p.numel() for p in model.parameters())
+    info = {
+        "name": "starter:audio",
+        "architecture": "MusicgenForConditionalGeneration (T5 text encoder + EnCodec codec + "
+                        "decoder), save_pretrained folder with tokenizer and processor",
+        "parameters": n_params,
+        "parts": {k: sum(p.numel() for p in m.parameters()) for k, m in
+                  (("text_encoder", model.text_encoder), ("codec", model.audio_encoder),
+                   ("decoder", model.decoder))},
+        "audio": {"sample_rate": args.sample_rate, "channels": 1,
+                  "frame_rate": args.sample_rate / int(np.prod(
+                      model.config.audio_encoder.upsampling_ratios)),
+                  "codebooks": int(model.decoder.config.num_codebooks),
+                  "codebook_size": int(model.config.audio_encoder.codebook_size)},
+        "data": {"folder": str(args.data), "files": len(corpus.files),
+                 "clips": len(corpus.clips), "train_clips": len(train), "val_clips": len(val),
+                 "seconds": round(corpus.seconds, 1),
+                 "descriptions": sorted(set(descriptions))},
+        "codec": codec_info,
+        "decoder": {"steps": dstep, "val_code_loss_before": round(before, 4),
+                    "val_code_loss_after": round(after, 4),
+                    "uniform_code_loss": round(math.log(
+                        model.config.audio_encoder.codebook_size), 4)},
+        "samples": {p: f"samples/{p.replace(' ', '_')}.wav" for p in SAMPLE_PROMPTS},
+        "build": {"command": "python -m studio.starters " + shlex.join(getattr(args, "argv", [])),
+                  "seconds": round(time.time() - t_start), "python": platform.python_version(),
+                  "torch": torch.__version__, "transformers": transformers.__version__,
+                  "tokenizers": tokenizers.__version__, "machine": platform.machine()},
+    }
+    (tmp / "starter_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    (tmp / "STARTER.md").write_text(starter_card(info), encoding="utf-8")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    print(f"wrote {out} in {time.time() - t_start:.0f} s", flush=True)
+    return info
+
+
+def starter_card(info: dict) -> str:
+    c, d, a = info["codec"], info["decoder"], info["audio"]
+    return f"""# starter:audio — a tiny MusicGen
+
+`MusicgenForConditionalGeneration` with a tiny T5 text encoder, a tiny EnCodec codec
+({a['sample_rate']} Hz mono, {a['frame_rate']:g} frames/s, {a['codebooks']} codebooks of
+{a['codebook_size']} codes) and a tiny decoder: {info['parameters']:,} parameters in all
+(text encoder {info['parts']['text_encoder']:,}, codec {info['parts']['codec']:,}, decoder
+{info['parts']['decoder']:,}). It loads with the ordinary
+`MusicgenForConditionalGeneration.from_pretrained` and `AutoProcessor.from_pretrained`.
+
+Pre-trained by `{info['build']['command']}` in {info['build']['seconds']} s on a CPU, on
+{info['data']['files']} CC0 Sonic Pi samples ({info['data']['seconds']} s of audio,
+{info['data']['clips']} two-second clips; every 8th file held out). The descriptions it
+knows are the sample families: {', '.join(info['data']['descriptions'])}.
+
+1. **Codec first, on reconstruction** ({c['steps']} steps): held-out signal-to-noise ratio of
+   the round trip {c['snr_db']:.1f} dB.
+2. **Then the text encoder and decoder** on the frozen codec's codes ({d['steps']} steps):
+   held-out code loss {d['val_code_loss_before']:.2f} -> {d['val_code_loss_after']:.2f}
+   (guessing uniformly: {d['uniform_code_loss']:.2f}).
+
+**What it sounds like, honestly:** a muffled, lo-fi 16 kHz texture. The codec keeps the
+rough envelope and colour of a sound but smears transients; the decoder has learnt the
+broad difference between the families (thumps and hiss for drums, sustained tones for pads
+and bass) and little else — no melody, no steady tempo. Listen to `samples/`. It is there
+so the studio can fine-tune something offline in minutes and you can hear the samples move
+towards your own material; for music worth keeping start from `facebook/musicgen-small`.
+"""
