@@ -75,6 +75,7 @@ def test_first_run_shows_the_check_once(qtbot, tmp_path):
     qtbot.addWidget(parent)
     first = system_check.maybe_show_first_run(parent, settings, probe=fake_probe)
     assert first is not None and first.isVisible()
+    assert first.footer.isVisible() and "first start only" in first.footer.text()
     qtbot.waitUntil(lambda: first.facts is not None, timeout=10_000)
     assert system_check.maybe_show_first_run(parent, settings, probe=fake_probe) is None
     again = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)

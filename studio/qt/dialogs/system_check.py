@@ -80,9 +80,15 @@ class SystemCheckDialog(QDialog):
         self.copy_button.clicked.connect(self.copy_report)
         self.again_button.clicked.connect(self.check)
 
+        self.footer = QLabel("This check appears on the first start only; Help › System "
+                             "check… shows it again, and the command studio doctor prints it.")
+        self.footer.setWordWrap(True)
+        self.footer.setEnabled(False)  # greyed: a note, not content
+        self.footer.hide()
         layout = QVBoxLayout(self)
         layout.addWidget(self.headline)
         layout.addWidget(scroll, 1)
+        layout.addWidget(self.footer)
         layout.addWidget(buttons)
         self.check()
 
@@ -153,5 +159,6 @@ def maybe_show_first_run(parent: QWidget, settings: QSettings,
     settings.setValue(SHOWN_KEY, True)
     dialog = SystemCheckDialog(parent, probe=probe)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.footer.show()
     dialog.show()
     return dialog
