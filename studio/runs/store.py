@@ -292,14 +292,19 @@ def list_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
     for d in root.iterdir():
         if not d.is_dir() or not (d / "status.json").exists() and not (d / "config.toml").exists():
             continue
-        st = read_status(d)
-        folder = RunFolder(d)
-        infos.append(RunInfo(
-            path=d, id=d.name, name=str(st.get("name", d.name)), state=st.get("state", "unknown"),
-            step=int(st.get("step", 0)), total_steps=int(st.get("total_steps", 0)),
-            best_val_loss=st.get("best_val_loss"), message=str(st.get("message", "")),
-            started=float(st.get("started", d.stat().st_mtime)),
-            resumable=st.get("state") in ("interrupted", "stopped", "failed")
-            and folder.latest_checkpoint() is not None,
-        ))
+        infos.append(run_info(d))
     return sorted(infos, key=lambda r: r.started, reverse=True)
+
+
+def run_info(run_dir: str | os.PathLike) -> RunInfo:
+    """One run's row (what ``list_runs`` lists): its status and whether it can resume."""
+    d = Path(run_dir)
+    st = read_status(d)
+    return RunInfo(
+        path=d, id=d.name, name=str(st.get("name", d.name)), state=st.get("state", "unknown"),
+        step=int(st.get("step", 0)), total_steps=int(st.get("total_steps", 0)),
+        best_val_loss=st.get("best_val_loss"), message=str(st.get("message", "")),
+        started=float(st.get("started", d.stat().st_mtime)),
+        resumable=st.get("state") in ("interrupted", "stopped", "failed")
+        and RunFolder(d).latest_checkpoint() is not None,
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from pathlib import Path
 
@@ -394,3 +396,32 @@ def test_train_while_the_model_pane_is_still_loading(make_window, tiny_run_confi
     with qtbot.waitSignal(win.host.run_ended, timeout=120_000) as ended:
         win.act_train.trigger()  # at once, while the Model pane inspects the model
     assert ended.args == ["completed"], win.session.error_message
+
+
+def test_while_training_the_runs_pane_rereads_only_live_rows(tmp_path, qtbot, monkeypatch):
+    """Past runs are not re-read every tick (a folder of hundreds of runs must not stall the
+    window); the running row follows its status file."""
+    from studio.qt.panes import runs as runs_mod
+    old = _interrupted_run(tmp_path / "runs")
+    live = tmp_path / "runs" / "20260101-000000-live"
+    live.mkdir()
+    (live / "config.toml").write_text("", encoding="utf-8")
+    status = {"state": "running", "pid": os.getpid(), "host": socket.gethostname(),
+              "name": "live", "heartbeat": time.time(), "started": time.time(), "step": 2,
+              "total_steps": 8}
+    (live / "status.json").write_text(json.dumps(status), encoding="utf-8")
+    pane = runs_mod.RunsPane(tmp_path / "runs")
+    qtbot.addWidget(pane)
+    pane.show()
+    pane.set_busy(True)
+    assert [i.state for i in pane.infos] == ["running", "interrupted"]
+    (live / "status.json").write_text(json.dumps({**status, "step": 5,
+                                                  "heartbeat": time.time()}), encoding="utf-8")
+    read = []
+    real = runs_mod.run_info
+    monkeypatch.setattr(runs_mod, "run_info", lambda p: read.append(p) or real(p))
+    monkeypatch.setattr(runs_mod, "list_runs", lambda *_: pytest.fail("full rescan"))
+    pane._tick()
+    assert read == [live]
+    assert pane.tree.topLevelItem(0).text(2) == "5/8"
+    assert pane.tree.topLevelItem(1).text(1) == "interrupted" and old.exists()

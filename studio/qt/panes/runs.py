@@ -25,7 +25,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio.runs import RunInfo, list_runs
+from studio.runs.store import run_info
 
+LIVE_STATES = ("starting", "running", "paused", "stopping")
 STATE_COLOURS = {"completed": "#2e9d4f", "failed": "#d23c3c", "interrupted": "#c98a00",
                  "running": "#3c78c8", "paused": "#3c78c8", "starting": "#3c78c8",
                  "stopped": "#808080"}
@@ -90,8 +92,18 @@ class RunsPane(QWidget):
         self.refresh()
 
     def _tick(self) -> None:
-        if self.busy and self.isVisible():
-            self.refresh()
+        """While a run trains, re-read only the live rows (not every past run's folder)."""
+        if not (self.busy and self.isVisible()):
+            return
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            k = next((k for k, info in enumerate(self.infos)
+                      if str(info.path) == item.data(0, Qt.ItemDataRole.UserRole)), None)
+            if k is None or self.infos[k].state not in LIVE_STATES:
+                continue
+            self.infos[k] = run_info(self.infos[k].path)
+            self._fill(item, self.infos[k])
+        self._update_buttons()
 
     def set_runs_dir(self, runs_dir: str | Path) -> None:
         self.runs_dir = Path(runs_dir) if runs_dir else None
@@ -108,18 +120,8 @@ class RunsPane(QWidget):
             f"Runs in {self.runs_dir}" if self.runs_dir else "No runs folder yet")
         self.tree.clear()
         for info in self.infos:
-            item = QTreeWidgetItem(self._row(info))
-            item.setData(0, Qt.ItemDataRole.UserRole, str(info.path))
-            colour = STATE_COLOURS.get(info.state)
-            if colour:
-                item.setForeground(1, QColor(colour))
-            tip = info.message or info.state
-            if info.state == "interrupted":
-                tip = ("The process stopped without finishing (crash, kill or reboot). "
-                       + ("Resume continues from its last checkpoint." if info.resumable
-                          else "It has no checkpoint to resume from."))
-            item.setToolTip(1, tip)
-            item.setToolTip(0, str(info.path))
+            item = QTreeWidgetItem()
+            self._fill(item, info)
             self.tree.addTopLevelItem(item)
             if str(info.path) == selected:
                 item.setSelected(True)
@@ -128,6 +130,20 @@ class RunsPane(QWidget):
             placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
             self.tree.addTopLevelItem(placeholder)
         self._update_buttons()
+
+    def _fill(self, item: QTreeWidgetItem, info: RunInfo) -> None:
+        for col, text in enumerate(self._row(info)):
+            item.setText(col, text)
+        item.setData(0, Qt.ItemDataRole.UserRole, str(info.path))
+        colour = STATE_COLOURS.get(info.state)
+        item.setForeground(1, QColor(colour) if colour else self.palette().text().color())
+        tip = info.message or info.state
+        if info.state == "interrupted":
+            tip = ("The process stopped without finishing (crash, kill or reboot). "
+                   + ("Resume continues from its last checkpoint." if info.resumable
+                      else "It has no checkpoint to resume from."))
+        item.setToolTip(1, tip)
+        item.setToolTip(0, str(info.path))
 
     @staticmethod
     def _row(info: RunInfo) -> list[str]:
