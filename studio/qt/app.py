@@ -231,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.train and not args.smoke:
         from PySide6.QtCore import QTimer
         QTimer.singleShot(0, window.train)
-    if not args.smoke and not args.train:  # once ever: which GPU, driver, free memory and disk (Help menu later)
+    if not args.smoke and not args.train and app.platformName() not in ("offscreen", "minimal"):
+        # once ever, on a real screen: which GPU, driver, free memory and disk (Help menu later)
         from studio.qt.dialogs.system_check import maybe_show_first_run
         maybe_show_first_run(window, window.settings)
     code = app.exec()
