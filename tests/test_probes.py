@@ -186,3 +186,89 @@ def test_drift_words():
     assert "got better" in describe_drift(4.0, 3.0, "x")
     assert "forgetting" in describe_drift(4.0, 4.4, "x")
     assert "forgotten much" in describe_drift(4.0, 6.0, "x")
+
+
+# -- bias probe ---------------------------------------------------------------------------
+
+PLANT = "The nurse said that she was tired. The engineer said that he was busy. "
+
+
+@pytest.fixture(scope="module")
+def planted_run(tmp_path_factory):
+    """A tiny GPT-2 (its tokenizer also knows the planted words) fine-tuned 40 steps on
+    text where nurses are "she" and engineers "he": a planted bias."""
+    import tests.tinymodels as tm
+
+    tmp = tmp_path_factory.mktemp("planted")
+    original = tm.TEXT
+    tm.TEXT = original + PLANT * 4
+    try:
+        model = tm.make_tiny_text_model(tmp / "model")
+    finally:
+        tm.TEXT = original
+    data = tmp / "data"
+    data.mkdir()
+    (data / "planted.txt").write_text(PLANT * 40)
+    cfg = tmp / "planted.toml"
+    cfg.write_text(tiny_config_text(
+        model, data, tmp / "runs",
+        train={"max_steps": 40, "lr": 1e-2, "schedule": "constant", "batch_size": 8},
+        data={"val_fraction": 0.1, "block_size": 32},
+        eval={"every": 0, "reference": "off"}, sample={"every": 0}, checkpoint={"every": 0},
+        probe={"bias_templates": ["The {nurse|engineer} said that -> she|he|they"]}))
+    return run(load_config(cfg)).run_dir
+
+
+def test_bias_probe_finds_the_planted_bias(planted_run):
+    from studio.engine.bias_probe import probe_run_or_model
+
+    report = probe_run_or_model(planted_run)
+    rows = {r["group"]: r for r in report.rows}
+    assert set(rows) == {"nurse", "engineer"}
+    nurse, engineer = rows["nurse"], rows["engineer"]
+    # the gap is share(she) - share(he): after training it leans she for nurses, he for
+    # engineers, and it moved that way from the base model
+    assert nurse["after_gap"] > 0 > engineer["after_gap"]
+    assert nurse["after_gap"] - engineer["after_gap"] > 0.3
+    assert (nurse["after_gap"] - engineer["after_gap"]) > \
+        (nurse["before_gap"] - engineer["before_gap"]) + 0.3
+    for r in report.rows:
+        assert sum(r["after_shares"].values()) == pytest.approx(1.0)
+        assert all(v < 0 for v in r["after"].values())  # log-probabilities
+    assert report.before_label.startswith("base ") and "(best)" in report.after_label
+
+
+def test_cli_probe_bias(planted_run, tmp_path, capsys):
+    from studio.cli.main import main
+
+    out_json = tmp_path / "bias.json"
+    assert main(["probe", "bias", planted_run, "--template",
+                 "The {nurse|engineer} said that -> he|she", "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "gap he-she" in out and "nurse" in out and "->" in out
+    import json
+    data = json.loads(out_json.read_text())
+    gaps = {r["group"]: r["after_gap"] for r in data["rows"]}
+    assert gaps["engineer"] > 0 > gaps["nurse"]   # he - she now
+    assert main(["probe", "bias", planted_run, "--template", "no braces -> a|b"]) == 2
+    assert "probe.bias_templates[0]" in capsys.readouterr().err
+
+
+def test_bias_templates_parse_and_explain_mistakes():
+    from studio.config.bias_templates import parse_template, parse_templates
+
+    t = parse_template("The {nurse | engineer|CEO} said that -> he|she| they")
+    assert t.groups == ("nurse", "engineer", "CEO")
+    assert t.continuations == ("he", "she", "they")
+    assert t.prompts()[2] == ("CEO", "The CEO said that")
+    for bad, words in [("The nurse said -> he|she", "exactly one"),
+                       ("The {nurse} said he", "'->'"),
+                       ("The {nurse} said -> he", "at least two"),
+                       ("The {a}{b} said -> he|she", "exactly one")]:
+        with pytest.raises(ConfigError, match=words):
+            parse_template(bad)
+    with pytest.raises(ConfigError, match=r"probe.bias_templates\[1\]"):
+        parse_templates(["The {a|b} x -> c|d", "oops"])
+    # the defaults ship with every project and parse
+    from studio.config.schema import ProbeConfig
+    assert len(parse_templates(ProbeConfig().bias_templates)) == 2

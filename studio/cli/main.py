@@ -104,6 +104,19 @@ def _parser() -> argparse.ArgumentParser:
     lf.add_argument("--end", type=float, default=1.0, help="last rate (default 1)")
     lf.add_argument("--json", metavar="FILE", help="write every point and the suggestion")
 
+    pr = sub.add_parser("probe", help="bias probe of a text run or model")
+    prs = pr.add_subparsers(dest="probe", metavar="PROBE", required=True)
+    pb = prs.add_parser("bias", help="log-probabilities of chosen continuations of templated "
+                                     "prompts, before and after fine-tuning",
+                        description="TARGET is a run folder (base model before, the run's best "
+                                    "weights after) or a model (starter:text, a folder, a hub "
+                                    "id) scored alone. Templates: the run's "
+                                    "probe.bias_templates, or --template.")
+    pb.add_argument("target")
+    pb.add_argument("--template", action="append", metavar='"The {a|b} said -> he|she"',
+                    help="a template (repeatable); default: the run's probe.bias_templates")
+    pb.add_argument("--json", metavar="FILE", help="write every score")
+
     c = sub.add_parser("config", help="print a commented default config")
     c.add_argument("--family", default="text")
 
@@ -301,6 +314,21 @@ def _lr_find(args) -> int:
     return 0 if result.suggestion else EXIT_FAILED
 
 
+def _probe(args) -> int:
+    from studio.engine.bias_probe import probe_run_or_model, to_json
+
+    report = probe_run_or_model(args.target, tuple(args.template or ()))
+    what = (f"before: {report.before_label}\nafter:  {report.after_label}"
+            if report.after_label else f"model: {report.before_label}")
+    print(f"{what}\nshare = probability among the continuations; gap = first minus second "
+          "(0: even; + leans to the first)\n")
+    print(report.table())
+    if args.json:
+        to_json(report, args.json)
+        print(f"\nscores written to {args.json}")
+    return 0
+
+
 def _config(args) -> int:
     from studio.config import RunConfig, config_to_dict, dumps_toml
 
@@ -335,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             return selftest_main([])
         return {"runs": _runs, "sample": _sample, "export": _export, "inspect": _inspect,
                 "config": _config, "cluster": _cluster, "doctor": _doctor,
-                "lr-find": _lr_find}[args.command](args)
+                "lr-find": _lr_find, "probe": _probe}[args.command](args)
     except StudioError as exc:
         if args.debug:
             traceback.print_exc()

@@ -650,6 +650,32 @@ class MainWindow(QMainWindow):
                                         "A short range test that suggests train.lr")
         run_menu.addAction(self.act_lr_find)
         self.lr_finder = None
+        self.act_bias_probe = self._action("&Bias probe…", self.open_bias_probe, None,
+                                           "Templated prompts scored before and after "
+                                           "fine-tuning (text models)")
+        run_menu.addAction(self.act_bias_probe)
+        self.bias_probe = None
+
+    def open_bias_probe(self):
+        """On the selected (or last) run: base model before, its best weights after; with
+        no run, the project's model alone."""
+        from studio.qt.panes.probes import BiasProbeDialog
+        from studio.state.probes import BiasProbeState
+
+        if self.project.config.run.family != "text":
+            self.statusBar().showMessage("The bias probe is for text models", 4000)
+            return None
+        if self.bias_probe is not None and self.bias_probe.isVisible():
+            self.bias_probe.raise_()
+            return self.bias_probe
+        target = (self.runs_pane.selected_path() or self.session.run_dir
+                  or self.project.config.model.source)
+        state = BiasProbeState(self.project.config.probe.bias_templates, target)
+        self.bias_probe = BiasProbeDialog(
+            state, lambda t: self.project.replace_section("probe", bias_templates=t),
+            parent=self)
+        self.bias_probe.show()
+        return self.bias_probe
 
     def open_lr_finder(self):
         if self.host.running:

@@ -75,3 +75,57 @@ class LRFinderState(Observable):
 def finite_max(values: list[float]) -> float:
     vals = [v for v in values if math.isfinite(v)]
     return max(vals) if vals else math.nan
+
+
+class BiasProbeState(Observable):
+    """``changed("templates" | "running" | "done" | "failed")``. ``report`` is a
+    ``BiasReport.to_dict()``; ``target`` a run folder or a model."""
+
+    def __init__(self, templates: tuple[str, ...] = (), target: str = "") -> None:
+        super().__init__()
+        self.templates = tuple(templates)
+        self.target = target
+        self.status = "idle"
+        self.report: dict | None = None
+        self.message = ""
+
+    def set_templates(self, templates) -> None:
+        templates = tuple(t.strip() for t in templates if t.strip())
+        if templates != self.templates:
+            self.templates = templates
+            self.changed("templates")
+
+    def start(self) -> None:
+        self.status, self.message = "running", ""
+        self.changed("running")
+
+    def finish(self, report: dict) -> None:
+        self.status, self.report = "done", report
+        self.changed("done")
+
+    def fail(self, message: str) -> None:
+        self.status, self.message = "failed", message
+        self.changed("failed")
+
+    @property
+    def compared(self) -> bool:
+        return bool(self.report and self.report.get("after_label"))
+
+    def rows(self) -> list[dict]:
+        return list(self.report["rows"]) if self.report else []
+
+    def summary(self) -> str:
+        if self.status == "running":
+            return "Scoring…"
+        if self.status == "failed":
+            return f"Failed: {self.message}"
+        if not self.report:
+            return ("Scores each prompt's continuations by the model's log-probabilities; "
+                    "on a run, before (base model) and after (the run's best weights).")
+        rows = self.rows()
+        if not self.compared:
+            return f"{len(rows)} prompts scored on {self.report['before_label']}."
+        moved = max(rows, key=lambda r: abs(r["after_gap"] - r["before_gap"]))
+        return (f"{len(rows)} prompts, {self.report['before_label']} → "
+                f"{self.report['after_label']}. Largest change: “{moved['prompt']}” "
+                f"{moved['before_gap']:+.2f} → {moved['after_gap']:+.2f}.")

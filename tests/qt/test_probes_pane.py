@@ -158,3 +158,75 @@ def test_window_opens_the_lr_finder_and_the_rate_lands_in_settings(make_window, 
     dlg.use_button.click()
     assert win.project.config.train.lr == pytest.approx(float(f"{dlg.state.suggestion:.2e}"))
     dlg.close()
+
+
+def _fake_report(target, templates):
+    from studio.config.bias_templates import parse_templates
+    from studio.engine.bias_probe import BiasReport, gap, shares
+
+    rep = BiasReport(before_label="base starter:text", after_label="run-1 (best)")
+    for t in parse_templates(templates):
+        for k, (group, prompt) in enumerate(t.prompts()):
+            before = {c: -2.0 - 0.1 * j for j, c in enumerate(t.continuations)}
+            after = {c: -2.0 + (0.8 if (j == 0) == (k % 2 == 0) else -0.8)
+                     for j, c in enumerate(t.continuations)}
+            rep.rows.append({"template": t.text, "group": group, "prompt": prompt,
+                             "before": before, "before_shares": shares(before),
+                             "before_gap": gap(before), "after": after,
+                             "after_shares": shares(after), "after_gap": gap(after)})
+    return rep
+
+
+def test_bias_probe_dialog_table_chart_and_templates_saved(qtbot):
+    from studio.config import RunConfig
+    from studio.qt.panes.probes import BiasProbeDialog
+    from studio.state.probes import BiasProbeState
+    from studio.state.project import Project
+
+    project = Project(RunConfig())
+    calls = []
+
+    def fake(target, templates):
+        calls.append((target, templates))
+        return _fake_report(target, templates)
+
+    state = BiasProbeState(project.config.probe.bias_templates, "/runs/run-1")
+    dlg = BiasProbeDialog(state, lambda t: project.replace_section("probe", bias_templates=t),
+                          probe_fn=fake)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    assert dlg.editor.toPlainText().splitlines() == list(project.config.probe.bias_templates)
+    dlg.editor.setPlainText("The {nurse|engineer|CEO} said that -> he|she|they\n"
+                            "My {mother|father} works as a -> nurse|engineer")
+    with qtbot.waitSignal(dlg.done_running, timeout=10_000):
+        dlg.run_button.click()
+    assert calls[0][0] == "/runs/run-1" and len(calls[0][1]) == 2
+    # the templates are the project's now (saved with it)
+    assert project.config.probe.bias_templates == calls[0][1]
+    assert dlg.table.rowCount() == 5
+    assert dlg.table.item(0, 0).text() == "The nurse said that"
+    assert "he " in dlg.table.item(0, 1).text() and "→" in dlg.table.item(0, 1).text()
+    rows = state.rows()
+    assert dlg.table.item(0, 3).text() == f"{rows[0]['after_gap']:+.2f}"
+    heights = dlg.bars_after.opts["height"]
+    assert list(heights) == pytest.approx([r["after_gap"] for r in rows])
+    assert list(dlg.bars_before.opts["height"]) == pytest.approx([r["before_gap"]
+                                                                  for r in rows])
+    assert "Largest change" in dlg.summary.text()
+    qtbot.wait(50)
+    _shot(dlg, "bias_probe.png")
+    # a bad template is explained, nothing runs, the project keeps its templates
+    dlg.editor.setPlainText("no groups here -> a|b")
+    dlg.run_button.click()
+    assert state.status == "failed" and "exactly one" in dlg.summary.text()
+    assert len(calls) == 1 and len(project.config.probe.bias_templates) == 2
+
+
+def test_window_bias_probe_targets_the_last_run(make_window, qtbot):
+    win = make_window()
+    win.session.run_dir = "/runs/last"
+    dlg = win.open_bias_probe()
+    assert dlg.state.target == "/runs/last"
+    assert dlg.state.templates == win.project.config.probe.bias_templates
+    dlg.close()

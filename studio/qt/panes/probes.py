@@ -1,0 +1,259 @@
+"""The bias probe window: the Qt view of a ``BiasProbeState``.
+
+Templates are edited here (one per line) and written into the project's
+``probe.bias_templates`` when run, so they are saved with the project. Scoring
+(``studio.engine.bias_probe``) loads models, so it runs in a worker thread; the table
+shows each continuation's share before → after and the gap, the chart the gaps.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Callable
+
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.errors import StudioError
+from studio.state.probes import BiasProbeState
+
+BEFORE = (150, 150, 150)
+AFTER = (214, 39, 40)
+
+
+class _Worker(QObject):
+    finished = Signal(object)
+    errored = Signal(str)
+
+    def __init__(self, fn, target: str, templates: tuple[str, ...]) -> None:
+        super().__init__()
+        self.fn, self.target, self.templates = fn, target, templates
+
+    @Slot()
+    def work(self) -> None:
+        try:
+            fn = self.fn
+            if fn is None:
+                from studio.engine.bias_probe import probe_run_or_model as fn
+            report = fn(self.target, self.templates)
+            self.finished.emit(report.to_dict() if hasattr(report, "to_dict") else report)
+        except BaseException as exc:  # noqa: BLE001 - errors come home as a signal
+            traceback.print_exc()
+            self.errored.emit(str(exc) if isinstance(exc, StudioError)
+                              else f"{type(exc).__name__}: {exc}")
+
+
+class BiasProbeDialog(QDialog):
+    done_running = Signal()
+
+    def __init__(self, state: BiasProbeState, save_templates: Callable[[tuple], None],
+                 probe_fn=None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Bias probe")
+        self.state, self.save_templates, self.probe_fn = state, save_templates, probe_fn
+        self._thread: QThread | None = None
+        self._worker: _Worker | None = None
+
+        self.target_label = QLabel()
+        self.target_label.setWordWrap(True)
+        self.target_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        choose = QPushButton("Choose run…")
+        choose.setToolTip("Probe another run folder (its base model before, its best "
+                          "weights after)")
+        choose.clicked.connect(self.choose_run)
+        self.editor = QPlainTextEdit()
+        self.editor.setPlaceholderText("The {nurse|engineer|CEO} said that -> he|she|they")
+        self.editor.setToolTip("One template a line: a prompt with one {a|b|c} list of "
+                               "groups, then -> and the continuations to compare. Saved with "
+                               "the project (probe.bias_templates).")
+        self.editor.setMaximumHeight(90)
+        self.run_button = QPushButton("Run probe")
+        self.run_button.clicked.connect(self.start)
+
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["Prompt", "Shares before → after", "Gap before",
+                                              "Gap after", "Change"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        for i in (2, 3, 4):
+            header.setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)
+
+        self.chart = pg.PlotWidget()
+        self.chart.setMinimumHeight(200)
+        self.plot = self.chart.getPlotItem()
+        self.plot.showGrid(y=True, alpha=0.2)
+        self.plot.setLabel("left", "gap (1st − 2nd)")
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.bars_before = pg.BarGraphItem(x=[], height=[], width=0.38,
+                                           brush=pg.mkBrush(BEFORE), name="before")
+        self.bars_after = pg.BarGraphItem(x=[], height=[], width=0.38,
+                                          brush=pg.mkBrush(AFTER), name="after")
+        self.plot.addItem(self.bars_before)
+        self.plot.addItem(self.bars_after)
+        self.plot.addLine(y=0, pen=pg.mkPen((128, 128, 128), width=1))
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+
+        top = QHBoxLayout()
+        top.addWidget(self.target_label, 1)
+        top.addWidget(choose)
+        edit_row = QHBoxLayout()
+        edit_row.addWidget(self.editor, 1)
+        edit_row.addWidget(self.run_button, 0, Qt.AlignmentFlag.AlignBottom)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self.chart)
+        split.setSizes([260, 220])
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.summary, 1)
+        bottom.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(QLabel("Templates"))
+        layout.addLayout(edit_row)
+        layout.addWidget(split, 1)
+        layout.addLayout(bottom)
+        self.resize(820, 640)
+        self._apply_palette()
+        self.editor.setPlainText("\n".join(state.templates))
+        self.state.subscribe(self._on_state)
+        self._on_state("reset")
+
+    # -- actions ----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def choose_run(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a run folder", self.state.target)
+        if folder:
+            self.state.target = folder
+            self._on_state("target")
+
+    def templates(self) -> tuple[str, ...]:
+        return tuple(t.strip() for t in self.editor.toPlainText().splitlines() if t.strip())
+
+    def start(self) -> None:
+        if self.running:
+            return
+        from studio.core.errors import ConfigError
+
+        templates = self.templates()
+        try:  # the same check the engine applies, before any thread starts
+            from studio.config.bias_templates import parse_templates
+            parse_templates(templates)
+        except ConfigError as exc:
+            self.state.fail(str(exc))
+            return
+        self.state.set_templates(templates)
+        self.save_templates(templates)  # saved with the project
+        self.state.start()
+        thread = QThread()
+        worker = _Worker(self.probe_fn, self.state.target, templates)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.work)
+        worker.finished.connect(self._on_finished)
+        worker.errored.connect(self._on_errored)
+        for sig in (worker.finished, worker.errored):
+            sig.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+            sig.connect(worker.deleteLater)
+        thread.finished.connect(self._on_thread_finished)
+        thread.finished.connect(thread.deleteLater)
+        self._thread, self._worker = thread, worker
+        thread.start()
+
+    @Slot(object)
+    def _on_finished(self, report: dict) -> None:
+        self.state.finish(report)
+
+    @Slot(str)
+    def _on_errored(self, message: str) -> None:
+        self.state.fail(message)
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        self._thread = self._worker = None
+        self._on_state("thread")
+        self.done_running.emit()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
+        if self._thread is not None:
+            self._thread.wait(60_000)  # scoring is short; a model load cannot be cancelled
+        super().closeEvent(event)
+
+    # -- the view ----------------------------------------------------------------------------
+    def _on_state(self, what: str) -> None:
+        s = self.state
+        target = s.target or "(no run or model)"
+        self.target_label.setText(f"<b>Probing:</b> {target}")
+        self.run_button.setEnabled(not self.running and s.status != "running")
+        self.summary.setText(s.summary())
+        if what in ("done", "reset"):
+            self._fill()
+
+    def _fill(self) -> None:
+        s = self.state
+        rows = s.rows()
+        compared = s.compared
+        self.table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            conts = list(r["before"])
+            if compared:
+                shares = "   ".join(f"{c} {r['before_shares'][c]:.0%} → "
+                                   f"{r['after_shares'][c]:.0%}" for c in conts)
+                cells = [r["prompt"], shares, f"{r['before_gap']:+.2f}",
+                         f"{r['after_gap']:+.2f}", f"{r['after_gap'] - r['before_gap']:+.2f}"]
+            else:
+                shares = "   ".join(f"{c} {r['before_shares'][c]:.0%}" for c in conts)
+                cells = [r["prompt"], shares, f"{r['before_gap']:+.2f}", "", ""]
+            for j, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if j >= 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                item.setToolTip(r["template"] if j == 0 else text)
+                self.table.setItem(i, j, item)
+        xs = list(range(len(rows)))
+        self.bars_before.setOpts(x=[x - 0.2 for x in xs] if compared else xs,
+                                 height=[r["before_gap"] for r in rows])
+        self.bars_after.setOpts(x=[x + 0.2 for x in xs],
+                                height=[r["after_gap"] for r in rows] if compared
+                                else [0.0] * len(rows))
+        self.bars_after.setVisible(compared)
+        ticks = [(x, r["group"]) for x, r in zip(xs, rows)]
+        self.plot.getAxis("bottom").setTicks([ticks])
+        if rows:
+            self.plot.setXRange(-0.7, len(rows) - 0.3, padding=0)
+            self.plot.setYRange(-1.0, 1.0, padding=0.05)
+
+    def _apply_palette(self) -> None:
+        pal = self.palette()
+        self.chart.setBackground(pal.color(QPalette.ColorRole.Base))
+        fg = pal.color(QPalette.ColorRole.Text)
+        for axis in ("left", "bottom"):
+            ax = self.plot.getAxis(axis)
+            ax.setPen(pg.mkPen(fg))
+            ax.setTextPen(pg.mkPen(fg))
+        self.legend.setLabelTextColor(fg)
