@@ -272,3 +272,56 @@ def test_bias_templates_parse_and_explain_mistakes():
     # the defaults ship with every project and parse
     from studio.config.schema import ProbeConfig
     assert len(parse_templates(ProbeConfig().bias_templates)) == 2
+
+
+# -- balance report (image / audio captions) -----------------------------------------------
+
+def _captioned_folder(folder: Path) -> Path:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    caps = ["A man riding a horse.", "An old man with a hat", "a man on a bridge, man alone",
+            "A young woman reading", "a man and his dog", "a cat on a sofa", ""]
+    for i, c in enumerate(caps):
+        Image.new("RGB", (12, 12), (i * 30, 0, 0)).save(folder / f"img{i}.png")
+        if c:
+            (folder / f"img{i}.txt").write_text(c, encoding="utf-8")
+    (folder / "notes.txt").write_text("not a caption: no image of this name")
+    return folder
+
+
+def test_balance_report_counts_caption_words_and_groups(tmp_path):
+    from studio.data.balance import balance_report, verdict
+
+    rep = balance_report([_captioned_folder(tmp_path / "imgs")],
+                         ["man|woman|person", "young|old", "cat|dog"], top=5)
+    assert rep.media == 7 and rep.captioned == 6
+    assert rep.uncaptioned_examples == ["img6.png"]
+    assert rep.top[0] == ("man", 4)  # captions containing it (twice in one counts once)
+    assert all(w not in {"a", "the", "and", "on", "with"} for w, _ in rep.top)
+    g = {x["group"]: x for x in rep.groups}
+    assert g["man|woman|person"]["counts"] == {"man": 4, "woman": 1, "person": 0}
+    assert "person never appears" in verdict(g["man|woman|person"])
+    assert g["young|old"]["ratio"] == 1.0 and "balanced" in verdict(g["young|old"])
+    assert g["cat|dog"]["counts"] == {"cat": 1, "dog": 1}
+    with pytest.raises(ConfigError, match=r"probe.balance_groups\[0\]"):
+        balance_report([tmp_path / "imgs"], ["lonely"])
+
+
+def test_cli_probe_balance(tmp_path, capsys):
+    from studio.cli.main import main
+
+    folder = _captioned_folder(tmp_path / "imgs")
+    assert main(["probe", "balance", str(folder), "--group", "man|woman"]) == 0
+    out = capsys.readouterr().out
+    assert "7 image/audio files, 6 with a caption" in out
+    assert "man 4  woman 1" in out and "unbalanced: 4.0x" in out
+    cfg = tmp_path / "img.toml"
+    cfg.write_text('[run]\nfamily = "image"\n[model]\nsource = "starter:image"\n'
+                   '[data]\npaths = ["imgs"]\n[probe]\nbalance_groups = ["cat|dog"]\n')
+    out_json = tmp_path / "b.json"
+    assert main(["probe", "balance", str(cfg), "--json", str(out_json)]) == 0
+    assert "cat 1  dog 1" in capsys.readouterr().out
+    import json
+    assert json.loads(out_json.read_text())["groups"][0]["ratio"] == 1.0
+    assert main(["probe", "balance", str(tmp_path / "nope.bin")]) == 2

@@ -116,6 +116,17 @@ def _parser() -> argparse.ArgumentParser:
     pb.add_argument("--template", action="append", metavar='"The {a|b} said -> he|she"',
                     help="a template (repeatable); default: the run's probe.bias_templates")
     pb.add_argument("--json", metavar="FILE", help="write every score")
+    pl = prs.add_parser("balance", help="image / audio datasets: the words their captions "
+                                        "use and how named groups of words compare",
+                        description="SOURCE is a run config / project (.toml: its data.paths "
+                                    "and probe.balance_groups) or a folder of files with "
+                                    "same-name .txt captions.")
+    pl.add_argument("source")
+    pl.add_argument("--group", action="append", metavar='"man|woman|person"',
+                    help="a group of words to compare (repeatable); default: the config's "
+                         "probe.balance_groups")
+    pl.add_argument("--top", type=int, default=20, help="most frequent words shown")
+    pl.add_argument("--json", metavar="FILE", help="write the report")
 
     c = sub.add_parser("config", help="print a commented default config")
     c.add_argument("--family", default="text")
@@ -315,6 +326,8 @@ def _lr_find(args) -> int:
 
 
 def _probe(args) -> int:
+    if args.probe == "balance":
+        return _balance(args)
     from studio.engine.bias_probe import probe_run_or_model, to_json
 
     report = probe_run_or_model(args.target, tuple(args.template or ()))
@@ -326,6 +339,32 @@ def _probe(args) -> int:
     if args.json:
         to_json(report, args.json)
         print(f"\nscores written to {args.json}")
+    return 0
+
+
+def _balance(args) -> int:
+    import json
+
+    from studio.config import load_config
+    from studio.config.io import resolve_path
+    from studio.config.schema import ProbeConfig
+    from studio.data.balance import balance_report
+
+    source = Path(args.source)
+    if source.suffix == ".toml":
+        cfg = load_config(source)
+        paths = [str(resolve_path(cfg, p)) for p in cfg.data.paths]
+        groups = args.group or cfg.probe.balance_groups
+    elif source.is_dir():
+        paths, groups = [str(source)], args.group or ProbeConfig().balance_groups
+    else:
+        raise StudioError(f"{source}: not a config (.toml) or a folder",
+                          "give a run config or the dataset folder")
+    report = balance_report(paths, groups, top=args.top)
+    print(report.text())
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=1), encoding="utf-8")
+        print(f"\nreport written to {args.json}")
     return 0
 
 

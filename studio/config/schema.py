@@ -324,6 +324,11 @@ class ProbeConfig:
                         "{a|b|c} group substitutions, then -> and the continuations whose "
                         "log-probabilities are compared before and after fine-tuning.",
         factory=lambda: BIAS_TEMPLATES, families=("text",))
+    balance_groups: tuple[str, ...] = knob(
+        ("man|woman|person", "young|old"), "Dataset balance report (Run > Balance report, "
+        "`studio probe balance`): groups of caption words, a|b|c, whose counts are compared "
+        "(a model learns the proportions its captions show).",
+        factory=lambda: ("man|woman|person", "young|old"), families=("image", "audio"))
 
 
 @dataclass(frozen=True)

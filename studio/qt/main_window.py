@@ -651,8 +651,9 @@ class MainWindow(QMainWindow):
         run_menu.addAction(self.act_lr_find)
         self.lr_finder = None
         self.act_bias_probe = self._action("&Bias probe…", self.open_bias_probe, None,
-                                           "Templated prompts scored before and after "
-                                           "fine-tuning (text models)")
+                                           "Text: templated prompts scored before and "
+                                           "after fine-tuning; images and audio: the "
+                                           "balance of caption words")
         run_menu.addAction(self.act_bias_probe)
         self.bias_probe = None
 
@@ -662,9 +663,17 @@ class MainWindow(QMainWindow):
         from studio.qt.panes.probes import BiasProbeDialog
         from studio.state.probes import BiasProbeState
 
-        if self.project.config.run.family != "text":
-            self.statusBar().showMessage("The bias probe is for text models", 4000)
-            return None
+        if self.project.config.run.family != "text":  # images, audio: the captions' balance
+            from studio.qt.panes.probes import BalanceDialog
+
+            cfg = self.project.config
+            self.balance = BalanceDialog(
+                tuple(str(resolve_path(cfg, p)) for p in cfg.data.paths),
+                cfg.probe.balance_groups,
+                lambda g: self.project.replace_section("probe", balance_groups=g), self)
+            self.balance.show()
+            self.balance.run_report()
+            return self.balance
         if self.bias_probe is not None and self.bias_probe.isVisible():
             self.bias_probe.raise_()
             return self.bias_probe

@@ -230,3 +230,27 @@ def test_window_bias_probe_targets_the_last_run(make_window, qtbot):
     assert dlg.state.target == "/runs/last"
     assert dlg.state.templates == win.project.config.probe.bias_templates
     dlg.close()
+
+
+def test_balance_dialog_for_image_projects(make_window, qtbot, tmp_path):
+    from tests.test_probes import _captioned_folder
+
+    folder = _captioned_folder(tmp_path / "imgs")
+    win = make_window()
+    win.project.replace_section("run", family="image")
+    win.project.replace_section("model", source="starter:image")
+    win.add_paths([folder])
+    dlg = win.open_bias_probe()
+    qtbot.addWidget(dlg)
+    assert dlg.windowTitle() == "Dataset balance report"
+    assert dlg.groups_table.rowCount() == 2
+    assert dlg.groups_table.item(0, 1).text().startswith("man 4")
+    assert "never appears" in dlg.groups_table.item(0, 2).text()
+    assert list(dlg.bars.opts["height"])[0] == 4
+    assert "7 image/audio files, 6 with a caption" in dlg.summary.text()
+    dlg.editor.setPlainText("cat|dog\nman|woman")
+    dlg.run_button.click()
+    assert win.project.config.probe.balance_groups == ("cat|dog", "man|woman")
+    qtbot.wait(50)
+    _shot(dlg, "balance_report.png")
+    dlg.close()

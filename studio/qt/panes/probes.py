@@ -257,3 +257,104 @@ class BiasProbeDialog(QDialog):
             ax.setPen(pg.mkPen(fg))
             ax.setTextPen(pg.mkPen(fg))
         self.legend.setLabelTextColor(fg)
+
+
+class BalanceDialog(QDialog):
+    """Image and audio datasets: the caption words and the named groups compared
+    (``studio.data.balance``; reads only the caption sidecars, so it runs here)."""
+
+    def __init__(self, paths: tuple[str, ...], groups: tuple[str, ...],
+                 save_groups: Callable[[tuple], None], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Dataset balance report")
+        self.paths, self.save_groups = tuple(paths), save_groups
+        self.report = None
+        intro = QLabel("Which words the captions (same-name .txt files) use, and how groups "
+                       "of words you name compare: a model learns the proportions its "
+                       "captions show.")
+        intro.setWordWrap(True)
+        self.editor = QPlainTextEdit("\n".join(groups))
+        self.editor.setPlaceholderText("man|woman|person")
+        self.editor.setToolTip("One group a line, words separated by |. Saved with the "
+                               "project (probe.balance_groups).")
+        self.editor.setMaximumHeight(70)
+        self.run_button = QPushButton("Report")
+        self.run_button.clicked.connect(self.run_report)
+        self.groups_table = QTableWidget(0, 3)
+        self.groups_table.setHorizontalHeaderLabels(["Group", "Captions with each word",
+                                                     "Verdict"])
+        self.groups_table.verticalHeader().setVisible(False)
+        self.groups_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        gh = self.groups_table.horizontalHeader()
+        gh.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        gh.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        gh.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.groups_table.setMaximumHeight(150)
+        self.chart = pg.PlotWidget()
+        self.chart.setMinimumHeight(220)
+        self.plot = self.chart.getPlotItem()
+        self.plot.setTitle("Most frequent caption words", size="9pt")
+        self.plot.setLabel("left", "captions")
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=pg.mkBrush(AFTER))
+        self.plot.addItem(self.bars)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+        row = QHBoxLayout()
+        row.addWidget(self.editor, 1)
+        row.addWidget(self.run_button, 0, Qt.AlignmentFlag.AlignBottom)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.summary, 1)
+        bottom.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(QLabel("Groups"))
+        layout.addLayout(row)
+        layout.addWidget(self.groups_table)
+        layout.addWidget(self.chart, 1)
+        layout.addLayout(bottom)
+        self.resize(760, 600)
+        pal = self.palette()
+        self.chart.setBackground(pal.color(QPalette.ColorRole.Base))
+        fg = pal.color(QPalette.ColorRole.Text)
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).setPen(pg.mkPen(fg))
+            self.plot.getAxis(axis).setTextPen(pg.mkPen(fg))
+        self.plot.titleLabel.setText(self.plot.titleLabel.text, color=fg.name(), size="9pt")
+
+    def groups(self) -> tuple[str, ...]:
+        return tuple(g.strip() for g in self.editor.toPlainText().splitlines() if g.strip())
+
+    def run_report(self) -> None:
+        from studio.core.errors import StudioError
+        from studio.data.balance import balance_report, verdict
+
+        groups = self.groups()
+        try:
+            if not self.paths:
+                raise StudioError("data.paths is empty", "add a folder of images or audio "
+                                  "with .txt captions to the dataset")
+            self.report = balance_report(self.paths, groups)
+        except StudioError as exc:
+            self.summary.setText(f"Failed: {exc}")
+            return
+        self.save_groups(groups)  # saved with the project
+        r = self.report
+        self.groups_table.setRowCount(len(r.groups))
+        for i, g in enumerate(r.groups):
+            counts = "   ".join(f"{w} {n}" for w, n in g["counts"].items())
+            for j, text in enumerate((g["group"], counts, verdict(g))):
+                self.groups_table.setItem(i, j, QTableWidgetItem(text))
+        xs = list(range(len(r.top)))
+        self.bars.setOpts(x=xs, height=[n for _, n in r.top])
+        self.plot.getAxis("bottom").setTicks([[(x, w) for x, (w, _) in zip(xs, r.top)]])
+        if r.top:
+            self.plot.setXRange(-0.6, len(r.top) - 0.4, padding=0)
+            self.plot.setYRange(0, max(n for _, n in r.top) * 1.08, padding=0)
+        missing = (f"; without a caption, e.g. {', '.join(r.uncaptioned_examples)}"
+                   if r.uncaptioned_examples else "")
+        self.summary.setText(f"{r.media} image/audio files, {r.captioned} with a caption"
+                             f"{missing}.")
