@@ -26,7 +26,7 @@ from studio.state.observable import Observable
 from studio.state.project import Project
 
 # Which kinds of file each model family trains on.
-FAMILY_KINDS: dict[str, tuple[str, ...]] = {"text": ("text",)}
+FAMILY_KINDS: dict[str, tuple[str, ...]] = {"text": ("text",), "audio": ("audio",)}
 KIND_ORDER = ("text", "image", "audio", "unsupported")
 
 

@@ -79,8 +79,10 @@ def spectrogram_rgb(db, floor: float = 70.0):
 
     if db.size == 0:
         return np.zeros((1, 1, 3), np.uint8)
-    top = float(db.max())
-    t = np.clip((db - (top - floor)) / floor, 0.0, 1.0).T[::-1]
+    # the quietest shown level: floor dB under the loudest, but never below -40 dB (about
+    # -76 dBFS at n_fft 256), so a near-silent sample looks dark rather than amplified noise
+    lo = max(float(db.max()) - floor, -40.0)
+    t = np.clip((db - lo) / floor, 0.0, 1.0).T[::-1]
     ramp = np.array(_RAMP, dtype=np.float32)
     pos = t * (len(ramp) - 1)
     lo = np.floor(pos).astype(int).clip(0, len(ramp) - 2)

@@ -62,6 +62,9 @@ FAMILY_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "text": {},
     # diffusion fine-tuning wants a gentler rate and no decay; previews cost more than text
     "image": {"train": {"lr": 1e-4, "weight_decay": 0.0}, "sample": {"every": 100}},
+    # music: prompts are descriptions; each sample runs the decoder and the codec
+    "audio": {"train": {"lr": 5e-4, "weight_decay": 0.0},
+              "sample": {"every": 100, "prompts": ("music",)}},
 }
 _INT_MAX = 2**31 - 1
 
