@@ -11,9 +11,10 @@ from typing import Any, Sequence
 from studio.config.schema import GroupPlan
 
 HEAD_NAMES = ("lm_head", "final_norm", "head", "out")
-# Groups that stay frozen unless freeze.groups names them (MusicGen's text encoder: the
-# conditioning a user fine-tunes *towards*, rarely worth moving).
-FROZEN_BY_DEFAULT = ("text_encoder",)
+# Groups that stay frozen unless freeze.groups names them: MusicGen's text encoder (the
+# conditioning a user fine-tunes *towards*, rarely worth moving) and its codec (shown for
+# its size; it has no trainable parameters in the tree: its codes are the targets).
+FROZEN_BY_DEFAULT = ("text_encoder", "codec")
 
 
 def _has_params(g: Any) -> bool:

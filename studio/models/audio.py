@@ -341,7 +341,10 @@ class AudioFamily:
                    f"audio). Training: {len(train_ids)} clips; validation: {len(val_ids)} "
                    f"clips from {n_files_val} files. Codes: {k} codebooks x {frames} frames "
                    f"per clip, cached in {cache.dir}.")
-        pad = int(model.decoder.config.pad_token_id)
+        if corpus.notes:
+            shown = "; ".join(f"{Path(n.path).name} {n.reason}" for n in corpus.notes[:4])
+            more = f" (and {len(corpus.notes) - 4} more)" if len(corpus.notes) > 4 else ""
+            summary += f" Converted: {shown}{more}."
         pad_text = tok.pad_token_id if tok.pad_token_id is not None else 0
         data = AudioData(
             clips=corpus.clips, train_ids=train_ids, val_ids=val_ids, tokens=tokens,
@@ -350,7 +353,6 @@ class AudioFamily:
             encode=self.encoder_fn(loaded, spec.clip_samples, stereo), cache=cache,
             digests=[f.digest for f in corpus.files], summary=summary,
             skipped=list(corpus.skipped), notes=list(corpus.notes))
-        data.code_pad = pad  # type: ignore[attr-defined]
         return data
 
     # -- training ----------------------------------------------------------------------
@@ -413,23 +415,25 @@ class AudioFamily:
         seeds = [scfg.seed + i for i in range(len(prompts))]
         waves = self.generate(loaded, list(prompts), seeds, scfg.audio_seconds, scfg)
         sr = int(loaded.model.config.audio_encoder.sampling_rate)
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
+        say_where = out_dir is None  # `studio sample`: the files go to a new temp folder
+        if out_dir is None:
+            import tempfile
+            out_dir = Path(tempfile.mkdtemp(prefix="studio-samples-"))
+        out_dir.mkdir(parents=True, exist_ok=True)
         samples = []
         for i, (prompt, seed, wav) in enumerate(zip(prompts, seeds, waves)):
-            path = ""
-            if out_dir is not None:
-                path = str(out_dir / f"audio_{i:02d}_seed{seed}.wav")
-                sf.write(path, wav.T, sr, subtype="PCM_16")
+            path = str(out_dir / f"audio_{i:02d}_seed{seed}.wav")
+            sf.write(path, wav.T, sr, subtype="PCM_16")
+            text = f"\n({wav.shape[-1] / sr:.1f} s of audio: {path})" if say_where else ""
             samples.append(Sample(kind="audio", step=step, index=i, prompt=prompt, path=path,
+                                  text=text,
                                   seed=seed, meta={"seconds": wav.shape[-1] / sr,
                                                    "sample_rate": sr,
                                                    "guidance_scale": scfg.guidance_scale}))
-        if out_dir is not None:
-            (out_dir / "index.json").write_text(json.dumps(
-                [{"index": s.index, "prompt": s.prompt, "path": Path(s.path).name,
-                  "seed": s.seed} for s in samples], indent=1, ensure_ascii=False),
-                encoding="utf-8")
+        (out_dir / "index.json").write_text(json.dumps(
+            [{"index": s.index, "prompt": s.prompt, "path": Path(s.path).name,
+              "seed": s.seed} for s in samples], indent=1, ensure_ascii=False),
+            encoding="utf-8")
         return samples
 
     # -- export ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
+from PySide6.QtWidgets import QDialog
 
 from studio.core import events as ev
 from studio.qt.panes.gallery import GalleryPane, ImageDialog, sample_html
@@ -142,3 +143,26 @@ def test_unreadable_audio_says_so(pane, tmp_path, qtbot):
     pane.gallery.feed(ev.SampleReady(1, (ev.Sample("audio", 1, 0, path=str(bad)),)))
     wave = pane.current_column.cards[0].body
     qtbot.waitUntil(lambda: wave.failed, timeout=5000)
+
+
+def test_audio_card_has_a_spectrogram_and_opens_a_player(pane, tmp_path, qtbot):
+    sf = pytest.importorskip("soundfile")
+    rate = 8000
+    t = np.arange(rate) / rate
+    path = tmp_path / "sample.wav"
+    sf.write(str(path), 0.3 * np.sin(2 * np.pi * 1000 * t), rate)
+    sample = ev.Sample("audio", 20, 0, prompt="drum loop", path=str(path), seed=1234)
+    pane.gallery.feed(ev.SampleReady(20, (sample,)))
+    wave = pane.current_column.cards[0].body
+    qtbot.waitUntil(lambda: wave.envelope is not None, timeout=5000)
+    spec = wave.spectrogram
+    assert spec is not None and spec.ndim == 3 and spec.shape[2] == 3
+    # a 1 kHz tone of 8 kHz audio: the brightest row is a quarter of the way down from
+    # the top (4 kHz at the top, 0 Hz at the bottom)
+    row = int(spec.sum(axis=(1, 2)).argmax())
+    assert abs(row / spec.shape[0] - 0.75) < 0.05
+    qtbot.mouseClick(wave, Qt.MouseButton.LeftButton)
+    dialogs = [w for w in pane.findChildren(QDialog) if w.isVisible()]
+    assert len(dialogs) == 1 and "drum loop" in dialogs[0].windowTitle()
+    assert dialogs[0].view.path == str(path.resolve())
+    dialogs[0].close()

@@ -86,7 +86,9 @@ LABELS = {"lr": "Learning rate", "val_fraction": "Validation fraction",
           "lora_alpha": "LoRA alpha", "lora_dropout": "LoRA dropout",
           "csv_column": "CSV column", "text_field": "JSONL text field",
           "max_new_tokens": "New tokens", "keep_best": "Keep the best weights",
-          "every": "Every (steps)", "keep_last": "Keep last", "max_batches": "Max batches"}
+          "every": "Every (steps)", "keep_last": "Keep last", "max_batches": "Max batches",
+          "loudness_db": "Loudness (dBFS)", "noise_snr_db": "Noise SNR (dB)",
+          "gain_db": "Gain (± dB)", "codes_cache": "Codes cache folder"}
 
 
 def _label(key: str) -> str:
