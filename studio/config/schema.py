@@ -91,7 +91,8 @@ class DataConfig:
                                          "(sample.guidance_scale) steers away from.",
                                     min=0.0, max=1.0, families=("audio",))
     codes_cache: str = knob("", "Folder of cached codec codes (keyed by file content and "
-                                "settings; later epochs and runs skip encoding); empty: "
+                                "settings; later epochs and runs skip encoding; relative to "
+                                "the config file); empty: "
                                 "~/.cache/fine-tuning-studio/audio-codes.", advanced=True,
                             families=("audio",))
     val_fraction: float = knob(0.1, "Share of documents held out for validation (by block when "

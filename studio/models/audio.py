@@ -326,7 +326,10 @@ class AudioFamily:
                             "add more files or lower data.val_fraction")
         tokens = [tok(f.description, add_special_tokens=True, truncation=True,
                       max_length=MAX_TEXT_TOKENS)["input_ids"] for f in corpus.files]
-        root = resolve(d.codes_cache) if d.codes_cache else default_cache_dir()
+        from studio.config.io import resolve_path
+
+        # relative to the config file (a cache miss after a resume, never a wrong hit)
+        root = resolve_path(cfg, d.codes_cache) if d.codes_cache else default_cache_dir()
         settings = {**spec_settings(spec), "stereo": stereo,
                     "codec": codec_fingerprint(model.audio_encoder)}
         cache = CodesCache(root, settings)
