@@ -191,18 +191,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of music files")
     p.add_argument("--out", type=Path, default=starters_dir() / "audio",
                    help="folder to write the starter into (replaced if it exists)")
-    p.add_argument("--sample-rate", type=int, default=16000)
-    p.add_argument("--ratios", default="8,5,4,2",
+    p.add_argument("--sample-rate", type=int, default=8000)
+    p.add_argument("--ratios", default="8,5,4",
                    help="the codec's down-sampling ratios (their product is the hop)")
     p.add_argument("--clip-seconds", type=float, default=2.0)
-    p.add_argument("--codec-minutes", type=float, default=8.0,
+    p.add_argument("--codec-minutes", type=float, default=12.0,
                    help="wall-clock budget of codec training")
-    p.add_argument("--decoder-minutes", type=float, default=8.0,
+    p.add_argument("--decoder-minutes", type=float, default=7.0,
                    help="wall-clock budget of text encoder + decoder training")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--codec-crop", type=float, default=0.5,
+    p.add_argument("--codec-batch", type=int, default=16)
+    p.add_argument("--codec-crop", type=float, default=0.25,
                    help="seconds of each clip the codec trains on per step")
-    p.add_argument("--codec-lr", type=float, default=2e-3)
+    p.add_argument("--codec-lr", type=float, default=3e-3)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--val-every", type=int, default=8, help="every Nth file is validation")
     p.add_argument("--seed", type=int, default=0)
@@ -262,7 +263,7 @@ def build(args: argparse.Namespace) -> dict:
     g = torch.Generator().manual_seed(args.seed)
     t0, step, hist = time.time(), 0, []
     while time.time() - t0 < args.codec_minutes * 60:
-        idx = torch.randint(0, len(train), (args.batch_size,), generator=g).tolist()
+        idx = torch.randint(0, len(train), (args.codec_batch,), generator=g).tolist()
         x = wave_batch(train, idx)
         crop = min(n, int(args.codec_crop * args.sample_rate))
         off = int(torch.randint(0, n - crop + 1, (1,), generator=g))
