@@ -325,3 +325,51 @@ def test_cli_probe_balance(tmp_path, capsys):
     import json
     assert json.loads(out_json.read_text())["groups"][0]["ratio"] == 1.0
     assert main(["probe", "balance", str(tmp_path / "nope.bin")]) == 2
+
+
+# -- quick trial ----------------------------------------------------------------------------
+
+def test_trial_stops_with_samples_and_continue_extends_the_same_run(tiny_run_config):
+    from studio.core.control import RunControl
+    from studio.core.trial import trial_engine, verdict
+
+    path = tiny_run_config(train={"max_steps": 8}, eval={"every": 0, "reference": "off"},
+                           sample={"every": 0}, checkpoint={"every": 0})
+    full = ListSink()
+    run(load_config(path), full)
+
+    trial = trial_engine(3, run)
+    sink = ListSink()
+    result = trial(load_config(path), sink, RunControl())
+    assert result.state == "stopped" and result.step == 3
+    assert [e.step for e in sink.of(ev.SampleReady)] == [0, 3]  # samples at the trial's end
+    assert (Path(result.run_dir) / "checkpoints" / "step_000003").is_dir()
+    v = verdict(trial.last.losses)
+    assert v.steps == 3 and v.fell == (v.loss_end < v.loss_start * 0.98)
+    assert "trial of 3 steps" in v.text
+    # continue: the same run folder, the same losses as a run that never stopped
+    more = ListSink()
+    done = run(None, more, resume=result.run_dir)
+    assert done.run_dir == result.run_dir and done.step == 8 and done.state == "completed"
+    losses = {e.step: e.loss for e in sink.of(ev.StepLogged) + more.of(ev.StepLogged)}
+    want = {e.step: e.loss for e in full.of(ev.StepLogged)}
+    assert losses == pytest.approx(want, rel=1e-5)
+    assert verdict([(1, 5.0), (2, 4.0), (3, 3.0), (4, 2.0)]).fell
+    assert "rose" in verdict([(1, 2.0), (2, 3.0)]).text
+    assert "barely moved" in verdict([(1, 2.0), (2, 2.01)]).text
+    assert verdict([(1, 2.0)]) is None
+
+
+def test_cli_trial_then_resume(tiny_run_config, capsys):
+    from studio.cli.main import main
+
+    cfg = tiny_run_config(train={"max_steps": 6}, eval={"every": 0, "reference": "off"},
+                          sample={"every": 0}, checkpoint={"every": 0})
+    assert main(["train", str(cfg), "--trial", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "trial of 2 steps: training loss" in out
+    run_dir = out.split("continue the same run:  studio resume ")[1].split()[0]
+    assert read_status(run_dir)["state"] == "stopped"
+    assert main(["resume", run_dir]) == 0
+    assert "finished (completed) at step 6" in capsys.readouterr().out
+    assert main(["train", str(cfg), "--trial", "0"]) == 2

@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("config", help="run config or project file (.toml)")
     t.add_argument("overrides", nargs="*", metavar="section.key=value")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--trial", type=int, metavar="N",
+                   help="quick trial: stop after N steps with samples, a checkpoint and a "
+                        "verdict (does the loss fall?); `studio resume RUN` continues the "
+                        "same run")
     t.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="data-parallel processes on this machine (launches torchrun; one per "
                         "GPU, or gloo processes on the CPU)")
@@ -45,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("overrides", nargs="*", metavar="section.key=value",
                    help="e.g. train.max_steps=2000 to train further")
     r.add_argument("--quiet", action="store_true")
+    r.add_argument("--trial", type=int, metavar="N",
+                   help="train N more steps, then stop with samples and a verdict")
     r.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="data-parallel processes (may differ from the original run)")
 
@@ -177,6 +183,11 @@ def _train(args, resume: bool) -> int:
     if args.nproc < 1:
         from studio.core.errors import ConfigError
         raise ConfigError("--nproc", "must be at least 1")
+    trial = getattr(args, "trial", None)
+    if trial is not None and (trial < 1 or args.nproc > 1):
+        from studio.core.errors import ConfigError
+        raise ConfigError("--trial", "must be at least 1 step, in one process",
+                          "e.g. --trial 20 without --nproc")
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _launch_torchrun(args, resume)
     from studio.config import load_config
@@ -187,6 +198,9 @@ def _train(args, resume: bool) -> int:
     control = RunControl()
     _install_sigint(control)
     sink = None if args.quiet or int(os.environ.get("RANK", "0")) != 0 else StdoutSink()
+    if trial:
+        from studio.core.trial import trial_engine, verdict
+        run = trial_engine(trial, run)
     if resume:
         result = run(None, sink, control, resume=args.run_dir, overrides=tuple(args.overrides))
     else:
@@ -194,6 +208,11 @@ def _train(args, resume: bool) -> int:
         result = run(cfg, sink, control)
     if args.quiet and int(os.environ.get("RANK", "0")) == 0:
         print(result.run_dir)
+    if trial:
+        v = verdict(run.last.losses)
+        print((v.text if v else "trial: too few steps logged for a verdict")
+              + (f"\ncontinue the same run:  studio resume {result.run_dir}"
+                 if result.state == "stopped" else ""))
     return 0 if result.state in ("completed", "stopped") else EXIT_FAILED
 
 

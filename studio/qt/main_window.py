@@ -646,6 +646,15 @@ class MainWindow(QMainWindow):
     def _build_probe_menu(self, run_menu) -> None:
         """Issue 8: the learning-rate finder and the bias probe (their own windows)."""
         run_menu.addSeparator()
+        self.act_trial = self._action("Tr&y a few steps…", self.ask_trial, None,
+                                      "Train a few steps of this run, then stop with samples "
+                                      "and a verdict (does the loss fall?); Continue carries "
+                                      "the same run on")
+        run_menu.addAction(self.act_trial)
+        self.trial = None            # the trial engine while a trial runs
+        self.trial_verdict = None    # core.trial.TrialVerdict of the last trial
+        self.trial_box: QMessageBox | None = None
+        self.host.run_ended.connect(self._on_trial_ended)
         self.act_lr_find = self._action("Find &learning rate…", self.open_lr_finder, None,
                                         "A short range test that suggests train.lr")
         run_menu.addAction(self.act_lr_find)
@@ -685,6 +694,72 @@ class MainWindow(QMainWindow):
             parent=self)
         self.bias_probe.show()
         return self.bias_probe
+
+    def ask_trial(self) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        steps, ok = QInputDialog.getInt(self, "Quick trial", "Steps to try:", 20, 1, 1_000_000)
+        if ok:
+            self.try_steps(steps)
+
+    def try_steps(self, steps: int, resume: str | None = None) -> None:
+        """Start (or resume) the run with a stop after ``steps`` steps: samples, a
+        checkpoint and a verdict, then Continue resumes the same run."""
+        if self.host.running:
+            return
+        from studio.core.trial import trial_engine
+
+        base = self.host.engine_fn
+
+        def engine_run(*args, **kwargs):  # imported in the worker thread (torch)
+            from studio.engine import run
+            return run(*args, **kwargs)
+
+        self.trial = trial_engine(steps, base or engine_run)
+        self.host.engine_fn = self.trial  # the worker takes it at start
+        try:
+            if resume:
+                self.resume_run(resume)
+            else:
+                self.train()
+        finally:
+            self.host.engine_fn = base
+        if not self.host.running:
+            self.trial = None
+
+    def _on_trial_ended(self, state: str) -> None:
+        trial, self.trial = self.trial, None
+        if trial is None or trial.last is None or state == "failed":
+            return
+        from studio.core.trial import verdict
+
+        self.trial_verdict = verdict(trial.last.losses)
+        text = self.trial_verdict.text if self.trial_verdict else "too few steps for a verdict"
+        self.session.add_log("info", text)
+        box = QMessageBox(QMessageBox.Icon.Information, "Quick trial",
+                          text[0].upper() + text[1:] + ".", QMessageBox.StandardButton.NoButton,
+                          self)
+        box.setInformativeText("The samples are in the Gallery. Continue trains the same run "
+                               "on from here, with the same schedule.")
+        cont = box.addButton("Continue training", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
+        run_dir = self.session.run_dir
+        box.buttonClicked.connect(
+            lambda b: self.resume_run(run_dir) if b is cont and state == "stopped" else None)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.trial_box = box
+
+    def continue_trial(self) -> None:
+        """Continue the run the last trial stopped (Continue in the trial's message)."""
+        if self.trial_box is not None:
+            try:
+                self.trial_box.close()
+            except RuntimeError:
+                pass  # already closed (and deleted)
+            self.trial_box = None
+        if self.session.run_dir and not self.host.running:
+            self.resume_run(self.session.run_dir)
 
     def open_lr_finder(self):
         if self.host.running:
@@ -782,6 +857,7 @@ class MainWindow(QMainWindow):
         self.act_train.setEnabled(not running)
         if hasattr(self, "act_lr_find"):
             self.act_lr_find.setEnabled(not running)
+            self.act_trial.setEnabled(not running)
         self.act_pause.setEnabled(state == "running")
         self.act_resume.setEnabled(state in ("paused", "pausing"))
         self.act_stop.setEnabled(state in ("starting", "running", "pausing", "paused"))

@@ -254,3 +254,26 @@ def test_balance_dialog_for_image_projects(make_window, qtbot, tmp_path):
     qtbot.wait(50)
     _shot(dlg, "balance_report.png")
     dlg.close()
+
+
+def test_window_quick_trial_then_continue(make_window, qtbot, fake_engine, tmp_path,
+                                          text_folder, dialogs):
+    engine = fake_engine(steps=12, delay=0.01, eval_every=0, sample_every=0,
+                         run_dir=str(tmp_path / "run-1"))
+    win = make_window(engine_fn=engine)
+    win.add_paths([text_folder])
+    with qtbot.waitSignal(win.host.run_ended, timeout=10_000):
+        win.try_steps(5)
+    assert win.session.state == "stopped"
+    assert win.host.engine_fn is engine  # the trial wrapper was for that run only
+    assert win.gallery.steps[-1] == 5    # samples at the trial's end
+    v = win.trial_verdict
+    assert v is not None and v.fell and "trial of 5 steps" in v.text
+    assert win.trial_box is not None and "continue" in win.trial_box.text().lower()
+    qtbot.wait(50)
+    _shot(win.trial_box, "trial_box.png")
+    assert any("trial of 5 steps" in line.text for line in win.session.log)
+    with qtbot.waitSignal(win.host.run_ended, timeout=10_000):
+        win.continue_trial()
+    assert engine.calls[-1]["resume"] == str(tmp_path / "run-1")
+    assert win.session.state == "completed" and win.session.step == 12
