@@ -16,24 +16,35 @@ VENV=${BUILD_VENV:-packaging/.venv-build-$VARIANT}
 ARCH=$(uname -m)
 T0=$(date +%s)
 
+# What to pack: the committed tree (HEAD) by default, so a half-edited working tree never
+# ships; PACKAGE_FROM=worktree packs uncommitted changes too (CI's checkout is the same).
+SRC=.
+if [ "${PACKAGE_FROM:-head}" = head ] && git rev-parse --git-dir >/dev/null 2>&1; then
+  SRC=build/src
+  rm -rf "$SRC" && mkdir -p "$SRC"
+  git archive HEAD | tar -x -C "$SRC"
+  echo "== packing the committed tree (HEAD $(git rev-parse --short HEAD));" \
+       "PACKAGE_FROM=worktree packs uncommitted changes too"
+fi
+
 if [ ! -f "$VENV/.torch-variant" ]; then
   TORCH_VARIANT=$VARIANT packaging/make_build_venv.sh "$VENV"
-else  # keep the venv, refresh the studio itself (its code and version)
-  "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation --force-reinstall . \
-    2>/dev/null
 fi
+# the studio itself (its metadata: name, version), from the tree being packed
+"$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation --force-reinstall \
+  "$SRC" 2>/dev/null
 T1=$(date +%s)
 VERSION=$("$VENV/bin/python" -c "from importlib.metadata import version; print(version('fine-tuning-studio'))")
 
 echo "== PyInstaller (studio $VERSION, torch variant $VARIANT)"
 rm -rf dist/FineTuningStudio
 "$VENV/bin/pyinstaller" --noconfirm --log-level WARN --distpath dist \
-  --workpath build/pyinstaller packaging/studio.spec
+  --workpath build/pyinstaller "$SRC/packaging/studio.spec"
 T2=$(date +%s)
 
 APP=dist/FineTuningStudio
-cp packaging/linux/fine-tuning-studio.desktop packaging/linux/install.sh "$APP/"
-mkdir -p "$APP/icons" && cp packaging/icons/studio-*.png "$APP/icons/"
+cp "$SRC"/packaging/linux/fine-tuning-studio.desktop "$SRC"/packaging/linux/install.sh "$APP/"
+mkdir -p "$APP/icons" && cp "$SRC"/packaging/icons/studio-*.png "$APP/icons/"
 cat > "$APP/README.txt" <<TXT
 Fine-Tuning Studio $VERSION for Linux ($ARCH, torch: $VARIANT build)
 
@@ -52,8 +63,8 @@ if command -v appimagetool >/dev/null; then
   APPDIR=build/AppDir
   rm -rf "$APPDIR" && mkdir -p "$APPDIR/usr/lib"
   cp -a "$APP" "$APPDIR/usr/lib/FineTuningStudio"
-  cp packaging/linux/fine-tuning-studio.desktop "$APPDIR/"
-  cp packaging/icons/studio-256.png "$APPDIR/fine-tuning-studio.png"
+  cp "$SRC"/packaging/linux/fine-tuning-studio.desktop "$APPDIR/"
+  cp "$SRC"/packaging/icons/studio-256.png "$APPDIR/fine-tuning-studio.png"
   cat > "$APPDIR/AppRun" <<'SH'
 #!/bin/sh
 HERE=$(dirname "$(readlink -f "$0")")
@@ -69,7 +80,7 @@ T3=$(date +%s)
 size_dir=$(du -sm "$APP" | cut -f1)
 size_tgz=$(du -sm "dist/$BASE.tar.gz" | cut -f1)
 {
-  echo "version=$VERSION variant=$VARIANT arch=$ARCH"
+  echo "version=$VERSION variant=$VARIANT arch=$ARCH source=$( [ "$SRC" = . ] && echo worktree || git rev-parse --short HEAD)"
   echo "torch=$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')"
   echo "venv_s=$((T1 - T0)) pyinstaller_s=$((T2 - T1)) archive_s=$((T3 - T2)) total_s=$((T3 - T0))"
   echo "folder_mb=$size_dir tar_gz_mb=$size_tgz"
