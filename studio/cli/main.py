@@ -134,6 +134,35 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--top", type=int, default=20, help="most frequent words shown")
     pl.add_argument("--json", metavar="FILE", help="write the report")
 
+    q = sub.add_parser("queue", help="queue runs for an overnight session and run them")
+    qs = q.add_subparsers(dest="queue_cmd", metavar="ACTION", required=True)
+    qa = qs.add_parser("add", help="queue a config (a snapshot is taken now)")
+    qa.add_argument("config")
+    qa.add_argument("overrides", nargs="*", metavar="section.key=value")
+    qs.add_parser("list", help="the queue with each item's state")
+    qr = qs.add_parser("run", help="train every pending item, one after another (a failed "
+                                   "run is marked and the queue goes on)")
+    qr.add_argument("--quiet", action="store_true", help="no progress bars")
+    qd = qs.add_parser("remove", help="remove an item")
+    qd.add_argument("id", type=int)
+    for qp in (qa, qs.choices["list"], qr, qd):
+        qp.add_argument("--queue", metavar="FILE",
+                        help="queue file (default: RUNS/queue.json, RUNS = ./runs or "
+                             "$STUDIO_RUNS_DIR)")
+    sw = sub.add_parser("sweep", help="queue a small grid: train.lr=1e-4,3e-4 "
+                                      "train.batch_size=4,8 freeze.preset=none,head_only",
+                        description="Every combination of the values is queued as its own "
+                                    "run (named after its values); --run trains them now and "
+                                    "prints the comparison table.")
+    sw.add_argument("config")
+    sw.add_argument("axes", nargs="+", metavar="section.key=v1,v2")
+    sw.add_argument("--run", action="store_true", help="run the queue now")
+    sw.add_argument("--quiet", action="store_true")
+    sw.add_argument("--queue", metavar="FILE")
+    cp = sub.add_parser("compare", help="best validation loss, reference drift, time and peak "
+                                        "memory of runs, side by side")
+    cp.add_argument("run_dirs", nargs="+")
+
     c = sub.add_parser("config", help="print a commented default config")
     c.add_argument("--family", default="text")
 
@@ -387,6 +416,88 @@ def _balance(args) -> int:
     return 0
 
 
+def _queue_file(args) -> Path:
+    from studio.core.paths import default_runs_dir
+
+    return Path(args.queue) if getattr(args, "queue", None) else default_runs_dir() / "queue.json"
+
+
+def _run_queue(queue, quiet: bool) -> int:
+    from studio.core.control import RunControl
+    from studio.core.sinks import StdoutSink
+    from studio.engine.queue import run_queue
+    from studio.runs.queue import compare_runs, comparison_table
+
+    control = RunControl()
+    _install_sigint(control)
+
+    def sink_for(item):
+        print(f"=== queue item {item['id']}: {item['name']} "
+              f"{' '.join(item['overrides'])}", flush=True)
+        return None if quiet else StdoutSink()
+
+    def report(item):
+        print(f"=== item {item['id']} {item['state']}"
+              + (f": {item['message']}" if item["message"] else ""), flush=True)
+
+    done = run_queue(queue, sink_for, control, on_item=report)
+    dirs = [i["run_dir"] for i in done if i.get("run_dir")]
+    if dirs:
+        print("\n" + comparison_table(compare_runs(dirs)))
+    failed = [i for i in done if i["state"] == "failed"]
+    left = sum(1 for i in queue.items if i["state"] == "pending")
+    print(f"\n{len(done)} run(s): {len(failed)} failed" + (f", {left} still pending" if left
+                                                         else ""))
+    return EXIT_FAILED if failed else 0
+
+
+def _queue(args) -> int:
+    from studio.config import load_config
+    from studio.runs.queue import RunQueue
+
+    queue = RunQueue(_queue_file(args))
+    if args.queue_cmd == "add":
+        item = queue.add(load_config(args.config), tuple(args.overrides), source=args.config)
+        print(f"queued #{item['id']} {item['name']} ({queue.path}); run with: studio queue run")
+    elif args.queue_cmd == "remove":
+        queue.remove(args.id)
+        print(f"removed #{args.id}")
+    elif args.queue_cmd == "run":
+        return _run_queue(queue, args.quiet)
+    else:
+        if not queue.items:
+            print(f"The queue {queue.path} is empty.")
+        for i in queue.items:
+            note = i["run_dir"] or " ".join(i["overrides"])
+            print(f"#{i['id']:<3} {i['state']:<10} {i['name']:<36} {note}"
+                  + (f"  ({i['message']})" if i["message"] else ""))
+    return 0
+
+
+def _sweep(args) -> int:
+    from studio.config import load_config
+    from studio.runs.queue import RunQueue
+
+    queue = RunQueue(_queue_file(args))
+    items = queue.add_sweep(load_config(args.config), args.axes, source=args.config)
+    for i in items:
+        print(f"queued #{i['id']} {i['name']}: {' '.join(i['overrides'])}")
+    if args.run:
+        return _run_queue(queue, args.quiet)
+    print(f"{len(items)} runs queued in {queue.path}; run them with: studio queue run")
+    return 0
+
+
+def _compare(args) -> int:
+    from studio.runs.queue import compare_runs, comparison_table
+
+    for d in args.run_dirs:
+        if not (Path(d) / "config.toml").is_file():
+            raise StudioError(f"{d}: not a run folder", "give folders listed by `studio runs`")
+    print(comparison_table(compare_runs(args.run_dirs)))
+    return 0
+
+
 def _config(args) -> int:
     from studio.config import RunConfig, config_to_dict, dumps_toml
 
@@ -421,7 +532,8 @@ def main(argv: list[str] | None = None) -> int:
             return selftest_main([])
         return {"runs": _runs, "sample": _sample, "export": _export, "inspect": _inspect,
                 "config": _config, "cluster": _cluster, "doctor": _doctor,
-                "lr-find": _lr_find, "probe": _probe}[args.command](args)
+                "lr-find": _lr_find, "probe": _probe, "queue": _queue, "sweep": _sweep,
+                "compare": _compare}[args.command](args)
     except StudioError as exc:
         if args.debug:
             traceback.print_exc()

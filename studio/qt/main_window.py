@@ -339,6 +339,8 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(d["model"], d["settings"])
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["log"])
         self.tabifyDockWidget(d["log"], d["runs"])
+        if "queue" in d:
+            self.tabifyDockWidget(d["runs"], d["queue"])
         d["dataset"].raise_()
         d["log"].raise_()
         self.resize(1500, 940)
@@ -665,6 +667,103 @@ class MainWindow(QMainWindow):
                                            "balance of caption words")
         run_menu.addAction(self.act_bias_probe)
         self.bias_probe = None
+        self._build_queue_dock()
+
+    # -- the queue (issue 8): queued runs and grids, run one after another ---------------
+    def _build_queue_dock(self) -> None:
+        from studio.qt.panes.queue import QueuePane
+        from studio.state.queue import QueueState
+
+        self.queue_state = QueueState(self._queue_path())
+        self.queue_pane = QueuePane(self.queue_state)
+        dock = QDockWidget("Queue", self)
+        dock.setObjectName("dock_queue")
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        dock.setWidget(self.queue_pane)
+        self.docks["queue"] = dock
+        self.queue_pane.add_requested.connect(self.queue_project)
+        self.queue_pane.sweep_requested.connect(self.queue_sweep)
+        self.queue_pane.run_requested.connect(self.run_queue)
+        self.queue_pane.stop_requested.connect(self.stop_queue)
+        self.queue_pane.overlay_requested.connect(
+            lambda dirs: [self.overlay_run(d) for d in dirs])
+        self.host.run_ended.connect(self._on_queue_run_ended)
+
+    def _queue_path(self) -> Path:
+        cfg = self.project.config
+        return resolve_path(cfg, cfg.run.runs_dir) / "queue.json"
+
+    def _checked_config(self, title: str):
+        try:  # the validation `studio queue add` applies
+            cfg = self.project.config
+            return config_from_dict(config_to_dict(cfg), base_dir=cfg.base_dir)
+        except StudioError as exc:
+            QMessageBox.warning(self, title, str(exc))
+            return None
+
+    def queue_project(self, overrides=()) -> None:
+        cfg = self._checked_config("Cannot queue the project")
+        if cfg is not None:
+            self.queue_state.set_path(self._queue_path())
+            try:
+                self.queue_state.add(cfg, tuple(overrides), str(self.project.path or ""))
+            except StudioError as exc:
+                QMessageBox.warning(self, "Cannot queue the project", str(exc))
+                return
+            self.docks["queue"].show()
+            self.docks["queue"].raise_()
+
+    def queue_sweep(self, axes) -> None:
+        cfg = self._checked_config("Cannot queue the grid")
+        if cfg is not None:
+            self.queue_state.set_path(self._queue_path())
+            try:
+                items = self.queue_state.add_sweep(cfg, list(axes),
+                                                   str(self.project.path or ""))
+            except StudioError as exc:
+                QMessageBox.warning(self, "Cannot queue the grid", str(exc))
+                return
+            self.statusBar().showMessage(f"Queued {len(items)} runs", 4000)
+
+    def run_queue(self) -> None:
+        if self.host.running:
+            self.statusBar().showMessage("A run is training: the queue starts after it", 4000)
+            return
+        self.queue_state.set_path(self._queue_path())
+        self._start_queue_item(self.queue_state.start())
+
+    def stop_queue(self) -> None:
+        self.queue_state.stop()  # the current run finishes its stop; no next one starts
+        if self.host.running:
+            self.host.stop()
+
+    def _start_queue_item(self, item) -> None:
+        from studio.config import load_config
+
+        while item is not None:
+            try:
+                cfg = load_config(item["config"])
+            except StudioError as exc:
+                self.queue_state.finished("failed", message=str(exc))
+                item = self.queue_state.next()
+                continue
+            self.ensure_curves()
+            self.host.start(cfg)
+            self.runs_pane.set_busy(True)
+            return
+        self.statusBar().showMessage("The queue is done", 6000)
+
+    def _on_queue_run_ended(self, state: str) -> None:
+        if self.queue_state.current is None:
+            return
+        final = state if state in ("completed", "stopped", "failed") else "failed"
+        self.queue_state.finished(final, self.session.run_dir,
+                                  self.session.error_message if final == "failed" else "")
+        # the next run starts once this one's thread is gone (after the other handlers)
+        QTimer.singleShot(0, lambda: self._start_queue_item(self.queue_state.next())
+                          if self.queue_state.running and not self.host.running else None)
 
     def open_bias_probe(self):
         """On the selected (or last) run: base model before, its best weights after; with

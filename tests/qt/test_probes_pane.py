@@ -277,3 +277,85 @@ def test_window_quick_trial_then_continue(make_window, qtbot, fake_engine, tmp_p
         win.continue_trial()
     assert engine.calls[-1]["resume"] == str(tmp_path / "run-1")
     assert win.session.state == "completed" and win.session.step == 12
+
+
+# -- queue ---------------------------------------------------------------------------------
+
+def _fake_run_folder(root, name, best, drift, seconds):
+    import json as _json
+
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "config.toml").write_text("")
+    (d / "status.json").write_text(_json.dumps({"state": "completed", "best_val_loss": best,
+                                                "best_step": 40, "step": 60}))
+    lines = [{"event": "EvalLogged", "step": 0, "val_loss": 5.0, "metrics": {"ref_loss": 4.0}},
+             {"event": "StepLogged", "step": 60, "loss": 3.0, "elapsed_s": seconds,
+              "gpu_mem_bytes": 0},
+             {"event": "EvalLogged", "step": 60, "val_loss": best,
+              "metrics": {"ref_loss": 4.0 + drift}}]
+    (d / "metrics.jsonl").write_text("".join(_json.dumps(x) + "\n" for x in lines))
+    return str(d)
+
+
+def test_window_queue_grid_runs_past_a_failure(make_window, qtbot, fake_engine, tmp_path,
+                                               text_folder, dialogs):
+    engine = fake_engine(steps=6, eval_every=0, sample_every=0,
+                         run_dir=str(tmp_path / "fake-run"))
+    seen = []
+
+    def engine_fn(cfg, sink, control=None, *, resume=None):
+        seen.append((cfg.run.name, cfg.train.lr, cfg.train.batch_size))
+        if cfg.train.lr == 2e-3:
+            raise RuntimeError("planted failure")
+        return engine(cfg, sink, control, resume=resume)
+
+    win = make_window(engine_fn=engine_fn)
+    win.add_paths([text_folder])
+    pane = win.queue_pane
+    assert win.docks["queue"].widget() is pane
+    pane.lrs.setText("1e-3, 2e-3, 3e-3")
+    pane.sweep_button.click()
+    assert [i["state"] for i in win.queue_state.items] == ["pending"] * 3
+    assert pane.table.rowCount() == 3 and pane.table.item(1, 2).text() == "lr=2e-3"
+    pane.add_button.click()   # the project as it is
+    assert len(win.queue_state.items) == 4
+    pane.run_button.click()
+    qtbot.waitUntil(lambda: not win.queue_state.running and not win.host.running,
+                    timeout=20_000)
+    qtbot.wait(50)
+    states = [i["state"] for i in win.queue_state.items]
+    assert states == ["completed", "failed", "completed", "completed"]
+    assert [s[1] for s in seen] == [1e-3, 2e-3, 3e-3, win.project.config.train.lr]
+    assert "planted failure" in win.queue_state.items[1]["message"]
+    assert pane.table.item(1, 3).text() == "failed"
+    assert "1 failed" in pane.note.text()
+    if win.error_dialog is not None:
+        win.error_dialog.close()
+
+
+def test_queue_pane_compares_and_overlays(qtbot, tmp_path):
+    from studio.config import RunConfig
+    from studio.qt.panes.queue import QueuePane
+    from studio.state.queue import QueueState
+
+    state = QueueState(tmp_path / "queue.json")
+    cfg = RunConfig(data=RunConfig().data.__class__(paths=(str(tmp_path),)))
+    items = state.add_sweep(cfg, ["train.lr=1e-4,3e-4,1e-3"])
+    for item, (best, drift, secs) in zip(items, [(3.91, 0.12, 65), (3.62, 0.31, 64),
+                                                 (3.95, 0.88, 66)]):
+        d = _fake_run_folder(tmp_path / "runs", item["name"], best, drift, secs)
+        state.queue.mark(item["id"], "completed", run_dir=d)
+    state.refresh()
+    pane = QueuePane(state)
+    pane.resize(860, 300)
+    qtbot.addWidget(pane)
+    pane.show()
+    qtbot.waitExposed(pane)
+    assert pane.table.item(1, 4).text() == "3.6200" and pane.table.item(1, 4).font().bold()
+    assert pane.table.item(2, 5).text() == "+0.8800"
+    assert pane.table.item(0, 6).text() == "1:05" and pane.table.item(0, 7).text() == "n/a"
+    with qtbot.waitSignal(pane.overlay_requested) as got:
+        pane.overlay_button.click()
+    assert len(got.args[0]) == 3
+    _shot(pane, "queue_pane.png")
