@@ -74,6 +74,11 @@ class JsonlSink:
         self._fh.close()
 
 
+def _fmt_rate(x: float) -> str:
+    """12,345 tok/s, but 2.41 clip/s: slow units keep three significant digits."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
 def _fmt_time(seconds: float) -> str:
     if seconds != seconds or seconds < 0 or seconds == float("inf"):
         return "--:--"
@@ -107,7 +112,7 @@ class StdoutSink:
             bar = "#" * filled + "-" * (self.width - filled)
             text = (
                 f"[{bar}] step {event.step}/{event.total_steps}  loss {event.loss:.4f}  "
-                f"lr {event.lr:.2e}  {event.throughput:,.0f} {event.throughput_unit}/s  "
+                f"lr {event.lr:.2e}  {_fmt_rate(event.throughput)} {event.throughput_unit}/s  "
                 f"ETA {_fmt_time(event.eta_s)}"
             )
             if self.tty:

@@ -9,11 +9,13 @@ The recipe, top to bottom:
    every ``--val-every``-th file is held out for validation;
 2. train a word-piece tokenizer on the descriptions and build a ``MusicgenForConditionalGeneration``
    from tiny ``T5Config`` / ``EncodecConfig`` / ``MusicgenDecoderConfig`` configs;
-3. **codec first, on reconstruction**: the EnCodec encoder and decoder learn to rebuild
-   clips through residual vector quantisation (codebooks updated as exponential moving
-   averages of their assigned vectors, dead codes re-seeded from the batch,
-   straight-through gradients), loss = L1 on the waveform + multi-resolution
-   log-spectrogram distance + commitment;
+3. **codec first, on reconstruction** (loss = L1 on the waveform + multi-resolution
+   log-spectrogram distance): for ``--codec-warmup`` of its budget the EnCodec encoder and
+   decoder train as a plain autoencoder; then the residual codebooks are set by k-means
+   on the encoder's outputs, the encoder is frozen, and the decoder learns to rebuild
+   clips from the quantised codes. (Training the encoder through the quantiser with EMA
+   codebooks and straight-through gradients collapsed every codebook to a few codes in
+   the CPU budget: the encoder's outputs drift faster than the codebooks follow.)
 4. freeze the codec, encode every clip, and train the text encoder and decoder on the
    studio's own MusicGen objective (``studio.models.audio``: delay-pattern cross-entropy,
    10% of clips without their description so guidance works);
@@ -136,12 +138,48 @@ def _stft_loss(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return loss / 3
 
 
-def codec_step(codec, x: torch.Tensor, decay: float = 0.95, train_codebooks: bool = True
-               ) -> tuple[torch.Tensor, dict]:
+@torch.no_grad()
+def kmeans_init(codec, z: torch.Tensor, iters: int = 10) -> list[int]:
+    """Residual k-means on encoder outputs ``z`` [N, D]: each codebook starts at the
+    centroids of what the previous ones left over. Returns codes used per codebook."""
+    used = []
+    residual = z
+    for layer in codec.quantizer.layers:
+        cb = layer.codebook
+        k = cb.embed.shape[0]
+        c = residual[torch.randperm(len(residual))[:k]].clone()
+        if len(c) < k:
+            c = torch.cat([c, c[torch.randint(0, len(c), (k - len(c),))]])
+        for _ in range(iters):
+            idx = torch.cdist(residual, c).argmin(1)
+            counts = torch.bincount(idx, minlength=k).float()
+            sums = torch.zeros_like(c).index_add_(0, idx, residual)
+            alive = counts > 0
+            c[alive] = sums[alive] / counts[alive, None]
+            dead = (~alive).nonzero().flatten()
+            if len(dead):
+                c[dead] = residual[torch.randint(0, len(residual), (len(dead),))]
+        idx = torch.cdist(residual, c).argmin(1)
+        used.append(int(idx.unique().numel()))
+        cb.embed.copy_(c)
+        cb.embed_avg.copy_(c)
+        cb.cluster_size.fill_(1.0)
+        cb.inited.fill_(2.0)
+        residual = residual - c[idx]
+    return used
+
+
+def codec_step(codec, x: torch.Tensor, decay: float = 0.95, train_codebooks: bool = True,
+               quantize: bool = True) -> tuple[torch.Tensor, dict]:
     """Encoder -> residual VQ (EMA codebooks, straight-through) -> decoder. Returns the
-    loss and its parts."""
+    loss and its parts. ``quantize=False``: a plain autoencoder (the warm-up)."""
     z = codec.encoder(x)                         # [B, D, T]
     b, d, t = z.shape
+    if not quantize:
+        y = codec.decoder(z)[..., :x.shape[-1]]
+        l1, spec = F.l1_loss(y, x), _stft_loss(y, x)
+        return l1 + spec, {"l1": round(float(l1.detach()), 4),
+                           "spec": round(float(spec.detach()), 4)}
     residual = z.transpose(1, 2).reshape(-1, d)  # [B*T, D]
     quant = torch.zeros_like(residual)
     commit = torch.zeros((), device=x.device)
@@ -201,6 +239,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="wall-clock budget of text encoder + decoder training")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--codec-batch", type=int, default=16)
+    p.add_argument("--codec-warmup", type=float, default=0.5,
+                   help="share of the codec budget trained without quantisation")
     p.add_argument("--codec-crop", type=float, default=0.25,
                    help="seconds of each clip the codec trains on per step")
     p.add_argument("--codec-lr", type=float, default=3e-3)
@@ -262,15 +302,37 @@ def build(args: argparse.Namespace) -> dict:
     opt = torch.optim.AdamW([p for p in codec.parameters()], lr=args.codec_lr, betas=(0.8, 0.99))
     g = torch.Generator().manual_seed(args.seed)
     t0, step, hist = time.time(), 0, []
-    while time.time() - t0 < args.codec_minutes * 60:
+    crop = min(n, int(args.codec_crop * args.sample_rate))
+
+    def crops():
         idx = torch.randint(0, len(train), (args.codec_batch,), generator=g).tolist()
         x = wave_batch(train, idx)
-        crop = min(n, int(args.codec_crop * args.sample_rate))
-        off = int(torch.randint(0, n - crop + 1, (1,), generator=g))
-        loss, parts = codec_step(codec, x[..., off:off + crop])
+        off = torch.randint(0, n - crop + 1, (len(idx),), generator=g).tolist()
+        return torch.stack([x[i, :, o:o + crop] for i, o in enumerate(off)])
+
+    # a plain autoencoder first (no bottleneck: it learns fast), then codebooks from
+    # k-means on the encoder's outputs, then only the decoder learns to rebuild audio from
+    # the quantised codes. Updating the encoder under quantisation on this small budget
+    # collapsed the codebooks (its outputs drift faster than codebooks can follow).
+    warm = args.codec_minutes * 60 * args.codec_warmup
+    kmeans_used: list[int] = []
+    while time.time() - t0 < args.codec_minutes * 60:
+        quantize = time.time() - t0 >= warm
+        if quantize and not kmeans_used:
+            with torch.no_grad():
+                zs = torch.cat([codec.encoder(crops()).transpose(1, 2).flatten(0, 1)
+                                for _ in range(8)])
+            kmeans_used = kmeans_init(codec, zs)
+            for p in codec.encoder.parameters():
+                p.requires_grad_(False)
+            opt = torch.optim.AdamW(list(codec.decoder.parameters()), lr=args.codec_lr * 0.3,
+                                    betas=(0.8, 0.99))
+            print(f"codec: k-means codebooks from {len(zs)} vectors, codes used "
+                  f"{kmeans_used} (after {step} autoencoder steps)", flush=True)
+        loss, parts = codec_step(codec, crops(), quantize=quantize, train_codebooks=False)
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(codec.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for p in codec.parameters() if p.requires_grad], 1.0)
         opt.step()
         step += 1
         hist.append(float(loss))
@@ -293,7 +355,8 @@ def build(args: argparse.Namespace) -> dict:
                 "input_l1": round(float(xs.abs().mean()), 4),
                 "codes_used_per_codebook": used}
 
-    codec_info = {"steps": step, "train_loss_last": float(np.mean(hist[-10:])), **codec_val()}
+    codec_info = {"steps": step, "train_loss_last": round(float(np.mean(hist[-10:])), 4),
+                  "kmeans_codes_used": kmeans_used, **codec_val()}
     print("codec", codec_info, flush=True)
 
     # 4. text encoder + decoder on the frozen codec's codes
