@@ -400,7 +400,7 @@ class AudioFamily:
                         input_ids=enc["input_ids"].to(device),
                         attention_mask=enc["attention_mask"].to(device),
                         do_sample=True, max_new_tokens=new_tokens,
-                        guidance_scale=scfg.guidance_scale if scfg.guidance_scale > 1 else None,
+                        guidance_scale=float(scfg.guidance_scale),  # 1: no guidance
                         temperature=scfg.temperature, top_k=scfg.top_k or None,
                         top_p=scfg.top_p)
                 wav = audio[0].float().cpu().numpy()
