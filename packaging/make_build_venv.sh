@@ -8,7 +8,7 @@
 #   cpu      CPU-only wheels from the PyTorch CPU index (~200 MB of torch instead of ~4 GB).
 #            Where that index cannot be reached, falls back to a CPU torch wheel in a local
 #            wheelhouse ($TORCH_WHEELHOUSE, default: pip's find-links), without
-#            torchvision/torchaudio unless matching wheels are there (see packaging/README.md).
+#            torchvision/torchaudio (see packaging/README.md).
 #   cuda     NVIDIA GPUs: on Linux PyPI's default wheels (CUDA 13.0 + the nvidia-* runtime
 #            wheels); on Windows the PyTorch CUDA index ($TORCH_CUDA_INDEX).
 #   rocm     AMD GPUs on Linux: the PyTorch ROCm index ($TORCH_ROCM_INDEX).
@@ -55,7 +55,8 @@ case "$VARIANT" in
       fi
       "${PIP[@]}" install "${PIP_Q[@]}" "$whl"
       echo "!! using $(basename "$whl"): no CPU torchvision/torchaudio to match it, so the" \
-           "bundle trains text and images but has no image augmentations" >&2
+           "bundle trains text and images but has no image augmentations and no audio" \
+           "resampling (the audio family)" >&2
     fi ;;
   cuda)
     # Linux: PyPI's wheels are the CUDA build. Windows: PyPI's are CPU-only, so the CUDA
