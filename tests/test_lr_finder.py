@@ -38,7 +38,7 @@ def test_range_test_restores_the_weights_and_suggests_a_sane_rate(tiny_run_confi
     before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
     rng = torch.get_rng_state()
     points = []
-    result = find_lr(cfg, steps=40, start_lr=1e-5, end_lr=3.0, loaded=loaded,
+    result = find_lr(cfg, steps=30, start_lr=1e-5, end_lr=3.0, loaded=loaded,
                      progress=lambda i, lr, loss, sm: points.append((i, lr, loss, sm)))
     assert len(points) == len(result.lrs) and points[0][0] == 0
     assert result.lrs[0] == pytest.approx(1e-5)
@@ -78,7 +78,7 @@ def test_range_test_stops_on_request_and_rejects_bad_ranges(tiny_run_config):
 def test_cli_lr_find(tiny_run_config, tmp_path, capsys):
     cfg = tiny_run_config()
     out_json = tmp_path / "lr.json"
-    code = main(["lr-find", str(cfg), "--steps", "30", "--start", "1e-4", "--end", "3",
+    code = main(["lr-find", str(cfg), "--steps", "20", "--start", "1e-4", "--end", "3",
                  "--json", str(out_json)])
     out = capsys.readouterr().out
     assert code == 0, out

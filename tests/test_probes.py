@@ -69,7 +69,7 @@ def _overfitting_config(tmp_path: Path, model: Path, **eval_knobs) -> Path:
     cfg = tmp_path / "overfit.toml"
     cfg.write_text(tiny_config_text(
         model, data, tmp_path / "runs",
-        train={"max_steps": 40, "lr": 1e-2, "dropout": 0.0, "schedule": "constant"},
+        train={"max_steps": 24, "lr": 1e-2, "dropout": 0.0, "schedule": "constant"},
         data={"val_fraction": 0.25},
         eval={"every": 4, "overfit_patience": 2, **eval_knobs},
         sample={"every": 0}, checkpoint={"every": 0}))
@@ -91,7 +91,7 @@ def test_overfitting_alarm_stops_with_early_stopping_and_export_takes_the_best(
     w = warnings[0]
     assert w.val_to > w.val_from and w.train_to < w.train_from
     finished = sink.of(ev.RunFinished)[0]
-    assert finished.reason == "early_stopping" and result.step == w.step < 40
+    assert finished.reason == "early_stopping" and result.step == w.step < 24
     assert result.best_step < result.step
     assert any("early stopping: overfitting" in m.text for m in sink.of(ev.LogMessage))
     # metrics.jsonl holds the warning (the curves of a past run show the banner too)
@@ -117,7 +117,7 @@ def test_overfitting_alarm_without_early_stopping_warns_and_goes_on(tmp_path,
     cfg = _overfitting_config(tmp_path, tiny_text_model, reference="off")
     sink = ListSink()
     result = run(load_config(cfg), sink)
-    assert result.step == 40 and sink.of(ev.RunFinished)[0].reason == "completed"
+    assert result.step == 24 and sink.of(ev.RunFinished)[0].reason == "completed"
     assert sink.of(ev.OverfitWarning)
     assert any("turn on eval.early_stopping_patience" in m.text
                for m in sink.of(ev.LogMessage) if m.level == "warning")
@@ -128,23 +128,23 @@ def test_overfitting_alarm_without_early_stopping_warns_and_goes_on(tmp_path,
 def test_forgetting_probe_logs_ref_loss_and_its_drift_across_a_resume(tiny_run_config):
     from studio.core.control import RunControl
 
-    path = tiny_run_config(train={"max_steps": 6}, eval={"every": 2},
-                           checkpoint={"every": 2}, sample={"every": 0})
+    path = tiny_run_config(train={"max_steps": 6}, eval={"every": 3, "reference_examples": 8},
+                           checkpoint={"every": 3}, sample={"every": 0})
     assert load_config(path).eval.reference == "auto"
     control = RunControl()
 
     class StopAt4:
         def emit(self, e):
-            if isinstance(e, ev.StepLogged) and e.step == 4:
+            if isinstance(e, ev.StepLogged) and e.step == 3:
                 control.request_stop()
 
     first = run(load_config(path), StopAt4(), control)
-    assert first.step == 4
+    assert first.step == 3
     sink = ListSink()
     result = run(None, sink, resume=first.run_dir)
     records = [r for r in read_metrics(result.run_dir) if r["event"] == "EvalLogged"]
     refs = [r["metrics"]["ref_loss"] for r in records]
-    assert [r["step"] for r in records] == [0, 2, 4, 6] and all(map(math.isfinite, refs))
+    assert [r["step"] for r in records] == [0, 3, 6] and all(map(math.isfinite, refs))
     assert refs[0] != refs[-1]  # training on sonnets moved the reference loss
     summary = [m.text for m in sink.of(ev.LogMessage)
                if m.text.startswith("forgetting probe (")]
@@ -333,24 +333,24 @@ def test_trial_stops_with_samples_and_continue_extends_the_same_run(tiny_run_con
     from studio.core.control import RunControl
     from studio.core.trial import trial_engine, verdict
 
-    path = tiny_run_config(train={"max_steps": 8}, eval={"every": 0, "reference": "off"},
+    path = tiny_run_config(train={"max_steps": 5}, eval={"every": 0, "reference": "off"},
                            sample={"every": 0}, checkpoint={"every": 0})
     full = ListSink()
     run(load_config(path), full)
 
-    trial = trial_engine(3, run)
+    trial = trial_engine(2, run)
     sink = ListSink()
     result = trial(load_config(path), sink, RunControl())
-    assert result.state == "stopped" and result.step == 3
-    assert [e.step for e in sink.of(ev.SampleReady)] == [0, 3]  # samples at the trial's end
-    assert (Path(result.run_dir) / "checkpoints" / "step_000003").is_dir()
+    assert result.state == "stopped" and result.step == 2
+    assert [e.step for e in sink.of(ev.SampleReady)] == [0, 2]  # samples at the trial's end
+    assert (Path(result.run_dir) / "checkpoints" / "step_000002").is_dir()
     v = verdict(trial.last.losses)
-    assert v.steps == 3 and v.fell == (v.loss_end < v.loss_start * 0.98)
-    assert "trial of 3 steps" in v.text
+    assert v.steps == 2 and v.fell == (v.loss_end < v.loss_start * 0.98)
+    assert "trial of 2 steps" in v.text
     # continue: the same run folder, the same losses as a run that never stopped
     more = ListSink()
     done = run(None, more, resume=result.run_dir)
-    assert done.run_dir == result.run_dir and done.step == 8 and done.state == "completed"
+    assert done.run_dir == result.run_dir and done.step == 5 and done.state == "completed"
     losses = {e.step: e.loss for e in sink.of(ev.StepLogged) + more.of(ev.StepLogged)}
     want = {e.step: e.loss for e in full.of(ev.StepLogged)}
     assert losses == pytest.approx(want, rel=1e-5)
@@ -363,7 +363,7 @@ def test_trial_stops_with_samples_and_continue_extends_the_same_run(tiny_run_con
 def test_cli_trial_then_resume(tiny_run_config, capsys):
     from studio.cli.main import main
 
-    cfg = tiny_run_config(train={"max_steps": 6}, eval={"every": 0, "reference": "off"},
+    cfg = tiny_run_config(train={"max_steps": 3}, eval={"every": 0, "reference": "off"},
                           sample={"every": 0}, checkpoint={"every": 0})
     assert main(["train", str(cfg), "--trial", "2"]) == 0
     out = capsys.readouterr().out
@@ -371,5 +371,5 @@ def test_cli_trial_then_resume(tiny_run_config, capsys):
     run_dir = out.split("continue the same run:  studio resume ")[1].split()[0]
     assert read_status(run_dir)["state"] == "stopped"
     assert main(["resume", run_dir]) == 0
-    assert "finished (completed) at step 6" in capsys.readouterr().out
+    assert "finished (completed) at step 3" in capsys.readouterr().out
     assert main(["train", str(cfg), "--trial", "0"]) == 2

@@ -44,8 +44,8 @@ def test_queue_snapshots_validates_and_names(tiny_run_config, tmp_path):
 def test_queue_goes_on_past_a_failed_run_and_compares(tiny_run_config, tmp_path):
     from studio.engine.queue import run_queue
 
-    cfg = load_config(tiny_run_config(train={"max_steps": 3}, eval={"every": 3},
-                                      sample={"every": 0}, checkpoint={"every": 0}))
+    cfg = load_config(tiny_run_config(train={"max_steps": 2}, eval={
+        "every": 2, "reference_examples": 4}, sample={"every": 0}, checkpoint={"every": 0}))
     q = RunQueue(tmp_path / "queue.json")
     q.add(cfg, ("train.lr=1e-3",))
     q.add(cfg, ("model.source=/no/such/model",))
@@ -67,7 +67,7 @@ def test_queue_goes_on_past_a_failed_run_and_compares(tiny_run_config, tmp_path)
 
 
 def test_cli_sweep_run_queue_list_compare(tiny_run_config, tmp_path, capsys):
-    cfg = tiny_run_config(train={"max_steps": 2}, eval={"every": 2, "reference": "off"},
+    cfg = tiny_run_config(train={"max_steps": 1}, eval={"every": 0, "reference": "off"},
                           sample={"every": 0}, checkpoint={"every": 0})
     qf = str(tmp_path / "queue.json")
     assert main(["sweep", str(cfg), "train.lr=1e-3,3e-3", "--queue", qf]) == 0

@@ -110,7 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     lf.add_argument("--end", type=float, default=1.0, help="last rate (default 1)")
     lf.add_argument("--json", metavar="FILE", help="write every point and the suggestion")
 
-    pr = sub.add_parser("probe", help="bias probe of a text run or model")
+    pr = sub.add_parser("probe", help="bias probe (text runs and models) and caption balance "
+                                      "report (image / audio datasets)")
     prs = pr.add_subparsers(dest="probe", metavar="PROBE", required=True)
     pb = prs.add_parser("bias", help="log-probabilities of chosen continuations of templated "
                                      "prompts, before and after fine-tuning",

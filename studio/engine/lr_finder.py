@@ -68,7 +68,9 @@ def find_lr(cfg: RunConfig, *, steps: int = 100, start_lr: float = 1e-7, end_lr:
             progress: Callable[[int, float, float, float], None] | None = None,
             control: RunControl | None = None, loaded: Any = None) -> LRFindResult:
     """Run the range test. ``progress(i, lr, loss, smoothed)`` after each step.
-    ``loaded``: an already loaded model (its weights are restored afterwards)."""
+    ``loaded``: an already loaded model (its weights, trainable flags and mode are restored
+    afterwards; a LoRA freeze plan leaves its adapters attached, so pass a fresh model
+    then). By default the config's model is loaded fresh."""
     from studio.engine.device import pick_device, pick_precision
     from studio.engine.optim import build_optimizer
     from studio.models import freeze as fz
@@ -168,14 +170,16 @@ def text_plot(result: LRFindResult, width: int = 48, rows: int = 14) -> str:
     picks = sorted({round(k * (n - 1) / max(1, rows - 1)) for k in range(rows)})
     vals = [result.smoothed[i] for i in picks if math.isfinite(result.smoothed[i])]
     lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
-    span = (hi - lo) or 1.0
+    hi = min(hi, vals[0] + 1.5 * (vals[0] - lo)) if vals and vals[0] > lo else hi
+    span = (hi - lo) or 1.0  # the blow-up at the end is cut off (">"), not the scale
     lines = [f"{'rate':>9}  {'loss':>8}"]
+    near = (min(picks, key=lambda i: abs(math.log(result.lrs[i] / result.suggestion)))
+            if result.suggestion else None)
     for i in picks:
         v = result.smoothed[i]
-        bar = "#" * max(1, int((v - lo) / span * width)) if math.isfinite(v) else "(inf)"
-        mark = "  <- suggested" if result.suggestion is not None and \
-            abs(math.log(result.lrs[i]) - math.log(result.suggestion)) < \
-            0.5 * abs(math.log(result.lrs[-1] / result.lrs[0])) / max(1, rows - 1) else ""
+        bar = ("#" * max(1, int(min(v - lo, span) / span * width)) + (">" if v > hi else "")
+               if math.isfinite(v) else "(inf)")
+        mark = "  <- suggested" if i == near else ""
         lines.append(f"{result.lrs[i]:>9.2e}  {v:>8.4f}  {bar}{mark}")
     return "\n".join(lines)
 

@@ -758,6 +758,8 @@ class MainWindow(QMainWindow):
     def _on_queue_run_ended(self, state: str) -> None:
         if self.queue_state.current is None:
             return
+        if self._closing:  # quitting: this run stopped with its checkpoint; no next one
+            self.queue_state.stop()
         final = state if state in ("completed", "stopped", "failed") else "failed"
         self.queue_state.finished(final, self.session.run_dir,
                                   self.session.error_message if final == "failed" else "")
