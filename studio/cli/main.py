@@ -288,6 +288,11 @@ def _export(args) -> int:
 
     out = Path(args.out_dir) if args.out_dir else RunFolder(args.run_dir).export_dir
     export_run(args.run_dir, out, weights=args.weights, fmt=args.format)
+    from studio.config import load_config
+    family = load_config(RunFolder(args.run_dir).config_path).run.family
+    loader = {"image": "diffusers.DDPMPipeline.from_pretrained(folder)",
+              "audio": "transformers.MusicgenForConditionalGeneration.from_pretrained(folder)"
+              }.get(family, "transformers.AutoModelForCausalLM.from_pretrained(folder)")
     how = ("peft.PeftModel.from_pretrained(base_model, folder)" if args.format == "adapter"
            else "transformers.AutoModelForCausalLM.from_pretrained(folder)")
     print(f"Exported to {out} — load with {how}")
