@@ -294,7 +294,7 @@ def _export(args) -> int:
               "audio": "transformers.MusicgenForConditionalGeneration.from_pretrained(folder)"
               }.get(family, "transformers.AutoModelForCausalLM.from_pretrained(folder)")
     how = ("peft.PeftModel.from_pretrained(base_model, folder)" if args.format == "adapter"
-           else "transformers.AutoModelForCausalLM.from_pretrained(folder)")
+           else loader)
     print(f"Exported to {out} — load with {how}")
     return 0
 
