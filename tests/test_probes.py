@@ -373,3 +373,31 @@ def test_cli_trial_then_resume(tiny_run_config, capsys):
     assert main(["resume", run_dir]) == 0
     assert "finished (completed) at step 3" in capsys.readouterr().out
     assert main(["train", str(cfg), "--trial", "0"]) == 2
+
+
+def test_forgetting_probe_for_audio_uses_the_starters_own_samples(tmp_path):
+    from studio.engine.probes import default_reference
+    from tests.tinymodels import make_tiny_musicgen, write_audio_dataset
+
+    ref = default_reference("audio")
+    assert len(list(ref.glob("*.flac"))) >= 6 and len(list(ref.glob("*.txt"))) >= 6
+    model = make_tiny_musicgen(tmp_path / "musicgen")
+    data = write_audio_dataset(tmp_path / "clips", n=4, seconds=1.0)
+    from studio.config import dumps_toml
+    cfg = tmp_path / "audio.toml"
+    cfg.write_text(dumps_toml({
+        "run": {"name": "a", "runs_dir": str(tmp_path / "runs"), "family": "audio"},
+        "model": {"source": str(model)},
+        "data": {"paths": [str(data)], "val_fraction": 0.25, "clip_seconds": 1.0,
+                 "codes_cache": str(tmp_path / "codes")},
+        "train": {"max_steps": 2, "batch_size": 2, "device": "cpu"},
+        "eval": {"every": 2, "reference_examples": 3},
+        "sample": {"every": 0, "prompts": ["drum loop"], "audio_seconds": 0.1,
+                   "guidance_scale": 1.0},
+        "checkpoint": {"every": 0}}))
+    sink = ListSink()
+    run(load_config(cfg), sink)
+    assert any("the audio starter's pre-training samples" in m.text
+               for m in sink.of(ev.LogMessage))
+    refs = [e.metrics["ref_loss"] for e in sink.of(ev.EvalLogged)]
+    assert len(refs) == 2 and all(math.isfinite(r) for r in refs)

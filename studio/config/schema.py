@@ -178,8 +178,9 @@ class EvalConfig:
     reference: str = knob("auto", "Forgetting probe: a reference set evaluated beside the "
                                   "validation split, so you see how far the model moves from "
                                   "what it knew. auto: general English text for text models, "
-                                  "the image starter's own pre-training crops for images; off; "
-                                  "or a file or folder of your own (relative to the config).")
+                                  "the image starter's own pre-training crops for images, the "
+                                  "audio starter's own samples for audio; off; or a file or "
+                                  "folder of your own (relative to the config).")
     reference_examples: int = knob(32, "Reference examples (text blocks or images) evaluated "
                                        "each time: more is steadier, slower.", min=1,
                                    advanced=True)

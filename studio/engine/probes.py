@@ -37,6 +37,8 @@ def default_reference(family: str) -> Path | None:
         return resources_dir() / "reference" / "english.txt"
     if family == "image":
         return resources_dir() / "starters" / "image" / "crops.png"
+    if family == "audio":  # a few of the audio starter's own CC0 pre-training samples
+        return resources_dir() / "reference" / "music"
     return None
 
 
@@ -105,8 +107,38 @@ def _image_reference(path: Path, size: int, limit: int, starter_crops: bool) -> 
     return center_crop_batch(corpus.images[:limit], size)
 
 
+class _FamilyReference:
+    """A reference set read by the family's own dataset code (audio: the codec's codes):
+    its validation split, capped at ``limit`` examples."""
+
+    def __init__(self, data: Any, limit: int, name: str) -> None:
+        if hasattr(data, "val_ids"):
+            data.val_ids = list(data.val_ids)[:limit]
+        self.data, self.name = data, name
+
+    @property
+    def n_val(self) -> int:
+        return self.data.n_val
+
+    def val_batch(self, b: int, bs: int):
+        return self.data.val_batch(b, bs)
+
+
+def _family_reference(fam: Any, loaded: Any, cfg: Any, path: Path, limit: int,
+                      name: str) -> _FamilyReference:
+    import dataclasses
+
+    data_cfg = dataclasses.replace(cfg.data, paths=(str(path),), exclude=(), val_fraction=0.5)
+    ref = fam.datasets(loaded, dataclasses.replace(cfg, data=data_cfg), resolve=Path)
+    if ref.n_val == 0:
+        raise DataError(str(path), "gave no reference examples",
+                        "give a folder with a few files, or set eval.reference = \"off\"")
+    return _FamilyReference(ref, limit, name)
+
+
 def build_reference(family: str, loaded: Any, cfg: Any, data: Any,
-                    log: Callable[[str, str], None]) -> ReferenceSet | None:
+                    log: Callable[[str, str], None], fam: Any = None
+                    ) -> ReferenceSet | _FamilyReference | None:
     """The run's reference set, or None when ``eval.reference`` is off (or has no default
     for this family, which is logged)."""
     choice = cfg.eval.reference.strip()
@@ -129,6 +161,11 @@ def build_reference(family: str, loaded: Any, cfg: Any, data: Any,
         examples = _text_reference(path, loaded, cfg.data.block_size, limit)
     elif family == "image":
         examples = _image_reference(path, data.size, limit, auto)
+    elif fam is not None:  # audio (and any family): its own dataset code reads the set
+        name = "the audio starter's pre-training samples" if auto else str(path)
+        ref = _family_reference(fam, loaded, cfg, path, limit, name)
+        log(f"forgetting probe: {ref.n_val} reference examples from {name}", "info")
+        return ref
     else:
         log(f"the forgetting probe does not know {family} models yet: off", "warning")
         return None
@@ -197,7 +234,7 @@ class RunProbes:
     def __init__(self, cfg: Any, family: Any, loaded: Any, data: Any,
                  log: Callable[[str, str], None]) -> None:
         self.cfg = cfg
-        self.reference = build_reference(family.name, loaded, cfg, data, log)
+        self.reference = build_reference(family.name, loaded, cfg, data, log, family)
         self.watch = OverfitWatch(cfg.eval.overfit_patience)
         self.ref_start: float | None = None
         self.ref_last: float | None = None
