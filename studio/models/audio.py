@@ -341,7 +341,8 @@ class AudioFamily:
                    f"{len(corpus.notes)} converted) as {len(corpus.clips)} clips of up to "
                    f"{d.clip_seconds:g} s at {sr} Hz, {channels} channel(s) "
                    f"({corpus.silent_clips} silent clips dropped; {corpus.seconds:.0f} s of "
-                   f"audio). Training: {len(train_ids)} clips; validation: {len(val_ids)} "
+                   f"audio "
+                   f"in clips). Training: {len(train_ids)} clips; validation: {len(val_ids)} "
                    f"clips from {n_files_val} files. Codes: {k} codebooks x {frames} frames "
                    f"per clip, cached in {cache.dir}.")
         if corpus.notes:
