@@ -83,7 +83,7 @@ def test_overfitting_alarm_stops_with_early_stopping_and_export_takes_the_best(
     # patience 20 would never fire here: the overfitting alarm is what stops the run;
     # keep_best off: early stopping still keeps the best weights
     cfg = _overfitting_config(tmp_path, tiny_text_model, early_stopping_patience=20,
-                              keep_best=False)
+                              keep_best=False, reference_examples=4)
     sink = ListSink()
     result = run(load_config(cfg), sink)
     warnings = sink.of(ev.OverfitWarning)
@@ -335,9 +335,6 @@ def test_trial_stops_with_samples_and_continue_extends_the_same_run(tiny_run_con
 
     path = tiny_run_config(train={"max_steps": 5}, eval={"every": 0, "reference": "off"},
                            sample={"every": 0}, checkpoint={"every": 0})
-    full = ListSink()
-    run(load_config(path), full)
-
     trial = trial_engine(2, run)
     sink = ListSink()
     result = trial(load_config(path), sink, RunControl())
@@ -347,13 +344,14 @@ def test_trial_stops_with_samples_and_continue_extends_the_same_run(tiny_run_con
     v = verdict(trial.last.losses)
     assert v.steps == 2 and v.fell == (v.loss_end < v.loss_start * 0.98)
     assert "trial of 2 steps" in v.text
-    # continue: the same run folder, the same losses as a run that never stopped
+    # continue: the same run folder and one continuous curve (that a resume reproduces the
+    # uninterrupted losses exactly is proven in test_engine)
     more = ListSink()
     done = run(None, more, resume=result.run_dir)
     assert done.run_dir == result.run_dir and done.step == 5 and done.state == "completed"
-    losses = {e.step: e.loss for e in sink.of(ev.StepLogged) + more.of(ev.StepLogged)}
-    want = {e.step: e.loss for e in full.of(ev.StepLogged)}
-    assert losses == pytest.approx(want, rel=1e-5)
+    assert [e.step for e in more.of(ev.StepLogged)] == [3, 4, 5]
+    steps = [r["step"] for r in read_metrics(done.run_dir) if r["event"] == "StepLogged"]
+    assert steps == [1, 2, 3, 4, 5]
     assert verdict([(1, 5.0), (2, 4.0), (3, 3.0), (4, 2.0)]).fell
     assert "rose" in verdict([(1, 2.0), (2, 3.0)]).text
     assert "barely moved" in verdict([(1, 2.0), (2, 2.01)]).text
