@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -81,6 +82,9 @@ def test_fsdp_matches_one_process_under_a_freeze_plan_with_lora(tiny_run_config,
                                rtol=1e-4, atol=1e-5)
     val = {r["step"]: r["val_loss"] for r in read_metrics(two.path) if r["event"] == "EvalLogged"}
     assert sorted(val) == [0, 2, 4]
+    # the forgetting probe's reference loss, evaluated by every rank of the sharded model
+    ref = [r["metrics"]["ref_loss"] for r in read_metrics(two.path) if r["event"] == "EvalLogged"]
+    assert len(ref) == 3 and all(math.isfinite(x) for x in ref)
     assert (two.path / "samples").is_dir() and (two.path / "best").is_dir()
     res2 = run(None, ListSink(), resume=two.path, overrides=("train.max_steps=5",))
     assert res2.state == "completed" and res2.step == 5
