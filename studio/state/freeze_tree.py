@@ -544,6 +544,11 @@ class FreezeTree(Observable):
                 pos = next((k for k, gp in enumerate(entries)
                             if self._by_name.get(gp.name, -1) > order), len(entries))
                 entries.insert(pos, plan)
+        if fc.default_mode != self._fc.default_mode:
+            # a new default can make earlier entries say what it now says: drop those
+            entries = [gp for gp in entries
+                       if not _same(_tidy(gp), presets.get(gp.name,
+                                                           GroupPlan(gp.name, fc.default_mode)))]
         self._commit(dataclasses.replace(fc, groups=tuple(entries)))
 
     def _commit(self, fc: FreezeConfig) -> None:
