@@ -331,7 +331,7 @@ def test_a_tiny_model_trains_to_completion_from_the_gui(make_window, tiny_run_co
     project = Project.load(tiny_run_config(train={"max_steps": 6}))
     win = make_window(project=project)  # the real engine
     # the Model pane loads the model in the background; two concurrent from_pretrained
-    # calls race (see the xfail test below), so Train waits for it here
+    # calls race (see test_train_while_the_model_pane_is_still_loading), so Train waits for it here
     qtbot.waitUntil(_panes_idle, timeout=60_000)
     with qtbot.waitSignal(win.host.run_ended, timeout=120_000) as ended:
         win.act_train.trigger()
@@ -385,12 +385,10 @@ def test_the_first_paint_comes_before_the_heavier_panes(qtbot, tmp_path):
 
 
 @requires_engine
-@pytest.mark.xfail(strict=False, reason=(
-    "transformers' from_pretrained is not thread-safe (it patches torch globally while it "
-    "builds on the meta device): the Model pane's summary load racing the engine's load "
-    "leaves meta tensors ('Cannot copy out of meta tensor'). Needs one process-wide lock "
-    "around family.load (studio/models)."))
 def test_train_while_the_model_pane_is_still_loading(make_window, tiny_run_config, qtbot):
+    """from_pretrained is not thread-safe (it patches torch globally while it builds on the
+    meta device): the Model pane's load and the run's load take turns (models.base
+    LOAD_LOCK), so training at once never meets 'Cannot copy out of meta tensor'."""
     project = Project.load(tiny_run_config(train={"max_steps": 3}))
     win = make_window(project=project)
     with qtbot.waitSignal(win.host.run_ended, timeout=120_000) as ended:
