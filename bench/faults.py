@@ -217,6 +217,21 @@ def fault_hostile_images(b: Bench) -> str:
            "(200 MP PNG and bomb GIFs refused before decoding)"
 
 
+def fault_hostile_audio(b: Bench) -> str:
+    from studio.data.audio import AudioSpec, load_audio_corpus
+    from tests.make_hostile_audio import UNUSABLE, USABLE, make_hostile_audio
+    d = make_hostile_audio(b.root / "hostile audio ünï")
+    corpus = load_audio_corpus(d, AudioSpec(sample_rate=16_000, channels=1, clip_seconds=1.0))
+    read = {Path(f.path).name for f in corpus.files}
+    assert read == set(USABLE), read
+    reasons = {Path(s.path).name: s.reason for s in corpus.skipped}
+    for name, words in UNUSABLE.items():
+        assert words in reasons.get(name, ""), (name, reasons.get(name))
+    return (f"{len(read)} files read and converted to 16 kHz mono ({len(corpus.clips)} clips), "
+            f"{len(reasons)} skipped with a reason (8-bit, 96 kHz, 6 channels, mp3 named .wav, "
+            "truncated, silent, 50 ms, not audio, empty)")
+
+
 def fault_big_folder_scan(b: Bench) -> str:
     import threading
 
@@ -261,7 +276,8 @@ def fault_unsafe_pickle(b: Bench) -> str:
 
 
 FAULTS = [fault_sigkill, fault_kill_during_save, fault_full_disk, fault_oom, fault_nan,
-          fault_torn_metrics, fault_hostile_text, fault_hostile_images, fault_big_folder_scan,
+          fault_torn_metrics, fault_hostile_text, fault_hostile_images, fault_hostile_audio,
+          fault_big_folder_scan,
           fault_unsafe_pickle]
 
 

@@ -24,38 +24,13 @@ from studio.data.audio import (
     read_clips,
     split_clips,
 )
-
-SR = 8000
-
-
-def tone(seconds: float, sr: int = SR, f0: float = 440.0, amp: float = 0.3,
-         channels: int = 1) -> np.ndarray:
-    t = np.arange(int(seconds * sr)) / sr
-    x = amp * np.sin(2 * np.pi * f0 * t)
-    return np.stack([x * (1 - 0.1 * c) for c in range(channels)], axis=1).astype(np.float32)
+from tests.make_hostile_audio import SR, make_hostile_audio, tone
 
 
 @pytest.fixture
 def odd_folder(tmp_path) -> Path:
     """One file of each kind of trouble the issue names, and a normal one."""
-    d = tmp_path / "odd"
-    d.mkdir()
-    sf.write(d / "normal.flac", tone(2.0), SR)
-    sf.write(d / "eight_bit.wav", tone(1.5), SR, subtype="PCM_U8")
-    sf.write(d / "hi_res.wav", tone(1.5, sr=96_000), 96_000, subtype="PCM_24")
-    sf.write(d / "surround.wav", tone(1.5, channels=6), SR)
-    sf.write(d / "blip.wav", tone(0.05), SR)
-    sf.write(d / "silence.wav", np.zeros((SR * 2, 1), np.float32), SR)
-    good = (d / "normal.flac").read_bytes()
-    sf.write(d / "whole.wav", tone(1.0), SR)
-    (d / "truncated.wav").write_bytes((d / "whole.wav").read_bytes()[:30])
-    (d / "whole.wav").unlink()
-    sf.write(d / "really.mp3", tone(1.5), SR, format="MP3")
-    (d / "really.mp3").rename(d / "mp3_named.wav")
-    (d / "notes.wav").write_text("this is not audio at all, just words", encoding="utf-8")
-    (d / "empty.ogg").write_bytes(b"")
-    assert good
-    return d
+    return make_hostile_audio(tmp_path / "odd")
 
 
 def test_each_odd_file_is_read_or_skipped_with_a_reason(odd_folder):
