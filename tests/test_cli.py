@@ -137,3 +137,31 @@ def test_config_command_prints_a_valid_commented_config(capsys, tmp_path):
     from studio.config import loads_config
     cfg = loads_config(text.replace("paths = []", 'paths = ["x"]'))
     assert cfg.train.lr > 0
+
+
+def test_inspect_reads_the_family_from_the_model_folder(tiny_text_model, tmp_path, capsys):
+    from studio.core.paths import guess_family
+    from tests.tinymodels import make_tiny_musicgen, make_tiny_unet
+    unet = make_tiny_unet(tmp_path / "unet")
+    music = make_tiny_musicgen(tmp_path / "musicgen")
+    assert guess_family(str(tiny_text_model)) == "text"
+    assert guess_family(str(unet)) == "image" and guess_family("starter:image") == "image"
+    assert guess_family(str(music)) == "audio" and guess_family("starter:audio") == "audio"
+    assert guess_family("someone/on-the-hub") is None
+    assert main(["inspect", str(unet)]) == 0  # no --family needed
+    assert "UNet2DModel" in capsys.readouterr().out
+    assert main(["inspect", str(music)]) == 0
+    assert "MusicgenForConditionalGeneration" in capsys.readouterr().out
+
+
+def test_choosing_a_model_of_another_family_switches_the_project_family(tmp_path):
+    from studio.state.project import Project
+    from tests.tinymodels import make_tiny_unet
+    project = Project(name="p")
+    assert project.config.run.family == "text"
+    project.set_model_source(str(make_tiny_unet(tmp_path / "unet")))
+    assert project.config.run.family == "image"
+    project.set_model_source("starter:audio")
+    assert project.config.run.family == "audio"
+    project.set_model_source("someone/on-the-hub")  # unknown: the family stays
+    assert project.config.run.family == "audio"

@@ -85,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("overrides", nargs="*", metavar="section.key=value",
                    help="e.g. freeze.preset=gradual train.batch_size=4")
     i.add_argument("--config", help="show the freeze plan and memory of this run config")
-    i.add_argument("--family", default="text")
+    i.add_argument("--family", choices=("text", "image", "audio"),
+                   help="default: the config's run.family, else read from the model folder")
 
     g = sub.add_parser("gui", help="open the studio window")
     g.add_argument("project", nargs="?", help="project file (.toml); default: the demo")
@@ -309,8 +310,12 @@ def _inspect(args) -> int:
         cfg = load_config(args.config, tuple(args.overrides))
     else:
         cfg = apply_overrides(RunConfig(data=DataConfig(paths=("-",))), tuple(args.overrides))
-    fam = get_family(args.family)
-    loaded = fam.load(args.model or cfg.model.source, "cpu")
+    from studio.core.paths import guess_family
+    source = args.model or cfg.model.source
+    family = args.family or (cfg.run.family if args.config else
+                             guess_family(source) or cfg.run.family)
+    fam = get_family(family)
+    loaded = fam.load(source, "cpu")
     groups = fam.layer_groups(loaded)
     states = fz.resolve_plan(groups, cfg.freeze)
     fz.apply_plan(loaded.model, states, cfg.freeze)  # LoRA adapters counted for real

@@ -84,6 +84,12 @@ class Project(Observable):
         return self._config.model.source
 
     def set_model_source(self, source: str) -> None:
+        """Use this model; a local folder of another family (a diffusers UNet, a MusicGen)
+        switches ``run.family`` with it, so the model loads through the right family."""
+        from studio.core.paths import guess_family
+        family = guess_family(source)
+        if family is not None and family != self._config.run.family:
+            self.replace_section("run", family=family)
         self.replace_section("model", source=source)
         self.changed("model")
 
