@@ -8,11 +8,10 @@ writes the suggestion into the project's ``train.lr`` (one click).
 from __future__ import annotations
 
 import math
-import traceback
 from typing import Callable
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QDialog,
@@ -29,36 +28,12 @@ from PySide6.QtWidgets import (
 
 from studio.config import RunConfig
 from studio.core.control import RunControl
-from studio.core.errors import StudioError
+from studio.qt.widgets.tasks import ThreadJob
 from studio.state.probes import LRFinderState
 
 RAW = (31, 119, 180, 90)
 SMOOTH = (31, 119, 180)
 SUGGEST = (46, 157, 79)
-
-
-class _Worker(QObject):
-    point = Signal(int, float, float, float)
-    finished = Signal(object)   # LRFindResult.to_dict()
-    errored = Signal(str)
-
-    def __init__(self, fn, cfg: RunConfig, kwargs: dict, control: RunControl) -> None:
-        super().__init__()
-        self.fn, self.cfg, self.kwargs, self.control = fn, cfg, kwargs, control
-
-    @Slot()
-    def work(self) -> None:
-        try:
-            fn = self.fn
-            if fn is None:
-                from studio.engine.lr_finder import find_lr as fn  # torch: off the GUI thread
-            result = fn(self.cfg, progress=lambda *a: self.point.emit(*a),
-                        control=self.control, **self.kwargs)
-            self.finished.emit(result.to_dict() if hasattr(result, "to_dict") else result)
-        except BaseException as exc:  # noqa: BLE001 - errors come home as a signal
-            traceback.print_exc()
-            self.errored.emit(str(exc) if isinstance(exc, StudioError)
-                              else f"{type(exc).__name__}: {exc}")
 
 
 class LRFinderDialog(QDialog):
@@ -74,8 +49,7 @@ class LRFinderDialog(QDialog):
         self.cfg, self.apply_fn, self.find_fn = cfg, apply, find_fn
         self.state = state or LRFinderState()
         self.control: RunControl | None = None
-        self._thread: QThread | None = None
-        self._worker: _Worker | None = None
+        self._job: ThreadJob | None = None
 
         intro = QLabel("A short range test on your data with your settings: the rate grows "
                        "exponentially while the loss is recorded. A good rate is where the "
@@ -156,7 +130,7 @@ class LRFinderDialog(QDialog):
     # -- running ---------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._job is not None
 
     def toggle(self) -> None:
         if self.running:
@@ -173,25 +147,20 @@ class LRFinderDialog(QDialog):
                   "end_lr": 10 ** self.end_lr.value()}
         self.control = RunControl()
         self.state.start(kwargs["steps"])
-        thread = QThread()
-        worker = _Worker(self.find_fn, self.cfg, kwargs, self.control)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.work)
-        worker.point.connect(self._on_point)
-        # slots of this dialog (a QObject on the GUI thread), so they run queued, in
-        # order after the points; a plain callable would run on the worker thread
-        worker.finished.connect(self._on_finished)
-        worker.errored.connect(self._on_errored)
-        for sig in (worker.finished, worker.errored):
-            sig.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-            sig.connect(worker.deleteLater)
-        thread.finished.connect(self._on_thread_finished)
-        thread.finished.connect(thread.deleteLater)
-        self._thread, self._worker = thread, worker
-        thread.start()
+        cfg, control, find_fn = self.cfg, self.control, self.find_fn
 
-    @Slot(int, float, float, float)
-    def _on_point(self, _i: int, lr: float, loss: float, smoothed: float) -> None:
+        def job(report):
+            fn = find_fn
+            if fn is None:
+                from studio.engine.lr_finder import find_lr as fn  # torch: off the GUI thread
+            return fn(cfg, progress=report, control=control, **kwargs)
+
+        self._job = ThreadJob(job, point=self._on_point, finished=self._on_finished,
+                              errored=self._on_errored, ended=self._on_thread_finished)
+
+    @Slot(object)
+    def _on_point(self, point: tuple) -> None:
+        _i, lr, loss, smoothed = point
         self.state.add_point(lr, loss, smoothed)
 
     @Slot(object)
@@ -204,7 +173,7 @@ class LRFinderDialog(QDialog):
 
     @Slot()
     def _on_thread_finished(self) -> None:
-        self._thread = self._worker = None
+        self._job = None
         self._on_state("thread")
         self.done_running.emit()
 
@@ -215,10 +184,10 @@ class LRFinderDialog(QDialog):
             self.summary.setText(f"train.lr is now {lr:.2e}.")
 
     def stop_and_wait(self, timeout_ms: int = 30_000) -> None:
-        if self._thread is not None:
+        if self._job is not None:
             if self.control is not None:
                 self.control.request_stop()
-            self._thread.wait(timeout_ms)
+            self._job.wait(timeout_ms)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
         if self.running:

@@ -8,11 +8,10 @@ shows each continuation's share before → after and the gap, the chart the gaps
 
 from __future__ import annotations
 
-import traceback
 from typing import Callable
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QDialog,
@@ -30,32 +29,11 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import StudioError
+from studio.qt.widgets.tasks import ThreadJob
 from studio.state.probes import BiasProbeState
 
 BEFORE = (150, 150, 150)
 AFTER = (214, 39, 40)
-
-
-class _Worker(QObject):
-    finished = Signal(object)
-    errored = Signal(str)
-
-    def __init__(self, fn, target: str, templates: tuple[str, ...]) -> None:
-        super().__init__()
-        self.fn, self.target, self.templates = fn, target, templates
-
-    @Slot()
-    def work(self) -> None:
-        try:
-            fn = self.fn
-            if fn is None:
-                from studio.engine.bias_probe import probe_run_or_model as fn
-            report = fn(self.target, self.templates)
-            self.finished.emit(report.to_dict() if hasattr(report, "to_dict") else report)
-        except BaseException as exc:  # noqa: BLE001 - errors come home as a signal
-            traceback.print_exc()
-            self.errored.emit(str(exc) if isinstance(exc, StudioError)
-                              else f"{type(exc).__name__}: {exc}")
 
 
 class BiasProbeDialog(QDialog):
@@ -66,8 +44,7 @@ class BiasProbeDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Bias probe")
         self.state, self.save_templates, self.probe_fn = state, save_templates, probe_fn
-        self._thread: QThread | None = None
-        self._worker: _Worker | None = None
+        self._job: ThreadJob | None = None
 
         self.target_label = QLabel()
         self.target_label.setWordWrap(True)
@@ -144,7 +121,7 @@ class BiasProbeDialog(QDialog):
     # -- actions ----------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._job is not None
 
     def choose_run(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a run folder", self.state.target)
@@ -170,19 +147,16 @@ class BiasProbeDialog(QDialog):
         self.state.set_templates(templates)
         self.save_templates(templates)  # saved with the project
         self.state.start()
-        thread = QThread()
-        worker = _Worker(self.probe_fn, self.state.target, templates)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.work)
-        worker.finished.connect(self._on_finished)
-        worker.errored.connect(self._on_errored)
-        for sig in (worker.finished, worker.errored):
-            sig.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-            sig.connect(worker.deleteLater)
-        thread.finished.connect(self._on_thread_finished)
-        thread.finished.connect(thread.deleteLater)
-        self._thread, self._worker = thread, worker
-        thread.start()
+        target, probe_fn = self.state.target, self.probe_fn
+
+        def job(_report):
+            fn = probe_fn
+            if fn is None:
+                from studio.engine.bias_probe import probe_run_or_model as fn
+            return fn(target, templates)
+
+        self._job = ThreadJob(job, finished=self._on_finished, errored=self._on_errored,
+                              ended=self._on_thread_finished)
 
     @Slot(object)
     def _on_finished(self, report: dict) -> None:
@@ -194,13 +168,13 @@ class BiasProbeDialog(QDialog):
 
     @Slot()
     def _on_thread_finished(self) -> None:
-        self._thread = self._worker = None
+        self._job = None
         self._on_state("thread")
         self.done_running.emit()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
-        if self._thread is not None:
-            self._thread.wait(60_000)  # scoring is short; a model load cannot be cancelled
+        if self._job is not None:
+            self._job.wait(60_000)  # scoring is short; a model load cannot be cancelled
         super().closeEvent(event)
 
     # -- the view ----------------------------------------------------------------------------
@@ -329,7 +303,6 @@ class BalanceDialog(QDialog):
         return tuple(g.strip() for g in self.editor.toPlainText().splitlines() if g.strip())
 
     def run_report(self) -> None:
-        from studio.core.errors import StudioError
         from studio.data.balance import balance_report, verdict
 
         groups = self.groups()

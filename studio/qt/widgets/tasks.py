@@ -6,6 +6,10 @@
 A function that reports progress takes ``report`` and ``cancel`` keyword arguments when
 ``progress=`` is given: ``report(value)`` emits ``progress(value)`` on the GUI thread.
 
+A long job that loads a model and trains or scores (the learning-rate test, the bias
+probe) gets a QThread of its own instead (``ThreadJob``), so it never holds a pool slot
+that thumbnails and previews wait for.
+
 The runnables live on application-owned thread pools ("scan": one long job at a time;
 "light": thumbnails, previews, model summaries). Results for a receiver that has been
 deleted are dropped; on quit every task is told to cancel, and the pools (children of the
@@ -15,9 +19,21 @@ application) wait for their threads before the application goes away.
 from __future__ import annotations
 
 import threading
+import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import (
+    QCoreApplication,
+    QObject,
+    QRunnable,
+    Qt,
+    QThread,
+    QThreadPool,
+    Signal,
+    Slot,
+)
+
+from studio.core.errors import StudioError
 
 _POOLS: dict[str, QThreadPool] = {}
 _LIVE: set["Task"] = set()
@@ -128,3 +144,50 @@ def run_in_background(fn: Callable[..., Any], *args: Any, done: Callable | None 
     _LIVE.add(task)
     pool(pool_name).start(_Runnable(task, call))
     return task
+
+
+class _ThreadWorker(QObject):
+    point = Signal(object)      # a tuple of whatever the job reports
+    finished = Signal(object)   # the result (``to_dict()`` when it has one)
+    errored = Signal(str)
+
+    def __init__(self, fn: Callable[[Callable[..., None]], Any]) -> None:
+        super().__init__()
+        self._fn = fn
+
+    @Slot()
+    def work(self) -> None:
+        try:
+            result = self._fn(lambda *a: self.point.emit(a))
+            self.finished.emit(result.to_dict() if hasattr(result, "to_dict") else result)
+        except BaseException as exc:  # noqa: BLE001 - errors come home as a signal
+            traceback.print_exc()
+            self.errored.emit(str(exc) if isinstance(exc, StudioError)
+                              else f"{type(exc).__name__}: {exc}")
+
+
+class ThreadJob:
+    """``fn(report)`` on a QThread of its own (the engine host's pattern): ``report(*a)``
+    reaches ``point(a)``, then ``finished(result)`` or ``errored(message)``, and ``ended()``
+    once the thread has stopped. Pass slots of a QObject living on the GUI thread: they run
+    there, queued, in order."""
+
+    def __init__(self, fn: Callable[[Callable[..., None]], Any], *, finished: Callable,
+                 errored: Callable, ended: Callable, point: Callable | None = None) -> None:
+        thread, worker = QThread(), _ThreadWorker(fn)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.work)
+        if point is not None:
+            worker.point.connect(point)
+        worker.finished.connect(finished)
+        worker.errored.connect(errored)
+        for sig in (worker.finished, worker.errored):
+            sig.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+            sig.connect(worker.deleteLater)
+        thread.finished.connect(ended)
+        thread.finished.connect(thread.deleteLater)
+        self.thread, self.worker = thread, worker
+        thread.start()
+
+    def wait(self, timeout_ms: int) -> bool:
+        return self.thread.wait(timeout_ms)
