@@ -21,7 +21,6 @@ from studio.core.paths import resources_dir
 from studio.qt.dialogs.icon import app_icon
 
 APP_NAME = "Fine-Tuning Studio"
-DIST_NAME = "fine-tuning-studio"
 
 # (component, what it is here, licence). Kept next to the About text so adding a
 # dependency to pyproject.toml and here is one review.
@@ -42,15 +41,6 @@ THIRD_PARTY = (
     ("Pillow", "images", "MIT-CMU (HPND)"),
     ("soundfile / libsndfile", "audio files", "BSD-3-Clause / LGPL-2.1"),
 )
-
-
-def app_version() -> str:
-    """The installed package's version (pyproject), else the source tree's."""
-    try:
-        return metadata.version(DIST_NAME)
-    except metadata.PackageNotFoundError:
-        from studio import __version__
-        return __version__
 
 
 def _version_of(dist: str) -> str:
@@ -83,7 +73,8 @@ class AboutDialog(QDialog):
         self.setWindowTitle(f"About {APP_NAME}")
         self.setWindowIcon(app_icon())
         self.resize(760, 560)
-        self.version = app_version()
+        from studio import __version__  # pyproject reads its version from here
+        self.version = __version__
 
         head = QHBoxLayout()
         logo = QLabel()
