@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -165,3 +166,13 @@ def test_choosing_a_model_of_another_family_switches_the_project_family(tmp_path
     assert project.config.run.family == "audio"
     project.set_model_source("someone/on-the-hub")  # unknown: the family stays
     assert project.config.run.family == "audio"
+    # typed into Settings (model.source) works the same; a change that also picks the
+    # family keeps the family it picked
+    project.replace_section("model", source="starter:image")
+    assert project.config.run.family == "image"
+    both = dataclasses.replace(project.config,
+                               run=dataclasses.replace(project.config.run, family="text"),
+                               model=dataclasses.replace(project.config.model,
+                                                         source="starter:audio"))
+    project.set_config(both)
+    assert project.config.run.family == "text"

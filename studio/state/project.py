@@ -41,12 +41,19 @@ class Project(Observable):
         return self._config
 
     def set_config(self, config: RunConfig) -> None:
-        old = self._config.model
-        if config.model.source != old.source and config.model.trust_remote_code \
-                and old.trust_remote_code:
-            # trust is given to one model's code, never carried over to the next model
-            config = dataclasses.replace(
-                config, model=dataclasses.replace(config.model, trust_remote_code=False))
+        old = self._config
+        if config.model.source != old.model.source:
+            if config.model.trust_remote_code and old.model.trust_remote_code:
+                # trust is given to one model's code, never carried over to the next model
+                config = dataclasses.replace(
+                    config, model=dataclasses.replace(config.model, trust_remote_code=False))
+            # a local folder of another family (a diffusers UNet, a MusicGen) switches
+            # run.family with it, unless this same change chose the family
+            from studio.core.paths import guess_family
+            family = guess_family(config.model.source)
+            if family is not None and config.run.family == old.run.family != family:
+                config = dataclasses.replace(
+                    config, run=dataclasses.replace(config.run, family=family))
         if config != self._config:
             self._config = config
             self.dirty = True
@@ -84,12 +91,7 @@ class Project(Observable):
         return self._config.model.source
 
     def set_model_source(self, source: str) -> None:
-        """Use this model; a local folder of another family (a diffusers UNet, a MusicGen)
-        switches ``run.family`` with it, so the model loads through the right family."""
-        from studio.core.paths import guess_family
-        family = guess_family(source)
-        if family is not None and family != self._config.run.family:
-            self.replace_section("run", family=family)
+        """Use this model (``set_config`` switches the family to the folder's)."""
         self.replace_section("model", source=source)
         self.changed("model")
 
