@@ -63,6 +63,8 @@ class Dist:
 def full(t: torch.Tensor) -> torch.Tensor:
     """The whole tensor behind an FSDP shard (a collective: every rank calls it in the same
     order); a plain tensor is returned as it is."""
+    if not tdist.is_initialized():  # one process: no shards exist (and no import to pay)
+        return t
     from torch.distributed.tensor import DTensor
     return t.full_tensor() if isinstance(t, DTensor) else t
 
@@ -70,6 +72,8 @@ def full(t: torch.Tensor) -> torch.Tensor:
 def like(full_value: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
     """``full_value`` laid out like ``param``: this rank's shard when ``param`` is sharded
     (the inverse of ``full``)."""
+    if not tdist.is_initialized():
+        return full_value
     from torch.distributed.tensor import DTensor, distribute_tensor
     if isinstance(param, DTensor) and not isinstance(full_value, DTensor):
         return distribute_tensor(full_value.to(param.device), param.device_mesh,

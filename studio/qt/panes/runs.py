@@ -95,14 +95,10 @@ class RunsPane(QWidget):
         """While a run trains, re-read only the live rows (not every past run's folder)."""
         if not (self.busy and self.isVisible()):
             return
-        for i in range(self.tree.topLevelItemCount()):
-            item = self.tree.topLevelItem(i)
-            k = next((k for k, info in enumerate(self.infos)
-                      if str(info.path) == item.data(0, Qt.ItemDataRole.UserRole)), None)
-            if k is None or self.infos[k].state not in LIVE_STATES:
-                continue
-            self.infos[k] = run_info(self.infos[k].path)
-            self._fill(item, self.infos[k])
+        for k, info in enumerate(self.infos):  # rows are in the order of self.infos
+            if info.state in LIVE_STATES:
+                self.infos[k] = run_info(info.path)
+                self._fill(self.tree.topLevelItem(k), self.infos[k])
         self._update_buttons()
 
     def set_runs_dir(self, runs_dir: str | Path) -> None:
