@@ -85,6 +85,38 @@ def test_layer_tree_shows_the_decoder_and_freezes_text_encoder_and_codec(tiny_mu
     assert modes["text_encoder"] == "full" and modes["block.1"] == "lora"
 
 
+def test_memory_estimate_counts_codec_frames_of_the_decoder(tiny_musicgen):
+    """The activation term of a MusicGen is the decoder's, over the codec frames of one
+    clip (plus the delay pattern), with one logit head per codebook: not data.block_size
+    tokens of the composite config's defaults."""
+    from types import SimpleNamespace
+
+    loaded = get_family("audio").load(str(tiny_musicgen), "cpu")
+    model = loaded.model
+    dec, codec = model.config.decoder, model.config.audio_encoder
+    shape = fz.model_shape(model)
+    frame_rate = codec.sampling_rate / int(np.prod(codec.upsampling_ratios))
+    assert shape["audio"] == {"frame_rate": frame_rate, "codebooks": dec.num_codebooks}
+    assert shape["n_layer"] == dec.num_hidden_layers and shape["d_model"] == dec.hidden_size
+    assert shape["vocab"] == dec.vocab_size * dec.num_codebooks
+    for seconds in (1.0, 4.0):
+        block, said = fz.positions(shape, SimpleNamespace(clip_seconds=seconds, block_size=7))
+        frames = int(np.ceil(seconds * frame_rate))
+        assert block == frames + dec.num_codebooks - 1
+        assert said == f"{frames} codec frames ({seconds:g} s clips)"
+    groups = get_family("audio").layer_groups(loaded)
+    states = fz.resolve_plan(groups, FreezeConfig())
+    short, long = (fz.estimate_for(model, states, optimizer="adamw", momentum=0.9, batch=2,
+                                   block=fz.positions(shape, SimpleNamespace(
+                                       clip_seconds=s, block_size=128))[0])
+                   for s in (1.0, 4.0))
+    assert long.activations > 3 * short.activations  # longer clips, more activations
+    assert long.weights == short.weights
+    # text models still count data.block_size tokens
+    text = fz.positions({"n_layer": 2}, SimpleNamespace(clip_seconds=5.0, block_size=64))
+    assert text == (64, "64 tokens")
+
+
 def test_delay_pattern_labels():
     codes = torch.tensor([[[1, 2, 3], [4, 5, 6]]])  # [B=1, K=2, T=3]
     out = delayed_labels(codes, torch.tensor([2]), pad=9)
@@ -156,3 +188,15 @@ def test_codes_cache_skips_the_codec_and_follows_file_changes(audio_config):
     sf.write(path, x[::-1].copy(), sr)
     changed, _ = encoded_for_all()
     assert changed == 2
+    # the edited file's old codes stay until the cache is over its limit; then the codes of
+    # files no longer used go first, and this dataset's own are kept (nothing re-encoded)
+    cache_dir = fam.datasets(loaded, cfg).cache.dir
+    assert len(list(cache_dir.iterdir())) == 7  # 6 files + the edited file's old version
+    import dataclasses
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, codes_cache_gb=1e-9))
+    data = fam.datasets(loaded, cfg)
+    assert "deleted the codes of 1 files used longest ago" in data.summary
+    assert len(list(cache_dir.iterdir())) == 6
+    data.train_batch(torch.tensor(list(range(data.n_train))), seed=0)
+    data.val_batch(0, 100)
+    assert data.encoded == 0

@@ -308,6 +308,26 @@ def test_balance_report_counts_caption_words_and_groups(tmp_path):
         balance_report([tmp_path / "imgs"], ["lonely"])
 
 
+def test_balance_report_describes_uncaptioned_audio_by_its_folder(tmp_path):
+    """Audio without a .txt sidecar trains on its folder's name; the report counts that."""
+    import numpy as np
+    import soundfile as sf
+
+    from studio.data.balance import balance_report
+
+    for folder, n in (("drum_loops", 3), ("ambient-pads", 1)):
+        (tmp_path / folder).mkdir()
+        for i in range(n):
+            sf.write(tmp_path / folder / f"a{i}.wav", np.zeros(800, "float32"), 8000)
+    (tmp_path / "drum_loops" / "a0.txt").write_text("a fast breakbeat", encoding="utf-8")
+    rep = balance_report([tmp_path], ["drum|ambient"])
+    assert rep.media == 4 and rep.captioned == 4 and rep.from_folder == 3
+    assert rep.uncaptioned_examples == []
+    assert rep.groups[0]["counts"] == {"drum": 2, "ambient": 1}
+    assert dict(rep.top)["breakbeat"] == 1 and dict(rep.top)["loops"] == 2
+    assert "3 audio files have no .txt caption" in rep.text()
+
+
 def test_cli_probe_balance(tmp_path, capsys):
     from studio.cli.main import main
 

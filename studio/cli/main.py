@@ -328,9 +328,10 @@ def _inspect(args) -> int:
         note = f"  ({g.note})" if g.note else ""
         print(f"  {g.name:<14} {g.count:>12,}  {st.mode:<7} {st.lr_scale:>6.3g} "
               f"{st.start_step:>9}{note}")
+    block, per_example = fz.positions(fz.model_shape(loaded.model), cfg.data)
     est = fz.estimate_for(loaded.model, states, optimizer=cfg.train.optimizer,
                           momentum=cfg.train.momentum, batch=cfg.train.batch_size,
-                          block=cfg.data.block_size)
+                          block=block)
     def mib(n: int) -> str:
         return f"{n / 2**20:,.1f} MiB" if n < 10 * 2**20 else f"{n / 2**20:,.0f} MiB"
 
@@ -338,7 +339,7 @@ def _inspect(args) -> int:
           f"group has started; estimated training memory {mib(est.total)}\n"
           f"  (weights {mib(est.weights)}, gradients {mib(est.gradients)}, optimizer "
           f"{mib(est.optimizer)}, activations {mib(est.activations)} at batch "
-          f"{cfg.train.batch_size} x {cfg.data.block_size} tokens, fp32)")
+          f"{cfg.train.batch_size} x {per_example}, fp32)")
     return 0
 
 

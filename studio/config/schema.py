@@ -95,6 +95,10 @@ class DataConfig:
                                 "the config file); empty: "
                                 "~/.cache/fine-tuning-studio/audio-codes.", advanced=True,
                             families=("audio",))
+    codes_cache_gb: float = knob(2.0, "Most disk the codes cache may use, in GB: when a run "
+                                      "starts, the codes of the files used longest ago are "
+                                      "deleted first (never this run's). 0: no limit.",
+                                 min=0.0, advanced=True, families=("audio",))
     val_fraction: float = knob(0.1, "Share of documents held out for validation (by block when "
                                     "there is one document). 0 turns evaluation off.",
                                min=0.0, max=0.5)

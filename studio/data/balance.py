@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
-from studio.data.scan import kind_of, list_files, read_caption
+from studio.data.scan import folder_description, kind_of, list_files, read_caption
 
 STOP_WORDS = frozenset("""
 a an the and or but of in on at to for with from by as is are was were be been being it its
@@ -50,6 +50,7 @@ class BalanceReport:
     top: list[tuple[str, int]] = field(default_factory=list)   # (word, captions with it)
     groups: list[dict] = field(default_factory=list)  # {"group", "counts", "ratio"}
     uncaptioned_examples: list[str] = field(default_factory=list)
+    from_folder: int = 0                # audio without a sidecar: described by its folder
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,6 +59,10 @@ class BalanceReport:
         lines = [f"{self.media} image/audio files, {self.captioned} with a caption "
                  f"({self.captioned / self.media:.0%})" if self.media else
                  "no image or audio files found"]
+        if self.from_folder:
+            lines.append(f"  {self.from_folder} audio files have no .txt caption and are "
+                         "described by their folder's name (what training uses); counted "
+                         "as captions")
         if self.uncaptioned_examples:
             lines.append("  without a caption, e.g. " + ", ".join(self.uncaptioned_examples))
         if self.groups:
@@ -100,6 +105,10 @@ def balance_report(paths: Iterable[str], groups: Iterable[str] = (), top: int = 
             continue
         rep.media += 1
         caption = read_caption(entry.caption_path) if entry.caption_path else ""
+        if not caption and kind_of(entry.path) == "audio":
+            # the audio family's text condition: the sidecar, else the folder's name
+            caption = folder_description(entry.path)
+            rep.from_folder += bool(caption)
         if not caption:
             if len(rep.uncaptioned_examples) < 3:
                 rep.uncaptioned_examples.append(os.path.basename(entry.path))

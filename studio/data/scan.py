@@ -333,6 +333,13 @@ def read_caption(path: str) -> str:
         return ""
 
 
+def folder_description(path: str | os.PathLike) -> str:
+    """An audio file's text condition when it has no ``.txt`` sidecar: its folder's name
+    (``drum_loops/a.wav`` -> "drum loops")."""
+    name = os.path.basename(os.path.dirname(os.path.realpath(path)))
+    return " ".join(re.sub(r"[_\-.]+", " ", name).split())
+
+
 def write_caption(media_path: str, text: str) -> str:
     """Write (atomically) the ``.txt`` sidecar of an image or audio file; return its path."""
     target = os.path.splitext(media_path)[0] + CAPTION_EXT

@@ -299,6 +299,7 @@ class AudioFamily:
             AudioSpec,
             CodesCache,
             load_audio_corpus,
+            prune_codes_cache,
             spec_settings,
             split_clips,
         )
@@ -333,6 +334,8 @@ class AudioFamily:
         settings = {**spec_settings(spec), "stereo": stereo,
                     "codec": codec_fingerprint(model.audio_encoder)}
         cache = CodesCache(root, settings)
+        pruned, freed = prune_codes_cache(root, int(d.codes_cache_gb * 1e9), cache,
+                                          [f.digest for f in corpus.files])
         aug = AudioAugment(gain_db=a.gain_db, gain_p=a.gain_p, noise_snr_db=a.noise_snr_db,
                            noise_p=a.noise_p, shift_seconds=a.shift_seconds, shift_p=a.shift_p,
                            pitch_semitones=a.pitch_semitones, pitch_p=a.pitch_p)
@@ -345,6 +348,9 @@ class AudioFamily:
                    f"in clips). Training: {len(train_ids)} clips; validation: {len(val_ids)} "
                    f"clips from {n_files_val} files. Codes: {k} codebooks x {frames} frames "
                    f"per clip, cached in {cache.dir}.")
+        if pruned:
+            summary += (f" The codes cache was over {d.codes_cache_gb:g} GB: deleted the codes "
+                        f"of {pruned} files used longest ago ({freed / 1e6:.1f} MB).")
         if corpus.notes:
             shown = "; ".join(f"{Path(n.path).name} {n.reason}" for n in corpus.notes[:4])
             more = f" (and {len(corpus.notes) - 4} more)" if len(corpus.notes) > 4 else ""

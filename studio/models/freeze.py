@@ -20,6 +20,7 @@ Decisions (written down because they change results):
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -215,6 +216,42 @@ def _cfg_int(config, *names: str, default: int = 0) -> int:
     return default
 
 
+def model_shape(model: nn.Module, n_blocks: int = 0) -> dict:
+    """What the activation term needs from a model: n_layer, d_model, vocab (logits per
+    position), n_head, and for a MusicGen ``audio`` (codec frame rate and codebooks: its
+    positions are codec frames, its logits one head per codebook). For a MusicGen the
+    transformer that trains is the decoder, so its sizes are the ones that count."""
+    cfg = getattr(model, "config", None)
+    audio = None
+    dec = getattr(cfg, "decoder", None)
+    codec = getattr(cfg, "audio_encoder", None)
+    if dec is not None and codec is not None and hasattr(dec, "num_codebooks"):
+        hop = math.prod(int(r) for r in codec.upsampling_ratios)
+        audio = {"frame_rate": float(codec.sampling_rate) / hop,
+                 "codebooks": int(dec.num_codebooks)}
+        cfg = dec
+    shape = {"n_layer": _cfg_int(cfg, "n_layer", "num_hidden_layers", default=n_blocks),
+             "d_model": _cfg_int(cfg, "n_embd", "hidden_size", "d_model", default=256),
+             "vocab": _cfg_int(cfg, "vocab_size", default=0),
+             "n_head": _cfg_int(cfg, "n_head", "num_attention_heads", default=1)}
+    if audio:
+        shape["vocab"] *= audio["codebooks"]
+        shape["audio"] = audio
+    return shape
+
+
+def positions(shape: dict, data) -> tuple[int, str]:
+    """Positions per training example and how to say them: ``data.block_size`` tokens for
+    text; for audio the codec frames of one ``data.clip_seconds`` clip plus the delay
+    pattern's extra frame per codebook after the first."""
+    audio = shape.get("audio")
+    if audio:
+        frames = max(1, math.ceil(float(data.clip_seconds) * audio["frame_rate"]))
+        return (frames + audio["codebooks"] - 1,
+                f"{frames} codec frames ({float(data.clip_seconds):g} s clips)")
+    return int(data.block_size), f"{int(data.block_size)} tokens"
+
+
 def estimate_for(model: nn.Module, states: list[GroupState], *, optimizer: str,
                  momentum: float, batch: int, block: int) -> MemoryEstimate:
     """The estimate for a loaded model and a resolved plan (what the layer tree shows)."""
@@ -227,11 +264,8 @@ def estimate_for(model: nn.Module, states: list[GroupState], *, optimizer: str,
     blocks = [s for s in states if s.group.name.startswith("block.")]
     lowest = next((k for k, s in enumerate(blocks) if s.mode != "frozen"), len(blocks))
     emb_trains = any(s.group.name == "embeddings" and s.mode != "frozen" for s in states)
-    cfg = getattr(model, "config", None)
+    shape = model_shape(model, len(blocks))
     return estimate_memory(
         total, trainable, optimizer=optimizer, momentum=momentum, batch=batch, block=block,
-        n_layer=_cfg_int(cfg, "n_layer", "num_hidden_layers", default=len(blocks)),
-        d_model=_cfg_int(cfg, "n_embd", "hidden_size", "d_model", default=256),
-        vocab=_cfg_int(cfg, "vocab_size", default=0),
-        n_head=_cfg_int(cfg, "n_head", "num_attention_heads", default=1),
-        frozen_below_blocks=0 if emb_trains else lowest)
+        n_layer=shape["n_layer"], d_model=shape["d_model"], vocab=shape["vocab"],
+        n_head=shape["n_head"], frozen_below_blocks=0 if emb_trains else lowest)

@@ -100,19 +100,12 @@ def describe_model(model: Any, groups: Sequence[Any]) -> dict:
     parameter's shape. Cheap; call it on the thread that loaded the model."""
     from torch import nn
 
+    from studio.models.freeze import model_shape  # imports torch: lazily
+
     try:
         from transformers.pytorch_utils import Conv1D
     except ImportError:  # pragma: no cover - transformers is a dependency
         Conv1D = ()  # noqa: N806
-    cfg = getattr(model, "config", None)
-
-    def cfg_int(*names: str, default: int = 0) -> int:
-        for n in names:
-            v = getattr(cfg, n, None)
-            if isinstance(v, int) and v > 0:
-                return v
-        return default
-
     params = dict(model.named_parameters())
     module_group: dict[str, str] = {}
     for g in groups:
@@ -130,10 +123,7 @@ def describe_model(model: Any, groups: Sequence[Any]) -> dict:
         elif isinstance(mod, (nn.Conv1d, nn.Conv2d)):
             lora[gname] += mod.in_channels * math.prod(mod.kernel_size) + mod.out_channels
     blocks = sum(1 for g in groups if g.name.startswith("block."))
-    return {"n_layer": cfg_int("n_layer", "num_hidden_layers", default=blocks),
-            "d_model": cfg_int("n_embd", "hidden_size", "d_model", default=256),
-            "vocab": cfg_int("vocab_size"),
-            "n_head": cfg_int("n_head", "num_attention_heads", default=1),
+    return {**model_shape(model, blocks),
             "total_params": sum(p.numel() for p in params.values()),
             "lora_per_rank": lora,
             "param_shapes": {n: tuple(p.shape) for n, p in params.items()}}
@@ -800,16 +790,17 @@ class LayerTreePane(QWidget):
             "Home/End.")
 
     def _update_estimate(self) -> None:
-        from studio.models.freeze import estimate_memory  # imports torch: lazily
+        from studio.models.freeze import estimate_memory, positions  # imports torch: lazily
 
         st, cfg, info = self.state, self.project.config, self.model_info
         run = self._run_steps()
         trainable, approx = st.trainable_params(run)
         total = int(info.get("total_params") or st.total_params)
         t = cfg.train
+        block, per_example = positions(info, cfg.data)
         est = estimate_memory(
             total + st.lora_params(run), trainable, optimizer=t.optimizer,
-            momentum=t.momentum, batch=t.batch_size, block=cfg.data.block_size,
+            momentum=t.momentum, batch=t.batch_size, block=block,
             n_layer=int(info.get("n_layer") or sum(1 for g in st.groups
                                                    if g.name.startswith("block."))),
             d_model=int(info.get("d_model") or 256), vocab=int(info.get("vocab") or 0),
@@ -833,7 +824,7 @@ class LayerTreePane(QWidget):
         self.estimate_detail.setText(
             f"weights {mib(est.weights)}, gradients {mib(est.gradients)}, optimizer "
             f"{mib(est.optimizer)}, activations {mib(est.activations)} — batch "
-            f"{t.batch_size} × {cfg.data.block_size} tokens, "
+            f"{t.batch_size} × {per_example}, "
             f"{OPTIMIZER_TITLES.get(t.optimizer, t.optimizer)}"
             + "".join(f"; {n}" for n in notes))
         self.estimate_label.setToolTip(

@@ -329,5 +329,7 @@ class BalanceDialog(QDialog):
             self.plot.setYRange(0, max(n for _, n in r.top) * 1.08, padding=0)
         missing = (f"; without a caption, e.g. {', '.join(r.uncaptioned_examples)}"
                    if r.uncaptioned_examples else "")
+        folder = (f" ({r.from_folder} audio files described by their folder's name, as "
+                  "training does)" if r.from_folder else "")
         self.summary.setText(f"{r.media} image/audio files, {r.captioned} with a caption"
-                             f"{missing}.")
+                             f"{folder}{missing}.")
