@@ -52,3 +52,6 @@ def test_fine_tuning_the_audio_starter_on_the_loops_lowers_held_out_code_loss(tm
               f"{after.val_loss:.3f}")
     assert res.state == "completed"
     assert after.val_loss < before - 0.1
+    # per-code perplexity: how many of the 256 codes it is still choosing among
+    assert after.perplexity == pytest.approx(math.exp(after.val_loss))
+    assert after.perplexity < 256

@@ -347,7 +347,9 @@ class _Trainer:
         else:
             self.evals_since_best += 1
         self.folder.update_status(best_val_loss=self.best_val, best_step=self.best_step)
-        ppl = math.exp(min(val, 50.0)) if self.family.name == "text" else None
+        # text: per token; audio: per code (MusicGen's loss is the mean over codebooks), so
+        # exp(loss) is how many codes it is choosing among, out of the codebook size
+        ppl = math.exp(min(val, 50.0)) if self.family.name in ("text", "audio") else None
         self.sink.emit(ev.EvalLogged(step=self.step, val_loss=val, perplexity=ppl,
                                      best_val_loss=self.best_val, is_best=is_best,
                                      metrics=self.probes.eval_metrics(self.evaluate)))

@@ -77,14 +77,17 @@ class Split:
     family: str = "text"
 
     def describe(self) -> str:
+        # text is split by document (a file, or a record of a jsonl/csv); images and
+        # sounds by file, so the clips of one recording never sit on both sides
+        unit = "documents" if self.family == "text" else "files"
         if self.documents == 0:
-            return f"no {self.family} documents to split yet"
+            return f"no {self.family} {unit} to split yet"
         if self.val_fraction <= 0:
-            return f"{self.documents:,} documents, all for training (no validation)"
+            return f"{self.documents:,} {unit}, all for training (no validation)"
         if self.by_block:
             return (f"1 document: {self.val_fraction:.0%} of its token blocks held out for "
                     "validation")
-        return f"{self.train:,} train · {self.val:,} validation documents"
+        return f"{self.train:,} train · {self.val:,} validation {unit}"
 
 
 SplitFn = Callable[[int, float, int], Any]  # (documents, val_fraction, seed) -> preview

@@ -35,6 +35,7 @@ def test_empty_state_then_step_zero_and_latest_side_by_side(pane):
     assert not pane.hint.isVisible()
     assert not pane.first_column.isVisible()  # only one step: no comparison yet
     assert pane.current_column.step == 0
+    assert pane.legend.isVisible()  # "prompt -> generated text": the tint in text samples
     for s in (10, 20):
         g.feed(ev.SampleReady(s, texts(s)))
     assert pane.first_column.isVisible() and pane.first_column.step == 0
@@ -124,6 +125,7 @@ def test_audio_shows_a_waveform_and_plays(pane, tmp_path, qtbot):
     sf.write(str(path), 0.5 * np.sin(2 * np.pi * 440 * t), rate)
     pane.gallery.feed(ev.SampleReady(8, (ev.Sample("audio", 8, 0, path=str(path)),)))
     card = pane.current_column.cards[0]
+    assert not pane.legend.isVisible()  # no text to tint: the prompt is a caption
     wave = card.body
     qtbot.waitUntil(lambda: wave.envelope is not None, timeout=5000)  # computed off-thread
     mins, maxs = wave.envelope

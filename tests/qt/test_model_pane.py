@@ -125,3 +125,22 @@ def test_a_hidden_pane_loads_the_model_only_when_shown(qtbot, tiny_text_model):
     with qtbot.waitSignal(pane.inspected, timeout=60_000):
         pane.show()
     assert len(pane.layer_tree.state.groups) == len(pane.inspection.groups)
+
+
+def test_summary_of_a_musicgen_says_decoder_codec_frames_and_text_tokens(qtbot, tmp_path):
+    """A MusicGen's config nests decoder, codec and text encoder: the pane shows the
+    decoder's sizes, its context in codec frames and seconds, and the text vocabulary."""
+    from tests.tinymodels import make_tiny_musicgen
+
+    folder = make_tiny_musicgen(tmp_path / "mg")
+    s = read_model_summary(folder)
+    assert (s.layers, s.hidden, s.heads, s.context) == (2, 32, 2, 256)
+    assert s.audio == {"sample_rate": 8000, "channels": 1, "frame_rate": 50.0,
+                       "codebooks": 2, "codebook_size": 32}
+    assert s.vocab and s.tokenizer
+    pane = make_pane(qtbot)
+    pane._show_summary(s)
+    shape = pane.fields["shape"].text()
+    assert "decoder: 2 layers" in shape and "8 kHz mono, 50 frames/s, 2 codebooks x 32" in shape
+    assert pane.fields["context"].text() == "256 codec frames (5.1 s of audio)"
+    assert pane.fields["vocab"].text() == f"{s.vocab:,} text tokens"

@@ -1161,9 +1161,13 @@ class DatasetPane(QWidget):
             text += (f" — the {self.state.family} family trains on "
                      f"{'/'.join(self.state.training_kinds)} files only")
         self.split_label.setText(text)
-        self.split_label.setToolTip("The text engine shuffles the documents with this seed "
-                                    "and holds out data.val_fraction of them for validation "
-                                    "(by block when there is a single document).")
+        self.split_label.setToolTip(
+            "The text engine shuffles the documents with this seed and holds out "
+            "data.val_fraction of them for validation (by block when there is a single "
+            "document)." if self.state.family == "text" else
+            "The files are shuffled with this seed and data.val_fraction of them held out "
+            "for validation: by file, so the clips or crops of one file never sit on both "
+            "sides.")
 
     def _new_seed(self) -> None:
         self.seed_spin.setValue(random.randrange(0, 100_000))

@@ -515,12 +515,16 @@ class GalleryPane(QWidget):
         self.hint.setVisible(not has)
         self.splitter.setVisible(has)
         if not has:
+            self.legend.hide()
             self.first_column.show_step(None, [], "")
             self.current_column.show_step(None, [], "")
             return
         first, sel = g.first_step, g.selected
         if sel is None:
             sel = g.latest_step
+        # the legend explains the prompt's tint inside generated text: images and sounds
+        # show their prompt as a caption instead
+        self.legend.setVisible(any(x.kind == "text" for x in g.samples(sel)))
         side_by_side = self.compare.isChecked() and sel != first
         self.first_column.setVisible(side_by_side)
         if side_by_side:

@@ -85,6 +85,9 @@ class ModelSummary:
     dtype: str = ""
     tokenizer: bool = False
     notes: list[str] = field(default_factory=list)
+    # a text-to-music model (MusicGen): sample_rate, channels, frame_rate, codebooks,
+    # codebook_size; its layers/hidden/heads/context are the decoder's, vocab the text's
+    audio: dict | None = None
 
 
 def _first(cfg: dict, *keys) -> Any:
@@ -113,6 +116,23 @@ def read_model_summary(folder: str | os.PathLike) -> ModelSummary:
     s.heads = _first(merged, "n_head", "num_attention_heads")
     s.context = _first(merged, "n_positions", "max_position_embeddings", "n_ctx")
     s.vocab = _first(merged, "vocab_size")
+    dec, codec = cfg.get("decoder"), cfg.get("audio_encoder")
+    if isinstance(dec, dict) and isinstance(codec, dict) and "num_codebooks" in dec:
+        text = cfg.get("text_encoder") if isinstance(cfg.get("text_encoder"), dict) else {}
+        s.layers = _first(dec, "num_hidden_layers")
+        s.hidden = _first(dec, "hidden_size")
+        s.heads = _first(dec, "num_attention_heads")
+        s.context = _first(dec, "max_position_embeddings")
+        s.vocab = _first(text, "vocab_size")
+        sr = int(codec.get("sampling_rate") or 0)
+        hop = 1
+        for r in codec.get("upsampling_ratios") or []:
+            hop *= int(r)
+        s.audio = {"sample_rate": sr, "channels": int(codec.get("audio_channels") or 1),
+                   "frame_rate": sr / hop if sr else 0.0,
+                   "codebooks": int(dec["num_codebooks"]),
+                   "codebook_size": int(codec.get("codebook_size") or dec.get("vocab_size")
+                                        or 0)}
     s.tokenizer = any((d / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json",
                                                   "vocab.json", "tokenizer.model"))
     files = sorted(d.glob("*.safetensors"))
@@ -635,10 +655,22 @@ class ModelPane(QWidget):
             bits.append(f"hidden size {s.hidden}")
         if s.heads is not None:
             bits.append(f"{s.heads} attention heads")
-        f["shape"].setText(" · ".join(bits) or "?")
-        f["context"].setText(f"{s.context:,} tokens" if s.context else "?")
-        f["vocab"].setText(f"{s.vocab:,} tokens" + ("" if s.tokenizer else
-                                                   " (no tokenizer files!)") if s.vocab else "?")
+        a = s.audio
+        if a:  # MusicGen: the decoder's sizes, then the codec that sets its positions
+            channels = {1: "mono", 2: "stereo"}.get(a["channels"], f"{a['channels']} channels")
+            f["shape"].setText(f"decoder: {' · '.join(bits) or '?'}\ncodec: "
+                               f"{a['sample_rate'] / 1000:g} kHz {channels}, "
+                               f"{a['frame_rate']:g} frames/s, {a['codebooks']} codebooks "
+                               f"x {a['codebook_size']:,} codes")
+            f["context"].setText(
+                f"{s.context:,} codec frames ({s.context / a['frame_rate']:.1f} s of audio)"
+                if s.context and a["frame_rate"] else "?")
+        else:
+            f["shape"].setText(" · ".join(bits) or "?")
+            f["context"].setText(f"{s.context:,} tokens" if s.context else "?")
+        words = "text tokens" if a else "tokens"
+        f["vocab"].setText(f"{s.vocab:,} {words}" + ("" if s.tokenizer else
+                                                    " (no tokenizer files!)") if s.vocab else "?")
         f["parameters"].setText(_count(s.parameters) if s.parameters is not None else
                                 "counted when loaded…")
         w = ", ".join(s.weight_files[:3]) + (" …" if len(s.weight_files) > 3 else "")
