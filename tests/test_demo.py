@@ -1,4 +1,5 @@
-"""The demo: the shipped starter fine-tuned on the sonnets gets better at sonnets."""
+"""The demos: each shipped starter, fine-tuned on its demo project, gets better at it
+(the sonnets for the text starter; ten drum loops the audio starter never heard)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,16 @@ from studio.engine import run
 from studio.models.base import get_family
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "resources" / "demo" / "sonnets.toml"
+DEMOS = ROOT / "resources" / "demo"
 
-pytestmark = pytest.mark.skipif(not (ROOT / "resources/starters/text/config.json").is_file(),
-                                reason="the text starter is not built")
+
+def needs_starter(name: str):
+    return pytest.mark.skipif(not (ROOT / f"resources/starters/{name}/config.json").is_file(),
+                              reason=f"the {name} starter is not built")
 
 
 def val_loss(fam, loaded, data, bs=16) -> float:
-    model = loaded.model
-    model.eval()
+    loaded.model.eval()
     total, n = 0.0, 0
     with torch.no_grad():
         for b in range(math.ceil(data.n_val / bs)):
@@ -33,23 +35,44 @@ def val_loss(fam, loaded, data, bs=16) -> float:
     return total / n
 
 
-def test_fine_tuning_the_starter_on_sonnets_lowers_sonnet_perplexity(tmp_path, capsys):
-    cfg = load_config(DEMO, [f"run.runs_dir={str(tmp_path)!r}".replace("'", '"'),
-                             "train.max_steps=40", "train.warmup_steps=5", "eval.every=40",
-                             "sample.every=0", "checkpoint.every=0", "train.device=\"cpu\""])
-    fam = get_family("text")
+def fine_tune(demo: str, family: str, steps: int, tmp_path: Path, *overrides: str):
+    """(held-out loss of the starter, the last evaluation, all events, the run's result)"""
+    q = lambda s: f'"{s}"'  # noqa: E731
+    cfg = load_config(DEMOS / demo, [f"run.runs_dir={q(tmp_path / 'runs')}",
+                                     f"train.max_steps={steps}", f"eval.every={steps}",
+                                     "checkpoint.every=0", 'train.device="cpu"', *overrides])
+    fam = get_family(family)
     loaded = fam.load(cfg.model.source, "cpu")
     data = fam.datasets(loaded, cfg, resolve=lambda p: Path(cfg.base_dir) / p)
     before = val_loss(fam, loaded, data)
-
+    del loaded
     sink = ListSink()
     res = run(cfg, sink)
-    after = sink.of(ev.EvalLogged)[-1]
+    assert res.state == "completed"
+    return before, sink.of(ev.EvalLogged)[-1], sink
+
+
+@needs_starter("text")
+def test_fine_tuning_the_starter_on_sonnets_lowers_sonnet_perplexity(tmp_path, capsys):
+    before, after, sink = fine_tune("sonnets.toml", "text", 40, tmp_path,
+                                    "train.warmup_steps=5", "sample.every=40")
     with capsys.disabled():
         print(f"\n[demo] sonnet validation perplexity: starter {math.exp(before):.1f} -> "
               f"after 40 steps {after.perplexity:.1f}")
-    assert res.state == "completed"
     assert after.val_loss < before - 0.2  # clearly better at sonnets
     samples = sink.of(ev.SampleReady)
     assert samples[0].step == 0 and samples[-1].step == 40
     assert all(s.text for s in samples[-1].samples)
+
+
+@needs_starter("audio")
+def test_fine_tuning_the_audio_starter_on_the_loops_lowers_held_out_code_loss(tmp_path, capsys):
+    before, after, _ = fine_tune("loops.toml", "audio", 30, tmp_path, "sample.every=0",
+                                 f'data.codes_cache="{tmp_path / "codes"}"')
+    with capsys.disabled():
+        print(f"\n[demo] loops held-out code loss: starter {before:.3f} -> after 30 steps "
+              f"{after.val_loss:.3f}")
+    assert after.val_loss < before - 0.1
+    # per-code perplexity: how many of the 256 codes it is still choosing among
+    assert after.perplexity == pytest.approx(math.exp(after.val_loss))
+    assert after.perplexity < 256
