@@ -182,3 +182,21 @@ def test_zooming_stops_following_and_whole_run_restores(pane, qtbot):
     assert pane.ppl_plot.vb.viewRange()[0] == [5, 10]  # and shared
     pane.fit_button.click()
     assert vb.viewRange()[0][1] >= 100 and not pane.fit_button.isEnabled()
+
+
+def test_perplexity_plot_says_when_the_loss_has_none(pane, qtbot):
+    """A diffusion run's evaluations carry no perplexity: the plot's title says so."""
+    h = pane.history
+    feed(h, 5)
+    pane.refresh()
+    assert pane.ppl_plot.titleLabel.text == "Perplexity"
+    from studio.qt.panes.curves import CurvesPane
+
+    other = CurvesPane(RunHistory(smoothing=0.9))
+    qtbot.addWidget(other)
+    other.show()
+    for s in range(1, 6):
+        other.history.feed(step(s, 0.1))
+    other.history.feed(ev.EvalLogged(5, 0.09, None, 0.09, True))
+    other.refresh()
+    assert other.ppl_plot.titleLabel.text == "Perplexity — none for this model's loss"

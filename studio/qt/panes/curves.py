@@ -381,7 +381,15 @@ class CurvesPane(QWidget):
             self._val_drawn = val_key
             vsteps = v.column("step")
             self.val.setData(vsteps, v.column("val_loss"))
-            self.ppl.setData(vsteps, v.column("ppl"))
+            ppl = v.column("ppl")
+            # a diffusion model's loss (noise MSE) has no perplexity: say so, rather than
+            # leave an empty plot that looks broken
+            none = len(ppl) > 0 and not np.isfinite(ppl).any()
+            self.ppl.setData(vsteps[:0] if none else vsteps, ppl[:0] if none else ppl)
+            title = "Perplexity — none for this model's loss" if none else "Perplexity"
+            if title != self.ppl_plot.titleLabel.text:
+                self.ppl_plot.setTitle(title, size="9pt",
+                                       color=self.palette().color(QPalette.ColorRole.Text).name())
             ref = v.column("ref_loss")
             keep = np.isfinite(ref)
             self.ref.setData(vsteps[keep], ref[keep])
