@@ -153,6 +153,13 @@ def test_inspect_reads_the_family_from_the_model_folder(tiny_text_model, tmp_pat
     assert "UNet2DModel" in capsys.readouterr().out
     assert main(["inspect", str(music)]) == 0
     assert "MusicgenForConditionalGeneration" in capsys.readouterr().out
+    # a project file given where the model goes is read as the project (--config)
+    project = tmp_path / "p.toml"
+    project.write_text(f'[run]\nfamily = "audio"\n[model]\nsource = "{music.as_posix()}"\n'
+                       '[data]\npaths = ["x"]\nclip_seconds = 3.0\n', encoding="utf-8")
+    assert main(["inspect", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert "MusicgenForConditionalGeneration" in out and "150 codec frames (3 s clips)" in out
 
 
 def test_choosing_a_model_of_another_family_switches_the_project_family(tmp_path):

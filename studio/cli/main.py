@@ -306,6 +306,10 @@ def _inspect(args) -> int:
     from studio.models import freeze as fz
     from studio.models.base import get_family
 
+    if (args.model and not args.config and args.model.endswith(".toml")
+            and Path(args.model).is_file()):
+        # `studio inspect project.toml` means the project (its model, plan and data)
+        args.config, args.model = args.model, None
     if args.config:
         cfg = load_config(args.config, tuple(args.overrides))
     else:
