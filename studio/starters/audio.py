@@ -184,6 +184,13 @@ def codec_loss(y: torch.Tensor, x: torch.Tensor, spectral: float = 0.1
                                          "spec": round(float(spec.detach()), 4)}
 
 
+def snr_db(y: torch.Tensor, x: torch.Tensor) -> float:
+    """Signal-to-noise ratio of a reconstruction ``y`` of ``x`` in dB (0: no closer to the
+    input than silence)."""
+    err = float((y - x).pow(2).mean() / x.pow(2).mean().clamp_min(1e-8))
+    return -10 * math.log10(max(err, 1e-12))
+
+
 def log_spectral_distance(y: torch.Tensor, x: torch.Tensor) -> float:
     """Mean over frames of the RMS difference of the power spectra in dB (512-point STFT):
     0 is identical; a silent output scores about 30 on the starter's clips."""
@@ -207,6 +214,61 @@ def describe_sound(w: np.ndarray, sample_rate: int) -> dict:
     return {"rms_dbfs": round(20 * math.log10(rms), 1),
             "centroid_hz": round(float((spec * freqs).sum() / (spec.sum() + 1e-12))),
             "level_swing_db": round(float(np.percentile(db, 95) - np.percentile(db, 5)), 1)}
+
+
+def train_codec(args: argparse.Namespace, codec, train_waves: torch.Tensor,
+                g: torch.Generator) -> tuple[int, list[float], list[int]]:
+    """Step 3 on ``train_waves`` [clips, 1, samples]: returns (steps, losses, codes used
+    per codebook right after k-means)."""
+    n = train_waves.shape[-1]
+    codec.train()
+    opt = torch.optim.AdamW(list(codec.parameters()), lr=args.codec_lr, betas=(0.8, 0.99))
+    t0, step, hist = time.time(), 0, []
+    crop = min(n, int(args.codec_crop * args.sample_rate))
+
+    def crops():
+        idx = torch.randint(0, len(train_waves), (args.codec_batch,), generator=g).tolist()
+        off = torch.randint(0, n - crop + 1, (len(idx),), generator=g).tolist()
+        return torch.stack([train_waves[i, :, o:o + crop] for i, o in zip(idx, off)])
+
+    # a plain autoencoder first (no bottleneck: it learns fast), then codebooks from
+    # k-means on the encoder's outputs, then only the decoder learns to rebuild audio from
+    # the quantised codes.
+    warm = args.codec_minutes * 60 * args.codec_warmup
+    kmeans_used: list[int] = []
+    quantize = False
+    while time.time() - t0 < args.codec_minutes * 60:
+        x = crops()
+        if not quantize and time.time() - t0 >= warm:
+            quantize = True
+            with torch.no_grad():
+                zs = torch.cat([codec.encoder(crops()).transpose(1, 2).flatten(0, 1)
+                                for _ in range(16)])
+            kmeans_used = kmeans_init(codec, zs)
+            for p in codec.encoder.parameters():
+                p.requires_grad_(False)
+            opt = torch.optim.AdamW(list(codec.decoder.parameters()), lr=args.codec_lr * 0.5,
+                                    betas=(0.8, 0.99))
+            print(f"codec: k-means codebooks from {len(zs)} vectors, codes used "
+                  f"{kmeans_used} (after {step} autoencoder steps)", flush=True)
+        if quantize:
+            with torch.no_grad():
+                codes = codec.encode(x).audio_codes[0]            # [B, K, T]
+                z = codec.quantizer.decode(codes.transpose(0, 1))
+        else:
+            z = codec.encoder(x)
+        y = codec.decoder(z)[..., :x.shape[-1]]
+        loss, parts = codec_loss(y, x, args.codec_spectral)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for p in codec.parameters() if p.requires_grad], 1.0)
+        opt.step()
+        step += 1
+        hist.append(float(loss.detach()))
+        if step % 50 == 0:
+            print(f"codec step {step}{' (quantised)' if quantize else ''}: loss "
+                  f"{np.mean(hist[-50:]):.3f} {parts} ({time.time() - t0:.0f} s)", flush=True)
+    return step, hist, kmeans_used
 
 
 # -- command line --------------------------------------------------------------------
@@ -303,84 +365,38 @@ def build(args: argparse.Namespace) -> dict:
 
     # 3. the codec, on reconstruction
     codec = model.audio_encoder
-    codec.train()
-    opt = torch.optim.AdamW(list(codec.parameters()), lr=args.codec_lr, betas=(0.8, 0.99))
     g = torch.Generator().manual_seed(args.seed)
-    t0, step, hist = time.time(), 0, []
-    crop = min(n, int(args.codec_crop * args.sample_rate))
-    train_waves = wave_batch(train, list(range(len(train))))
-
-    def crops():
-        idx = torch.randint(0, len(train), (args.codec_batch,), generator=g).tolist()
-        off = torch.randint(0, n - crop + 1, (len(idx),), generator=g).tolist()
-        return torch.stack([train_waves[i, :, o:o + crop] for i, o in zip(idx, off)])
-
-    # a plain autoencoder first (no bottleneck: it learns fast), then codebooks from
-    # k-means on the encoder's outputs, then only the decoder learns to rebuild audio from
-    # the quantised codes.
-    warm = args.codec_minutes * 60 * args.codec_warmup
-    kmeans_used: list[int] = []
-    quantize = False
-    if args.codec_from:
-        from transformers import MusicgenForConditionalGeneration
-        built = MusicgenForConditionalGeneration.from_pretrained(args.codec_from)
-        codec.load_state_dict(built.audio_encoder.state_dict())
-        del built
-    while not args.codec_from and time.time() - t0 < args.codec_minutes * 60:
-        x = crops()
-        if not quantize and time.time() - t0 >= warm:
-            quantize = True
-            with torch.no_grad():
-                zs = torch.cat([codec.encoder(crops()).transpose(1, 2).flatten(0, 1)
-                                for _ in range(16)])
-            kmeans_used = kmeans_init(codec, zs)
-            for p in codec.encoder.parameters():
-                p.requires_grad_(False)
-            opt = torch.optim.AdamW(list(codec.decoder.parameters()), lr=args.codec_lr * 0.5,
-                                    betas=(0.8, 0.99))
-            print(f"codec: k-means codebooks from {len(zs)} vectors, codes used "
-                  f"{kmeans_used} (after {step} autoencoder steps)", flush=True)
-        if quantize:
-            with torch.no_grad():
-                codes = codec.encode(x).audio_codes[0]            # [B, K, T]
-                z = codec.quantizer.decode(codes.transpose(0, 1))
-        else:
-            z = codec.encoder(x)
-        y = codec.decoder(z)[..., :x.shape[-1]]
-        loss, parts = codec_loss(y, x, args.codec_spectral)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for p in codec.parameters() if p.requires_grad], 1.0)
-        opt.step()
-        step += 1
-        hist.append(float(loss.detach()))
-        if step % 50 == 0:
-            print(f"codec step {step}{' (quantised)' if quantize else ''}: loss "
-                  f"{np.mean(hist[-50:]):.3f} {parts} ({time.time() - t0:.0f} s)", flush=True)
-    codec.eval()
-    for p in codec.parameters():
-        p.requires_grad_(False)
 
     def codec_val() -> dict:
         with torch.no_grad():
             xs = wave_batch(val, list(range(len(val))))
             codes = codec.encode(xs).audio_codes
             y = codec.decode(codes, [None])[0][..., :n]
-            err = (y - xs).pow(2).mean() / xs.pow(2).mean().clamp_min(1e-8)
         used = [int(codes[0, :, k].unique().numel()) for k in range(codes.shape[2])]
-        return {"snr_db": round(float(-10 * torch.log10(err)), 2),
+        return {"snr_db": round(snr_db(y, xs), 2),
                 "log_spectral_distance_db": round(log_spectral_distance(y, xs), 2),
                 "silence_log_spectral_distance_db": round(
                     log_spectral_distance(torch.zeros_like(xs), xs), 2),
                 "codes_used_per_codebook": used}
 
-    # a reused codec keeps the record of how it was trained (its steps, its k-means)
-    source_info = (Path(args.codec_from) / "starter_info.json") if args.codec_from else None
-    codec_info = ({**(json.loads(source_info.read_text(encoding="utf-8")).get("codec", {})
-                      if source_info.is_file() else {}),
-                   "reused_from": str(args.codec_from), **codec_val()} if args.codec_from else
-                  {"steps": step, "train_loss_last": round(float(np.mean(hist[-50:])), 4),
-                   "kmeans_codes_used": kmeans_used, **codec_val()})
+    if args.codec_from:  # reuse a codec built before (and its record): only step 4 runs
+        from transformers import MusicgenForConditionalGeneration
+        built = MusicgenForConditionalGeneration.from_pretrained(args.codec_from)
+        codec.load_state_dict(built.audio_encoder.state_dict())
+        del built
+        source = Path(args.codec_from) / "starter_info.json"
+        trained = (json.loads(source.read_text(encoding="utf-8")).get("codec", {})
+                   if source.is_file() else {})
+        trained["reused_from"] = str(args.codec_from)
+    else:
+        step, hist, kmeans_used = train_codec(args, codec, wave_batch(train, range(len(train))),
+                                              g)
+        trained = {"steps": step, "train_loss_last": round(float(np.mean(hist[-50:])), 4),
+                   "kmeans_codes_used": kmeans_used}
+    codec.eval()
+    for p in codec.parameters():
+        p.requires_grad_(False)
+    codec_info = {**trained, **codec_val()}
     print("codec", codec_info, flush=True)
 
     # 4. text encoder + decoder on the frozen codec's codes
@@ -498,9 +514,8 @@ def build(args: argparse.Namespace) -> dict:
                  subtype="PCM_16")
         sf.write(tmp / "samples" / f"{stem}_codec.wav", y[0].clamp(-1, 1).numpy().T,
                  args.sample_rate, subtype="PCM_16")
-        err = float((y - x).pow(2).mean() / x.pow(2).mean().clamp_min(1e-8))
         roundtrips[desc] = {"file": Path(corpus.files[val[i].file].path).name,
-                            "snr_db": round(-10 * math.log10(max(err, 1e-12)), 2),
+                            "snr_db": round(snr_db(y, x), 2),
                             "log_spectral_distance_db": round(log_spectral_distance(y, x), 2)}
     n_params = sum(p.numel() for p in model.parameters())
     info = {

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import struct
 import threading
@@ -125,9 +126,7 @@ def read_model_summary(folder: str | os.PathLike) -> ModelSummary:
         s.context = _first(dec, "max_position_embeddings")
         s.vocab = _first(text, "vocab_size")
         sr = int(codec.get("sampling_rate") or 0)
-        hop = 1
-        for r in codec.get("upsampling_ratios") or []:
-            hop *= int(r)
+        hop = math.prod(int(r) for r in codec.get("upsampling_ratios") or [])
         s.audio = {"sample_rate": sr, "channels": int(codec.get("audio_channels") or 1),
                    "frame_rate": sr / hop if sr else 0.0,
                    "codebooks": int(dec["num_codebooks"]),
