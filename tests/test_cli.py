@@ -141,7 +141,7 @@ def test_config_command_prints_a_valid_commented_config(capsys, tmp_path):
 
 
 def test_inspect_reads_the_family_from_the_model_folder(tiny_text_model, tmp_path, capsys):
-    from studio.core.paths import guess_family
+    from studio.config.families import family_of_folder as guess_family
     from tests.tinymodels import make_tiny_musicgen, make_tiny_unet
     unet = make_tiny_unet(tmp_path / "unet")
     music = make_tiny_musicgen(tmp_path / "musicgen")

@@ -172,13 +172,19 @@ def test_reference_from_a_users_file_and_bad_paths(tiny_run_config, tmp_path):
 
 
 def test_image_reference_is_the_starters_crops(tmp_path):
-    from studio.engine.probes import _image_reference, default_reference
+    from types import SimpleNamespace
 
-    crops = _image_reference(default_reference("image"), 16, 5, starter_crops=True)
-    assert crops.shape == (5, 3, 16, 16)
-    assert crops.min() >= -1 and crops.max() <= 1 and crops.std() > 0.05
-    full = _image_reference(default_reference("image"), 32, 16, starter_crops=True)
-    assert full.shape == (16, 3, 32, 32)
+    from studio.engine.probes import default_reference
+    from studio.models.image import ImageFamily
+
+    def crops(size, limit):
+        return ImageFamily().reference_examples(None, None, SimpleNamespace(size=size),
+                                                default_reference("image"), limit, shipped=True)
+
+    small = crops(16, 5)
+    assert small.shape == (5, 3, 16, 16)
+    assert small.min() >= -1 and small.max() <= 1 and small.std() > 0.05
+    assert crops(32, 16).shape == (16, 3, 32, 32)
 
 
 def test_drift_words():

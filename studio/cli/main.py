@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 
 from studio import __version__
+from studio.config import families
 from studio.core.errors import StudioError
 
 EXIT_USER_ERROR = 2
@@ -85,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("overrides", nargs="*", metavar="section.key=value",
                    help="e.g. freeze.preset=gradual train.batch_size=4")
     i.add_argument("--config", help="show the freeze plan and memory of this run config")
-    i.add_argument("--family", choices=("text", "image", "audio"),
+    i.add_argument("--family", choices=families.names(),
                    help="default: the config's run.family, else read from the model folder")
 
     g = sub.add_parser("gui", help="open the studio window")
@@ -166,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("run_dirs", nargs="+")
 
     c = sub.add_parser("config", help="print a commented default config")
-    c.add_argument("--family", default="text")
+    c.add_argument("--family", default="text", choices=families.names())
 
     d = sub.add_parser("doctor", help="system check: GPU, driver and CUDA versions, free GPU "
                                       "memory and disk, with advice")
@@ -291,11 +292,8 @@ def _export(args) -> int:
     export_run(args.run_dir, out, weights=args.weights, fmt=args.format)
     from studio.config import load_config
     family = load_config(RunFolder(args.run_dir).config_path).run.family
-    loader = {"image": "diffusers.DDPMPipeline.from_pretrained(folder)",
-              "audio": "transformers.MusicgenForConditionalGeneration.from_pretrained(folder)"
-              }.get(family, "transformers.AutoModelForCausalLM.from_pretrained(folder)")
     how = ("peft.PeftModel.from_pretrained(base_model, folder)" if args.format == "adapter"
-           else loader)
+           else families.get(family).export_loader)
     print(f"Exported to {out} — load with {how}")
     return 0
 
@@ -314,10 +312,10 @@ def _inspect(args) -> int:
         cfg = load_config(args.config, tuple(args.overrides))
     else:
         cfg = apply_overrides(RunConfig(data=DataConfig(paths=("-",))), tuple(args.overrides))
-    from studio.core.paths import guess_family
+    from studio.config.families import family_of_folder
     source = args.model or cfg.model.source
     family = args.family or (cfg.run.family if args.config else
-                             guess_family(source) or cfg.run.family)
+                             family_of_folder(source) or cfg.run.family)
     fam = get_family(family)
     loaded = fam.load(source, "cpu")
     groups = fam.layer_groups(loaded)
@@ -515,9 +513,10 @@ def _compare(args) -> int:
 
 
 def _config(args) -> int:
-    from studio.config import RunConfig, config_to_dict, dumps_toml
+    from studio.config import config_to_dict, dumps_toml
 
-    print(dumps_toml(config_to_dict(RunConfig()), comments=True), end="")
+    print(dumps_toml(config_to_dict(families.default_config(args.family)), comments=True),
+          end="")
     return 0
 
 

@@ -11,7 +11,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from studio.config.schema import SECTIONS, RunConfig
+from studio.config import families
+from studio.config.schema import SECTIONS, RunConfig, choices_of
 from studio.core.errors import ConfigError
 
 
@@ -67,7 +68,7 @@ def _coerce(path: str, value: Any, typ: Any, meta: dict) -> Any:
     elif typ is str:
         if not isinstance(value, str):
             raise ConfigError(path, f"expected a string, got {value!r}")
-    choices = meta.get("choices")
+    choices = choices_of(meta)
     if choices and value not in choices:
         raise ConfigError(path, f"{value!r} is not one of {', '.join(choices)}",
                           _suggest(str(value), choices))
@@ -82,7 +83,8 @@ def _coerce(path: str, value: Any, typ: Any, meta: dict) -> Any:
     return value
 
 
-def _section_from_dict(name: str, cls: type, data: Any) -> Any:
+def _section_from_dict(name: str, cls: type, data: Any, base: Any = None) -> Any:
+    """The [name] table as a ``cls``; settings it leaves out come from ``base``."""
     if not isinstance(data, dict):
         raise ConfigError(name, f"expected a [{name}] table, got {data!r}")
     types = _field_types(cls)
@@ -92,7 +94,7 @@ def _section_from_dict(name: str, cls: type, data: Any) -> Any:
         if key not in fields:
             raise ConfigError(f"{name}.{key}", "unknown setting", _suggest(key, fields))
         kwargs[key] = _coerce(f"{name}.{key}", value, types[key], dict(fields[key].metadata))
-    return cls(**kwargs)
+    return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
 
 
 def _cross_check(cfg: RunConfig) -> None:
@@ -124,14 +126,16 @@ def _cross_check(cfg: RunConfig) -> None:
 def config_from_dict(data: dict, base_dir: str | os.PathLike = "") -> RunConfig:
     if not isinstance(data, dict):
         raise ConfigError("<config>", "expected a table of sections")
-    sections = {}
-    for key, value in data.items():
-        if key == "project":
-            continue  # a project file's own table (name, GUI state): not part of the run
-        if key not in SECTIONS:
+    for key in data:
+        if key != "project" and key not in SECTIONS:  # [project]: a project file's GUI state
             raise ConfigError(key, "unknown section", _suggest(key, SECTIONS))
-        sections[key] = _section_from_dict(key, SECTIONS[key], value)
-    cfg = RunConfig(**sections, base_dir=str(base_dir))
+    # settings a file leaves out take the family's defaults (an image config without
+    # train.lr trains at the image family's rate, in the CLI as in the window)
+    run = _section_from_dict("run", SECTIONS["run"], data.get("run", {}))
+    defaults = families.default_config(run.family)
+    sections = {key: _section_from_dict(key, SECTIONS[key], value, getattr(defaults, key))
+                for key, value in data.items() if key in SECTIONS}
+    cfg = dataclasses.replace(defaults, **sections, base_dir=str(base_dir))
     _cross_check(cfg)
     return cfg
 

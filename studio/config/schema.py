@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from studio.config import families as _families
+
 
 def knob(default: Any, help: str, *, choices: tuple | None = None, min: float | None = None,
          max: float | None = None, min_exclusive: bool = False, advanced: bool = False,
@@ -22,7 +24,12 @@ def knob(default: Any, help: str, *, choices: tuple | None = None, min: float | 
     return field(default=default, metadata=meta)
 
 
-FAMILIES = ("text", "image", "audio")
+def choices_of(meta: Any) -> tuple | None:
+    """A knob's choices; a callable (the registered families) is asked each time."""
+    choices = meta.get("choices")
+    return tuple(choices()) if callable(choices) else choices
+
+
 CROPS = ("center", "random")
 OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop")
 SCHEDULES = ("constant", "linear", "cosine", "one_cycle")
@@ -38,7 +45,7 @@ class RunSection:
     family: str = knob("text", "Model family: text (causal language models), image "
                                "(unconditional diffusion, diffusers UNet2DModel) or audio "
                                "(text-to-music, MusicGen).",
-                       choices=FAMILIES)
+                       choices=_families.names)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from studio.config import families
 from studio.config.bias_templates import Template, parse_templates
 
 
@@ -136,10 +137,10 @@ def probe_run_or_model(target: str, templates_text=None, device: str = "cpu") ->
         from studio.engine.restore import load_run_model
 
         after = load_run_model(target, "best", device)
-        if after.cfg.run.family != "text":
+        if not families.get(after.cfg.run.family).bias_probe:
             raise StudioError(f"{target}: the bias probe is for text models; this run is "
                               f"{after.cfg.run.family}",
-                              "use `studio probe balance` for image and audio datasets")
+                              "use `studio probe balance` for captioned datasets")
         templates = parse_templates(templates_text or after.cfg.probe.bias_templates)
         fam = get_family("text")
         before = fam.load(after.cfg.model.source, device, torch.float32,

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from studio.config import RunConfig, load_config, save_config
+from studio.config import RunConfig, families, load_config, save_config
 from studio.config.io import resolve_path
 from studio.core import events as ev
 from studio.core.control import RunControl
@@ -349,7 +349,7 @@ class _Trainer:
         self.folder.update_status(best_val_loss=self.best_val, best_step=self.best_step)
         # text: per token; audio: per code (MusicGen's loss is the mean over codebooks), so
         # exp(loss) is how many codes it is choosing among, out of the codebook size
-        ppl = math.exp(min(val, 50.0)) if self.family.name in ("text", "audio") else None
+        ppl = math.exp(min(val, 50.0)) if families.get(self.family.name).has_perplexity else None
         self.sink.emit(ev.EvalLogged(step=self.step, val_loss=val, perplexity=ppl,
                                      best_val_loss=self.best_val, is_best=is_best,
                                      metrics=self.probes.eval_metrics(self.evaluate)))

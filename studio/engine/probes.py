@@ -21,25 +21,17 @@ from typing import Any, Callable
 
 import torch
 
+from studio.config import families
 from studio.config.io import resolve_path
 from studio.core import events as ev
 from studio.core.errors import ConfigError, DataError
 from studio.core.paths import resources_dir
 
-# The image starter's crops.png: 16 training crops of 32 px in a 4-wide grid with 2-px
-# gaps (studio.models.image.make_grid), enlarged 4x nearest-neighbour.
-_CROPS_GRID = {"n": 16, "cols": 4, "size": 32, "pad": 2, "zoom": 4}
-
 
 def default_reference(family: str) -> Path | None:
     """What ``eval.reference = "auto"`` means for a family (None: nothing shipped)."""
-    if family == "text":
-        return resources_dir() / "reference" / "english.txt"
-    if family == "image":
-        return resources_dir() / "starters" / "image" / "crops.png"
-    if family == "audio":  # a few of the audio starter's own CC0 pre-training samples
-        return resources_dir() / "reference" / "music"
-    return None
+    shipped = families.get(family).reference
+    return resources_dir() / shipped if shipped else None
 
 
 @dataclass
@@ -55,56 +47,6 @@ class ReferenceSet:
 
     def val_batch(self, b: int, bs: int) -> torch.Tensor:
         return self.examples[b * bs:(b + 1) * bs]
-
-
-def _text_reference(path: Path, loaded, block_size: int, limit: int) -> torch.Tensor:
-    from studio.data.text import read_text_corpus
-
-    corpus = read_text_corpus([path])
-    tok = loaded.extras["tokenizer"]
-    ids: list[int] = []
-    for doc in corpus.documents:
-        ids += tok(doc.text, add_special_tokens=False, verbose=False)["input_ids"]
-        ids.append(tok.eos_token_id)
-        if len(ids) >= block_size * limit:
-            break
-    n = min(limit, len(ids) // block_size)
-    if n == 0:
-        raise DataError(str(path), f"too short for one {block_size}-token reference block",
-                        "give a longer reference text, or set eval.reference = \"off\"")
-    return torch.tensor(ids[:n * block_size], dtype=torch.long).view(n, block_size)
-
-
-def _starter_crops(path: Path) -> torch.Tensor:
-    """The 16 crops of the image starter's crops.png, back at 32 px, in [-1, 1]."""
-    import numpy as np
-    from PIL import Image
-
-    g = _CROPS_GRID
-    arr = np.asarray(Image.open(path).convert("RGB"))[::g["zoom"], ::g["zoom"]]
-    step = g["size"] + g["pad"]
-    crops = []
-    for k in range(g["n"]):
-        r, c = divmod(k, g["cols"])
-        y, x = g["pad"] + r * step, g["pad"] + c * step
-        crops.append(arr[y:y + g["size"], x:x + g["size"]])
-    t = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
-    return t / 127.5 - 1.0
-
-
-def _image_reference(path: Path, size: int, limit: int, starter_crops: bool) -> torch.Tensor:
-    import torch.nn.functional as F
-
-    if starter_crops:
-        x = _starter_crops(path)[:limit]
-        if x.shape[-1] != size:
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
-                              antialias=True).clamp(-1, 1)
-        return x
-    from studio.data.image import center_crop_batch, load_image_corpus
-
-    corpus = load_image_corpus([path], size)
-    return center_crop_batch(corpus.images[:limit], size)
 
 
 class _FamilyReference:
@@ -136,43 +78,37 @@ def _family_reference(fam: Any, loaded: Any, cfg: Any, path: Path, limit: int,
     return _FamilyReference(ref, limit, name)
 
 
-def build_reference(family: str, loaded: Any, cfg: Any, data: Any,
-                    log: Callable[[str, str], None], fam: Any = None
-                    ) -> ReferenceSet | _FamilyReference | None:
+def build_reference(fam: Any, loaded: Any, cfg: Any, data: Any,
+                    log: Callable[[str, str], None]) -> ReferenceSet | _FamilyReference | None:
     """The run's reference set, or None when ``eval.reference`` is off (or has no default
     for this family, which is logged)."""
     choice = cfg.eval.reference.strip()
     if choice in ("off", ""):
         return None
     limit = cfg.eval.reference_examples
+    spec = families.get(fam.name)
     if choice == "auto":
-        path = default_reference(family)
+        path = default_reference(fam.name)
         if path is None:
-            log(f"no shipped reference set for {family} models: the forgetting probe is off "
-                "(set eval.reference to a file or folder to turn it on)", "info")
+            log(f"no shipped reference set for {spec.title.lower()} models: the forgetting "
+                "probe is off (set eval.reference to a file or folder to turn it on)", "info")
             return None
-        auto = True
+        auto, name = True, spec.reference_name
     else:
-        path, auto = resolve_path(cfg, choice), False
+        path = resolve_path(cfg, choice)
+        auto, name = False, str(path)
     if not path.exists():
         raise ConfigError("eval.reference", f"{path}: no such file or folder",
                           'give a reference file or folder, "auto" or "off"')
-    if family == "text":
-        examples = _text_reference(path, loaded, cfg.data.block_size, limit)
-    elif family == "image":
-        examples = _image_reference(path, data.size, limit, auto)
-    elif fam is not None:  # audio (and any family): its own dataset code reads the set
-        name = "the audio starter's pre-training samples" if auto else str(path)
+    if hasattr(fam, "reference_examples"):
+        # the family reads a reference its own way (text: token blocks; image: the
+        # starter's crop sheet or a folder, at the run's resolution)
+        ref = ReferenceSet(name=name, examples=fam.reference_examples(
+            loaded, cfg, data, path, limit, shipped=auto))
+    else:  # any other family: its own dataset code reads the set
         ref = _family_reference(fam, loaded, cfg, path, limit, name)
-        log(f"forgetting probe: {ref.n_val} reference examples from {name}", "info")
-        return ref
-    else:
-        log(f"the forgetting probe does not know {family} models yet: off", "warning")
-        return None
-    name = "shipped general English text" if auto and family == "text" else \
-        "the image starter's pre-training crops" if auto else str(path)
-    log(f"forgetting probe: {len(examples)} reference examples from {name}", "info")
-    return ReferenceSet(name=name, examples=examples)
+    log(f"forgetting probe: {ref.n_val} reference examples from {name}", "info")
+    return ref
 
 
 class OverfitWatch:
@@ -234,7 +170,7 @@ class RunProbes:
     def __init__(self, cfg: Any, family: Any, loaded: Any, data: Any,
                  log: Callable[[str, str], None]) -> None:
         self.cfg = cfg
-        self.reference = build_reference(family.name, loaded, cfg, data, log, family)
+        self.reference = build_reference(family, loaded, cfg, data, log)
         self.watch = OverfitWatch(cfg.eval.overfit_patience)
         self.ref_start: float | None = None
         self.ref_last: float | None = None

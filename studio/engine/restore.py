@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from studio.config import RunConfig, load_config
+from studio.config import RunConfig, families, load_config
 from studio.core.errors import RunError, StudioError
 from studio.engine.checkpoint import load_weights
 from studio.models import freeze as fz
@@ -100,7 +100,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, weights: str = "best
                    for k, v in state.items()}, str(out / "adapter_model.safetensors"))
         lcfg = model._studio_lora_config
         lcfg.base_model_name_or_path = str(r.cfg.model.source)
-        lcfg.task_type = "CAUSAL_LM" if r.cfg.run.family == "text" else None
+        lcfg.task_type = families.get(r.cfg.run.family).adapter_task_type
         lcfg.inference_mode = True
         lcfg.save_pretrained(str(out))
         tok = r.loaded.extras.get("tokenizer")

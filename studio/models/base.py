@@ -77,15 +77,10 @@ def _serialised(family: Family) -> Family:
 
 
 def get_family(name: str) -> Family:
-    if name == "text":
-        from studio.models.text import TextFamily
-        return _serialised(TextFamily())
-    if name == "image":
-        from studio.models.image import ImageFamily
-        return _serialised(ImageFamily())
-    if name == "audio":
-        from studio.models.audio import AudioFamily
-        return _serialised(AudioFamily())
-    from studio.core.errors import ConfigError
-    raise ConfigError("run.family", f"unknown model family {name!r}",
-                      'use "text", "image" or "audio"')
+    """The family's model code, imported through its spec (``studio.config.families``)."""
+    import importlib
+
+    from studio.config import families
+
+    module, cls = families.get(name).implementation.split(":")
+    return _serialised(getattr(importlib.import_module(module), cls)())

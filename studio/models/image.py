@@ -148,6 +148,21 @@ class ImageFamily:
         pred = unet(noisy, t).sample
         return F.mse_loss(pred.float(), self._target(scheduler, batch, noise, t).float())
 
+    def reference_examples(self, loaded: Loaded, cfg: Any, data: Any, path: Path, limit: int,
+                           shipped: bool = False) -> torch.Tensor:  # noqa: ARG002
+        """Up to ``limit`` reference images at the run's size, in [-1, 1] (the forgetting
+        probe): the starter's own crop sheet when ``shipped``, else a file or folder."""
+        if shipped:
+            x = starter_crops(path)[:limit]
+            if x.shape[-1] != data.size:
+                x = F.interpolate(x, size=(data.size, data.size), mode="bilinear",
+                                  align_corners=False, antialias=True).clamp(-1, 1)
+            return x
+        from studio.data.image import center_crop_batch, load_image_corpus
+
+        corpus = load_image_corpus([path], data.size)
+        return center_crop_batch(corpus.images[:limit], data.size)
+
     def val_loss(self, loaded: Loaded, batch: torch.Tensor, index: int) -> torch.Tensor:
         """The same objective at fixed, evenly spread timesteps with fixed noise, so the
         number moves only when the model does (not with the dice)."""
@@ -220,6 +235,28 @@ class ImageFamily:
             (out_dir / "README.md").write_text(
                 card + "\nLoad with `diffusers.DDPMPipeline.from_pretrained(folder)`.\n",
                 encoding="utf-8")
+
+
+# The image starter's crops.png: 16 training crops of 32 px in a 4-wide grid with 2-px
+# gaps (make_grid), enlarged 4x nearest-neighbour.
+_CROPS_GRID = {"n": 16, "cols": 4, "size": 32, "pad": 2, "zoom": 4}
+
+
+def starter_crops(path: Path) -> torch.Tensor:
+    """The 16 crops of the image starter's crops.png, back at 32 px, in [-1, 1]."""
+    import numpy as np
+    from PIL import Image
+
+    g = _CROPS_GRID
+    arr = np.asarray(Image.open(path).convert("RGB"))[::g["zoom"], ::g["zoom"]]
+    step = g["size"] + g["pad"]
+    crops = []
+    for k in range(g["n"]):
+        r, c = divmod(k, g["cols"])
+        y, x = g["pad"] + r * step, g["pad"] + c * step
+        crops.append(arr[y:y + g["size"], x:x + g["size"]])
+    t = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
+    return t / 127.5 - 1.0
 
 
 def make_grid(images: torch.Tensor, pad: int = 2) -> torch.Tensor:

@@ -143,6 +143,26 @@ class TextFamily:
         """Mean next-token cross-entropy over the batch (transformers shifts the labels)."""
         return loaded.model(input_ids=batch, labels=batch).loss
 
+    def reference_examples(self, loaded: Loaded, cfg: Any, data: Any, path: Path, limit: int,
+                           shipped: bool = False) -> torch.Tensor:  # noqa: ARG002
+        """Up to ``limit`` token blocks of a reference text (the forgetting probe)."""
+        from studio.core.errors import DataError
+        from studio.data.text import read_text_corpus
+
+        block_size = cfg.data.block_size
+        tok = loaded.extras["tokenizer"]
+        ids: list[int] = []
+        for doc in read_text_corpus([path]).documents:
+            ids += tok(doc.text, add_special_tokens=False, verbose=False)["input_ids"]
+            ids.append(tok.eos_token_id)
+            if len(ids) >= block_size * limit:
+                break
+        n = min(limit, len(ids) // block_size)
+        if n == 0:
+            raise DataError(str(path), f"too short for one {block_size}-token reference block",
+                            "give a longer reference text, or set eval.reference = \"off\"")
+        return torch.tensor(ids[:n * block_size], dtype=torch.long).view(n, block_size)
+
     def val_loss(self, loaded: Loaded, batch: torch.Tensor, index: int) -> torch.Tensor:  # noqa: ARG002
         return self.loss(loaded, batch)
 

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.config import config_from_dict, config_to_dict
+from studio.config import config_from_dict, config_to_dict, families
 from studio.config.io import resolve_path
 from studio.core.errors import StudioError
 from studio.qt.engine_host import EngineHost
@@ -773,7 +773,7 @@ class MainWindow(QMainWindow):
         from studio.qt.panes.probes import BiasProbeDialog
         from studio.state.probes import BiasProbeState
 
-        if self.project.config.run.family != "text":  # images, audio: the captions' balance
+        if not families.get(self.project.config.run.family).bias_probe:  # the captions' balance
             from studio.qt.panes.probes import BalanceDialog
 
             cfg = self.project.config

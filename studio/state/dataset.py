@@ -22,11 +22,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
+from studio.config import families
 from studio.state.observable import Observable
 from studio.state.project import Project
 
-# Which kinds of file each model family trains on.
-FAMILY_KINDS: dict[str, tuple[str, ...]] = {"text": ("text",), "audio": ("audio",)}
 KIND_ORDER = ("text", "image", "audio", "unsupported")
 
 
@@ -79,9 +78,10 @@ class Split:
     def describe(self) -> str:
         # text is split by document (a file, or a record of a jsonl/csv); images and
         # sounds by file, so the clips of one recording never sit on both sides
-        unit = "documents" if self.family == "text" else "files"
+        spec = families.get(self.family)
+        unit = spec.item_noun
         if self.documents == 0:
-            return f"no {self.family} {unit} to split yet"
+            return f"no {spec.title.lower()} {unit} to split yet"
         if self.val_fraction <= 0:
             return f"{self.documents:,} {unit}, all for training (no validation)"
         if self.by_block:
@@ -233,7 +233,7 @@ class DatasetState(Observable):
 
     @property
     def training_kinds(self) -> tuple[str, ...]:
-        return FAMILY_KINDS.get(self.family, ())
+        return families.get(self.family).file_kinds
 
     @property
     def stats(self) -> DatasetStats:

@@ -49,8 +49,8 @@ class Project(Observable):
                     config, model=dataclasses.replace(config.model, trust_remote_code=False))
             # a local folder of another family (a diffusers UNet, a MusicGen) switches
             # run.family with it, unless this same change chose the family
-            from studio.core.paths import guess_family
-            family = guess_family(config.model.source)
+            from studio.config.families import family_of_folder
+            family = family_of_folder(config.model.source)
             if family is not None and config.run.family == old.run.family != family:
                 config = dataclasses.replace(
                     config, run=dataclasses.replace(config.run, family=family))

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QLineEdit, QSpinBox
 
 from studio.config import apply_overrides
-from studio.config.schema import SECTIONS, RunConfig
+from studio.config.schema import SECTIONS, RunConfig, choices_of
 from studio.qt.panes.settings import SettingsPane
 from studio.state.project import Project
 
@@ -45,7 +45,7 @@ def test_every_field_of_every_section_has_an_editor(pane):
             if f.metadata.get("choices"):
                 assert isinstance(ed.editor, QComboBox)
                 assert [ed.editor.itemData(i) for i in range(ed.editor.count())] == list(
-                    f.metadata["choices"])
+                    choices_of(f.metadata))
             elif f.type in (bool, "bool"):
                 assert isinstance(ed.editor, QCheckBox)
             elif f.type in (int, "int"):

@@ -75,6 +75,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.config import families
 from studio.data import scan as scanmod
 from studio.data.scan import ERROR, ScanItem, human_duration, human_size
 from studio.qt.widgets.tasks import Task, run_in_background
@@ -1158,16 +1159,10 @@ class DatasetPane(QWidget):
         other = [k for k in self.state.stats.counts if k not in self.state.training_kinds
                  and k != "unsupported"]
         if other:
-            text += (f" — the {self.state.family} family trains on "
+            text += (f" — the {families.get(self.state.family).title.lower()} family trains on "
                      f"{'/'.join(self.state.training_kinds)} files only")
         self.split_label.setText(text)
-        self.split_label.setToolTip(
-            "The text engine shuffles the documents with this seed and holds out "
-            "data.val_fraction of them for validation (by block when there is a single "
-            "document)." if self.state.family == "text" else
-            "The files are shuffled with this seed and data.val_fraction of them held out "
-            "for validation: by file, so the clips or crops of one file never sit on both "
-            "sides.")
+        self.split_label.setToolTip(families.get(self.state.family).split_note)
 
     def _new_seed(self) -> None:
         self.seed_spin.setValue(random.randrange(0, 100_000))

@@ -42,9 +42,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.config import config_from_dict, config_to_dict
+from studio.config import config_from_dict, config_to_dict, families
 from studio.config.io import _parse_override_value, _toml_value, plain
-from studio.config.schema import SECTIONS, RunConfig
+from studio.config.schema import SECTIONS, RunConfig, choices_of
 from studio.core.errors import ConfigError
 from studio.state.project import Project
 
@@ -57,25 +57,12 @@ KEEP_ON_RESTORE = {("run", "name"), ("run", "runs_dir"), ("run", "family"),
                    ("model", "source"), ("model", "revision"), ("model", "trust_remote_code"),
                    ("data", "paths"), ("data", "text_field"), ("data", "csv_column"),
                    ("freeze", "groups")}
-# Per-family changes to the schema's defaults (the schema's defaults suit the text family).
-FAMILY_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    "text": {},
-    # diffusion fine-tuning wants a gentler rate and no decay; previews cost more than text
-    "image": {"train": {"lr": 1e-4, "weight_decay": 0.0}, "sample": {"every": 100}},
-    # music: prompts are descriptions; each sample runs the decoder and the codec
-    "audio": {"train": {"lr": 5e-4, "weight_decay": 0.0},
-              "sample": {"every": 100, "prompts": ("music",)}},
-}
 _INT_MAX = 2**31 - 1
 
 
 def family_defaults(family: str) -> RunConfig:
-    """The default settings of a model family."""
-    cfg = RunConfig()
-    for section, values in FAMILY_DEFAULTS.get(family, {}).items():
-        cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(
-            getattr(cfg, section), **values)})
-    return cfg
+    """The default settings of a model family (its spec's, as the CLI applies them)."""
+    return families.default_config(family)
 
 
 LABELS = {"lr": "Learning rate", "val_fraction": "Validation fraction",
@@ -139,7 +126,7 @@ class FieldEditor(QWidget):
         if origin is tuple:
             inner = typing.get_args(self.typ)[0]
             return "tables" if dataclasses.is_dataclass(inner) else "strings"
-        if self.meta.get("choices"):
+        if choices_of(self.meta):
             return "choice"
         return {bool: "bool", int: "int", float: "float"}.get(self.typ, "str")
 
@@ -150,7 +137,7 @@ class FieldEditor(QWidget):
             w.toggled.connect(self.edited)
         elif k == "choice":
             w = QComboBox(self)
-            for c in self.meta["choices"]:
+            for c in choices_of(self.meta):
                 w.addItem(str(c), c)
             w.activated.connect(lambda _i: self.edited.emit())
         elif k == "int":
@@ -409,8 +396,8 @@ class SettingsPane(QWidget):
     def _show_family_fields(self, family: str) -> None:
         """Only the settings the chosen family honours are shown (no knob that does nothing)."""
         boxes: dict = {}
-        for path, (form, box, families) in self._rows.items():
-            visible = families is None or family in families
+        for path, (form, box, knob_families) in self._rows.items():
+            visible = families.knob_applies(family, path, knob_families)
             form.setRowVisible(self._labels[path], visible)
             boxes[box] = boxes.get(box, False) or visible
         for box, any_visible in boxes.items():
@@ -420,8 +407,8 @@ class SettingsPane(QWidget):
         m = f.metadata
         lines = [f"<b>{section}.{f.name}</b>", m.get("help", "")]
         rng = []
-        if m.get("choices"):
-            rng.append("one of " + ", ".join(map(str, m["choices"])))
+        if choices_of(m):
+            rng.append("one of " + ", ".join(map(str, choices_of(m))))
         if m.get("min") is not None:
             rng.append(f"{'>' if m.get('min_exclusive') else '≥'} {m['min']}")
         if m.get("max") is not None:

@@ -1,0 +1,213 @@
+"""The family spec: everything the program knows about a model family, in one place.
+
+A *family* is a kind of model the studio fine-tunes (causal text, unconditional image
+diffusion, text-to-music...). The code that loads, trains and samples a family lives in
+its own modules (``studio.models.<name>``, ``studio.data.<name>``); everything the *rest*
+of the program asks about it — which files it reads, its default settings, whether its
+loss has a perplexity, what kind of sample it makes, how an export is loaded, what to
+call it on screen — is answered here, so that no pane, CLI command or engine helper
+branches on a family's name.
+
+Adding a family:
+  1. ``studio/models/<name>.py``: a class satisfying ``studio.models.base.Family``.
+  2. ``studio/data/<name>.py``: its dataset (what ``Family.datasets`` returns).
+  3. a ``register(FamilySpec(...))`` call below (or in your own module, before use).
+  4. a starter script in ``studio/starters/`` if it should work offline.
+
+Stdlib only (DESIGN.md: config imports no torch, no Qt).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+from studio.core.errors import ConfigError
+
+# (config.json contents, model folder) -> does this folder hold a model of the family?
+Detector = Callable[[dict, Path], bool]
+
+
+@dataclass(frozen=True, eq=False)
+class FamilySpec:
+    name: str
+    """The config's ``run.family`` value."""
+    title: str
+    """Display name, e.g. "Text"."""
+    summary: str
+    """One line for menus and tooltips: what models it covers."""
+    implementation: str
+    """``module:Class`` of the family's model code (imported only when a model is needed)."""
+    file_kinds: tuple[str, ...]
+    """Kinds of scanned file it trains on (``studio.data.scan.kind_of``)."""
+    sample_kind: str
+    """Kind of ``Sample`` it makes: "text", "image", "audio"."""
+    has_perplexity: bool
+    """Is exp(validation loss) a perplexity (a per-token cross-entropy)?"""
+    export_loader: str
+    """One line that loads an exported folder."""
+    item_noun: str = "files"
+    """What one training item is called in the split line ("documents", "files")."""
+    starter: str = ""
+    """Shipped offline starter model (``starter:NAME``), if any."""
+    adapter_task_type: str | None = None
+    """peft ``task_type`` written into an exported LoRA adapter's config."""
+    reference: str = ""
+    """``eval.reference = "auto"``: a path under ``resources/`` ("" = nothing shipped)."""
+    reference_name: str = ""
+    """How the run's log names the shipped reference set."""
+    split_note: str = ("The files are shuffled with this seed and data.val_fraction of them "
+                       "held out for validation: by file, so the clips or crops of one file "
+                       "never sit on both sides.")
+    """How the validation split is drawn (the dataset pane's tooltip)."""
+    bias_probe: bool = False
+    """Does the bias probe (completions of templated prompts) apply? Otherwise the
+    captions' balance report does."""
+    defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Changes to the schema's defaults, by section (the schema's defaults suit text)."""
+    extra_knobs: tuple[str, ...] = ()
+    """Family-specific knobs (dotted paths) of *other* families that this one also reads."""
+    detect: Detector | None = None
+    """Recognises a local model folder of this family from its JSON files."""
+    fallback_detect: bool = False
+    """Asked last: its detector matches generic folders (any transformers config)."""
+
+    def __post_init__(self) -> None:
+        frozen = {s: MappingProxyType(dict(v)) for s, v in self.defaults.items()}
+        object.__setattr__(self, "defaults", MappingProxyType(frozen))
+
+
+_REGISTRY: dict[str, FamilySpec] = {}
+
+
+def register(spec: FamilySpec) -> FamilySpec:
+    """Add (or replace) a family. Returns the spec, so a module can keep it."""
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    """Remove a family (tests that register a fake one clean up with this)."""
+    _REGISTRY.pop(name, None)
+
+
+def names() -> tuple[str, ...]:
+    """Every registered family's name, in registration order."""
+    return tuple(_REGISTRY)
+
+
+def all_specs() -> tuple[FamilySpec, ...]:
+    return tuple(_REGISTRY.values())
+
+
+def get(name: str) -> FamilySpec:
+    """The spec of ``name``; a ConfigError naming ``run.family`` for an unknown one."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(f'"{n}"' for n in _REGISTRY)
+        raise ConfigError("run.family", f"unknown model family {name!r}",
+                          f"use one of {known}") from None
+
+
+def default_config(name: str) -> Any:
+    """A ``RunConfig`` holding the family's default settings (the CLI and the window both
+    start from these; a config file's own settings go on top)."""
+    import dataclasses
+
+    from studio.config.schema import RunConfig
+
+    cfg = RunConfig()
+    for section, values in get(name).defaults.items():
+        cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(
+            getattr(cfg, section), **values)})
+    return dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, family=name))
+
+
+def knob_applies(family: str, path: str, knob_families: tuple[str, ...] | None) -> bool:
+    """Is the knob at dotted ``path`` (its schema metadata lists ``knob_families``; None
+    means every family) one that ``family`` honours? Front ends show only these."""
+    if knob_families is None or family in knob_families:
+        return True
+    spec = _REGISTRY.get(family)
+    return spec is not None and path in spec.extra_knobs
+
+
+def family_of_folder(source: str) -> str | None:
+    """The family a local model folder (or ``starter:NAME``) belongs to, read from its
+    JSON files only (no weights, no heavy imports); None when the source is not a local
+    folder (a hub id) or no family recognises it."""
+    from studio.core.paths import resolve_model_source
+
+    folder = Path(resolve_model_source(source))
+    if not folder.is_dir():
+        return None
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    if not isinstance(config, dict):
+        config = {}
+    for spec in sorted(_REGISTRY.values(), key=lambda s: s.fallback_detect):
+        if spec.detect is not None and spec.detect(config, folder):
+            return spec.name
+    return None
+
+
+# -- the shipped families ------------------------------------------------------------------
+
+def _is_diffusers_unet(config: dict, folder: Path) -> bool:
+    return ((folder / "model_index.json").is_file() or (folder / "unet").is_dir()
+            or str(config.get("_class_name", "")).startswith("UNet"))
+
+
+def _is_musicgen(config: dict, folder: Path) -> bool:
+    return config.get("model_type") == "musicgen"
+
+
+def _is_transformers_model(config: dict, folder: Path) -> bool:
+    return bool(config.get("model_type"))
+
+
+register(FamilySpec(
+    name="text", title="Text", summary="causal language models (GPT-style: gpt2, SmolLM2, "
+                                       "Qwen2.5)",
+    implementation="studio.models.text:TextFamily",
+    file_kinds=("text",), sample_kind="text", has_perplexity=True, item_noun="documents",
+    split_note="The text engine shuffles the documents with this seed and holds out "
+               "data.val_fraction of them for validation (by block when there is a single "
+               "document).",
+    export_loader="transformers.AutoModelForCausalLM.from_pretrained(folder)",
+    starter="starter:text", adapter_task_type="CAUSAL_LM", bias_probe=True,
+    reference="reference/english.txt", reference_name="shipped general English text",
+    detect=_is_transformers_model, fallback_detect=True,
+))
+
+register(FamilySpec(
+    name="image", title="Image", summary="unconditional image diffusion (diffusers UNet2DModel)",
+    implementation="studio.models.image:ImageFamily",
+    file_kinds=("image",), sample_kind="image", has_perplexity=False,
+    export_loader="diffusers.DDPMPipeline.from_pretrained(folder)",
+    starter="starter:image",
+    reference="starters/image/crops.png", reference_name="the image starter's pre-training crops",
+    # diffusion fine-tuning wants a gentler rate and no decay; previews cost more than text
+    defaults={"train": {"lr": 1e-4, "weight_decay": 0.0}, "sample": {"every": 100}},
+    detect=_is_diffusers_unet,
+))
+
+register(FamilySpec(
+    name="audio", title="Audio", summary="text-to-music (MusicGen: T5 text encoder, EnCodec, "
+                                         "decoder)",
+    implementation="studio.models.audio:AudioFamily",
+    file_kinds=("audio",), sample_kind="audio", has_perplexity=True,
+    export_loader="transformers.MusicgenForConditionalGeneration.from_pretrained(folder)",
+    starter="starter:audio",
+    reference="reference/music", reference_name="the audio starter's pre-training samples",
+    # music: prompts are descriptions; each sample runs the decoder and the codec
+    defaults={"train": {"lr": 5e-4, "weight_decay": 0.0},
+              "sample": {"every": 100, "prompts": ("music",)}},
+    detect=_is_musicgen,
+))
