@@ -200,3 +200,26 @@ def test_perplexity_plot_says_when_the_loss_has_none(pane, qtbot):
     other.history.feed(ev.EvalLogged(5, 0.09, None, 0.09, True))
     other.refresh()
     assert other.ppl_plot.titleLabel.text == "Perplexity — none for this model's loss"
+
+
+def test_legend_sits_beside_the_loss_plot_and_names_every_curve(pane, qtbot):
+    """The legend used to float over the curves, hiding the forgetting curve's label."""
+    h = pane.history
+    feed(h)
+    pane.refresh()
+    past = RunHistory(label="2026-12-01-a-much-longer-past-run-name")
+    for s in range(1, 301):
+        past.feed(ev.StepLogged(step=s, epoch=0.0, loss=3.0, lr=1e-3, grad_norm=1.0,
+                                throughput=1.0, throughput_unit="tok", elapsed_s=s, eta_s=0,
+                                total_steps=300))
+    pane.add_overlay(past)
+    qtbot.wait(50)
+    names = [label.text for _sample, label in pane.legend.items]
+    assert names[:4] == ["train (raw)", "train (smoothed)", "validation",
+                         "reference (forgetting)"]
+    assert len(names) == 6 and all(len(n) < 45 for n in names[4:])
+    legend = pane.legend.sceneBoundingRect()
+    assert not legend.intersects(pane.loss_plot.vb.sceneBoundingRect())
+    # the longer past run runs off the right edge; this run keeps the whole width
+    settle(pane, qtbot, 20)
+    assert pane.loss_plot.vb.viewRange()[0][1] < 150

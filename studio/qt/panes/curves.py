@@ -61,6 +61,20 @@ class _SciAxis(pg.AxisItem):
         return [f"{v * scale:.1e}" if v else "0" for v in values]
 
 
+class _SideLegend(pg.LegendItem):
+    """A legend laid out beside its plot: as tall as its entries (a layout cell would
+    stretch it to the plot's height and spread the entries apart)."""
+
+    def updateSize(self):  # noqa: N802 - pyqtgraph name
+        super().updateSize()
+        self.setMaximumHeight(max(1.0, self.height()))
+
+    def setLabelTextColor(self, *args, **kargs):  # noqa: N802 - pyqtgraph name
+        super().setLabelTextColor(*args, **kargs)
+        for _sample, label in self.items:  # pyqtgraph only colours labels added later
+            label.setText(label.text, color=self.opts["labelTextColor"])
+
+
 def _item(plot: pg.PlotItem, name: str | None, pen, symbol: str | None = None,
           brush=None) -> pg.PlotDataItem:
     item = plot.plot([], [], name=name, pen=pen, symbol=symbol, symbolSize=6,
@@ -123,7 +137,15 @@ class CurvesPane(QWidget):
         self.view = pg.GraphicsLayoutWidget()
         self.view.setMinimumSize(320, 220)
         self.view.ci.setContentsMargins(4, 4, 4, 4)
-        self.loss_plot = self.view.addPlot(row=0, col=0, colspan=3)
+        # the loss legend sits beside its plot, never over the curves (inside the plot it
+        # hid the forgetting curve's label and the right end of every curve)
+        top = self.view.addLayout(row=0, col=0, colspan=3)
+        top.setContentsMargins(0, 0, 0, 0)
+        self.loss_plot = top.addPlot(row=0, col=0)
+        self.legend = _SideLegend(labelTextSize="8pt")
+        top.addItem(self.legend, row=0, col=1)
+        top.layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignTop)
+        self.loss_plot.legend = self.legend  # plot(name=...) adds its entry here
         self.ppl_plot = self.view.addPlot(row=1, col=0)
         self.lr_plot = self.view.addPlot(row=1, col=1, axisItems={"left": _SciAxis("left")})
         self.speed_plot = self.view.addPlot(row=1, col=2)
@@ -157,7 +179,6 @@ class CurvesPane(QWidget):
         self._unit = ""
         self._resets = 0
         self._val_drawn: tuple = ()
-        self.legend = self.loss_plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
 
         self.raw = _item(self.loss_plot, "train (raw)", pg.mkPen(TRAIN + (70,), width=1))
         self.ema = _item(self.loss_plot, "train (smoothed)", pg.mkPen(TRAIN, width=2))
@@ -269,12 +290,15 @@ class CurvesPane(QWidget):
         return own
 
     def _fit_x(self) -> bool:
-        """Follow the run's length on x; True when the range changed."""
+        """Follow the run's length on x; True when the range changed. A longer past run
+        drawn over it runs off the right edge instead of squashing this run into the
+        left corner (pan or zoom out to see its end); with no run of its own, the pane
+        fits the overlays."""
         if not self._x_follow:
             return False
-        last = max([self.history.total_steps, self.history.last_step]
-                   + [h.last_step for h, _ in self._overlays]
-                   + [h.total_steps for h, _ in self._overlays])
+        own = max(self.history.total_steps, self.history.last_step)
+        last = own or max([h.last_step for h, _ in self._overlays]
+                          + [h.total_steps for h, _ in self._overlays] + [1])
         wanted = (0.0, float(max(1, last)))
         if wanted != self._x_set:
             self._x_set = wanted
@@ -450,6 +474,8 @@ class CurvesPane(QWidget):
         colour = OVERLAY_COLOURS[len(self._overlays) % len(OVERLAY_COLOURS)]
         dash = Qt.PenStyle.DashLine
         name = other.label or "past run"
+        if len(name) > 28:  # the legend column stays narrow; the tooltip-free full name
+            name = name[:12] + "…" + name[-15:]  # keeps its date and its distinct ending
         items = [
             _item(self.loss_plot, f"{name} (smoothed)", pg.mkPen(colour, width=2, style=dash)),
             _item(self.loss_plot, f"{name} (validation)", pg.mkPen(colour, width=1, style=dash),
