@@ -19,6 +19,20 @@ from studio.qt.widgets.tasks import Task, run_in_background
 DETAIL_BINS = 1200
 
 
+def silent_output_reason() -> str:
+    """Why Play would be silent on this computer ("" when an audio output exists).
+    QtMultimedia plays into a null device without an error when there is none."""
+    try:
+        from PySide6.QtMultimedia import QMediaDevices
+    except ImportError as exc:  # e.g. libpulse missing on Linux
+        return f"Playback is unavailable on this system ({exc})."
+    if not QMediaDevices.audioOutputs() or QMediaDevices.defaultAudioOutput().isNull():
+        return ("No audio output device was found, so playback is silent (the playhead "
+                "still moves). Connect speakers or headphones, or check the system's sound "
+                "settings (on Linux: is PulseAudio or PipeWire running?).")
+    return ""
+
+
 def _analyse(path: str) -> dict:
     env = audio_envelope(path, DETAIL_BINS)
     spec, sr, duration = audio_spectrogram(path, columns=500, n_fft=1024)
@@ -173,6 +187,10 @@ class AudioView(QWidget):
     def play(self) -> None:
         if not self.path or not self._ensure_player():
             return
+        reason = silent_output_reason()
+        if reason:
+            self.message.setText(reason)
+            self.message.show()
         self.player.setPosition(0)
         self.player.play()
         for h in self._heads:
