@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, Protocol, runtime_checkable
 
 from studio.core import events as ev
+from studio.core import units
 
 
 @runtime_checkable
@@ -74,20 +75,6 @@ class JsonlSink:
         self._fh.close()
 
 
-def _fmt_rate(x: float) -> str:
-    """12,345 tok/s, but 2.41 clip/s: slow units keep three significant digits."""
-    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
-
-
-def _fmt_time(seconds: float) -> str:
-    if seconds != seconds or seconds < 0 or seconds == float("inf"):
-        return "--:--"
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
 class StdoutSink:
     """A terminal progress bar (step, loss, throughput, ETA) plus one line per notable event."""
 
@@ -112,8 +99,8 @@ class StdoutSink:
             bar = "#" * filled + "-" * (self.width - filled)
             text = (
                 f"[{bar}] step {event.step}/{event.total_steps}  loss {event.loss:.4f}  "
-                f"lr {event.lr:.2e}  {_fmt_rate(event.throughput)} {event.throughput_unit}/s  "
-                f"ETA {_fmt_time(event.eta_s)}"
+                f"lr {event.lr:.2e}  {units.rate(event.throughput)} {event.throughput_unit}/s  "
+                f"ETA {units.clock(event.eta_s)}"
             )
             if self.tty:
                 self.stream.write("\r" + text)

@@ -20,7 +20,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-GiB = 1024 ** 3
+from studio.core import units
+
+GiB = units.GB
 # Below these, the check warns.
 LOW_GPU_FREE = 2 * GiB       # a small hub model (~125M parameters) with AdamW needs ~2 GB
 LOW_DISK_FREE = 10 * GiB     # hub models are 0.5-15 GB each; runs keep checkpoints
@@ -196,10 +198,6 @@ def _version_tuple(v: str | None) -> tuple[int, ...]:
         return ()
 
 
-def gib(n: int | None) -> str:
-    return "unknown" if n is None else f"{n / GiB:.1f} GB"
-
-
 def advise(f: SystemFacts) -> list[Finding]:
     """Plain advice for what is found, worst first."""
     out: list[Finding] = []
@@ -210,8 +208,8 @@ def advise(f: SystemFacts) -> list[Finding]:
         for g in f.gpus:
             if g.free_bytes is not None and g.free_bytes < LOW_GPU_FREE:
                 out.append(Finding(
-                    "warning", f"GPU {g.index} has only {gib(g.free_bytes)} of "
-                               f"{gib(g.total_bytes)} free.",
+                    "warning", f"GPU {g.index} has only {units.gigabytes(g.free_bytes)} of "
+                               f"{units.gigabytes(g.total_bytes)} free.",
                     "Close other programs that use the GPU (games, other trainings, "
                     "browsers with many tabs), or train with a smaller batch size "
                     "(Settings > batch size) or gradient checkpointing."))
@@ -260,7 +258,7 @@ def advise(f: SystemFacts) -> list[Finding]:
         if d.free_bytes is not None and d.free_bytes < LOW_DISK_FREE:
             env = "HF_HOME" if d.what == "model cache" else "STUDIO_RUNS_DIR"
             out.append(Finding(
-                "warning", f"Only {gib(d.free_bytes)} free for the {d.what} ({d.path}).",
+                "warning", f"Only {units.gigabytes(d.free_bytes)} free for the {d.what} ({d.path}).",
                 f"Models from the hub take 0.5-15 GB each and runs keep checkpoints: free "
                 f"some space, or point {env} at a bigger disk."))
     rank = {"problem": 0, "warning": 1, "ok": 2}
@@ -281,8 +279,8 @@ def fact_rows(f: SystemFacts) -> list[tuple[str, str]]:
              "cpu": "CPU-only"}[f.torch_build]
     rows = [("Accelerator", acc), ("PyTorch", f"{f.torch_version} ({build} build)")]
     for g in f.gpus:
-        mem = f"{gib(g.free_bytes)} free of {gib(g.total_bytes)}" if g.free_bytes is not None \
-            else f"{gib(g.total_bytes)}" if g.total_bytes else "shared with the system"
+        mem = f"{units.gigabytes(g.free_bytes)} free of {units.gigabytes(g.total_bytes)}" if g.free_bytes is not None \
+            else f"{units.gigabytes(g.total_bytes)}" if g.total_bytes else "shared with the system"
         cap = f", compute {g.capability}" if g.capability else ""
         rows.append((f"GPU {g.index}", f"{g.name} ({mem}{cap})"))
     drv = "not found" if f.driver_version is None else f.driver_version + (
@@ -290,7 +288,7 @@ def fact_rows(f: SystemFacts) -> list[tuple[str, str]]:
     if sys.platform != "darwin":
         rows.append(("NVIDIA driver", drv))
     for d in f.disks:
-        rows.append((f"Free disk, {d.what}", f"{gib(d.free_bytes)}  ({d.path})"))
+        rows.append((f"Free disk, {d.what}", f"{units.gigabytes(d.free_bytes)}  ({d.path})"))
     rows += [("CPU threads", str(f.cpu_threads)), ("System", f.os), ("Python", f.python)]
     return rows
 
