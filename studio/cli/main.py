@@ -237,7 +237,8 @@ def _train(args, resume: bool) -> int:
         result = run(None, sink, control, resume=args.run_dir, overrides=tuple(args.overrides))
     else:
         cfg = load_config(args.config, tuple(args.overrides))
-        result = run(cfg, sink, control)
+        with _project_lock(cfg):
+            result = run(cfg, sink, control)
     if args.quiet and int(os.environ.get("RANK", "0")) == 0:
         print(result.run_dir)
     if trial:
@@ -246,6 +247,16 @@ def _train(args, resume: bool) -> int:
               + (f"\ncontinue the same run:  studio resume {result.run_dir}"
                  if result.state == "stopped" else ""))
     return 0 if result.state in ("completed", "stopped") else EXIT_FAILED
+
+
+def _project_lock(cfg):
+    """A project file trains in one process at a time (the window takes the same lock)."""
+    import contextlib
+
+    if not cfg.run.project or int(os.environ.get("RANK", "0")) != 0:
+        return contextlib.nullcontext()
+    from studio.runs.lock import ProjectLock
+    return ProjectLock(cfg.run.project, "studio train (command line)")
 
 
 def _runs(args) -> int:

@@ -182,7 +182,11 @@ def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] 
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(p), f"is not valid TOML ({exc})", "fix the line it names") from None
     data = _apply_overrides_to_dict(data, overrides)
-    return config_from_dict(data, base_dir=str(p.resolve().parent))
+    cfg = config_from_dict(data, base_dir=str(p.resolve().parent))
+    if "project" in data and not cfg.run.project:  # a project file: its runs are its own
+        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run,
+                                                               project=str(p.resolve())))
+    return cfg
 
 
 def _parse_override_value(raw: str) -> Any:

@@ -14,11 +14,13 @@ from studio.config import families as _families
 
 def knob(default: Any, help: str, *, choices: tuple | None = None, min: float | None = None,
          max: float | None = None, min_exclusive: bool = False, advanced: bool = False,
-         factory=None, families: tuple[str, ...] | None = None) -> Any:
+         factory=None, families: tuple[str, ...] | None = None, hidden: bool = False) -> Any:
     """A config field. ``families`` lists the model families that use it (None: all), so
-    front ends show only what the chosen family honours."""
+    front ends show only what the chosen family honours; ``hidden`` ones are bookkeeping
+    the studio fills in (no editor in the window)."""
     meta = {"help": help, "choices": choices, "min": min, "max": max,
-            "min_exclusive": min_exclusive, "advanced": advanced, "families": families}
+            "min_exclusive": min_exclusive, "advanced": advanced, "families": families,
+            "hidden": hidden}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -46,6 +48,8 @@ class RunSection:
                                "(unconditional diffusion, diffusers UNet2DModel) or audio "
                                "(text-to-music, MusicGen).",
                        choices=_families.names)
+    project: str = knob("", "The project file this run belongs to (filled in from the project "
+                            "file; the Runs pane lists a project's own runs).", hidden=True)
 
 
 @dataclass(frozen=True)

@@ -32,3 +32,26 @@ def resolve_model_source(source: str) -> str:
         return str(starters_dir() / source.split(":", 1)[1])
     return source
 
+
+
+def user_data_dir() -> Path:
+    """The studio's own folder in the user's data area (runs of unsaved projects, locks):
+    $STUDIO_DATA_DIR, else the platform's usual place."""
+    import sys
+
+    env = os.environ.get("STUDIO_DATA_DIR")
+    if env:
+        return Path(env)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "FineTuningStudio"
+
+
+def unsaved_runs_dir() -> Path:
+    """Where an unsaved project's runs go (never the process's current folder); saving the
+    project moves them beside its file."""
+    return user_data_dir() / "unsaved-project-runs"

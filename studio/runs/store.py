@@ -281,10 +281,12 @@ class RunInfo:
     message: str
     started: float
     resumable: bool
+    project: str = ""  # the project file the run belongs to ("" when run from a config)
 
 
-def list_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
-    """Past runs in ``runs_dir``, newest first."""
+def list_runs(runs_dir: str | os.PathLike, project: str | None = None) -> list[RunInfo]:
+    """Past runs in ``runs_dir``, newest first; with ``project`` (a project file's path,
+    "" for an unsaved project) only that project's runs."""
     root = Path(runs_dir)
     if not root.is_dir():
         return []
@@ -292,19 +294,36 @@ def list_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
     for d in root.iterdir():
         if not d.is_dir() or not (d / "status.json").exists() and not (d / "config.toml").exists():
             continue
-        infos.append(run_info(d))
+        info = run_info(d)
+        if project is None or info.project == project:
+            infos.append(info)
     return sorted(infos, key=lambda r: r.started, reverse=True)
+
+
+def _run_table(run_dir: Path) -> dict:
+    """The ``[run]`` table of a run's config.toml (its name and project)."""
+    import tomllib
+
+    try:
+        data = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    run = data.get("run")
+    return run if isinstance(run, dict) else {}
 
 
 def run_info(run_dir: str | os.PathLike) -> RunInfo:
     """One run's row (what ``list_runs`` lists): its status and whether it can resume."""
     d = Path(run_dir)
     st = read_status(d)
+    run = _run_table(d)
     return RunInfo(
-        path=d, id=d.name, name=str(st.get("name", d.name)), state=st.get("state", "unknown"),
+        path=d, id=d.name, name=str(st.get("name") or run.get("name") or d.name),
+        state=st.get("state", "unknown"),
         step=int(st.get("step", 0)), total_steps=int(st.get("total_steps", 0)),
         best_val_loss=st.get("best_val_loss"), message=str(st.get("message", "")),
         started=float(st.get("started", d.stat().st_mtime)),
         resumable=st.get("state") in ("interrupted", "stopped", "failed")
         and RunFolder(d).latest_checkpoint() is not None,
+        project=str(run.get("project", "")),
     )

@@ -28,6 +28,16 @@ class Project(Observable):
         self.path: Path | None = Path(path) if path else None
         self.name = name
         self.dirty = False
+        self.unsaved_runs: list[Path] = []  # runs made before the first save (moved then)
+        self.moved_runs: list[Path] = []    # ...and where the last save moved them
+        self._own_identity()
+
+    def _own_identity(self) -> None:
+        """run.project names the saved project file, so its runs are known as its own."""
+        ident = str(self.path.resolve()) if self.path is not None else ""
+        if self._config.run.project != ident:
+            self._config = dataclasses.replace(
+                self._config, run=dataclasses.replace(self._config.run, project=ident))
 
     @property
     def excluded(self) -> frozenset[str]:
@@ -95,10 +105,65 @@ class Project(Observable):
         self.replace_section("model", source=source)
         self.changed("model")
 
+    # -- runs -----------------------------------------------------------------------------
+    def runs_dir(self) -> Path:
+        """Where this project's runs go. One rule: ``run.runs_dir`` when absolute, else
+        relative to the saved project file's folder; an unsaved project's runs go to the
+        user's data folder (never the process's current folder) and move beside the file
+        when the project is first saved."""
+        from studio.core.paths import unsaved_runs_dir
+
+        rd = Path(os.path.expanduser(self._config.run.runs_dir))
+        if rd.is_absolute():
+            return rd
+        if self.path is None:
+            return unsaved_runs_dir()
+        return (self.path.resolve().parent / rd).resolve()
+
+    def run_config(self, previous: RunConfig | None = None) -> RunConfig:
+        """Exactly what a run of this project trains: the settings, with the project's
+        runs folder and a name that says what the run is and what differs from
+        ``previous`` (this project's last run)."""
+        from studio.config.naming import named
+
+        cfg = dataclasses.replace(self._config, run=dataclasses.replace(
+            self._config.run, runs_dir=str(self.runs_dir())))
+        return named(cfg, self.name, previous)
+
+    def note_run(self, run_dir: str | os.PathLike) -> None:
+        """A run of this project started in ``run_dir`` (kept to move it on first save)."""
+        if self.path is None:
+            self.unsaved_runs.append(Path(run_dir))
+
+    def _move_unsaved_runs(self) -> list[Path]:
+        """On the first save: move the runs made so far beside the project file (a run
+        still training stays where it is; the Runs pane keeps listing it)."""
+        import shutil
+
+        from studio.runs.store import read_status
+
+        target = self.runs_dir()
+        moved, kept = [], []
+        for run in self.unsaved_runs:
+            if not run.is_dir():
+                continue
+            if read_status(run).get("state") in ("starting", "running", "paused", "stopping"):
+                kept.append(run)
+                continue
+            target.mkdir(parents=True, exist_ok=True)
+            dest = target / run.name
+            if not dest.exists():
+                shutil.move(str(run), str(dest))
+                _rewrite_project(dest, str(self.path.resolve()), str(target))
+                moved.append(dest)
+        self.unsaved_runs = kept
+        return moved
+
     # -- files ----------------------------------------------------------------------------
     def to_toml(self) -> str:
         data = {"project": {"name": self.name}}
         cfg = config_to_dict(self._config)
+        cfg["run"].pop("project", None)  # the file's own path: known when it is read
         if self.path is not None:  # store dataset paths relative to the project when inside it
             base = self.path.resolve().parent
             for key in ("paths", "exclude"):
@@ -121,6 +186,8 @@ class Project(Observable):
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, self.path)
+        self._own_identity()
+        self.moved_runs = self._move_unsaved_runs()
         self.dirty = False
         self.changed("saved")
         return self.path
@@ -150,6 +217,20 @@ class Project(Observable):
             cfg.data, paths=absolute(cfg.data.paths), exclude=absolute(cfg.data.exclude)))
         return cls(cfg, path=p, name=str(meta.get("name", p.stem)),
                    excluded=tuple(meta.get("excluded", ())))
+
+
+def _rewrite_project(run_dir: Path, project_file: str, runs_dir: str) -> None:
+    """A moved run's config.toml names its project and its new runs folder (edited as
+    TOML: exactly what ran stays, whatever it holds)."""
+    cfg_path = run_dir / "config.toml"
+    try:
+        data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    data.setdefault("run", {}).update(project=project_file, runs_dir=runs_dir)
+    tmp = cfg_path.with_name(cfg_path.name + ".tmp")
+    tmp.write_text(dumps_toml(data), encoding="utf-8")
+    os.replace(tmp, cfg_path)
 
 
 def _lenient_config(data: dict, base: Path) -> RunConfig:

@@ -53,7 +53,7 @@ SECTION_TITLES = {"run": "Run", "model": "Model", "data": "Data", "train": "Trai
                   "eval": "Evaluation", "sample": "Samples", "checkpoint": "Checkpoints",
                   "freeze": "Freezing and LoRA"}
 # Identity, not tuning: "Restore defaults" leaves these alone.
-KEEP_ON_RESTORE = {("run", "name"), ("run", "runs_dir"), ("run", "family"),
+KEEP_ON_RESTORE = {("run", "name"), ("run", "runs_dir"), ("run", "family"), ("run", "project"),
                    ("model", "source"), ("model", "revision"), ("model", "trust_remote_code"),
                    ("data", "paths"), ("data", "text_field"), ("data", "csv_column"),
                    ("freeze", "groups")}
@@ -328,8 +328,9 @@ class SettingsPane(QWidget):
             if section == "freeze":
                 continue  # the layer tree in the Model pane is the freeze plan's editor
             types = typing.get_type_hints(cls)
-            plain = [f for f in dataclasses.fields(cls) if not f.metadata.get("advanced")]
-            adv = [f for f in dataclasses.fields(cls) if f.metadata.get("advanced")]
+            shown = [f for f in dataclasses.fields(cls) if not f.metadata.get("hidden")]
+            plain = [f for f in shown if not f.metadata.get("advanced")]
+            adv = [f for f in shown if f.metadata.get("advanced")]
             if plain:
                 body_lay.addWidget(self._group(section, plain, types, body))
             if adv:
@@ -557,7 +558,7 @@ class SettingsPane(QWidget):
             now, then = getattr(cfg, section), getattr(base, section) if base else None
             for f in dataclasses.fields(now):
                 v = getattr(now, f.name)
-                if then is not None and getattr(then, f.name) == v:
+                if f.metadata.get("hidden") or then is not None and getattr(then, f.name) == v:
                     continue
                 out.append(f"{section}.{f.name}={_cli_value(v)}")
         return out
