@@ -183,3 +183,27 @@ def test_choosing_a_model_of_another_family_switches_the_project_family(tmp_path
                                                          source="starter:audio"))
     project.set_config(both)
     assert project.config.run.family == "text"
+
+
+def test_export_says_when_the_best_weights_are_the_base_model(tiny_run_config, tmp_path,
+                                                              capsys):
+    """A run that never beat its step-0 evaluation used to export a silent copy of the
+    base model."""
+    from studio.engine.restore import weights_choices
+    from studio.runs import RunFolder
+
+    assert main(["train", str(tiny_run_config()), "train.max_steps=3", "--quiet"]) == 0
+    (run,) = list_runs(tmp_path / "runs")
+    RunFolder(run.path).update_status(best_step=0)  # as if validation only ever rose
+    choices = weights_choices(run.path)
+    assert choices[0].key == "best" and choices[0].unchanged
+    assert "before any training" in choices[0].label
+    assert [c.key for c in choices[1:3]] == ["latest", "step_000003"]
+    capsys.readouterr()
+    assert main(["export", str(run.path), str(tmp_path / "same")]) != 0
+    err = capsys.readouterr().err
+    assert "at step 0, before any training" in err and "--weights latest" in err
+    assert not (tmp_path / "same").exists()
+    assert main(["export", str(run.path), str(tmp_path / "same"), "--allow-unchanged"]) == 0
+    assert main(["export", str(run.path), str(tmp_path / "trained"), "--weights",
+                 "latest"]) == 0

@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("out_dir", nargs="?", help="default: RUN_DIR/export")
     e.add_argument("--weights", default="best",
                    help="best (default), latest, or a checkpoint name like step_000300")
+    e.add_argument("--allow-unchanged", action="store_true",
+                   help="export even when the chosen weights are the base model unchanged "
+                        "(the run's best validation loss was at step 0)")
     e.add_argument("--format", choices=("full", "adapter"), default="full",
                    help="full: a complete model folder (LoRA merged in); adapter: a PEFT "
                         "LoRA adapter folder")
@@ -300,7 +303,8 @@ def _export(args) -> int:
     from studio.runs import RunFolder
 
     out = Path(args.out_dir) if args.out_dir else RunFolder(args.run_dir).export_dir
-    export_run(args.run_dir, out, weights=args.weights, fmt=args.format)
+    export_run(args.run_dir, out, weights=args.weights, fmt=args.format,
+               allow_unchanged=args.allow_unchanged)
     from studio.config import load_config
     family = load_config(RunFolder(args.run_dir).config_path).run.family
     how = ("peft.PeftModel.from_pretrained(base_model, folder)" if args.format == "adapter"

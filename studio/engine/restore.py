@@ -76,13 +76,76 @@ def merge_lora(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+@dataclass(frozen=True)
+class WeightsChoice:
+    """Weights of a run that can be exported: ``key`` is what ``export_run`` takes."""
+
+    key: str          # "best", "latest" or a checkpoint folder name ("step_000300")
+    step: int
+    label: str
+    unchanged: bool   # the base model's own weights: the run never beat step 0
+
+
+def weights_choices(run_dir: str | Path) -> list[WeightsChoice]:
+    """Best (when kept), latest, then every checkpoint, newest first."""
+    from studio.runs.store import read_status
+
+    folder = RunFolder(run_dir)
+    st = read_status(folder.path)
+    out = []
+    best_step = st.get("best_step")
+    if (folder.best_dir / "model.safetensors").is_file() and best_step is not None:
+        loss = st.get("best_val_loss")
+        at = "before any training" if best_step == 0 else f"step {best_step:,}"
+        out.append(WeightsChoice(
+            "best", int(best_step), f"Best validation loss ({at}"
+            + (f", {loss:.4f})" if isinstance(loss, (int, float)) else ")"),
+            unchanged=best_step == 0))
+    checkpoints = folder.checkpoints()
+    if checkpoints:
+        latest = checkpoints[-1]
+        step = int(latest.name.split("_")[-1])
+        out.append(WeightsChoice("latest", step, f"Latest checkpoint (step {step:,})",
+                                 unchanged=step == 0))
+        for ck_dir in reversed(checkpoints):
+            step = int(ck_dir.name.split("_")[-1])
+            out.append(WeightsChoice(ck_dir.name, step, f"Step {step:,}", unchanged=step == 0))
+    return out
+
+
+def unchanged_reason(run_dir: str | Path, weights: str) -> str:
+    """Why exporting ``weights`` would write the base model unchanged ("" when it would
+    not): the run's best validation loss was its step-0 evaluation."""
+    for choice in weights_choices(run_dir):
+        if choice.key == weights and choice.unchanged:
+            return ("the best validation loss of this run was at step 0, before any "
+                    "training, so its best weights are the base model unchanged"
+                    if weights == "best" else "these weights are from step 0, before any "
+                    "training: the base model unchanged")
+    return ""
+
+
 def export_run(run_dir: str | Path, out_dir: str | Path, *, weights: str = "best",
-               fmt: str = "full") -> Path:
+               fmt: str = "full", allow_unchanged: bool = False,
+               progress: Any = None) -> Path:
     """``fmt``: "full" (a complete model folder; LoRA merged in), or "adapter" (a PEFT
-    adapter folder that ``peft.PeftModel.from_pretrained(base, folder)`` loads)."""
+    adapter folder that ``peft.PeftModel.from_pretrained(base, folder)`` loads).
+    Weights that are the base model unchanged (best at step 0) are refused unless
+    ``allow_unchanged``. ``progress(text)`` hears each stage."""
+    def say(text: str) -> None:
+        if progress is not None:
+            progress(text)
+
+    reason = unchanged_reason(run_dir, weights)
+    if reason and not allow_unchanged:
+        raise StudioError(f"{run_dir}: {reason}",
+                          "export the trained weights (--weights latest or a step), or "
+                          "add --allow-unchanged to export the base model anyway")
+    say("Loading the base model and the run's weights…")
     r = load_run_model(run_dir, weights)
     out = Path(out_dir)
     model = r.loaded.model
+    say(f"Writing {out}…")
     if fmt == "adapter":
         if not has_lora(model):
             raise StudioError(f"{run_dir}: this run trained no LoRA adapters",
@@ -112,6 +175,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, weights: str = "best
         card = (f"# Fine-tuned with Fine-Tuning Studio\n\nBase model: `{r.cfg.model.source}`\n\n"
                 f"Weights: `{r.weights_dir}`\n\nTraining data: {', '.join(r.cfg.data.paths)}\n")
         r.family.export(r.loaded, out, card=card)
+        say("Copying the run's samples…")
         copy_samples(RunFolder(run_dir), out / "samples")
     else:
         raise StudioError(f"unknown export format {fmt!r}", "use full or adapter")
