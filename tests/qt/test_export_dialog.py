@@ -1,0 +1,40 @@
+"""Export from the window: weights, format, folder, progress, Show folder; the base model
+unchanged is named and asked about."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QMessageBox
+
+from studio.cli.main import main
+from studio.qt.dialogs.export import ExportDialog
+from studio.runs import RunFolder, list_runs
+
+
+def test_export_a_run_from_the_window(qtbot, tiny_run_config, tmp_path, monkeypatch):
+    assert main(["train", str(tiny_run_config()), "train.max_steps=3", "--quiet"]) == 0
+    (run,) = list_runs(tmp_path / "runs")
+    RunFolder(run.path).update_status(best_step=0)  # the run never beat step 0
+    dialog = ExportDialog(run.path)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.weights.currentData() == "best"
+    assert "base model, unchanged" in dialog.weights.currentText()
+    assert dialog.warning.isVisible() and "base model unchanged" in dialog.warning.text()
+    assert not dialog.format.model().item(1).isEnabled()  # no LoRA: no adapter
+
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
+    dialog.start()
+    assert asked and "never beat the base model" in asked[0] and dialog.task is None
+
+    dialog.weights.setCurrentIndex(dialog.weights.findData("latest"))
+    assert not dialog.warning.isVisible()
+    dialog.folder.setText(str(tmp_path / "my export"))
+    dialog.start()
+    assert dialog.bar.isVisible() and not dialog.export_button.isEnabled()
+    qtbot.waitUntil(lambda: dialog.task is None, timeout=120_000)
+    assert "Exported to" in dialog.status.text(), dialog.status.text()
+    assert "AutoModelForCausalLM" in dialog.status.text()
+    assert (tmp_path / "my export" / "config.json").is_file()
+    assert dialog.show_button.isEnabled()
