@@ -46,6 +46,7 @@ from studio.config import config_from_dict, config_to_dict, families
 from studio.config.io import _parse_override_value, _toml_value, plain
 from studio.config.schema import SECTIONS, RunConfig, choices_of
 from studio.core.errors import ConfigError
+from studio.qt.widgets.wheel import wheel_only_when_focused
 from studio.state.project import Project
 
 ERROR_COLOR = "#d64541"
@@ -136,7 +137,7 @@ class FieldEditor(QWidget):
             w = QCheckBox(self)
             w.toggled.connect(self.edited)
         elif k == "choice":
-            w = QComboBox(self)
+            w = wheel_only_when_focused(QComboBox(self))
             for c in choices_of(self.meta):
                 w.addItem(str(c), c)
             w.activated.connect(lambda _i: self.edited.emit())
@@ -147,6 +148,7 @@ class FieldEditor(QWidget):
             lo = int(lo) + (1 if self.meta.get("min_exclusive") else 0) if lo is not None \
                 else -_INT_MAX
             w.setRange(lo, int(hi) if hi is not None else _INT_MAX)
+            wheel_only_when_focused(w)  # scrolling the form never changes a number
             w.setKeyboardTracking(False)  # one change per Enter / focus-out / arrow
             w.setAccelerated(True)
             w.valueChanged.connect(lambda _v: self.edited.emit())
