@@ -61,13 +61,15 @@ bench: venv
 
 # Installers (packaging/README.md). `make package` builds the Linux one-folder bundle and
 # tar.gz in its own venv with a CPU-only torch (TORCH_VARIANT=cuda|rocm for GPU builds);
-# `make test-package` runs the built bundle's self-test offscreen. Neither is part of `test`.
+# `make test-package` checks the bundle holds a matching torch, torchvision and torchaudio and
+# runs its self-test (two steps of every family) offscreen. Neither is part of `test`.
 TORCH_VARIANT ?= cpu
 package:
 	@time TORCH_VARIANT=$(TORCH_VARIANT) packaging/build_linux.sh
 
 test-package:
 	@test -x dist/FineTuningStudio/FineTuningStudio || { echo "run make package first"; exit 1; }
+	cd /tmp && $(CURDIR)/dist/FineTuningStudio/studio --check-torch --variant $(TORCH_VARIANT)
 	cd /tmp && HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen \
 	  $(CURDIR)/dist/FineTuningStudio/FineTuningStudio --self-test
 

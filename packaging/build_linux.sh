@@ -28,7 +28,11 @@ if [ "${PACKAGE_FROM:-head}" = head ] && git rev-parse --git-dir >/dev/null 2>&1
 fi
 
 if [ ! -f "$VENV/.torch-variant" ]; then
-  TORCH_VARIANT=$VARIANT packaging/make_build_venv.sh "$VENV"
+  TORCH_VARIANT=$VARIANT packaging/make_build_venv.sh "$VENV"   # ends with the torch check
+else
+  # a reused venv (perhaps from before this check): torch, torchvision, torchaudio matching
+  "$VENV/bin/python" "$SRC/packaging/torch_check.py" check --variant "$VARIANT" \
+    --where "the build venv ($VENV)"
 fi
 # the studio itself (its metadata: name, version), from the tree being packed
 "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation --force-reinstall \
@@ -43,6 +47,8 @@ rm -rf dist/FineTuningStudio
 T2=$(date +%s)
 
 APP=dist/FineTuningStudio
+# The same check inside the bundle: what PyInstaller collected, imported by the frozen app.
+"$APP/studio" --check-torch --variant "$VARIANT"
 cp "$SRC"/packaging/linux/fine-tuning-studio.desktop "$SRC"/packaging/linux/install.sh "$APP/"
 mkdir -p "$APP/icons" && cp "$SRC"/packaging/icons/studio-*.png "$APP/icons/"
 cat > "$APP/README.txt" <<TXT

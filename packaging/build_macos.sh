@@ -18,7 +18,9 @@ test -d "$APP"
 if [ -n "${SIGN_IDENTITY:-}" ]; then
   codesign --force --deep --options runtime --sign "$SIGN_IDENTITY" "$APP"
 fi
-# The bundle's self-test, before it is packed (offscreen, no window appears).
+# The bundle holds a matching torch, torchvision and torchaudio (packaging/torch_check.py),
+# and its self-test trains every family, before it is packed (offscreen, no window appears).
+"$APP/Contents/MacOS/studio" --check-torch --variant default
 QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 "$APP/Contents/MacOS/FineTuningStudio" --self-test
 STAGE=build/dmg
 rm -rf "$STAGE" && mkdir -p "$STAGE"

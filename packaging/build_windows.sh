@@ -12,6 +12,8 @@ PY="$VENV/Scripts/python.exe"
 VERSION=$("$PY" -c "from importlib.metadata import version; print(version('fine-tuning-studio'))")
 "$PY" -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller \
   packaging/studio.spec
+# the bundle holds a matching torch, torchvision and torchaudio (packaging/torch_check.py)
+./dist/FineTuningStudio/studio.exe --check-torch --variant "$VARIANT"
 ISCC=${ISCC:-iscc}
 command -v "$ISCC" >/dev/null || ISCC="/c/Program Files (x86)/Inno Setup 6/ISCC.exe"
 "$ISCC" "//DAppVersion=$VERSION" "//DVariant=$VARIANT" packaging/windows/studio.iss

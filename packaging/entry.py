@@ -2,7 +2,9 @@
 
 Double-clicking the app (no arguments) or opening a project file with it (file association:
 ``FineTuningStudio my-project.toml``) opens the window; ``--self-test`` runs the install
-self-test including the window check; anything else is the ``studio`` command line.
+self-test including the window check; ``--check-torch`` is the build's check that the bundle
+holds a matching torch, torchvision and torchaudio (packaging/torch_check.py); anything else
+is the ``studio`` command line.
 """
 
 import multiprocessing
@@ -45,6 +47,10 @@ if __name__ == "__main__":
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
     args = _args(sys.argv[1:])
+    if args[0] == "--check-torch":  # build_*.sh, on the built bundle
+        import torch_check  # packaging/torch_check.py, bundled beside this script
+
+        raise SystemExit(torch_check.main(["check", "--where", "the bundle", *args[1:]]))
     if args[0] == "gui":
         _work_folder()
     from studio.launcher import main

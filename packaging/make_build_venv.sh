@@ -6,13 +6,15 @@
 #   TORCH_VARIANT=cpu|cuda|rocm|default  packaging/make_build_venv.sh VENV_DIR
 #
 #   cpu      CPU-only wheels from the PyTorch CPU index (~200 MB of torch instead of ~4 GB).
-#            Where that index cannot be reached, falls back to a CPU torch wheel in a local
-#            wheelhouse ($TORCH_WHEELHOUSE, default: pip's find-links), without
-#            torchvision/torchaudio (see packaging/README.md).
+#            Where that index cannot be reached, takes the pinned torch, torchvision and
+#            torchaudio '+cpu' wheels from a local wheelhouse ($TORCH_WHEELHOUSE, default:
+#            pip's find-links), all three or it stops: never torch alone.
 #   cuda     NVIDIA GPUs: on Linux PyPI's default wheels (CUDA 13.0 + the nvidia-* runtime
 #            wheels); on Windows the PyTorch CUDA index ($TORCH_CUDA_INDEX).
 #   rocm     AMD GPUs on Linux: the PyTorch ROCm index ($TORCH_ROCM_INDEX).
 #   default  whatever PyPI gives on this OS (macOS: the MPS-capable wheel).
+# Ends with packaging/torch_check.py: the venv must hold torch, torchvision and torchaudio of
+# one release (its COMPANIONS table), or the build stops there, saying what is missing.
 set -euo pipefail
 
 VENV=${1:?usage: make_build_venv.sh VENV_DIR}
@@ -21,9 +23,10 @@ PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
 TORCH_PINS=$(grep -E '^(torch|torchvision|torchaudio)==' "$ROOT/requirements.txt" | tr '\n' ' ')
-CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
-ROCM_INDEX=${TORCH_ROCM_INDEX:-https://download.pytorch.org/whl/rocm7.1}
-CUDA_INDEX=${TORCH_CUDA_INDEX:-https://download.pytorch.org/whl/cu130}
+CHECK=("$PYTHON" "$HERE/torch_check.py")   # stdlib only: runs before the venv has torch
+CPU_INDEX=${TORCH_CPU_INDEX:-$("${CHECK[@]}" index cpu)}
+ROCM_INDEX=${TORCH_ROCM_INDEX:-$("${CHECK[@]}" index rocm)}
+CUDA_INDEX=${TORCH_CUDA_INDEX:-$("${CHECK[@]}" index cuda)}
 PIP_Q=(--quiet --disable-pip-version-check)
 
 test -d "$VENV" || "$PYTHON" -m venv "$VENV"
@@ -38,25 +41,15 @@ case "$VARIANT" in
     # shellcheck disable=SC2086
     if ! "${PIP[@]}" install "${PIP_Q[@]}" --retries 1 --timeout 20 --index-url "$CPU_INDEX" \
          $TORCH_PINS; then
-      echo "!! the PyTorch CPU index ($CPU_INDEX) is unreachable: taking a CPU torch wheel" \
-           "from the local wheelhouse ${TORCH_WHEELHOUSE:-${PIP_FIND_LINKS:-(none)}}" >&2
-      wh=${TORCH_WHEELHOUSE:-${PIP_FIND_LINKS:-}}
-      if [ -z "$wh" ]; then
-        echo "error: no CPU torch available; set TORCH_WHEELHOUSE to a folder holding a" \
-             "torch-*+cpu wheel, or build with TORCH_VARIANT=cuda" >&2
-        exit 1
-      fi
-      # the newest CPU build of torch in the wheelhouse (its dependencies from the index)
-      whl=$(ls "$wh"/torch-*+cpu-*.whl 2>/dev/null | sort -V | tail -1 || true)
-      if [ -z "$whl" ]; then
-        echo "error: no torch-*+cpu wheel in $wh; set TORCH_WHEELHOUSE, or build with" \
-             "TORCH_VARIANT=cuda" >&2
-        exit 1
-      fi
-      "${PIP[@]}" install "${PIP_Q[@]}" "$whl"
-      echo "!! using $(basename "$whl"): no CPU torchvision/torchaudio to match it, so the" \
-           "bundle trains text and images but has no image augmentations and no audio" \
-           "resampling (the audio family)" >&2
+      echo "!! the PyTorch CPU index ($CPU_INDEX) is unreachable: looking for the pinned" \
+           "torch, torchvision and torchaudio +cpu wheels in the local wheelhouse" \
+           "${TORCH_WHEELHOUSE:-${PIP_FIND_LINKS:-(none)}}" >&2
+      # all three or none (a torch-only bundle cannot train images or audio): torch_check
+      # stops the build here, naming the missing wheels and what to do
+      whls=$("${CHECK[@]}" wheelhouse "${TORCH_WHEELHOUSE:-${PIP_FIND_LINKS:-}}" --local cpu \
+             --requirements "$ROOT/requirements.txt")
+      # shellcheck disable=SC2086
+      "${PIP[@]}" install "${PIP_Q[@]}" $whls
     fi ;;
   cuda)
     # Linux: PyPI's wheels are the CUDA build. Windows: PyPI's are CPU-only, so the CUDA
@@ -83,6 +76,7 @@ grep -v -E '^(torch|torchvision|torchaudio)==' "$ROOT/requirements.txt" > "$VENV
 "${PIP[@]}" install "${PIP_Q[@]}" -r "$VENV/requirements-notorch.txt" "pyinstaller>=6.10"
 # The studio itself, non-editable, so its metadata (name, version) is bundled.
 "${PIP[@]}" install "${PIP_Q[@]}" --no-deps --no-build-isolation "$ROOT"
+"$PY" "$HERE/torch_check.py" check --variant "$VARIANT" --where "the build venv ($VENV)"
 "$PY" - <<'PY'
 import torch
 print(f"== build venv ready: torch {torch.__version__}, CUDA {torch.version.cuda}, "
