@@ -28,10 +28,8 @@ import json
 import math
 import os
 import re
-import shutil
 import stat
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from studio.core.errors import ConfigError, DataError
+from studio.data.cache import prune_cache
 from studio.data.scan import AUDIO_EXTS, CAPTION_EXT, file_digest, folder_description
 from studio.data.text import Skipped, _split_indices
 
@@ -552,63 +551,13 @@ class CodesCache:
             self.writable = False  # a read-only or full disk: keep codes in memory only
 
 
-def _folder_bytes(path: Path) -> int:
-    total = 0
-    for f in path.iterdir():
-        try:
-            total += f.stat().st_size
-        except OSError:
-            pass
-    return total
-
-
 def prune_codes_cache(root: str | Path, keep_bytes: int, in_use: CodesCache,
                       digests: list[str]) -> tuple[int, int]:
     """Keep the codes cache under ``keep_bytes``: the least recently used files' codes
     (``root/<settings key>/<file digest>`` folders, by modification time) are deleted
     first; this dataset's own (``digests`` under ``in_use``) never, and they are marked
     used now. Returns (folders deleted, bytes freed). ``keep_bytes`` 0: no limit."""
-    root = Path(root).expanduser()
-    now = time.time()
-    protect = set()
-    for dg in set(digests):
-        folder = in_use.dir / dg
-        protect.add(folder)
-        try:
-            os.utime(folder, (now, now))
-        except OSError:
-            pass
-    if keep_bytes <= 0 or not root.is_dir():
-        return 0, 0
-    entries = []  # (mtime, bytes, folder)
-    try:
-        for key in root.iterdir():
-            if not key.is_dir():
-                continue
-            for folder in key.iterdir():
-                if folder.is_dir():
-                    try:
-                        entries.append((folder.stat().st_mtime, _folder_bytes(folder), folder))
-                    except OSError:
-                        continue
-    except OSError:
-        return 0, 0
-    total = sum(b for _, b, _ in entries)
-    removed = freed = 0
-    for _, size, folder in sorted(entries, key=lambda e: e[0]):
-        if total <= keep_bytes:
-            break
-        if folder in protect:
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-        total -= size
-        freed += size
-        removed += 1
-        try:
-            folder.parent.rmdir()  # only when it emptied
-        except OSError:
-            pass
-    return removed, freed
+    return prune_cache(root, keep_bytes, [in_use.dir / dg for dg in set(digests)])
 
 
 def spec_settings(spec: AudioSpec) -> dict:

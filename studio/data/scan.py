@@ -22,6 +22,7 @@ shuffle of document indices) from a number of documents.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import os
@@ -56,6 +57,7 @@ MIN_TEXT_CHARS = 16
 THUMB_SIZE = 128        # longest side of an image thumbnail, pixels
 ENVELOPE_BINS = 160     # min/max pairs in an audio thumbnail's waveform
 SNIPPET_CHARS = 280     # characters of text kept for the grid
+TEXT_SAMPLE_BYTES = 1 << 20  # larger text files are judged by this much of their start
 _BLOCK = 1 << 20        # bytes read at a time for hashing and text
 _AUDIO_BLOCK = 1 << 16  # frames read at a time from audio
 
@@ -503,15 +505,14 @@ def estimate_tokens(text: str) -> int:
 def _scan_text(item: ScanItem, count_tokens: TokenCounter | None, text_field: str,
                csv_column: str) -> ScanItem:
     """Read the file the way the text engine will (same decoding, same records, same
-    reasons), so what the browser flags is what training would skip."""
+    reasons), so what the browser flags is what training would skip. A file larger than
+    ``TEXT_SAMPLE_BYTES`` is judged by its first ``TEXT_SAMPLE_BYTES`` and its counts are
+    estimated from them (scaled by size; ``tokens_exact`` is then False): memory and time
+    stay bounded whatever the file's size."""
     path = Path(item.path)
+    sampled = item.size > TEXT_SAMPLE_BYTES
     try:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise _textdata._Unusable(f"cannot be read: {exc.strerror or exc}") from None
-        text = _textdata._decode_text(data)
-        del data
+        text = _read_text_sample(path) if sampled else _textdata._decode_text(path.read_bytes())
         if not text.strip():
             raise _textdata._Unusable("empty (only whitespace)")
         ext = path.suffix.lower()
@@ -521,6 +522,8 @@ def _scan_text(item: ScanItem, count_tokens: TokenCounter | None, text_field: st
             docs, skipped = _textdata._read_csv(path, text, csv_column)
         else:
             docs, skipped = [_textdata.Document(str(path), text, 0)], []
+    except OSError as exc:
+        return _with(item, severity=ERROR, problem=f"cannot be read: {exc.strerror or exc}")
     except _textdata._Unusable as exc:
         return _with(item, severity=ERROR, problem=str(exc))
     counter = count_tokens or estimate_tokens
@@ -529,10 +532,13 @@ def _scan_text(item: ScanItem, count_tokens: TokenCounter | None, text_field: st
         if len(snippet) >= SNIPPET_CHARS:
             break
         snippet += d.text[:SNIPPET_CHARS - len(snippet)] + ("\n" if len(docs) > 1 else "")
+    scale = item.size / sum(len(d.text.encode()) for d in docs) if sampled and docs else 1.0
     item = _with(
-        item, snippet=snippet.rstrip("\n"), chars=sum(len(d.text) for d in docs),
-        tokens=sum(counter(d.text) for d in docs), tokens_exact=count_tokens is not None,
-        documents=len(docs))
+        item, snippet=snippet.rstrip("\n"),
+        chars=round(sum(len(d.text) for d in docs) * scale),
+        tokens=round(sum(counter(d.text) for d in docs) * scale),
+        tokens_exact=count_tokens is not None and not sampled,
+        documents=round(len(docs) * scale) if ext in (".jsonl", ".csv") else len(docs))
     if not docs:
         why = skipped[0].reason if skipped else "no text in it"
         return _with(item, severity=ERROR, problem=why)
@@ -542,6 +548,20 @@ def _scan_text(item: ScanItem, count_tokens: TokenCounter | None, text_field: st
         return _with(item, severity=WARNING,
                                    problem=f"too short ({item.chars} characters)")
     return item
+
+
+def _read_text_sample(path: Path) -> str:
+    """The first ``TEXT_SAMPLE_BYTES`` of a large text file, decoded as the engine would,
+    up to its last complete line (so no record is cut)."""
+    with open(path, "rb") as f:
+        head = f.read(TEXT_SAMPLE_BYTES)
+    encoding = _textdata._sniff_encoding(head)
+    try:   # an incremental decode: a character cut at the end of the sample waits
+        text = codecs.getincrementaldecoder(encoding)().decode(head)
+    except UnicodeDecodeError as e:
+        raise _textdata._undecodable(encoding, head[e.start:], e.start) from None
+    text = _textdata._normalise_newlines(text)
+    return text[:text.rfind("\n") + 1] or text
 
 
 def read_text(path: str, limit: int = 1 << 20) -> tuple[str, bool]:
