@@ -38,8 +38,9 @@ import numpy as np
 
 from studio.core.errors import ConfigError, DataError
 from studio.data.cache import prune_cache
-from studio.data.scan import AUDIO_EXTS, CAPTION_EXT, file_digest, folder_description
-from studio.data.text import Skipped, _split_indices
+from studio.data.files import digest_or_none
+from studio.data.scan import AUDIO_EXTS, CAPTION_EXT, folder_description
+from studio.data.text import Duplicates, Skipped, _split_indices, sniff_other_content
 
 __all__ = [
     "AUDIO_EXTENSIONS", "AudioAugment", "AudioCorpus", "AudioSpec", "Clip", "CodesCache",
@@ -283,6 +284,9 @@ def _open(path: Path):
     with f:
         if not f.read(16):
             raise _Unusable("is empty (0 bytes)", _REEXPORT)
+    other = sniff_other_content(path, "audio")
+    if other:
+        raise _Unusable(*other)
     try:
         return sf.SoundFile(str(path))
     except Exception as e:  # noqa: BLE001 - libsndfile: truncated headers, unknown formats
@@ -393,10 +397,16 @@ def load_audio_corpus(paths: str | Path | Sequence[str | Path], spec: AudioSpec,
     kept: list[AudioFile] = []
     notes: list[Skipped] = []
     silent_total = 0
+    duplicates = Duplicates()
     for i, path in enumerate(files):
+        digest = digest_or_none(path)
+        repeat = duplicates.repeat(path, digest)
         try:
+            if repeat:
+                skipped.append(repeat)
+                continue
             found, file_notes, silent, info = read_clips(path, spec)
-            info.digest = file_digest(str(path))
+            info.digest = digest or ""
             k = len(kept)
             kept.append(info)
             for j, (start, x) in enumerate(found):
@@ -408,8 +418,9 @@ def load_audio_corpus(paths: str | Path | Sequence[str | Path], spec: AudioSpec,
             skipped.append(Skipped(str(path), e.reason()))
         except MemoryError:
             skipped.append(Skipped(str(path), "too large to read in memory; split it"))
-        if progress is not None:
-            progress(i + 1, len(files))
+        finally:
+            if progress is not None:
+                progress(i + 1, len(files))
     if not clips:
         where = ", ".join(str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths))
         if not skipped:

@@ -36,7 +36,8 @@ import numpy as np
 from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
 
 from studio.core.errors import ConfigError, DataError
-from studio.data.text import Skipped, _split_indices
+from studio.data.files import digest_or_none
+from studio.data.text import Duplicates, Skipped, _split_indices
 
 if TYPE_CHECKING:
     import torch
@@ -498,8 +499,13 @@ def load_image_corpus(paths: str | Path | Sequence[str | Path], size: int,
     short = target_short_side(size, scale_jitter)
     images: list[torch.Tensor] = []
     kept: list[str] = []
+    duplicates = Duplicates()
     for i, path in enumerate(files):
+        repeat = duplicates.repeat(path, digest_or_none(path))
         try:
+            if repeat:
+                skipped.append(repeat)
+                continue
             im = _read(path, bg, max_pixels, draft=max(short, min_side), min_side=min_side)
             images.append(_to_tensor(_resize_short_side(im, short)))
             kept.append(str(path))
@@ -508,8 +514,9 @@ def load_image_corpus(paths: str | Path | Sequence[str | Path], size: int,
         except Exception as e:  # noqa: BLE001 - e.g. MemoryError while resizing
             skipped.append(Skipped(str(path), f"could not be prepared ({_short(e)}); "
                                               f"{_REEXPORT}"))
-        if progress is not None:
-            progress(i + 1, len(files))
+        finally:
+            if progress is not None:
+                progress(i + 1, len(files))
     if not images:
         where = ", ".join(str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths))
         if not skipped:

@@ -23,7 +23,6 @@ shuffle of document indices) from a number of documents.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import io
 import os
 import re
@@ -36,6 +35,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from studio.data import text as _textdata
+from studio.data.files import file_digest
 from studio.data.text import TEXT_EXTENSIONS
 
 TEXT_EXTS = frozenset(TEXT_EXTENSIONS)  # exactly what the text engine reads
@@ -58,7 +58,6 @@ THUMB_SIZE = 128        # longest side of an image thumbnail, pixels
 ENVELOPE_BINS = 160     # min/max pairs in an audio thumbnail's waveform
 SNIPPET_CHARS = 280     # characters of text kept for the grid
 TEXT_SAMPLE_BYTES = 1 << 20  # larger text files are judged by this much of their start
-_BLOCK = 1 << 20        # bytes read at a time for hashing and text
 _AUDIO_BLOCK = 1 << 16  # frames read at a time from audio
 
 ERROR = "error"      # the file cannot be used
@@ -269,7 +268,8 @@ def scan(paths: Iterable[str | os.PathLike], *, cancel: threading.Event | None =
             first = originals.setdefault(item.digest, item.path)
             if first != item.path and not item.problem:
                 item = _with(item, duplicate_of=first, severity=WARNING,
-                                           problem=f"duplicate of {_short(first, entry.root)}")
+                             problem=f"duplicate of {_short(first, entry.root)}: only one "
+                                     f"copy is trained on")
         yield ScanStep(item, i + 1, total)
 
 
@@ -317,14 +317,6 @@ def scan_file(path: str, *, root: str = "", caption_path: str = "",
     if kind == "audio":
         return _scan_audio(base)
     return _scan_text(base, count_tokens, text_field, csv_column)
-
-
-def file_digest(path: str) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while chunk := f.read(_BLOCK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_caption(path: str) -> str:
@@ -406,6 +398,9 @@ def _reason(exc: BaseException) -> str:
 def _scan_audio(item: ScanItem) -> ScanItem:
     import soundfile as sf
 
+    other = _textdata.sniff_other_content(item.path, "audio")
+    if other:
+        return _with(item, severity=ERROR, problem="; ".join(other))
     try:
         info = sf.info(item.path)
         env = audio_envelope(item.path, ENVELOPE_BINS)
@@ -512,7 +507,8 @@ def _scan_text(item: ScanItem, count_tokens: TokenCounter | None, text_field: st
     path = Path(item.path)
     sampled = item.size > TEXT_SAMPLE_BYTES
     try:
-        text = _read_text_sample(path) if sampled else _textdata._decode_text(path.read_bytes())
+        text, legacy = (_read_text_sample(path) if sampled else
+                        _textdata._decode(path.read_bytes()))
         if not text.strip():
             raise _textdata._Unusable("empty (only whitespace)")
         ext = path.suffix.lower()
@@ -547,21 +543,28 @@ def _scan_text(item: ScanItem, count_tokens: TokenCounter | None, text_field: st
     if item.chars < MIN_TEXT_CHARS:
         return _with(item, severity=WARNING,
                                    problem=f"too short ({item.chars} characters)")
+    if legacy:
+        return _with(item, severity=WARNING, problem=(
+            f"not UTF-8: read as {_textdata.encoding_name(legacy)} (assumed: the encoding "
+            f"that explains its bytes best)"))
     return item
 
 
-def _read_text_sample(path: Path) -> str:
+def _read_text_sample(path: Path) -> tuple[str, str]:
     """The first ``TEXT_SAMPLE_BYTES`` of a large text file, decoded as the engine would,
-    up to its last complete line (so no record is cut)."""
+    up to its last complete line (so no record is cut): (text, legacy encoding or "")."""
     with open(path, "rb") as f:
         head = f.read(TEXT_SAMPLE_BYTES)
-    encoding = _textdata._sniff_encoding(head)
+    encoding, legacy = _textdata._sniff_encoding(head), ""
     try:   # an incremental decode: a character cut at the end of the sample waits
         text = codecs.getincrementaldecoder(encoding)().decode(head)
     except UnicodeDecodeError as e:
-        raise _textdata._undecodable(encoding, head[e.start:], e.start) from None
+        legacy = (_textdata.legacy_encoding(head) or "") if encoding == "utf-8" else ""
+        if not legacy:
+            raise _textdata._undecodable(encoding, head[e.start:], e.start) from None
+        text = head.decode(legacy)
     text = _textdata._normalise_newlines(text)
-    return text[:text.rfind("\n") + 1] or text
+    return text[:text.rfind("\n") + 1] or text, legacy
 
 
 def read_text(path: str, limit: int = 1 << 20) -> tuple[str, bool]:

@@ -22,6 +22,7 @@ import itertools
 import json
 import os
 import random
+import re
 import shutil
 import stat
 import tempfile
@@ -89,6 +90,7 @@ class TextCorpus:
     skipped: list[Skipped]
     files: list[str]
     keys: dict[str, str] = field(default_factory=dict)
+    notes: list[Skipped] = field(default_factory=list)  # read, but decoded: which encoding
 
 
 @dataclass
@@ -258,6 +260,42 @@ def _binary_kind(data: bytes) -> str | None:
     return None
 
 
+_AUDIO_KINDS = ("audio", "video")
+
+
+def sniff_other_content(path: str | Path, expected: str) -> tuple[str, str] | None:
+    """(what the file is, what to do) when a file named as ``expected`` media ("audio",
+    "image") holds something else, judged by its first bytes: a text file, or another known
+    format; None when it may well be what its name says (decoders give the real verdict).
+    So a text file named .mp3 is called a text file, not "does not exist" (libsndfile's
+    words for what it cannot open)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF_BYTES)
+    except OSError:
+        return None
+    suffix = Path(path).suffix
+    kind = _binary_kind(head)
+    if kind:
+        if any(w in kind for w in (_AUDIO_KINDS if expected == "audio" else ("image",))):
+            return None
+        return (f"is {kind}, not {expected} (despite its {suffix} name)",
+                "remove it from the dataset")
+    if head and b"\x00" not in head and _utf8_prefix(head):
+        return (f"is a text file, not {expected} (despite its {suffix} name)",
+                "remove it from the dataset, or rename it to .txt to train a text model on it")
+    return None
+
+
+def _utf8_prefix(head: bytes) -> bool:
+    """The bytes are UTF-8 text (a character cut at the end allowed)."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _looks_like_utf16_without_bom(head: bytes) -> bool:
     """Mostly-ASCII UTF-16 has a NUL in every other byte."""
     if len(head) < 8:
@@ -296,16 +334,69 @@ def _undecodable(encoding: str, bad: bytes, offset: int) -> _Unusable:
 
 
 def _decode_text(data: bytes) -> str:
-    """Bytes of a text file -> str with LF line ends. Raises ``_Unusable`` with the reason.
+    """Bytes of a text file -> str with LF line ends. Raises ``_Unusable`` with the reason."""
+    return _decode(data)[0]
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    """Bytes of a text file -> (str with LF line ends, the legacy encoding assumed or "").
 
     UTF-8 (a BOM is stripped), or UTF-16/UTF-32 when the file starts with a byte-order mark.
+    Bytes that are not UTF-8 are decoded in the legacy encoding that explains them best
+    (``legacy_encoding``); only what no encoding explains raises ``_Unusable``.
     """
     encoding = _sniff_encoding(data[:_SNIFF_BYTES])
     try:
-        text = data.decode(encoding)
+        return _normalise_newlines(data.decode(encoding)), ""
     except UnicodeDecodeError as e:
-        raise _undecodable(encoding, data[e.start:e.start + 1], e.start) from None
-    return _normalise_newlines(text)
+        failure = _undecodable(encoding, data[e.start:e.start + 1], e.start)
+    legacy = legacy_encoding(data) if encoding == "utf-8" else None
+    if legacy is None:
+        raise failure
+    return _normalise_newlines(data.decode(legacy)), legacy
+
+
+# Western legacy encodings first: real archives are mostly these, and a detector left to
+# choose among all code pages ranks look-alikes (cp1250, mac_latin2) as high.
+_LEGACY_FIRST = ["cp1252", "mac_roman", "latin_1"]
+_ENCODING_NAMES = {"cp1252": "Windows-1252", "mac_roman": "MacRoman", "latin_1": "Latin-1",
+                   "cp1251": "Windows-1251", "cp1250": "Windows-1250", "shift_jis": "Shift JIS"}
+_DETECT_BYTES = 1 << 20      # the detector looks at this much of a file at most
+
+
+def encoding_name(encoding: str) -> str:
+    """A person's name for a Python codec name ("cp1252" -> "Windows-1252")."""
+    return _ENCODING_NAMES.get(encoding, encoding.replace("_", "-").upper())
+
+
+def legacy_encoding(data: bytes) -> str | None:
+    """The legacy encoding that best explains ``data`` (not UTF-8), decoding all of it, or
+    None when none does. charset-normalizer ranks the candidates by how chaotic the decoded
+    text is; ties (``Café`` in MacRoman reads as ``CafŽ`` in Windows-1252 just as calmly)
+    go to the text with fewer capitals inside words."""
+    from charset_normalizer import from_bytes
+
+    sample = data[:_DETECT_BYTES]
+    for isolation in (_LEGACY_FIRST, None):
+        matches = list(from_bytes(sample, cp_isolation=isolation))
+        ranked = sorted(matches, key=lambda m: (round(m.chaos, 3), _oddities(str(m))))
+        for match in ranked:
+            try:
+                data.decode(match.encoding)
+            except (UnicodeDecodeError, LookupError):
+                continue
+            name = codecs.lookup(match.encoding).name.replace("-", "_")
+            if name == "cp1252" and not re.search(rb"[\x80-\x9f]", data):
+                name = "latin_1"        # the same text: call it by its plainer name
+            return name
+    return None
+
+
+def _oddities(text: str) -> int:
+    """Signs of a wrong code page: a capital right after a lowercase letter (``CafŽ``) and
+    C1 control characters."""
+    odd = sum(1 for a, b in zip(text, text[1:]) if ord(b) > 127 and b.isupper() and a.islower())
+    return odd + sum(1 for c in text if "\x80" <= c <= "\x9f")
 
 
 def _read_blocks(path: Path) -> Iterable[bytes]:
@@ -337,30 +428,62 @@ def _decoded_blocks(path: Path, encoding: str) -> Iterable[str]:
         raise _undecodable(encoding, b"?", offset) from None
 
 
-def _check_large_file(path: Path) -> tuple[str, str]:
-    """A large plain file, read once in a stream: (its encoding, its content digest).
-    Raises ``_Unusable`` as ``_decode_text`` would; memory stays one block whatever the size."""
+def _check_large_file(path: Path) -> tuple[str, str, str]:
+    """A large plain file, read in a stream: (its encoding, its content digest, the legacy
+    encoding assumed or ""). Raises ``_Unusable`` as ``_decode`` would; memory stays one
+    block whatever the size."""
+    try:
+        encoding, digest = _stream_check(path, None)
+        return encoding, digest, ""
+    except _BadBytes as e:
+        failure = _undecodable(e.encoding, e.byte, e.offset)
+        if e.encoding != "utf-8":
+            raise failure from None
+        with open(path, "rb") as f:   # the start, and the bytes where UTF-8 failed
+            sample = f.read(_DETECT_BYTES // 2)
+            f.seek(max(0, e.offset - _DETECT_BYTES // 4))
+            sample += f.read(_DETECT_BYTES // 2)
+    legacy = legacy_encoding(sample)
+    if legacy is None:
+        raise failure
+    try:
+        return legacy, _stream_check(path, legacy)[1], legacy
+    except _BadBytes:
+        raise failure from None
+
+
+class _BadBytes(Exception):
+    """Bytes at ``offset`` of a file that ``encoding`` cannot decode."""
+
+    def __init__(self, encoding: str, byte: bytes, offset: int) -> None:
+        super().__init__(encoding, offset)
+        self.encoding, self.byte, self.offset = encoding, byte, offset
+
+
+def _stream_check(path: Path, encoding: str | None) -> tuple[str, str]:
+    """(encoding, digest) of a file read block by block; ``encoding`` None: sniffed. Raises
+    ``_BadBytes`` or ``_Unusable``."""
     digest = hashlib.blake2b(digest_size=16)
-    encoding, decoder, offset, has_text = "", None, 0, False
+    decoder, offset, has_text = None, 0, False
     for block in _read_blocks(path):
         if decoder is None:
-            encoding = _sniff_encoding(block[:_SNIFF_BYTES])
+            encoding = encoding or _sniff_encoding(block[:_SNIFF_BYTES])
             decoder = codecs.getincrementaldecoder(encoding)()
         digest.update(block)
         try:
             has_text = bool(decoder.decode(block).strip()) or has_text
         except UnicodeDecodeError as e:
-            raise _undecodable(encoding, block[max(e.start, 0):], offset + max(e.start, 0)
-                               ) from None
+            start = max(e.start, 0)
+            raise _BadBytes(encoding, block[start:start + 1], offset + start) from None
         offset += len(block)
     try:
         if decoder is not None:
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        raise _undecodable(encoding, b"?", offset) from None
+        raise _BadBytes(encoding, b"?", offset) from None
     if not has_text:
         raise _Unusable("empty file")
-    return encoding, digest.hexdigest()
+    return encoding or "utf-8", digest.hexdigest()
 
 
 def text_chunks(doc: Document, size: int = 1 << 18) -> Iterable[str]:
@@ -547,12 +670,21 @@ def read_text_corpus(paths: Sequence[str | Path], text_field: str = "text",
     documents: list[Document] = []
     used: list[str] = []
     keys: dict[str, str] = {}
+    duplicates = Duplicates()
+    notes: list[Skipped] = []
     for path in files:
         try:
-            docs, problems, key = _read_file(path, text_field, csv_column)
+            docs, problems, key, legacy = _read_file(path, text_field, csv_column)
         except _Unusable as e:
             skipped.append(Skipped(str(path), str(e)))
             continue
+        repeat = duplicates.repeat(path, key)
+        if repeat:
+            skipped.append(repeat)
+            continue
+        if legacy:
+            notes.append(Skipped(str(path), f"not UTF-8: decoded as {encoding_name(legacy)} "
+                                            f"(the encoding that explains its bytes best)"))
         skipped.extend(problems)
         documents.extend(docs)
         if docs:
@@ -568,7 +700,29 @@ def read_text_corpus(paths: Sequence[str | Path], text_field: str = "text",
                 if len(skipped) > _MAX_REASONS else "")
         raise DataError(where, f"no usable text ({reasons}{more})",
                         "fix or replace the files named above")
-    return TextCorpus(documents=documents, skipped=skipped, files=used, keys=keys)
+    return TextCorpus(documents=documents, skipped=skipped, files=used, keys=keys,
+                      notes=notes)
+
+
+class Duplicates:
+    """Files with the same content, in reading order: the first copy is used and each
+    later one becomes a ``Skipped`` naming it (text, image and audio datasets alike), so
+    the same example can never sit on both sides of the validation split."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, str] = {}      # content key -> the first file that had it
+
+    def repeat(self, path: str | Path, key: str | None) -> Skipped | None:
+        """A ``Skipped`` when ``key`` was seen before, else None (and ``path`` is the first
+        copy). ``key`` None (the content could not be read) is never a repeat."""
+        if key is None:
+            return None
+        original = self.first.setdefault(key, str(path))
+        if original == str(path):
+            return None
+        return Skipped(str(path), f"duplicate of {original} (the same content): only one "
+                                  f"copy is trained on, so it cannot sit on both sides of "
+                                  f"the validation split")
 
 
 def _short_hash(text: str) -> str:
@@ -576,24 +730,25 @@ def _short_hash(text: str) -> str:
 
 
 def _read_file(path: Path, text_field: str, csv_column: str
-               ) -> tuple[list[Document], list[Skipped], str]:
-    """One file -> (documents, problems with some of its lines, its content key). A large
-    .txt/.md file becomes one ``FileDocument``, never held in memory whole."""
+               ) -> tuple[list[Document], list[Skipped], str, str]:
+    """One file -> (documents, problems with some of its lines, its content key, the legacy
+    encoding assumed or ""). A large .txt/.md file becomes one ``FileDocument``, never held
+    in memory whole."""
     suffix = path.suffix.lower()
     try:
         size = path.stat().st_size
     except OSError as e:
         raise _Unusable(f"cannot be read: {_os_reason(e)}") from None
     if suffix not in (".jsonl", ".csv") and size > LARGE_FILE_BYTES:
-        encoding, digest = _check_large_file(path)
-        return [FileDocument(str(path), encoding)], [], digest
+        encoding, digest, legacy = _check_large_file(path)
+        return [FileDocument(str(path), encoding)], [], digest, legacy
     try:
         data = path.read_bytes()
     except OSError as e:
         raise _Unusable(f"cannot be read: {_os_reason(e)}; check that the file is "
                         f"readable by you") from None
     key = hashlib.blake2b(data, digest_size=16).hexdigest()
-    text = _decode_text(data)
+    text, legacy = _decode(data)
     del data
     if not text.strip():
         raise _Unusable("empty file")
@@ -605,7 +760,7 @@ def _read_file(path: Path, text_field: str, csv_column: str
         key += "-" + _short_hash(csv_column)
     else:
         docs, problems = _read_plain(path, text)
-    return docs, problems, key
+    return docs, problems, key, legacy
 
 
 # -- splitting and packing --------------------------------------------------------------------
@@ -847,6 +1002,10 @@ def describe(corpus: TextCorpus, splits: TextSplits | None = None) -> str:
     if corpus.skipped:
         parts.append(f"Skipped {len(corpus.skipped):,} (files, or lines within files; "
                      f"each with its reason).")
+    if corpus.notes:
+        shown = "; ".join(f"{Path(n.path).name} {n.reason}" for n in corpus.notes[:4])
+        more = f" (and {len(corpus.notes) - 4} more)" if len(corpus.notes) > 4 else ""
+        parts.append(f"Converted: {shown}{more}.")
     if splits is not None:
         block = splits.train.shape[1] if splits.train.ndim == 2 else 0
         parts.append(f"Training: {plural(splits.train_tokens, 'token')} in "
