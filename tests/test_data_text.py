@@ -107,7 +107,8 @@ def test_explicit_files_dedup_and_unsupported(tmp_path):
     pdf = write(tmp_path / "paper.pdf", b"%PDF-1.4")
     files, skipped = collect_files([a, tmp_path, str(pdf)])
     assert files == [a]                                   # a.txt read once
-    assert [Path(s.path).name for s in skipped] == ["paper.pdf", "paper.pdf"]
+    # (was: named twice; the one walker reports a file reached twice once)
+    assert [Path(s.path).name for s in skipped] == ["paper.pdf"]
     assert "unsupported file type .pdf" in skipped[0].reason
 
 

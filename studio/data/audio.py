@@ -28,7 +28,6 @@ import json
 import math
 import os
 import re
-import stat
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -38,7 +37,7 @@ import numpy as np
 
 from studio.core.errors import ConfigError, DataError
 from studio.data.cache import prune_cache
-from studio.data.files import digest_or_none
+from studio.data.files import collect, digest_or_none
 from studio.data.scan import AUDIO_EXTS, CAPTION_EXT, folder_description
 from studio.data.text import Duplicates, Skipped, _split_indices, sniff_other_content
 
@@ -163,69 +162,10 @@ def _short(exc: BaseException) -> str:
 
 
 def collect_audio(paths: str | Path | Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
-    """Files and folders -> audio files in a stable order. Folders are walked recursively in
-    name order (hidden entries left out, link loops walked once). A same-name ``.txt`` is a
-    description sidecar and is passed over; other files are ``Skipped`` with a reason. A
-    path that does not exist raises ``DataError``."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    files: list[Path] = []
-    skipped: list[Skipped] = []
-    seen: set[Path] = set()
-    seen_dirs: set[Path] = set()
-
-    def add(path: Path) -> None:
-        try:
-            st = path.stat()
-        except OSError as e:
-            skipped.append(Skipped(str(path), f"cannot be read: {e.strerror or e}"))
-            return
-        if not stat.S_ISREG(st.st_mode):
-            skipped.append(Skipped(str(path), "not a regular file; point data.paths at "
-                                              "ordinary audio files"))
-            return
-        ext = path.suffix.lower()
-        if ext not in AUDIO_EXTS:
-            if ext == CAPTION_EXT and any(path.with_suffix(e).exists() or
-                                          path.with_suffix(e.upper()).exists()
-                                          for e in AUDIO_EXTS):
-                return  # a description sidecar
-            skipped.append(Skipped(str(path), f"unsupported file type {ext or '(no extension)'}"
-                                              f"; audio datasets read {_SUPPORTED}"))
-            return
-        key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            files.append(path)
-
-    def walk(folder: Path) -> None:
-        key = folder.resolve()
-        if key in seen_dirs:
-            return
-        seen_dirs.add(key)
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError as e:
-            skipped.append(Skipped(str(folder), f"folder cannot be listed: {e.strerror or e}"))
-            return
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            p = folder / entry.name
-            if entry.is_dir():
-                walk(p)
-            elif entry.is_symlink() and not p.exists():
-                skipped.append(Skipped(str(p), "broken link: its target does not exist"))
-            else:
-                add(p)
-
-    for given in paths:
-        p = Path(given)
-        if not p.exists():
-            raise DataError(str(p), "does not exist",
-                            "check data.paths (relative paths are relative to the config file)")
-        walk(p) if p.is_dir() else add(p)
-    return files, skipped
+    """Files and folders -> audio files in a stable order (``studio.data.files.walk``). A
+    same-name ``.txt`` is a description sidecar and is passed over; other files are
+    ``Skipped`` with a reason. A path that does not exist raises ``DataError``."""
+    return collect(paths, AUDIO_EXTENSIONS, "audio")
 
 
 def describe_file(path: str | Path) -> str:

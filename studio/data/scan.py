@@ -35,7 +35,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from studio.data import text as _textdata
-from studio.data.files import file_digest
+from studio.data.files import WalkCancelled, file_digest, walk
 from studio.data.text import TEXT_EXTENSIONS
 
 TEXT_EXTS = frozenset(TEXT_EXTENSIONS)  # exactly what the text engine reads
@@ -135,8 +135,7 @@ class ScanStep:
     total: int
 
 
-class ScanCancelled(Exception):
-    pass
+ScanCancelled = WalkCancelled
 
 
 def kind_of(path: str | os.PathLike) -> str:
@@ -160,69 +159,19 @@ class _Entry:
     missing: bool = False
 
 
-def _walk(root: str, cancel: threading.Event | None) -> Iterator[str]:
-    """Files under ``root`` in the text engine's order (sorted names, folders walked where
-    they sort), following links to folders but never a folder twice (so link loops end),
-    leaving out hidden entries."""
-    seen: set[str] = set()
-
-    def walk(folder: str) -> Iterator[str]:
-        if cancel is not None and cancel.is_set():
-            raise ScanCancelled
-        key = os.path.realpath(folder)
-        if key in seen:
-            return
-        seen.add(key)
-        try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError:
-            return
-        for e in entries:
-            if e.name.startswith("."):
-                continue
-            try:
-                is_dir = e.is_dir()  # follows links
-            except OSError:
-                is_dir = False
-            if is_dir:
-                yield from walk(e.path)
-            else:
-                yield e.path
-
-    yield from walk(root)
-
-
 def list_files(paths: Iterable[str | os.PathLike],
                cancel: threading.Event | None = None) -> list[_Entry]:
-    """Every file the scan will look at, with caption sidecars paired to their media."""
+    """Every file the scan will look at (``studio.data.files.walk``: the text engine's
+    order), with caption sidecars paired to their media. A folder that cannot be listed is
+    passed over; a broken link is listed (and flagged by ``scan_file``)."""
     files: list[tuple[str, str]] = []
     missing: list[_Entry] = []
-    seen: set = set()
-
-    def first_time(f: str) -> bool:
-        """False for a file already reached (through a link, or given twice)."""
-        try:
-            st = os.stat(f)
-            key = (st.st_dev, st.st_ino)
-        except OSError:
-            key = f  # a broken link: listed (and flagged) once
-        if key in seen:
-            return False
-        seen.add(key)
-        return True
-
-    for p in paths:
-        p = os.path.abspath(os.path.expanduser(str(p)))
-        if os.path.isdir(p):
-            for f in _walk(p, cancel):
-                if first_time(f):
-                    files.append((f, p))
-        elif os.path.lexists(p):
-            if first_time(p):
-                files.append((p, p))
-        else:
-            missing.append(_Entry(p, p, missing=True))
+    given = [os.path.abspath(os.path.expanduser(str(p))) for p in paths]
+    for found in walk(given, cancel):
+        if found.missing:
+            missing.append(_Entry(str(found.path), str(found.root), missing=True))
+        elif not (found.problem and os.path.isdir(found.path)):
+            files.append((str(found.path), str(found.root)))
     # Pair "name.txt" with a same-name image or audio file in the same folder.
     media_stems: dict[str, str] = {}
     for f, _ in files:

@@ -24,7 +24,6 @@ import os
 import random
 import re
 import shutil
-import stat
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ import numpy as np
 
 from studio.core.errors import ConfigError, DataError
 from studio.data import progress
+from studio.data.files import Skipped, collect, os_reason
 from studio.data.tokens import BlockWriter, TokenCache, blocks_in_pieces, load_packed
 
 TEXT_EXTENSIONS = (".txt", ".md", ".jsonl", ".csv")
@@ -45,14 +45,6 @@ LARGE_FILE_BYTES = 8 << 20   # .txt/.md files above this are streamed, never hel
 _MAX_EXAMPLES = 3            # bad lines / rows named per file in a Skipped summary
 _MAX_REASONS = 5             # per-file reasons quoted in the "nothing usable" error
 _RESAVE = "re-save it as UTF-8 (in most editors: Save As, Encoding: UTF-8)"
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A file (or part of one) that was not used. ``reason`` says why and how to fix it."""
-
-    path: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -117,95 +109,14 @@ class TextSplits:
 # -- finding files ----------------------------------------------------------------------------
 
 
-def _unsupported(path: Path) -> Skipped:
-    kind = path.suffix.lower() or "(no extension)"
-    return Skipped(str(path), f"unsupported file type {kind}; text datasets read {_SUPPORTED}")
-
-
-MEDIA_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif",
-                    ".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
-
-
 def collect_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
-    """Expand files and folders into the list of text files to read, in a stable order.
-
-    Files are kept as given; folders are walked recursively in sorted name order, leaving
-    out hidden entries (``.git``, ``.DS_Store``) and caption sidecars (``foo.txt`` beside
-    ``foo.png`` or ``foo.flac``), and following links to folders at most once
-    (a link loop cannot hang the walk). A file reached twice is read once. Anything without
-    a text extension, or that is not a regular file, becomes a ``Skipped``. A path that does
-    not exist raises ``DataError``.
-    """
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    files: list[Path] = []
-    skipped: list[Skipped] = []
-    seen_files: set[Path] = set()
-    seen_dirs: set[Path] = set()
-
-    def add_file(path: Path) -> None:
-        try:
-            st = path.stat()
-        except OSError as e:
-            skipped.append(Skipped(str(path), f"cannot be read: {_os_reason(e)}"))
-            return
-        if not stat.S_ISREG(st.st_mode):
-            skipped.append(Skipped(str(path), "not a regular file (a device, pipe or socket); "
-                                              "point data.paths at ordinary text files"))
-            return
-        if path.suffix.lower() not in TEXT_EXTENSIONS:
-            skipped.append(_unsupported(path))
-            return
-        key = path.resolve()
-        if key not in seen_files:
-            seen_files.add(key)
-            files.append(path)
-
-    def walk(folder: Path) -> None:
-        key = folder.resolve()
-        if key in seen_dirs:      # a link back to a folder already walked (or a loop)
-            return
-        seen_dirs.add(key)
-        try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as e:
-            skipped.append(Skipped(str(folder), f"folder cannot be listed: {_os_reason(e)}"))
-            return
-        stems_with_media = {os.path.splitext(e.name)[0] for e in entries
-                            if os.path.splitext(e.name)[1].lower() in MEDIA_EXTENSIONS}
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            stem, ext = os.path.splitext(entry.name)
-            if ext.lower() == ".txt" and stem in stems_with_media:
-                continue  # a caption sidecar of an image or audio file, not a text document
-            path = folder / entry.name
-            try:
-                is_dir = entry.is_dir()   # follows links
-            except OSError:
-                is_dir = False
-            if is_dir:
-                walk(path)
-            elif entry.is_symlink() and not path.exists():
-                skipped.append(Skipped(str(path), "broken link: its target does not exist"))
-            else:
-                add_file(path)
-
-    for given in paths:
-        path = Path(given)
-        if not path.exists():
-            raise DataError(str(path), "does not exist",
-                            "check data.paths (relative paths are relative to the config file)")
-        if path.is_dir():
-            walk(path)
-        else:
-            add_file(path)
-    return files, skipped
-
-
-def _os_reason(e: OSError) -> str:
-    return e.strerror or str(e) or type(e).__name__
+    """Expand files and folders into the list of text files to read, in a stable order
+    (``studio.data.files.walk``: sorted names, hidden entries left out, link loops walked
+    once, a file reached twice read once). Caption sidecars (``foo.txt`` beside
+    ``foo.png`` or ``foo.flac``) found in folders are passed over; anything without a text
+    extension, or that is not a regular file, becomes a ``Skipped``. A path that does not
+    exist raises ``DataError``."""
+    return collect(paths, TEXT_EXTENSIONS, "text", captions_given=False)
 
 
 # -- decoding ---------------------------------------------------------------------------------
@@ -405,7 +316,7 @@ def _read_blocks(path: Path) -> Iterable[bytes]:
             while block := f.read(_STREAM_BYTES):
                 yield block
     except OSError as e:
-        raise _Unusable(f"cannot be read: {_os_reason(e)}; check that the file is "
+        raise _Unusable(f"cannot be read: {os_reason(e)}; check that the file is "
                         f"readable by you") from None
 
 
@@ -738,14 +649,14 @@ def _read_file(path: Path, text_field: str, csv_column: str
     try:
         size = path.stat().st_size
     except OSError as e:
-        raise _Unusable(f"cannot be read: {_os_reason(e)}") from None
+        raise _Unusable(f"cannot be read: {os_reason(e)}") from None
     if suffix not in (".jsonl", ".csv") and size > LARGE_FILE_BYTES:
         encoding, digest, legacy = _check_large_file(path)
         return [FileDocument(str(path), encoding)], [], digest, legacy
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise _Unusable(f"cannot be read: {_os_reason(e)}; check that the file is "
+        raise _Unusable(f"cannot be read: {os_reason(e)}; check that the file is "
                         f"readable by you") from None
     key = hashlib.blake2b(data, digest_size=16).hexdigest()
     text, legacy = _decode(data)
