@@ -147,7 +147,8 @@ def make_hostile_images(folder: str | Path) -> dict[str, Path]:
     files["int32_tiff"] = ("int32.tiff", _save(Image.fromarray(ints), "TIFF"))
     floats = np.array([[0.0, 0.25, 0.5, 1.0] * 2] * 8, dtype=np.float32)
     files["float_tiff"] = ("float.tiff", _save(Image.fromarray(floats), "TIFF"))
-    files["unicode_png"] = ("ünïcødé folder/my phötö ☕ 1.png", _save(q, "PNG"))
+    # rgb.png's pixels in other bytes (another compression level): not a duplicate file
+    files["unicode_png"] = ("ünïcødé folder/my phötö ☕ 1.png", _save(q, "PNG", compress_level=1))
     files["tiny_png"] = ("tiny.png", _save(Image.new("RGB", (4, 4), GREEN), "PNG"))
 
     # 20000 x 10000 one-bit PNG: 200 megapixels, 25 MB of scanlines, ~25 KB on disk

@@ -46,7 +46,7 @@ def test_each_odd_file_is_read_or_skipped_with_a_reason(odd_folder):
     assert "silent" in skipped["silence.wav"] and "remove it" in skipped["silence.wav"]
     assert "not readable audio" in skipped["truncated.wav"]
     assert "re-export" in skipped["truncated.wav"]
-    assert "not readable audio" in skipped["notes.wav"]
+    assert "is a text file, not audio" in skipped["notes.wav"]   # (was: "not readable audio")
     assert "empty (0 bytes)" in skipped["empty.ogg"]
     notes = {}
     for n in corpus.notes:

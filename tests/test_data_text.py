@@ -107,7 +107,8 @@ def test_explicit_files_dedup_and_unsupported(tmp_path):
     pdf = write(tmp_path / "paper.pdf", b"%PDF-1.4")
     files, skipped = collect_files([a, tmp_path, str(pdf)])
     assert files == [a]                                   # a.txt read once
-    assert [Path(s.path).name for s in skipped] == ["paper.pdf", "paper.pdf"]
+    # (was: named twice; the one walker reports a file reached twice once)
+    assert [Path(s.path).name for s in skipped] == ["paper.pdf"]
     assert "unsupported file type .pdf" in skipped[0].reason
 
 
@@ -166,13 +167,25 @@ def test_binary_files_skipped_with_reason(tmp_path):
     assert [d.text for d in corpus.documents] == ["good"]
 
 
-def test_latin1_skipped_with_resave_fix(tmp_path):
+def test_latin1_read_with_a_note(tmp_path):
+    # (was: skipped as "not valid UTF-8"; the issue asked for legacy encodings to be read)
     write(tmp_path / "latin.txt", "Caf\u00e9 cr\u00e8me".encode("latin-1"))
     write(tmp_path / "ok.txt", "ok")
     corpus = read_text_corpus([tmp_path])
-    reason = reasons(corpus)["latin.txt"]
+    assert "latin.txt" not in reasons(corpus)
+    assert "Caf\u00e9 cr\u00e8me" in [d.text for d in corpus.documents]
+    assert [Path(n.path).name for n in corpus.notes] == ["latin.txt"]
+    assert "Latin-1" in corpus.notes[0].reason
+
+
+def test_bytes_no_encoding_explains_skipped_with_resave_fix(tmp_path):
+    import random
+    rng = random.Random(0)
+    write(tmp_path / "noise.txt", b"ok " + bytes(rng.randrange(0x80, 0x100) for _ in range(2000)))
+    write(tmp_path / "ok.txt", "ok")
+    reason = reasons(read_text_corpus([tmp_path]))["noise.txt"]
     assert "not valid UTF-8" in reason
-    assert "0xe9 at offset 3" in reason
+    assert "at offset 3" in reason
     assert "re-save it as UTF-8" in reason
 
 

@@ -28,10 +28,7 @@ import json
 import math
 import os
 import re
-import shutil
-import stat
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,8 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from studio.core.errors import ConfigError, DataError
-from studio.data.scan import AUDIO_EXTS, CAPTION_EXT, file_digest, folder_description
-from studio.data.text import Skipped, _split_indices
+from studio.data.cache import prune_cache
+from studio.data.files import collect, digest_or_none
+from studio.data.scan import AUDIO_EXTS, CAPTION_EXT, folder_description
+from studio.data.text import Duplicates, Skipped, _split_indices, sniff_other_content
 
 __all__ = [
     "AUDIO_EXTENSIONS", "AudioAugment", "AudioCorpus", "AudioSpec", "Clip", "CodesCache",
@@ -163,69 +162,10 @@ def _short(exc: BaseException) -> str:
 
 
 def collect_audio(paths: str | Path | Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
-    """Files and folders -> audio files in a stable order. Folders are walked recursively in
-    name order (hidden entries left out, link loops walked once). A same-name ``.txt`` is a
-    description sidecar and is passed over; other files are ``Skipped`` with a reason. A
-    path that does not exist raises ``DataError``."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    files: list[Path] = []
-    skipped: list[Skipped] = []
-    seen: set[Path] = set()
-    seen_dirs: set[Path] = set()
-
-    def add(path: Path) -> None:
-        try:
-            st = path.stat()
-        except OSError as e:
-            skipped.append(Skipped(str(path), f"cannot be read: {e.strerror or e}"))
-            return
-        if not stat.S_ISREG(st.st_mode):
-            skipped.append(Skipped(str(path), "not a regular file; point data.paths at "
-                                              "ordinary audio files"))
-            return
-        ext = path.suffix.lower()
-        if ext not in AUDIO_EXTS:
-            if ext == CAPTION_EXT and any(path.with_suffix(e).exists() or
-                                          path.with_suffix(e.upper()).exists()
-                                          for e in AUDIO_EXTS):
-                return  # a description sidecar
-            skipped.append(Skipped(str(path), f"unsupported file type {ext or '(no extension)'}"
-                                              f"; audio datasets read {_SUPPORTED}"))
-            return
-        key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            files.append(path)
-
-    def walk(folder: Path) -> None:
-        key = folder.resolve()
-        if key in seen_dirs:
-            return
-        seen_dirs.add(key)
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError as e:
-            skipped.append(Skipped(str(folder), f"folder cannot be listed: {e.strerror or e}"))
-            return
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            p = folder / entry.name
-            if entry.is_dir():
-                walk(p)
-            elif entry.is_symlink() and not p.exists():
-                skipped.append(Skipped(str(p), "broken link: its target does not exist"))
-            else:
-                add(p)
-
-    for given in paths:
-        p = Path(given)
-        if not p.exists():
-            raise DataError(str(p), "does not exist",
-                            "check data.paths (relative paths are relative to the config file)")
-        walk(p) if p.is_dir() else add(p)
-    return files, skipped
+    """Files and folders -> audio files in a stable order (``studio.data.files.walk``). A
+    same-name ``.txt`` is a description sidecar and is passed over; other files are
+    ``Skipped`` with a reason. A path that does not exist raises ``DataError``."""
+    return collect(paths, AUDIO_EXTENSIONS, "audio")
 
 
 def describe_file(path: str | Path) -> str:
@@ -284,6 +224,9 @@ def _open(path: Path):
     with f:
         if not f.read(16):
             raise _Unusable("is empty (0 bytes)", _REEXPORT)
+    other = sniff_other_content(path, "audio")
+    if other:
+        raise _Unusable(*other)
     try:
         return sf.SoundFile(str(path))
     except Exception as e:  # noqa: BLE001 - libsndfile: truncated headers, unknown formats
@@ -394,10 +337,16 @@ def load_audio_corpus(paths: str | Path | Sequence[str | Path], spec: AudioSpec,
     kept: list[AudioFile] = []
     notes: list[Skipped] = []
     silent_total = 0
+    duplicates = Duplicates()
     for i, path in enumerate(files):
+        digest = digest_or_none(path)
+        repeat = duplicates.repeat(path, digest)
         try:
+            if repeat:
+                skipped.append(repeat)
+                continue
             found, file_notes, silent, info = read_clips(path, spec)
-            info.digest = file_digest(str(path))
+            info.digest = digest or ""
             k = len(kept)
             kept.append(info)
             for j, (start, x) in enumerate(found):
@@ -409,8 +358,9 @@ def load_audio_corpus(paths: str | Path | Sequence[str | Path], spec: AudioSpec,
             skipped.append(Skipped(str(path), e.reason()))
         except MemoryError:
             skipped.append(Skipped(str(path), "too large to read in memory; split it"))
-        if progress is not None:
-            progress(i + 1, len(files))
+        finally:
+            if progress is not None:
+                progress(i + 1, len(files))
     if not clips:
         where = ", ".join(str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths))
         if not skipped:
@@ -552,63 +502,13 @@ class CodesCache:
             self.writable = False  # a read-only or full disk: keep codes in memory only
 
 
-def _folder_bytes(path: Path) -> int:
-    total = 0
-    for f in path.iterdir():
-        try:
-            total += f.stat().st_size
-        except OSError:
-            pass
-    return total
-
-
 def prune_codes_cache(root: str | Path, keep_bytes: int, in_use: CodesCache,
                       digests: list[str]) -> tuple[int, int]:
     """Keep the codes cache under ``keep_bytes``: the least recently used files' codes
     (``root/<settings key>/<file digest>`` folders, by modification time) are deleted
     first; this dataset's own (``digests`` under ``in_use``) never, and they are marked
     used now. Returns (folders deleted, bytes freed). ``keep_bytes`` 0: no limit."""
-    root = Path(root).expanduser()
-    now = time.time()
-    protect = set()
-    for dg in set(digests):
-        folder = in_use.dir / dg
-        protect.add(folder)
-        try:
-            os.utime(folder, (now, now))
-        except OSError:
-            pass
-    if keep_bytes <= 0 or not root.is_dir():
-        return 0, 0
-    entries = []  # (mtime, bytes, folder)
-    try:
-        for key in root.iterdir():
-            if not key.is_dir():
-                continue
-            for folder in key.iterdir():
-                if folder.is_dir():
-                    try:
-                        entries.append((folder.stat().st_mtime, _folder_bytes(folder), folder))
-                    except OSError:
-                        continue
-    except OSError:
-        return 0, 0
-    total = sum(b for _, b, _ in entries)
-    removed = freed = 0
-    for _, size, folder in sorted(entries, key=lambda e: e[0]):
-        if total <= keep_bytes:
-            break
-        if folder in protect:
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-        total -= size
-        freed += size
-        removed += 1
-        try:
-            folder.parent.rmdir()  # only when it emptied
-        except OSError:
-            pass
-    return removed, freed
+    return prune_cache(root, keep_bytes, [in_use.dir / dg for dg in set(digests)])
 
 
 def spec_settings(spec: AudioSpec) -> dict:

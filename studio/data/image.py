@@ -23,9 +23,7 @@ collecting images stays cheap (the dataset browser and the scanner use them too)
 from __future__ import annotations
 
 import math
-import os
 import re
-import stat
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,7 +34,8 @@ import numpy as np
 from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
 
 from studio.core.errors import ConfigError, DataError
-from studio.data.text import Skipped, _split_indices
+from studio.data.files import collect, digest_or_none, os_reason
+from studio.data.text import Duplicates, Skipped, _split_indices
 
 if TYPE_CHECKING:
     import torch
@@ -49,7 +48,6 @@ __all__ = [
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 MAX_PIXELS_DEFAULT = 80_000_000  # decompression-bomb guard: never decode more pixels than this
-CAPTION_EXTENSION = ".txt"       # a same-name .txt next to an image is its caption
 CROPS = ("center", "random")
 
 _SUPPORTED = ", ".join(IMAGE_EXTENSIONS)
@@ -135,10 +133,6 @@ def _bomb(e: Exception, max_pixels: int) -> _Unusable:
 def _short(exc: BaseException) -> str:
     text = re.sub(r"\s+", " ", str(exc).strip()) or type(exc).__name__
     return text if len(text) <= 120 else text[:117] + "..."
-
-
-def _os_reason(e: OSError) -> str:
-    return e.strerror or str(e) or type(e).__name__
 
 
 # What a file that Pillow cannot identify actually is, judged from its first bytes.
@@ -253,7 +247,7 @@ def _read_quietly(path: Path, background: tuple[int, int, int], max_pixels: int,
         raise _Unusable("is a folder, not an image", "give the folder as a dataset path "
                                                      "to read the images inside it") from None
     except OSError as e:
-        raise _Unusable(f"cannot be read: {_os_reason(e)}",
+        raise _Unusable(f"cannot be read: {os_reason(e)}",
                         "check that the file is readable (permissions, a disconnected drive)"
                         ) from None
     with f:
@@ -261,7 +255,7 @@ def _read_quietly(path: Path, background: tuple[int, int, int], max_pixels: int,
             head = f.read(_SNIFF_BYTES)
             f.seek(0)
         except OSError as e:
-            raise _Unusable(f"cannot be read: {_os_reason(e)}", _REEXPORT) from None
+            raise _Unusable(f"cannot be read: {os_reason(e)}", _REEXPORT) from None
         if not head:
             raise _Unusable("is empty (0 bytes)", _REEXPORT)
         try:
@@ -358,98 +352,15 @@ def _deep_to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
 # -- finding files --------------------------------------------------------------------------
 
 
-def _is_image_name(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-
-
-def _is_caption(path: Path, names_in_folder: Sequence[str] | None = None) -> bool:
-    """A ``.txt`` with an image of the same name beside it (``cat.txt`` next to ``cat.png``)."""
-    if path.suffix.lower() != CAPTION_EXTENSION:
-        return False
-    if names_in_folder is None:
-        try:
-            names_in_folder = os.listdir(path.parent)
-        except OSError:
-            return False
-    stem = path.stem
-    return any(_is_image_name(n) and os.path.splitext(n)[0] == stem for n in names_in_folder)
-
 
 def collect_images(paths: str | Path | Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
-    """Expand files and folders into the list of image files to read, in a stable order.
-
-    Files are kept as given; folders are walked recursively in sorted name order, leaving
-    out hidden entries and following links to folders at most once (a link loop cannot hang
-    the walk). A file reached twice is read once. A same-name ``.txt`` beside an image is
-    its caption and is passed over silently; anything else without an image extension, or
+    """Expand files and folders into the list of image files to read, in a stable order
+    (``studio.data.files.walk``: sorted names, hidden entries left out, link loops walked
+    once, a file reached twice read once). A same-name ``.txt`` beside an image is its
+    caption and is passed over silently; anything else without an image extension, or
     that is not a regular file, becomes a ``Skipped``. A path that does not exist raises
-    ``DataError``.
-    """
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    files: list[Path] = []
-    skipped: list[Skipped] = []
-    seen_files: set[Path] = set()
-    seen_dirs: set[Path] = set()
-
-    def add_file(path: Path, names_in_folder: Sequence[str] | None = None) -> None:
-        try:
-            st = path.stat()
-        except OSError as e:
-            skipped.append(Skipped(str(path), f"cannot be read: {_os_reason(e)}"))
-            return
-        if not stat.S_ISREG(st.st_mode):
-            skipped.append(Skipped(str(path), "not a regular file (a device, pipe or socket); "
-                                              "point data.paths at ordinary image files"))
-            return
-        if not _is_image_name(path.name):
-            if not _is_caption(path, names_in_folder):
-                kind = path.suffix.lower() or "(no extension)"
-                skipped.append(Skipped(str(path), f"unsupported file type {kind}; image "
-                                                  f"datasets read {_SUPPORTED}"))
-            return
-        key = path.resolve()
-        if key not in seen_files:
-            seen_files.add(key)
-            files.append(path)
-
-    def walk(folder: Path) -> None:
-        key = folder.resolve()
-        if key in seen_dirs:      # a link back to a folder already walked (or a loop)
-            return
-        seen_dirs.add(key)
-        try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as e:
-            skipped.append(Skipped(str(folder), f"folder cannot be listed: {_os_reason(e)}"))
-            return
-        names = [e.name for e in entries]
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            path = folder / entry.name
-            try:
-                is_dir = entry.is_dir()   # follows links
-            except OSError:
-                is_dir = False
-            if is_dir:
-                walk(path)
-            elif entry.is_symlink() and not path.exists():
-                skipped.append(Skipped(str(path), "broken link: its target does not exist"))
-            else:
-                add_file(path, names)
-
-    for given in paths:
-        path = Path(given)
-        if not path.exists():
-            raise DataError(str(path), "does not exist",
-                            "check data.paths (relative paths are relative to the config file)")
-        if path.is_dir():
-            walk(path)
-        else:
-            add_file(path)
-    return files, skipped
+    ``DataError``."""
+    return collect(paths, IMAGE_EXTENSIONS, "image")
 
 
 # -- the corpus -----------------------------------------------------------------------------
@@ -498,8 +409,13 @@ def load_image_corpus(paths: str | Path | Sequence[str | Path], size: int,
     short = target_short_side(size, scale_jitter)
     images: list[torch.Tensor] = []
     kept: list[str] = []
+    duplicates = Duplicates()
     for i, path in enumerate(files):
+        repeat = duplicates.repeat(path, digest_or_none(path))
         try:
+            if repeat:
+                skipped.append(repeat)
+                continue
             im = _read(path, bg, max_pixels, draft=max(short, min_side), min_side=min_side)
             images.append(_to_tensor(_resize_short_side(im, short)))
             kept.append(str(path))
@@ -508,8 +424,9 @@ def load_image_corpus(paths: str | Path | Sequence[str | Path], size: int,
         except Exception as e:  # noqa: BLE001 - e.g. MemoryError while resizing
             skipped.append(Skipped(str(path), f"could not be prepared ({_short(e)}); "
                                               f"{_REEXPORT}"))
-        if progress is not None:
-            progress(i + 1, len(files))
+        finally:
+            if progress is not None:
+                progress(i + 1, len(files))
     if not images:
         where = ", ".join(str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths))
         if not skipped:

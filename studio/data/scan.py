@@ -22,7 +22,7 @@ shuffle of document indices) from a number of documents.
 
 from __future__ import annotations
 
-import hashlib
+import codecs
 import io
 import os
 import re
@@ -35,6 +35,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from studio.data import text as _textdata
+from studio.data.files import WalkCancelled, file_digest, walk
 from studio.data.text import TEXT_EXTENSIONS
 
 TEXT_EXTS = frozenset(TEXT_EXTENSIONS)  # exactly what the text engine reads
@@ -56,7 +57,7 @@ MIN_TEXT_CHARS = 16
 THUMB_SIZE = 128        # longest side of an image thumbnail, pixels
 ENVELOPE_BINS = 160     # min/max pairs in an audio thumbnail's waveform
 SNIPPET_CHARS = 280     # characters of text kept for the grid
-_BLOCK = 1 << 20        # bytes read at a time for hashing and text
+TEXT_SAMPLE_BYTES = 1 << 20  # larger text files are judged by this much of their start
 _AUDIO_BLOCK = 1 << 16  # frames read at a time from audio
 
 ERROR = "error"      # the file cannot be used
@@ -134,8 +135,7 @@ class ScanStep:
     total: int
 
 
-class ScanCancelled(Exception):
-    pass
+ScanCancelled = WalkCancelled
 
 
 def kind_of(path: str | os.PathLike) -> str:
@@ -159,69 +159,19 @@ class _Entry:
     missing: bool = False
 
 
-def _walk(root: str, cancel: threading.Event | None) -> Iterator[str]:
-    """Files under ``root`` in the text engine's order (sorted names, folders walked where
-    they sort), following links to folders but never a folder twice (so link loops end),
-    leaving out hidden entries."""
-    seen: set[str] = set()
-
-    def walk(folder: str) -> Iterator[str]:
-        if cancel is not None and cancel.is_set():
-            raise ScanCancelled
-        key = os.path.realpath(folder)
-        if key in seen:
-            return
-        seen.add(key)
-        try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError:
-            return
-        for e in entries:
-            if e.name.startswith("."):
-                continue
-            try:
-                is_dir = e.is_dir()  # follows links
-            except OSError:
-                is_dir = False
-            if is_dir:
-                yield from walk(e.path)
-            else:
-                yield e.path
-
-    yield from walk(root)
-
-
 def list_files(paths: Iterable[str | os.PathLike],
                cancel: threading.Event | None = None) -> list[_Entry]:
-    """Every file the scan will look at, with caption sidecars paired to their media."""
+    """Every file the scan will look at (``studio.data.files.walk``: the text engine's
+    order), with caption sidecars paired to their media. A folder that cannot be listed is
+    passed over; a broken link is listed (and flagged by ``scan_file``)."""
     files: list[tuple[str, str]] = []
     missing: list[_Entry] = []
-    seen: set = set()
-
-    def first_time(f: str) -> bool:
-        """False for a file already reached (through a link, or given twice)."""
-        try:
-            st = os.stat(f)
-            key = (st.st_dev, st.st_ino)
-        except OSError:
-            key = f  # a broken link: listed (and flagged) once
-        if key in seen:
-            return False
-        seen.add(key)
-        return True
-
-    for p in paths:
-        p = os.path.abspath(os.path.expanduser(str(p)))
-        if os.path.isdir(p):
-            for f in _walk(p, cancel):
-                if first_time(f):
-                    files.append((f, p))
-        elif os.path.lexists(p):
-            if first_time(p):
-                files.append((p, p))
-        else:
-            missing.append(_Entry(p, p, missing=True))
+    given = [os.path.abspath(os.path.expanduser(str(p))) for p in paths]
+    for found in walk(given, cancel):
+        if found.missing:
+            missing.append(_Entry(str(found.path), str(found.root), missing=True))
+        elif not (found.problem and os.path.isdir(found.path)):
+            files.append((str(found.path), str(found.root)))
     # Pair "name.txt" with a same-name image or audio file in the same folder.
     media_stems: dict[str, str] = {}
     for f, _ in files:
@@ -267,7 +217,8 @@ def scan(paths: Iterable[str | os.PathLike], *, cancel: threading.Event | None =
             first = originals.setdefault(item.digest, item.path)
             if first != item.path and not item.problem:
                 item = _with(item, duplicate_of=first, severity=WARNING,
-                                           problem=f"duplicate of {_short(first, entry.root)}")
+                             problem=f"duplicate of {_short(first, entry.root)}: only one "
+                                     f"copy is trained on")
         yield ScanStep(item, i + 1, total)
 
 
@@ -315,14 +266,6 @@ def scan_file(path: str, *, root: str = "", caption_path: str = "",
     if kind == "audio":
         return _scan_audio(base)
     return _scan_text(base, count_tokens, text_field, csv_column)
-
-
-def file_digest(path: str) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while chunk := f.read(_BLOCK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_caption(path: str) -> str:
@@ -404,6 +347,9 @@ def _reason(exc: BaseException) -> str:
 def _scan_audio(item: ScanItem) -> ScanItem:
     import soundfile as sf
 
+    other = _textdata.sniff_other_content(item.path, "audio")
+    if other:
+        return _with(item, severity=ERROR, problem="; ".join(other))
     try:
         info = sf.info(item.path)
         env = audio_envelope(item.path, ENVELOPE_BINS)
@@ -503,15 +449,15 @@ def estimate_tokens(text: str) -> int:
 def _scan_text(item: ScanItem, count_tokens: TokenCounter | None, text_field: str,
                csv_column: str) -> ScanItem:
     """Read the file the way the text engine will (same decoding, same records, same
-    reasons), so what the browser flags is what training would skip."""
+    reasons), so what the browser flags is what training would skip. A file larger than
+    ``TEXT_SAMPLE_BYTES`` is judged by its first ``TEXT_SAMPLE_BYTES`` and its counts are
+    estimated from them (scaled by size; ``tokens_exact`` is then False): memory and time
+    stay bounded whatever the file's size."""
     path = Path(item.path)
+    sampled = item.size > TEXT_SAMPLE_BYTES
     try:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise _textdata._Unusable(f"cannot be read: {exc.strerror or exc}") from None
-        text = _textdata._decode_text(data)
-        del data
+        text, legacy = (_read_text_sample(path) if sampled else
+                        _textdata._decode(path.read_bytes()))
         if not text.strip():
             raise _textdata._Unusable("empty (only whitespace)")
         ext = path.suffix.lower()
@@ -521,6 +467,8 @@ def _scan_text(item: ScanItem, count_tokens: TokenCounter | None, text_field: st
             docs, skipped = _textdata._read_csv(path, text, csv_column)
         else:
             docs, skipped = [_textdata.Document(str(path), text, 0)], []
+    except OSError as exc:
+        return _with(item, severity=ERROR, problem=f"cannot be read: {exc.strerror or exc}")
     except _textdata._Unusable as exc:
         return _with(item, severity=ERROR, problem=str(exc))
     counter = count_tokens or estimate_tokens
@@ -529,10 +477,13 @@ def _scan_text(item: ScanItem, count_tokens: TokenCounter | None, text_field: st
         if len(snippet) >= SNIPPET_CHARS:
             break
         snippet += d.text[:SNIPPET_CHARS - len(snippet)] + ("\n" if len(docs) > 1 else "")
+    scale = item.size / sum(len(d.text.encode()) for d in docs) if sampled and docs else 1.0
     item = _with(
-        item, snippet=snippet.rstrip("\n"), chars=sum(len(d.text) for d in docs),
-        tokens=sum(counter(d.text) for d in docs), tokens_exact=count_tokens is not None,
-        documents=len(docs))
+        item, snippet=snippet.rstrip("\n"),
+        chars=round(sum(len(d.text) for d in docs) * scale),
+        tokens=round(sum(counter(d.text) for d in docs) * scale),
+        tokens_exact=count_tokens is not None and not sampled,
+        documents=round(len(docs) * scale) if ext in (".jsonl", ".csv") else len(docs))
     if not docs:
         why = skipped[0].reason if skipped else "no text in it"
         return _with(item, severity=ERROR, problem=why)
@@ -541,7 +492,28 @@ def _scan_text(item: ScanItem, count_tokens: TokenCounter | None, text_field: st
     if item.chars < MIN_TEXT_CHARS:
         return _with(item, severity=WARNING,
                                    problem=f"too short ({item.chars} characters)")
+    if legacy:
+        return _with(item, severity=WARNING, problem=(
+            f"not UTF-8: read as {_textdata.encoding_name(legacy)} (assumed: the encoding "
+            f"that explains its bytes best)"))
     return item
+
+
+def _read_text_sample(path: Path) -> tuple[str, str]:
+    """The first ``TEXT_SAMPLE_BYTES`` of a large text file, decoded as the engine would,
+    up to its last complete line (so no record is cut): (text, legacy encoding or "")."""
+    with open(path, "rb") as f:
+        head = f.read(TEXT_SAMPLE_BYTES)
+    encoding, legacy = _textdata._sniff_encoding(head), ""
+    try:   # an incremental decode: a character cut at the end of the sample waits
+        text = codecs.getincrementaldecoder(encoding)().decode(head)
+    except UnicodeDecodeError as e:
+        legacy = (_textdata.legacy_encoding(head) or "") if encoding == "utf-8" else ""
+        if not legacy:
+            raise _textdata._undecodable(encoding, head[e.start:], e.start) from None
+        text = head.decode(legacy)
+    text = _textdata._normalise_newlines(text)
+    return text[:text.rfind("\n") + 1] or text, legacy
 
 
 def read_text(path: str, limit: int = 1 << 20) -> tuple[str, bool]:

@@ -14,35 +14,37 @@ Pipeline::
 
 from __future__ import annotations
 
+import codecs
 import csv
+import hashlib
 import io
+import itertools
 import json
 import os
 import random
-import stat
+import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from studio.core.errors import ConfigError, DataError
+from studio.data import progress
+from studio.data.files import Skipped, collect, os_reason
+from studio.data.tokens import BlockWriter, TokenCache, blocks_in_pieces, load_packed
 
 TEXT_EXTENSIONS = (".txt", ".md", ".jsonl", ".csv")
 
 _SUPPORTED = ".txt, .md, .jsonl, .csv"
 _SNIFF_BYTES = 8192          # binary detection looks at this many leading bytes
+_STREAM_BYTES = 1 << 20      # large files are read this many bytes at a time
+LARGE_FILE_BYTES = 8 << 20   # .txt/.md files above this are streamed, never held whole
 _MAX_EXAMPLES = 3            # bad lines / rows named per file in a Skipped summary
 _MAX_REASONS = 5             # per-file reasons quoted in the "nothing usable" error
 _RESAVE = "re-save it as UTF-8 (in most editors: Save As, Encoding: UTF-8)"
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A file (or part of one) that was not used. ``reason`` says why and how to fix it."""
-
-    path: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -55,15 +57,32 @@ class Document:
     index: int = 0
 
 
+class FileDocument(Document):
+    """A whole large .txt/.md file, checked when read but decoded only when used: its text
+    is streamed by ``text_chunks`` (tokenizing) and read whole only through ``.text``."""
+
+    def __init__(self, path: str, encoding: str, index: int = 0) -> None:
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "index", index)
+        object.__setattr__(self, "encoding", encoding)
+
+    @property
+    def text(self) -> str:  # type: ignore[override]
+        return "".join(text_chunks(self))
+
+
 @dataclass
 class TextCorpus:
     """Everything read from the dataset paths. ``files`` lists the files that gave at least
     one document (a file can be in ``files`` and in ``skipped`` when only some of its
-    lines were bad)."""
+    lines were bad). ``keys`` gives each used file's content key (a hash of its bytes, and
+    of the record field it was read by), which names its entry in the token cache."""
 
     documents: list[Document]
     skipped: list[Skipped]
     files: list[str]
+    keys: dict[str, str] = field(default_factory=dict)
+    notes: list[Skipped] = field(default_factory=list)  # read, but decoded: which encoding
 
 
 @dataclass
@@ -90,95 +109,14 @@ class TextSplits:
 # -- finding files ----------------------------------------------------------------------------
 
 
-def _unsupported(path: Path) -> Skipped:
-    kind = path.suffix.lower() or "(no extension)"
-    return Skipped(str(path), f"unsupported file type {kind}; text datasets read {_SUPPORTED}")
-
-
-MEDIA_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif",
-                    ".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
-
-
 def collect_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
-    """Expand files and folders into the list of text files to read, in a stable order.
-
-    Files are kept as given; folders are walked recursively in sorted name order, leaving
-    out hidden entries (``.git``, ``.DS_Store``) and caption sidecars (``foo.txt`` beside
-    ``foo.png`` or ``foo.flac``), and following links to folders at most once
-    (a link loop cannot hang the walk). A file reached twice is read once. Anything without
-    a text extension, or that is not a regular file, becomes a ``Skipped``. A path that does
-    not exist raises ``DataError``.
-    """
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    files: list[Path] = []
-    skipped: list[Skipped] = []
-    seen_files: set[Path] = set()
-    seen_dirs: set[Path] = set()
-
-    def add_file(path: Path) -> None:
-        try:
-            st = path.stat()
-        except OSError as e:
-            skipped.append(Skipped(str(path), f"cannot be read: {_os_reason(e)}"))
-            return
-        if not stat.S_ISREG(st.st_mode):
-            skipped.append(Skipped(str(path), "not a regular file (a device, pipe or socket); "
-                                              "point data.paths at ordinary text files"))
-            return
-        if path.suffix.lower() not in TEXT_EXTENSIONS:
-            skipped.append(_unsupported(path))
-            return
-        key = path.resolve()
-        if key not in seen_files:
-            seen_files.add(key)
-            files.append(path)
-
-    def walk(folder: Path) -> None:
-        key = folder.resolve()
-        if key in seen_dirs:      # a link back to a folder already walked (or a loop)
-            return
-        seen_dirs.add(key)
-        try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as e:
-            skipped.append(Skipped(str(folder), f"folder cannot be listed: {_os_reason(e)}"))
-            return
-        stems_with_media = {os.path.splitext(e.name)[0] for e in entries
-                            if os.path.splitext(e.name)[1].lower() in MEDIA_EXTENSIONS}
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            stem, ext = os.path.splitext(entry.name)
-            if ext.lower() == ".txt" and stem in stems_with_media:
-                continue  # a caption sidecar of an image or audio file, not a text document
-            path = folder / entry.name
-            try:
-                is_dir = entry.is_dir()   # follows links
-            except OSError:
-                is_dir = False
-            if is_dir:
-                walk(path)
-            elif entry.is_symlink() and not path.exists():
-                skipped.append(Skipped(str(path), "broken link: its target does not exist"))
-            else:
-                add_file(path)
-
-    for given in paths:
-        path = Path(given)
-        if not path.exists():
-            raise DataError(str(path), "does not exist",
-                            "check data.paths (relative paths are relative to the config file)")
-        if path.is_dir():
-            walk(path)
-        else:
-            add_file(path)
-    return files, skipped
-
-
-def _os_reason(e: OSError) -> str:
-    return e.strerror or str(e) or type(e).__name__
+    """Expand files and folders into the list of text files to read, in a stable order
+    (``studio.data.files.walk``: sorted names, hidden entries left out, link loops walked
+    once, a file reached twice read once). Caption sidecars (``foo.txt`` beside
+    ``foo.png`` or ``foo.flac``) found in folders are passed over; anything without a text
+    extension, or that is not a regular file, becomes a ``Skipped``. A path that does not
+    exist raises ``DataError``."""
+    return collect(paths, TEXT_EXTENSIONS, "text", captions_given=False)
 
 
 # -- decoding ---------------------------------------------------------------------------------
@@ -233,6 +171,42 @@ def _binary_kind(data: bytes) -> str | None:
     return None
 
 
+_AUDIO_KINDS = ("audio", "video")
+
+
+def sniff_other_content(path: str | Path, expected: str) -> tuple[str, str] | None:
+    """(what the file is, what to do) when a file named as ``expected`` media ("audio",
+    "image") holds something else, judged by its first bytes: a text file, or another known
+    format; None when it may well be what its name says (decoders give the real verdict).
+    So a text file named .mp3 is called a text file, not "does not exist" (libsndfile's
+    words for what it cannot open)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF_BYTES)
+    except OSError:
+        return None
+    suffix = Path(path).suffix
+    kind = _binary_kind(head)
+    if kind:
+        if any(w in kind for w in (_AUDIO_KINDS if expected == "audio" else ("image",))):
+            return None
+        return (f"is {kind}, not {expected} (despite its {suffix} name)",
+                "remove it from the dataset")
+    if head and b"\x00" not in head and _utf8_prefix(head):
+        return (f"is a text file, not {expected} (despite its {suffix} name)",
+                "remove it from the dataset, or rename it to .txt to train a text model on it")
+    return None
+
+
+def _utf8_prefix(head: bytes) -> bool:
+    """The bytes are UTF-8 text (a character cut at the end allowed)."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _looks_like_utf16_without_bom(head: bytes) -> bool:
     """Mostly-ASCII UTF-16 has a NUL in every other byte."""
     if len(head) < 8:
@@ -244,37 +218,219 @@ def _looks_like_utf16_without_bom(head: bytes) -> bool:
     return False
 
 
-def _decode_text(data: bytes) -> str:
-    """Bytes of a text file -> str with LF line ends. Raises ``_Unusable`` with the reason.
-
-    UTF-8 (a BOM is stripped), or UTF-16/UTF-32 when the file starts with a byte-order mark.
-    """
-    kind = _binary_kind(data)
+def _sniff_encoding(head: bytes) -> str:
+    """The encoding a file's first bytes announce (a BOM), else UTF-8. Raises ``_Unusable``
+    for binary files (known formats, NUL bytes) and for UTF-16 without a BOM."""
+    kind = _binary_kind(head)
     if kind:
         raise _Unusable(f"binary file, not text ({kind}); remove it from the dataset or "
                         f"export its text as a .txt file")
-    encoding = "utf-8"
     for bom, enc in _BOMS:
-        if data.startswith(bom):
-            encoding = enc
-            break
-    if encoding == "utf-8":
-        head = data[:_SNIFF_BYTES]
-        if b"\x00" in head:
-            if _looks_like_utf16_without_bom(head):
-                raise _Unusable(f"looks like UTF-16 text without a byte-order mark; {_RESAVE}")
-            raise _Unusable("binary file, not text (it contains NUL bytes); remove it from the "
-                            "dataset or export its text as a .txt file")
+        if head.startswith(bom):
+            return enc
+    if b"\x00" in head[:_SNIFF_BYTES]:
+        if _looks_like_utf16_without_bom(head[:_SNIFF_BYTES]):
+            raise _Unusable(f"looks like UTF-16 text without a byte-order mark; {_RESAVE}")
+        raise _Unusable("binary file, not text (it contains NUL bytes); remove it from the "
+                        "dataset or export its text as a .txt file")
+    return "utf-8"
+
+
+def _undecodable(encoding: str, bad: bytes, offset: int) -> _Unusable:
+    label = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16",
+             "utf-32": "UTF-32"}.get(encoding, encoding)
+    return _Unusable(f"not valid {label}: byte 0x{bad[:1].hex()} at offset {offset} cannot be "
+                     f"decoded (probably another encoding, e.g. Latin-1 or Windows-1252); "
+                     f"{_RESAVE}")
+
+
+def _decode_text(data: bytes) -> str:
+    """Bytes of a text file -> str with LF line ends. Raises ``_Unusable`` with the reason."""
+    return _decode(data)[0]
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    """Bytes of a text file -> (str with LF line ends, the legacy encoding assumed or "").
+
+    UTF-8 (a BOM is stripped), or UTF-16/UTF-32 when the file starts with a byte-order mark.
+    Bytes that are not UTF-8 are decoded in the legacy encoding that explains them best
+    (``legacy_encoding``); only what no encoding explains raises ``_Unusable``.
+    """
+    encoding = _sniff_encoding(data[:_SNIFF_BYTES])
     try:
-        text = data.decode(encoding)
+        return _normalise_newlines(data.decode(encoding)), ""
     except UnicodeDecodeError as e:
-        label = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16",
-                 "utf-32": "UTF-32"}[encoding]
-        bad = data[e.start:e.start + 1].hex()
-        raise _Unusable(f"not valid {label}: byte 0x{bad} at offset {e.start} cannot be "
-                        f"decoded (probably another encoding, e.g. Latin-1 or Windows-1252); "
-                        f"{_RESAVE}") from None
-    return _normalise_newlines(text)
+        failure = _undecodable(encoding, data[e.start:e.start + 1], e.start)
+    legacy = legacy_encoding(data) if encoding == "utf-8" else None
+    if legacy is None:
+        raise failure
+    return _normalise_newlines(data.decode(legacy)), legacy
+
+
+# Western legacy encodings first: real archives are mostly these, and a detector left to
+# choose among all code pages ranks look-alikes (cp1250, mac_latin2) as high.
+_LEGACY_FIRST = ["cp1252", "mac_roman", "latin_1"]
+_ENCODING_NAMES = {"cp1252": "Windows-1252", "mac_roman": "MacRoman", "latin_1": "Latin-1",
+                   "cp1251": "Windows-1251", "cp1250": "Windows-1250", "shift_jis": "Shift JIS"}
+_DETECT_BYTES = 1 << 20      # the detector looks at this much of a file at most
+
+
+def encoding_name(encoding: str) -> str:
+    """A person's name for a Python codec name ("cp1252" -> "Windows-1252")."""
+    return _ENCODING_NAMES.get(encoding, encoding.replace("_", "-").upper())
+
+
+def legacy_encoding(data: bytes) -> str | None:
+    """The legacy encoding that best explains ``data`` (not UTF-8), decoding all of it, or
+    None when none does. charset-normalizer ranks the candidates by how chaotic the decoded
+    text is; ties (``Café`` in MacRoman reads as ``CafŽ`` in Windows-1252 just as calmly)
+    go to the text with fewer capitals inside words."""
+    from charset_normalizer import from_bytes
+
+    sample = data[:_DETECT_BYTES]
+    for isolation in (_LEGACY_FIRST, None):
+        matches = list(from_bytes(sample, cp_isolation=isolation))
+        ranked = sorted(matches, key=lambda m: (round(m.chaos, 3), _oddities(str(m))))
+        for match in ranked:
+            try:
+                data.decode(match.encoding)
+            except (UnicodeDecodeError, LookupError):
+                continue
+            name = codecs.lookup(match.encoding).name.replace("-", "_")
+            if name == "cp1252" and not re.search(rb"[\x80-\x9f]", data):
+                name = "latin_1"        # the same text: call it by its plainer name
+            return name
+    return None
+
+
+def _oddities(text: str) -> int:
+    """Signs of a wrong code page: a capital right after a lowercase letter (``CafŽ``) and
+    C1 control characters."""
+    odd = sum(1 for a, b in zip(text, text[1:]) if ord(b) > 127 and b.isupper() and a.islower())
+    return odd + sum(1 for c in text if "\x80" <= c <= "\x9f")
+
+
+def _read_blocks(path: Path) -> Iterable[bytes]:
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(_STREAM_BYTES):
+                yield block
+    except OSError as e:
+        raise _Unusable(f"cannot be read: {os_reason(e)}; check that the file is "
+                        f"readable by you") from None
+
+
+def _decoded_blocks(path: Path, encoding: str) -> Iterable[str]:
+    """The file's text in pieces, LF line ends (a CR that ends a piece waits for the next)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset, held = 0, ""
+    for block in _read_blocks(path):
+        try:
+            piece = held + decoder.decode(block)
+        except UnicodeDecodeError as e:
+            raise _undecodable(encoding, block[max(e.start, 0):], offset + max(e.start, 0)
+                               ) from None
+        offset += len(block)
+        held = "\r" if piece.endswith("\r") else ""
+        yield _normalise_newlines(piece[:-1] if held else piece)
+    try:
+        yield _normalise_newlines(held + decoder.decode(b"", final=True))
+    except UnicodeDecodeError:
+        raise _undecodable(encoding, b"?", offset) from None
+
+
+def _check_large_file(path: Path) -> tuple[str, str, str]:
+    """A large plain file, read in a stream: (its encoding, its content digest, the legacy
+    encoding assumed or ""). Raises ``_Unusable`` as ``_decode`` would; memory stays one
+    block whatever the size."""
+    try:
+        encoding, digest = _stream_check(path, None)
+        return encoding, digest, ""
+    except _BadBytes as e:
+        failure = _undecodable(e.encoding, e.byte, e.offset)
+        if e.encoding != "utf-8":
+            raise failure from None
+        with open(path, "rb") as f:   # the start, and the bytes where UTF-8 failed
+            sample = f.read(_DETECT_BYTES // 2)
+            f.seek(max(0, e.offset - _DETECT_BYTES // 4))
+            sample += f.read(_DETECT_BYTES // 2)
+    legacy = legacy_encoding(sample)
+    if legacy is None:
+        raise failure
+    try:
+        return legacy, _stream_check(path, legacy)[1], legacy
+    except _BadBytes:
+        raise failure from None
+
+
+class _BadBytes(Exception):
+    """Bytes at ``offset`` of a file that ``encoding`` cannot decode."""
+
+    def __init__(self, encoding: str, byte: bytes, offset: int) -> None:
+        super().__init__(encoding, offset)
+        self.encoding, self.byte, self.offset = encoding, byte, offset
+
+
+def _stream_check(path: Path, encoding: str | None) -> tuple[str, str]:
+    """(encoding, digest) of a file read block by block; ``encoding`` None: sniffed. Raises
+    ``_BadBytes`` or ``_Unusable``."""
+    digest = hashlib.blake2b(digest_size=16)
+    decoder, offset, has_text = None, 0, False
+    for block in _read_blocks(path):
+        if decoder is None:
+            encoding = encoding or _sniff_encoding(block[:_SNIFF_BYTES])
+            decoder = codecs.getincrementaldecoder(encoding)()
+        digest.update(block)
+        try:
+            has_text = bool(decoder.decode(block).strip()) or has_text
+        except UnicodeDecodeError as e:
+            start = max(e.start, 0)
+            raise _BadBytes(encoding, block[start:start + 1], offset + start) from None
+        offset += len(block)
+    try:
+        if decoder is not None:
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise _BadBytes(encoding, b"?", offset) from None
+    if not has_text:
+        raise _Unusable("empty file")
+    return encoding or "utf-8", digest.hexdigest()
+
+
+def text_chunks(doc: Document, size: int = 1 << 18) -> Iterable[str]:
+    """A document's text in pieces of about ``size`` characters, cut only before a space
+    that sits between two non-space characters. Byte-level BPE pre-tokenizers (GPT-2 and
+    kin) never join across such a space, so tokenizing the pieces gives the tokens of the
+    whole text while no more than a few pieces are ever in memory."""
+    pieces = (_decoded_blocks(Path(doc.path), doc.encoding)
+              if isinstance(doc, FileDocument) else
+              (doc.text[i:i + size] for i in range(0, len(doc.text), size)))
+    buf = ""
+    for piece in pieces:
+        buf += piece
+        while len(buf) >= size:
+            cut = _cut_point(buf, size // 2)
+            if cut < 0:
+                if len(buf) < 4 * size:
+                    break
+                cut = len(buf)       # no space at all (e.g. CJK): a plain cut
+            yield buf[:cut]
+            buf = buf[cut:]
+    if buf:
+        yield buf
+
+
+def _cut_point(buf: str, lo: int) -> int:
+    """The last index >= lo of a space between two non-space characters, or -1."""
+    i = len(buf) - 2
+    while i >= lo:
+        i = buf.rfind(" ", lo, i + 1)
+        if i <= 0:
+            return -1
+        if not buf[i - 1].isspace() and not buf[i + 1].isspace():
+            return i
+        i -= 1
+    return -1
 
 
 def _normalise_newlines(text: str) -> str:
@@ -424,30 +580,27 @@ def read_text_corpus(paths: Sequence[str | Path], text_field: str = "text",
     files, skipped = collect_files(paths)
     documents: list[Document] = []
     used: list[str] = []
+    keys: dict[str, str] = {}
+    duplicates = Duplicates()
+    notes: list[Skipped] = []
     for path in files:
         try:
-            try:
-                data = path.read_bytes()
-            except OSError as e:
-                raise _Unusable(f"cannot be read: {_os_reason(e)}; check that the file is "
-                                f"readable by you") from None
-            text = _decode_text(data)
-            if not text.strip():
-                raise _Unusable("empty file")
-            suffix = path.suffix.lower()
-            if suffix == ".jsonl":
-                docs, problems = _read_jsonl(path, text, text_field)
-            elif suffix == ".csv":
-                docs, problems = _read_csv(path, text, csv_column)
-            else:
-                docs, problems = _read_plain(path, text)
+            docs, problems, key, legacy = _read_file(path, text_field, csv_column)
         except _Unusable as e:
             skipped.append(Skipped(str(path), str(e)))
             continue
+        repeat = duplicates.repeat(path, key)
+        if repeat:
+            skipped.append(repeat)
+            continue
+        if legacy:
+            notes.append(Skipped(str(path), f"not UTF-8: decoded as {encoding_name(legacy)} "
+                                            f"(the encoding that explains its bytes best)"))
         skipped.extend(problems)
         documents.extend(docs)
         if docs:
             used.append(str(path))
+            keys[str(path)] = key
     if not documents:
         where = ", ".join(str(p) for p in paths)
         if not files and not skipped:
@@ -458,7 +611,67 @@ def read_text_corpus(paths: Sequence[str | Path], text_field: str = "text",
                 if len(skipped) > _MAX_REASONS else "")
         raise DataError(where, f"no usable text ({reasons}{more})",
                         "fix or replace the files named above")
-    return TextCorpus(documents=documents, skipped=skipped, files=used)
+    return TextCorpus(documents=documents, skipped=skipped, files=used, keys=keys,
+                      notes=notes)
+
+
+class Duplicates:
+    """Files with the same content, in reading order: the first copy is used and each
+    later one becomes a ``Skipped`` naming it (text, image and audio datasets alike), so
+    the same example can never sit on both sides of the validation split."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, str] = {}      # content key -> the first file that had it
+
+    def repeat(self, path: str | Path, key: str | None) -> Skipped | None:
+        """A ``Skipped`` when ``key`` was seen before, else None (and ``path`` is the first
+        copy). ``key`` None (the content could not be read) is never a repeat."""
+        if key is None:
+            return None
+        original = self.first.setdefault(key, str(path))
+        if original == str(path):
+            return None
+        return Skipped(str(path), f"duplicate of {original} (the same content): only one "
+                                  f"copy is trained on, so it cannot sit on both sides of "
+                                  f"the validation split")
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+
+
+def _read_file(path: Path, text_field: str, csv_column: str
+               ) -> tuple[list[Document], list[Skipped], str, str]:
+    """One file -> (documents, problems with some of its lines, its content key, the legacy
+    encoding assumed or ""). A large .txt/.md file becomes one ``FileDocument``, never held
+    in memory whole."""
+    suffix = path.suffix.lower()
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise _Unusable(f"cannot be read: {os_reason(e)}") from None
+    if suffix not in (".jsonl", ".csv") and size > LARGE_FILE_BYTES:
+        encoding, digest, legacy = _check_large_file(path)
+        return [FileDocument(str(path), encoding)], [], digest, legacy
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise _Unusable(f"cannot be read: {os_reason(e)}; check that the file is "
+                        f"readable by you") from None
+    key = hashlib.blake2b(data, digest_size=16).hexdigest()
+    text, legacy = _decode(data)
+    del data
+    if not text.strip():
+        raise _Unusable("empty file")
+    if suffix == ".jsonl":
+        docs, problems = _read_jsonl(path, text, text_field)
+        key += "-" + _short_hash(text_field)    # another field gives other documents
+    elif suffix == ".csv":
+        docs, problems = _read_csv(path, text, csv_column)
+        key += "-" + _short_hash(csv_column)
+    else:
+        docs, problems = _read_plain(path, text)
+    return docs, problems, key, legacy
 
 
 # -- splitting and packing --------------------------------------------------------------------
@@ -491,15 +704,6 @@ def split_documents(docs: Sequence[Document], val_fraction: float,
     return [docs[i] for i in train], [docs[i] for i in val]
 
 
-def _pack(stream: np.ndarray, block_size: int) -> np.ndarray:
-    n = len(stream) // block_size
-    return stream[: n * block_size].reshape(n, block_size)
-
-
-def _concat(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
-
-
 def _too_little(tokens: int, needed: int, block_size: int, why: str) -> DataError:
     return DataError("data", f"only {tokens} tokens of text, but {needed} are needed for {why} "
                              f"of data.block_size = {block_size} tokens",
@@ -508,7 +712,7 @@ def _too_little(tokens: int, needed: int, block_size: int, why: str) -> DataErro
 
 def build_text_splits(corpus: TextCorpus, encode: Callable[[str], Sequence[int]],
                       eos_id: int | None, block_size: int, val_fraction: float,
-                      seed: int) -> TextSplits:
+                      seed: int, *, cache: TokenCache | None = None) -> TextSplits:
     """Tokenise, split and pack the corpus into fixed-length blocks.
 
     Each document is encoded and followed by ``eos_id`` (when given). With two or more
@@ -516,6 +720,13 @@ def build_text_splits(corpus: TextCorpus, encode: Callable[[str], Sequence[int]]
     concatenated in reading order and cut into ``block_size`` blocks (the partial last block
     is dropped). With one document, or when the document split leaves a side too short for
     one block, the blocks of the whole stream are shared out instead (``split_by="block"``).
+
+    Documents are encoded in pieces (``text_chunks``), so no tokenizer ever sees a whole
+    large file. With a ``cache`` (``studio.data.tokens.TokenCache``) each file's tokens are
+    written to disk as they come and the blocks are packed into files too: the arrays
+    returned are memory-mapped, memory stays bounded whatever the corpus size, and the next
+    run with the same files and tokenizer reads them back without tokenizing. Progress goes
+    to ``studio.data.progress`` (a stop request raises ``DataStopped`` between pieces).
     """
     if block_size < 1:
         raise ConfigError("data.block_size", f"must be at least 1, not {block_size}")
@@ -523,38 +734,173 @@ def build_text_splits(corpus: TextCorpus, encode: Callable[[str], Sequence[int]]
     docs = corpus.documents
     if not docs:
         raise DataError("data", "the corpus has no documents", "add text files to data.paths")
-    tokens: list[np.ndarray] = []
-    for doc in docs:
-        ids = np.asarray(list(encode(doc.text)), dtype=np.int64).reshape(-1)
-        if eos_id is not None:
-            ids = np.append(ids, np.int64(eos_id))
-        tokens.append(ids)
-    total = sum(len(t) for t in tokens)
-    empty_val = np.zeros((0, block_size), dtype=np.int64)
+    tokens = _tokenize(corpus, encode, cache)
+    lengths = [len(t) + (eos_id is not None) for t in tokens]
+    plan = _SplitPlan.make(lengths, block_size, val_fraction, seed)
+    if cache is None:
+        return plan.pack(tokens, eos_id, None)
+    folder = cache.packed_dir({"files": [corpus.keys.get(p) for p in corpus.files],
+                               "docs": len(docs), "eos": eos_id, "block": block_size,
+                               "val": val_fraction, "seed": seed})
+    found = load_packed(folder)
+    if found is None:
+        tmp = Path(tempfile.mkdtemp(dir=cache.dir, prefix=".tmp-"))
+        try:
+            plan.pack(tokens, eos_id, tmp)
+            os.replace(tmp, folder)
+        except OSError:
+            pass                 # published by another run meanwhile
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        found = load_packed(folder)
+    cache.used.append(folder)
+    cache.prune()
+    train, val, meta = found
+    return TextSplits(train, val, meta["split_by"], meta["train_docs"], meta["val_docs"],
+                      meta["train_tokens"], meta["val_tokens"])
 
-    if val_fraction == 0:
-        train = _pack(_concat(tokens), block_size)
-        if len(train) == 0:
-            raise _too_little(total, block_size, block_size, "one training block")
-        return TextSplits(train, empty_val, "document", len(docs), 0, total, 0)
 
-    if len(docs) >= 2:
-        train_idx, val_idx = _split_indices(len(docs), val_fraction, seed)
-        train_stream = _concat([tokens[i] for i in train_idx])
-        val_stream = _concat([tokens[i] for i in val_idx])
-        train, val = _pack(train_stream, block_size), _pack(val_stream, block_size)
-        if len(train) and len(val):
-            return TextSplits(train, val, "document", len(train_idx), len(val_idx),
-                              len(train_stream), len(val_stream))
+def _doc_size(doc: Document) -> int:
+    return os.path.getsize(doc.path) if isinstance(doc, FileDocument) else len(doc.text)
 
-    # By block: one stream in reading order, its blocks shared out by a seeded shuffle.
-    blocks = _pack(_concat(tokens), block_size)
-    if len(blocks) < 2:
-        raise _too_little(total, 2 * block_size, block_size,
-                          "one training and one validation block")
-    train_idx, val_idx = _split_indices(len(blocks), val_fraction, seed)
-    return TextSplits(blocks[train_idx], blocks[val_idx], "block", len(docs), len(docs),
-                      len(train_idx) * block_size, len(val_idx) * block_size)
+
+def _tokenize(corpus: TextCorpus, encode: Callable[[str], Sequence[int]],
+              cache: TokenCache | None) -> list[np.ndarray]:
+    """One token array per document (no end-of-document token): from the cache when it
+    holds the file, else encoded piece by piece (into the cache when there is one)."""
+    groups = [(path, list(group)) for path, group in
+              itertools.groupby(corpus.documents, key=lambda d: d.path)]
+    out: list[np.ndarray] = []
+    todo: list[tuple[str, list[Document]]] = []
+    for path, group in groups:
+        key = corpus.keys.get(path) if cache is not None else None
+        found = cache.load(key, len(group)) if key else None
+        out.append(found)
+        if found is None:
+            todo.append((path, group))
+    if cache is not None and cache.hits:
+        progress.report(f"Tokens of {cache.hits:,} file(s) read from the cache ({cache.dir}).")
+    meter = progress.Meter("Tokenizing", sum(_doc_size(d) for _, g in todo for d in g))
+    done = 0
+    fresh = iter(todo)
+    for i, found in enumerate(out):
+        if found is not None:
+            continue
+        path, group = next(fresh)
+        key = corpus.keys.get(path) if cache is not None else None
+        writer = cache.writer(key) if key else _MemoryEntry()
+        with writer:
+            for doc in group:
+                for piece in text_chunks(doc):
+                    progress.check_stop()
+                    writer.add(encode(piece))
+                    done += len(piece)
+                    meter.update(done)
+                writer.end_document()
+            out[i] = writer.commit()
+    return [t for group in out for t in group]
+
+
+class _MemoryEntry:
+    """``EntryWriter``'s interface, in memory (a corpus without a cache)."""
+
+    def __init__(self) -> None:
+        self.docs: list[np.ndarray] = []
+        self.parts: list[np.ndarray] = []
+
+    def __enter__(self) -> _MemoryEntry:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def add(self, ids: Sequence[int]) -> None:
+        self.parts.append(np.asarray(ids, dtype=np.int64).reshape(-1))
+
+    def end_document(self) -> None:
+        self.docs.append(np.concatenate(self.parts) if self.parts else np.zeros(0, np.int64))
+        self.parts = []
+
+    def commit(self) -> list[np.ndarray]:
+        return self.docs
+
+
+@dataclass
+class _SplitPlan:
+    """Which documents (or blocks) go to each side, decided from the token counts alone so
+    that packing can stream."""
+
+    block_size: int
+    split_by: str
+    train_idx: list[int]           # documents, or blocks when split_by == "block"
+    val_idx: list[int]
+    n_docs: int
+    train_tokens: int
+    val_tokens: int
+
+    @classmethod
+    def make(cls, lengths: list[int], block_size: int, val_fraction: float,
+             seed: int) -> _SplitPlan:
+        n, total = len(lengths), sum(lengths)
+        if val_fraction == 0:
+            if total < block_size:
+                raise _too_little(total, block_size, block_size, "one training block")
+            return cls(block_size, "document", list(range(n)), [], n, total, 0)
+        if n >= 2:
+            train, val = _split_indices(n, val_fraction, seed)
+            tr, va = sum(lengths[i] for i in train), sum(lengths[i] for i in val)
+            if tr >= block_size and va >= block_size:
+                return cls(block_size, "document", train, val, n, tr, va)
+        blocks = total // block_size
+        if blocks < 2:
+            raise _too_little(total, 2 * block_size, block_size,
+                              "one training and one validation block")
+        train, val = _split_indices(blocks, val_fraction, seed)
+        return cls(block_size, "block", train, val, n, len(train) * block_size,
+                   len(val) * block_size)
+
+    def pack(self, tokens: list[np.ndarray], eos_id: int | None,
+             folder: Path | None) -> TextSplits:
+        """Pack into blocks: in memory, or into ``folder`` (train.bin, val.bin, meta.json)."""
+        def writer(name: str) -> BlockWriter:
+            return BlockWriter(self.block_size, folder / name if folder else None)
+
+        def feed(out: BlockWriter, docs: Iterable[int]) -> None:
+            eos = np.array([eos_id if eos_id is not None else 0], dtype=np.int64)
+            for i in docs:
+                out.add(tokens[i])
+                if eos_id is not None:
+                    out.add(eos)
+
+        train, val = writer("train.bin"), writer("val.bin")
+        if self.split_by == "document":
+            feed(train, self.train_idx)
+            feed(val, self.val_idx)
+        else:   # one stream in reading order, its blocks shared out by a seeded shuffle
+            stream = writer("stream.bin")
+            feed(stream, range(len(tokens)))
+            blocks = stream.finish()
+            is_val = np.zeros(len(blocks), dtype=bool)
+            is_val[self.val_idx] = True
+            for first, piece in blocks_in_pieces(blocks):
+                mask = is_val[first:first + len(piece)]
+                train.add_blocks(piece[~mask])
+                val.add_blocks(piece[mask])
+            del blocks
+            if folder is not None:
+                os.unlink(folder / "stream.bin")
+        n_docs = self.n_docs
+        train_docs = len(self.train_idx) if self.split_by == "document" else n_docs
+        val_docs = len(self.val_idx) if self.split_by == "document" else n_docs
+        splits = TextSplits(train.finish(), val.finish(), self.split_by, train_docs, val_docs,
+                            self.train_tokens, self.val_tokens)
+        if folder is not None:
+            (folder / "meta.json").write_text(json.dumps({
+                "block_size": self.block_size, "train_blocks": len(splits.train),
+                "val_blocks": len(splits.val), "split_by": self.split_by,
+                "train_docs": train_docs, "val_docs": val_docs,
+                "train_tokens": self.train_tokens, "val_tokens": self.val_tokens}))
+        return splits
 
 
 def describe(corpus: TextCorpus, splits: TextSplits | None = None) -> str:
@@ -567,6 +913,10 @@ def describe(corpus: TextCorpus, splits: TextSplits | None = None) -> str:
     if corpus.skipped:
         parts.append(f"Skipped {len(corpus.skipped):,} (files, or lines within files; "
                      f"each with its reason).")
+    if corpus.notes:
+        shown = "; ".join(f"{Path(n.path).name} {n.reason}" for n in corpus.notes[:4])
+        more = f" (and {len(corpus.notes) - 4} more)" if len(corpus.notes) > 4 else ""
+        parts.append(f"Converted: {shown}{more}.")
     if splits is not None:
         block = splits.train.shape[1] if splits.train.ndim == 2 else 0
         parts.append(f"Training: {plural(splits.train_tokens, 'token')} in "
