@@ -3,7 +3,9 @@
 Two strategies, chosen by ``train.parallel``: DDP (a whole model per process, gradients
 all-reduced) and FSDP (PyTorch's ``fully_shard``: weights, gradients and optimizer state
 sharded across the processes, gathered block by block for each forward and backward).
-The engine stays one readable loop; this module holds the few collective calls it needs.
+The engine stays one readable loop: this module holds the few collective calls it needs
+and every difference between the processes (who writes the run folder, who evaluates and
+samples, when gradients cross processes), so the loop has no rank branches of its own.
 Single-process runs never touch torch.distributed.
 """
 
@@ -29,7 +31,7 @@ class Dist:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
-    fsdp: bool = False  # set by the engine once the model is sharded
+    fsdp: bool = False  # set by ``parallelize`` once the model is sharded
 
     @property
     def enabled(self) -> bool:
@@ -47,6 +49,19 @@ class Dist:
         return self.main or self.fsdp
 
     # -- the training forward and backward -------------------------------------------------
+    def parallelize(self, model: torch.nn.Module, parallel: str, log) -> None:
+        """``train.parallel = "fsdp"``: shard the model across the processes (in place)."""
+        if parallel != "fsdp":
+            return
+        if not self.enabled:
+            log("train.parallel = fsdp only matters with several processes (--nproc N); "
+                "this one-process run trains the whole model", "warning")
+            return
+        units = shard(model)
+        self.fsdp = True
+        log(f"FSDP: weights, gradients and optimizer state sharded across {self.world} "
+            f"processes ({units} units)", "info")
+
     def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         """The module the training forward runs through: DDP's wrapper, or the model itself
         (one process, or FSDP, which shards the model in place). DDP fixes its gradient

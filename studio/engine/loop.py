@@ -204,25 +204,14 @@ class _Trainer:
         build.prepare_model(model, t, self.log)
         self.data = self.family.datasets(self.loaded, cfg, resolve=Path)
         self.order = DataOrder(self.data, t.seed, dist.rank, dist.world)
-        self.log(self.data.summary)
+        build.log_data(self.data, self.log)
         self.probes = RunProbes(cfg, self.family, self.loaded, self.data, self.log)
-        for sk in self.data.skipped[:20]:
-            self.log(f"skipped {sk.path}: {sk.reason}", "warning")
-        if len(self.data.skipped) > 20:
-            self.log(f"... and {len(self.data.skipped) - 20} more skipped files", "warning")
 
         # 2. the freeze plan: which groups train, how, at what rate, from which step
         self.groups = fz.resolve_plan(self.family.layer_groups(self.loaded), cfg.freeze)
         fz.apply_plan(model, self.groups, cfg.freeze)
         build.check_plan(self.groups)
-        if dist.enabled and t.parallel == "fsdp":
-            units = dd.shard(model)
-            dist.fsdp = True
-            self.log(f"FSDP: weights, gradients and optimizer state sharded across "
-                     f"{dist.world} processes ({units} units)")
-        elif t.parallel == "fsdp":
-            self.log("train.parallel = fsdp only matters with several processes "
-                     "(--nproc N); this one-process run trains the whole model", "warning")
+        dist.parallelize(model, t.parallel, self.log)
         # The optimizer is built when the first group activates: optimizer state only ever
         # exists for parameters that train. ``trained`` is what the training forward runs
         # through (DDP's wrapper when distributed).
@@ -437,39 +426,13 @@ class _Trainer:
 
     # -- every N steps: evaluate, sample, save -------------------------------------------
     def evaluate(self, data=None) -> float:
-        """Mean validation loss per token, under no_grad, in eval mode (dropout off).
-        Out of memory here halves the evaluation batch and starts the evaluation again.
-        ``data``: another set shaped like the validation split (the forgetting probe's)."""
-        model, data = self.loaded.model, (self.data if data is None else data)
-        bs = self.eval_bs or self.cfg.train.batch_size
-        while True:
-            n_batches = math.ceil(data.n_val / bs)
-            if self.cfg.eval.max_batches:
-                n_batches = min(n_batches, self.cfg.eval.max_batches)
-            model.eval()
-            total = torch.zeros((), device=self.device)
-            count = 0
-            try:
-                with torch.no_grad():
-                    for b in range(n_batches):
-                        batch = data.val_batch(b, bs).to(self.device, non_blocking=True)
-                        with self.precision.autocast(self.device):
-                            loss = self.family.val_loss(self.loaded, batch, b)
-                        total += loss.float() * len(batch)
-                        count += len(batch)
-                break
-            except torch.OutOfMemoryError:
-                build.free_memory(self.device)
-                if bs <= 1:
-                    raise RunError("out of memory while evaluating one example",
-                                   "lower data.block_size / image size or freeze more") from None
-                bs = max(1, bs // 2)
-                self.log(f"out of memory while evaluating: evaluation batch halved to {bs}",
-                         "warning")
-            finally:
-                model.train()
-        self.eval_bs = bs
-        return float(total / max(1, count))  # one sync point per evaluation
+        """Mean validation loss (``data``: another set shaped like the validation split, the
+        forgetting probe's). An out-of-memory halving of its batch holds for the run."""
+        loss, self.eval_bs = build.mean_val_loss(
+            self.family, self.loaded, self.data if data is None else data,
+            bs=self.eval_bs or self.cfg.train.batch_size, max_batches=self.cfg.eval.max_batches,
+            device=self.device, precision=self.precision, log=self.log)
+        return loss
 
     def run_eval(self) -> str:
         """Evaluate and report; returns why early stopping says stop, or "" to go on.
