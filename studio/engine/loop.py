@@ -119,6 +119,8 @@ def _report_failure(exc: BaseException, folder: RunFolder | None, sink: EventSin
                     d: dd.Dist, step: int) -> None:
     """Mark the run failed and emit RunFailed, saying which process failed (rank 0 writes
     the run folder, so it reports for every process)."""
+    if not d.main:
+        return
     if isinstance(exc, KeyboardInterrupt):
         message = "interrupted"
     elif isinstance(exc, StudioError):
@@ -129,8 +131,6 @@ def _report_failure(exc: BaseException, folder: RunFolder | None, sink: EventSin
         message = (f"a training process failed (rank {d.rank} of {d.world}): {message}"
                    if "Connection" not in message and "peer" not in message else
                    f"another training process died (seen by rank {d.rank}): {message}")
-    if not d.main:
-        return
     exists = folder is not None and folder.path.exists()
     if exists:
         try:
@@ -151,8 +151,8 @@ class _Meter:
     """Throughput over one log interval. Pauses and side work (evaluation, sampling,
     checkpoints) are skipped: they are not training time."""
 
-    def __init__(self, step: int = 0) -> None:
-        self.t0, self.items, self.step0 = time.perf_counter(), 0, step
+    def __init__(self) -> None:
+        self.restart(0)
         self.step_time_ema: float | None = None  # seconds per step, for the ETA
 
     def restart(self, step: int, now: float | None = None) -> None:
@@ -162,7 +162,7 @@ class _Meter:
         self.t0 += seconds
 
     def read(self, step: int, now: float) -> tuple[float, float]:
-        """(seconds since the interval began, seconds per step, smoothed)."""
+        """(seconds since the interval began, seconds per step smoothed over intervals)."""
         dt = max(1e-9, now - self.t0)
         per_step = dt / max(1, step - self.step0)
         ema = self.step_time_ema
