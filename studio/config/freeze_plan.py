@@ -1,4 +1,6 @@
-"""Freeze-plan presets, torch-free so the engine and the GUI's layer tree share one rule.
+"""The freeze plan's formulas, torch-free so the engine and the GUI's layer tree share one
+rule: the presets, the discriminative rate factor of each group, and the run's length in
+optimizer steps (the unfreeze timeline's axis).
 
 ``groups`` are any objects with ``name`` and ``note`` and either ``has_params`` or
 ``params`` (a list): the engine's ``LayerGroup`` or the GUI state's ``GroupInfo``.
@@ -6,9 +8,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
-from studio.config.schema import GroupPlan
+from studio.config.schema import GroupPlan, TrainConfig
 
 HEAD_NAMES = ("lm_head", "final_norm", "head", "out")
 # Groups that stay frozen unless freeze.groups names them: MusicGen's text encoder (the
@@ -50,3 +53,21 @@ def preset_plan(groups: Sequence[Any], preset: str, every: int) -> dict[str, Gro
             stage = 0 if n in head else k - len(head) + 1
             plans[n] = GroupPlan(n, "full", start_step=stage * every)
     return plans
+
+
+def discriminative_factor(index: int, n: int, ratio: float) -> float:
+    """The rate factor of group ``index`` of ``n``: ``ratio`` for the first (embeddings),
+    1 for the last (head), geometric in between (ULMFiT; fastai's ``slice(lo, hi)``)."""
+    return ratio ** ((n - 1 - index) / (n - 1)) if n > 1 else 1.0
+
+
+def run_length(train: TrainConfig, train_examples: int | None = None) -> int | None:
+    """Optimizer steps of the run: ``max_steps``, else ``epochs`` over the training set in
+    steps of ``batch_size`` x ``grad_accum`` examples; None while it is set in epochs and
+    the number of training examples is not known yet."""
+    if train.max_steps > 0:
+        return train.max_steps
+    if not train_examples:
+        return None
+    micro = max(1, math.ceil(train_examples / train.batch_size))
+    return max(1, math.ceil(train.epochs * micro / train.grad_accum))

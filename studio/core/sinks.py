@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import threading
@@ -51,10 +50,7 @@ class FanOutSink:
             raise errors[0]
 
 
-def event_to_dict(event: object) -> dict:
-    d = dataclasses.asdict(event)  # type: ignore[arg-type]
-    d["event"] = type(event).__name__
-    return d
+event_to_dict = ev.to_dict  # the one encoding; ``ev.from_dict`` reads it back
 
 
 class JsonlSink:

@@ -4,7 +4,8 @@ A checkpoint folder ``step_NNNNNN/`` holds:
   model.safetensors   the trainable weights (frozen ones come from the base model)
   optimizer.pt        optimizer (+ grad scaler) state, read back with torch.load(weights_only=True)
   rng.safetensors     torch CPU (+ CUDA) RNG states, so dropout continues identically
-  state.json          step, data position, best validation loss, early-stopping counter...
+  state.json          the run's ``Progress`` (step, data position, best validation loss,
+                      early-stopping counter...) plus a few facts for people reading it
 
 It is written into a hidden temp folder and renamed into place, so a kill or a full disk
 mid-save leaves the previous checkpoint untouched and no half-written one visible.
@@ -15,11 +16,14 @@ so a checkpoint has one format whatever the process count, and resumes under any
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -29,6 +33,41 @@ from studio.core.errors import RunError
 from studio.engine.dist import full, like
 
 FORMAT_VERSION = 1
+
+
+@dataclass
+class Progress:
+    """How far a run has got: everything of the program state besides the weights,
+    optimizer and RNG. A checkpoint's state.json holds ``to_state()``; a resume hands it to
+    ``restore``, so what is saved is what comes back, field for field (the names are the
+    state.json keys of every earlier version)."""
+
+    step: int = 0                       # optimizer steps done
+    pos: int = 0                        # examples consumed: the data position
+    total_steps: int = 0
+    best_val_loss: float | None = None
+    best_step: int | None = None
+    evals_since_best: int = 0           # early stopping's counter
+    last_val_loss: float | None = None
+    tokens_seen: int = 0                # items trained on (tokens, images or clips)
+    elapsed_s: float = 0.0              # training time before this session, pauses left out
+    active_groups: list[str] | None = None  # layer groups training (None: all that are due)
+    probes: dict[str, Any] = field(default_factory=dict)
+
+    def to_state(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take every field a ``to_state`` wrote; one an older checkpoint lacks stays."""
+        for f in dataclasses.fields(self):
+            if f.name in state:
+                setattr(self, f.name, state[f.name])
+
+    @classmethod
+    def of(cls, state: Mapping[str, Any]) -> "Progress":
+        progress = cls()
+        progress.restore(state)
+        return progress
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -116,17 +155,18 @@ def save_checkpoint(final: Path, model: nn.Module, optimizer: torch.optim.Optimi
     return _write_dir_atomically(final, write)
 
 
-def read_state(ckpt: Path) -> dict:
+def read_progress(ckpt: Path) -> Progress:
     try:
-        return json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        return Progress.of(json.loads((ckpt / "state.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
         raise RunError(f"{ckpt}: checkpoint is unreadable ({exc})",
                        "resume from an earlier checkpoint") from None
 
 
 def load_checkpoint(ckpt: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None,
-                    scaler) -> dict:
-    state = read_state(ckpt)
+                    scaler) -> Progress:
+    """Weights, optimizer (+ scaler) and RNG states back in place; returns its progress."""
+    progress = read_progress(ckpt)
     try:
         load_weights(model, load_file(str(ckpt / "model.safetensors")), str(ckpt))
         if optimizer is not None:
@@ -144,7 +184,7 @@ def load_checkpoint(ckpt: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     cuda_states = [rng[k] for k in sorted(rng) if k.startswith("cuda")]
     if cuda_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
-    return state
+    return progress
 
 
 def save_weights_dir(final: Path, model: nn.Module, state: dict, *,

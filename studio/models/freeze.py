@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from studio.config.freeze_plan import preset_plan  # noqa: F401 - re-exported
+from studio.config.freeze_plan import discriminative_factor, preset_plan
 from studio.config.schema import FreezeConfig, GroupPlan
 from studio.core.errors import ConfigError
 from studio.models.base import LayerGroup
@@ -59,7 +59,7 @@ def resolve_plan(groups: list[LayerGroup], fc: FreezeConfig) -> list[GroupState]
     states = []
     for i, g in enumerate(groups):
         gp = plans.get(g.name, GroupPlan(g.name, fc.default_mode))
-        disc = fc.lr_first_ratio ** ((n - 1 - i) / (n - 1)) if n > 1 else 1.0
+        disc = discriminative_factor(i, n, fc.lr_first_ratio)
         states.append(GroupState(g, i, gp.mode, gp.lr_scale * disc, gp.start_step))
     return states
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from studio.config import RunConfig, apply_overrides, save_config
 from studio.config.io import resolve_path
+from studio.core import events
 from studio.core.errors import ConfigError
 from studio.runs.store import _atomic_write_text, read_metrics, read_status
 
@@ -177,13 +178,13 @@ def compare_runs(run_dirs) -> list[dict]:
     for d in run_dirs:
         status = read_status(d)
         elapsed, peak, ref0, ref1 = 0.0, 0, None, None
-        for rec in read_metrics(d):
-            kind = rec.get("event")
-            if kind == "StepLogged":
-                elapsed = float(rec.get("elapsed_s") or elapsed)
-                peak = max(peak, int(rec.get("gpu_mem_bytes") or 0))
-            elif kind == "EvalLogged":
-                ref = (rec.get("metrics") or {}).get("ref_loss")
+        for event in map(events.from_dict, read_metrics(d)):
+            if isinstance(event, events.StepLogged):
+                if math.isfinite(event.elapsed_s) and event.elapsed_s:
+                    elapsed = event.elapsed_s
+                peak = max(peak, event.gpu_mem_bytes)
+            elif isinstance(event, events.EvalLogged):
+                ref = event.metrics.get("ref_loss")
                 if ref is not None:
                     ref0 = ref if ref0 is None else ref0
                     ref1 = ref

@@ -23,8 +23,8 @@ engine applies it). Setting an effective value stores ``lr_scale = value / facto
 groups' own multipliers to 1, so the rates are exactly the geometric spread (fastai's
 ``slice(lo, hi)``).
 
-This module duplicates ``preset_plan`` of ``studio.models.freeze`` (which imports torch,
-so the state may not); ``tests/test_state_freeze_tree.py`` proves both give the same plan.
+The presets, the discriminative factor and the run length are the engine's own functions
+from ``studio.config.freeze_plan`` (torch-free, so both sides import the same code).
 
 Changes announced (``subscribe(cb)`` gets ``cb(what)``): ``"plan"`` after every change of
 the freeze config (an edit here, or the project's config changed elsewhere).
@@ -38,15 +38,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from studio.config.freeze_plan import preset_plan
-from studio.config.schema import FREEZE_MODES, FreezeConfig, GroupPlan, TrainConfig
+# The engine's own formulas (one torch-free copy; re-exported for the layer tree pane).
+from studio.config.freeze_plan import (  # noqa: F401
+    HEAD_NAMES,
+    discriminative_factor,
+    preset_plan,
+    run_length,
+)
+from studio.config.schema import FREEZE_MODES, FreezeConfig, GroupPlan
 from studio.state.observable import Observable
 
 MODE_TITLES = {"full": "Full", "lora": "LoRA", "frozen": "Frozen"}
 PRESET_TITLES = {"none": "Everything", "head_only": "Head only",
                  "gradual": "Gradual (top-down)", "lower_half_frozen": "Lower half frozen"}
-# Groups the presets treat as the head (same list as studio.models.freeze.preset_plan).
-HEAD_NAMES = ("lm_head", "final_norm", "head", "out")
 # Titles of the parent nodes that gather numbered groups ("block.0", "block.1", ...).
 PARENT_TITLES = {"block": "Transformer blocks", "down": "Down blocks", "up": "Up blocks",
                  "decoder_block": "Decoder blocks", "encoder_block": "Encoder blocks"}
@@ -121,25 +125,8 @@ def preset_plans(groups: Sequence[GroupInfo], preset: str, every: int) -> dict[s
     return preset_plan(groups, preset, every)
 
 
-def discriminative_factor(index: int, n: int, ratio: float) -> float:
-    """The rate factor of group ``index`` of ``n``: ``ratio`` for the first, 1 for the last,
-    geometric in between (fastai's ``slice``; the engine's formula)."""
-    return ratio ** ((n - 1 - index) / (n - 1)) if n > 1 else 1.0
-
-
 def spread(n: int, ratio: float) -> list[float]:
     return [discriminative_factor(i, n, ratio) for i in range(n)]
-
-
-def run_length(train: TrainConfig, train_examples: int | None = None) -> int | None:
-    """Optimizer steps of the run (the engine's formula), or None while it is set in epochs
-    and the number of training examples is not known yet."""
-    if train.max_steps > 0:
-        return train.max_steps
-    if not train_examples:
-        return None
-    micro = max(1, math.ceil(train_examples / train.batch_size))
-    return max(1, math.ceil(train.epochs * micro / train.grad_accum))
 
 
 def _sig(x: float, digits: int = 4) -> float:

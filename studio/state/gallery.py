@@ -8,6 +8,7 @@ gallery keeps up with training; picking an older step stops following.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 import shutil
 from pathlib import Path
@@ -78,14 +79,9 @@ class GalleryState(Observable):
         ``run_dir``."""
         base = Path(run_dir) if run_dir else None
         for rec in records:
-            if rec.get("event") != "SampleReady":
-                continue
-            try:
-                step = int(rec["step"])
-                samples = [_sample_from_dict(d, step, base) for d in rec.get("samples", ())]
-            except (KeyError, TypeError, ValueError):
-                continue
-            self.add(step, samples)
+            event = ev.from_dict(rec)
+            if isinstance(event, ev.SampleReady):
+                self.add(event.step, [_resolved(s, base) for s in event.samples])
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> "GalleryState":
@@ -142,14 +138,11 @@ class GalleryState(Observable):
         return sum(len(v) for v in self._by_step.values())
 
 
-def _sample_from_dict(d: dict, step: int, base: Path | None) -> Sample:
-    path = str(d.get("path", "") or "")
-    if path and base is not None and not Path(path).is_absolute():
-        path = str(base / path)
-    return Sample(kind=str(d.get("kind", "text")), step=int(d.get("step", step)),
-                  index=int(d.get("index", 0)), prompt=str(d.get("prompt", "")),
-                  text=str(d.get("text", "")), path=path, seed=int(d.get("seed", 0)),
-                  meta=dict(d.get("meta") or {}))
+def _resolved(sample: Sample, base: Path | None) -> Sample:
+    """A sample whose path, written relative to its run folder, points into ``base``."""
+    if not sample.path or base is None or Path(sample.path).is_absolute():
+        return sample
+    return dataclasses.replace(sample, path=str(base / sample.path))
 
 
 def _safe(name: str) -> str:

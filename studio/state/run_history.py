@@ -146,8 +146,25 @@ class RunHistory(Observable):
 
     def feed(self, event: object) -> None:
         """Take one engine event (others are ignored)."""
+        if not self._take(event):
+            return
+        if isinstance(event, ev.RunStarted):
+            if not self.label:
+                self.label = event.run_id
+            self.changed("started")
+
+    def feed_record(self, rec: dict) -> None:
+        """Take one metrics.jsonl record (``{"event": "StepLogged", ...}``); a malformed
+        one is skipped, like a torn line."""
+        event = ev.from_dict(rec)
+        if event is not None:
+            self._take(event)
+
+    def _take(self, event: object) -> bool:
+        """Add what the event says to the buffers; False for an event the curves ignore."""
         if isinstance(event, ev.StepLogged):
-            self.total_steps = event.total_steps
+            if event.total_steps:
+                self.total_steps = event.total_steps
             self._add_step(event.step, event.loss, event.lr, event.throughput, event.epoch,
                            event.grad_norm, event.throughput_unit)
         elif isinstance(event, ev.EvalLogged):
@@ -158,44 +175,15 @@ class RunHistory(Observable):
         elif isinstance(event, ev.UnfreezeApplied):
             self._add_unfreeze(event.step, tuple(event.groups))
         elif isinstance(event, ev.RunStarted):
-            if not self.label:
-                self.label = event.run_id
-            self.run_dir = event.run_dir
-            self.total_steps = event.total_steps
+            self.run_dir = event.run_dir or self.run_dir
+            if event.total_steps:
+                self.total_steps = event.total_steps
             # A resumed run re-logs everything after its checkpoint.
             self._forget_from(event.start_step + 1)
-            self.changed("started")
         else:
-            return
+            return False
         self.version += 1
-
-    def feed_record(self, rec: dict) -> None:
-        """Take one metrics.jsonl record (``{"event": "StepLogged", ...}``)."""
-        kind = rec.get("event")
-        try:
-            if kind == "StepLogged":
-                self.total_steps = int(rec.get("total_steps", self.total_steps) or 0)
-                self._add_step(int(rec["step"]), _f(rec.get("loss")), _f(rec.get("lr")),
-                               _f(rec.get("throughput")), _f(rec.get("epoch")),
-                               _f(rec.get("grad_norm")), str(rec.get("throughput_unit", "")))
-            elif kind == "EvalLogged":
-                ppl = rec.get("perplexity")
-                self._add_eval(int(rec["step"]), _f(rec.get("val_loss")),
-                               None if ppl is None else _f(ppl),
-                               (rec.get("metrics") or {}).get("ref_loss"))
-            elif kind == "OverfitWarning":
-                self.overfit = {k: rec[k] for k in OVERFIT_FIELDS}
-            elif kind == "UnfreezeApplied":
-                self._add_unfreeze(int(rec["step"]), tuple(rec.get("groups", ())))
-            elif kind == "RunStarted":
-                self.run_dir = str(rec.get("run_dir", self.run_dir))
-                self.total_steps = int(rec.get("total_steps", self.total_steps) or 0)
-                self._forget_from(int(rec.get("start_step", 0)) + 1)
-            else:
-                return
-        except (KeyError, TypeError, ValueError):
-            return  # a malformed record is skipped, like a torn line
-        self.version += 1
+        return True
 
     def load_records(self, records: Iterable[dict]) -> None:
         for rec in records:
