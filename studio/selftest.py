@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from studio.config.schema import FAMILIES
+from studio.config.families import names as family_names
 from studio.core.errors import StudioError
 
 # Two steps prove the forward pass, the backward pass and an optimizer update; the settings
@@ -222,8 +222,10 @@ def run_selftest(steps: int = SELFTEST_STEPS, device: str = "auto",
                  work_dir: str | Path | None = None,
                  gui_check: Callable[[], str] | None = None,
                  echo: Callable[[str], None] = print,
-                 families: tuple[str, ...] = FAMILIES) -> SelfTestResult:
-    """Run the self-test; every line of the summary goes to ``echo`` as it happens."""
+                 families: tuple[str, ...] | None = None) -> SelfTestResult:
+    """Run the self-test; every line of the summary goes to ``echo`` as it happens.
+    ``families``: default every registered family (studio.config.families)."""
+    families = families or family_names()
     res = SelfTestResult(ok=False)
     t0 = time.perf_counter()
 
@@ -279,12 +281,12 @@ def run_selftest(steps: int = SELFTEST_STEPS, device: str = "auto",
 def main(argv: list[str] | None = None, gui_check: Callable[[], str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="studio self-test",
                                 description="Check that this install trains every model "
-                                            f"family ({', '.join(FAMILIES)}): each shipped "
+                                            f"family ({', '.join(family_names())}): each shipped "
                                             "starter trains a few steps on its demo project "
                                             "and writes a sample.")
     p.add_argument("--steps", type=int, default=SELFTEST_STEPS)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--family", action="append", choices=FAMILIES, dest="families",
+    p.add_argument("--family", action="append", choices=family_names(), dest="families",
                    help="test only this family (repeatable); default: every family")
     p.add_argument("--keep", metavar="DIR", help="keep the run folders under DIR")
     p.add_argument("--gui", action="store_true",
@@ -295,5 +297,5 @@ def main(argv: list[str] | None = None, gui_check: Callable[[], str] | None = No
         return 2
     res = run_selftest(steps=args.steps, device=args.device, work_dir=args.keep,
                        gui_check=gui_check if args.gui else None,
-                       families=tuple(args.families or FAMILIES))
+                       families=tuple(args.families or ()))
     return 0 if res.ok else 1

@@ -177,8 +177,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--runs-dir", help="runs folder whose free disk to check "
                                       "(default: ./runs or $STUDIO_RUNS_DIR)")
 
-    sub.add_parser("self-test", help="check this install trains: a few steps of the text "
-                                     "starter on the demo text (studio self-test --help)")
+    sub.add_parser("self-test", help="check this install trains: two steps of every "
+                                     "family's starter on its demo (studio self-test --help)")
     return p
 
 
