@@ -225,3 +225,10 @@ def make_window(qtbot, tmp_path):
         except RuntimeError:
             pass  # already deleted
     qtbot.wait(10)
+
+
+def wait_event(qtbot, host, kind, timeout: int = 10_000, check=None):
+    """``qtbot.waitSignal`` for the host's next engine event of type ``kind`` (that passes
+    ``check``); the blocker's ``args[0]`` is the event."""
+    return qtbot.waitSignal(host.event, timeout=timeout, check_params_cb=lambda e: isinstance(
+        e, kind) and (check is None or check(e)))

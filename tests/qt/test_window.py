@@ -13,8 +13,9 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
+from studio.core import events as ev
 from studio.state.project import Project
-from tests.qt.conftest import requires_engine
+from tests.qt.conftest import requires_engine, wait_event
 
 WAIT = 20_000
 
@@ -110,20 +111,20 @@ def test_train_with_an_invalid_config_explains_and_does_not_start(make_window, d
 def test_pause_resume_stop_from_the_run_menu(make_window, fake_engine, text_folder, qtbot):
     win = make_window(engine_fn=fake_engine(steps=100_000, delay=0.002, sample_every=0))
     win.add_paths([text_folder])
-    with qtbot.waitSignal(win.host.step_logged, timeout=WAIT):
+    with wait_event(qtbot, win.host, ev.StepLogged, timeout=WAIT):
         win.act_train.trigger()
     assert win.act_pause.isEnabled() and not win.act_resume.isEnabled()
-    with qtbot.waitSignal(win.host.paused, timeout=WAIT):
+    with wait_event(qtbot, win.host, ev.RunPaused, timeout=WAIT):
         win.act_pause.trigger()
     assert win.act_resume.isEnabled() and not win.act_pause.isEnabled()
     assert win.act_sample_now.isEnabled() and win.act_save_now.isEnabled()
-    with qtbot.waitSignal(win.host.sample_ready, timeout=WAIT):
+    with wait_event(qtbot, win.host, ev.SampleReady, timeout=WAIT):
         win.act_sample_now.trigger()
-    with qtbot.waitSignal(win.host.checkpoint_saved, timeout=WAIT):
+    with wait_event(qtbot, win.host, ev.CheckpointSaved, timeout=WAIT):
         win.act_save_now.trigger()
     win._refresh_status(force=True)
     assert "Paused" in win.state_label.text()
-    with qtbot.waitSignal(win.host.resumed, timeout=WAIT):
+    with wait_event(qtbot, win.host, ev.RunResumed, timeout=WAIT):
         win.act_resume.trigger()
     with qtbot.waitSignal(win.host.run_ended, timeout=WAIT) as ended:
         win.act_stop.trigger()
@@ -178,7 +179,7 @@ def test_closing_during_a_run_asks_then_stops_and_joins(make_window, fake_engine
     win = make_window(engine_fn=fake_engine(steps=100_000, delay=0.002))
     win.add_paths([text_folder])
     win.project.dirty = False
-    with qtbot.waitSignal(win.host.step_logged, timeout=WAIT):
+    with wait_event(qtbot, win.host, ev.StepLogged, timeout=WAIT):
         win.act_train.trigger()
     dialogs.answer = QMessageBox.StandardButton.No
     assert not win.close()
