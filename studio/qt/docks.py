@@ -1,10 +1,13 @@
-"""The window's dock panes: one dock per pane, the default arrangement, and the layout
-remembered between sessions (QSettings)."""
+"""The window's dock panes: one dock per pane, the default arrangement, the layout
+remembered between sessions (QSettings), and the first-paint watch (the heavier panes are
+built after the window has shown)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QDockWidget, QMainWindow
+from typing import Callable
+
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QWidget
 
 LAYOUT_VERSION = 1
 DOCKS = [("dataset", "Dataset"), ("model", "Model"), ("settings", "Settings"),
@@ -18,6 +21,11 @@ class Docks(dict):
     def __init__(self, window: QMainWindow, settings: QSettings) -> None:
         super().__init__()
         self.window, self.settings = window, settings
+        window.setDockNestingEnabled(True)
+        window.setDockOptions(QMainWindow.DockOption.AnimatedDocks
+                              | QMainWindow.DockOption.AllowTabbedDocks
+                              | QMainWindow.DockOption.AllowNestedDocks)
+        window.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         for key, title in DOCKS:
             dock = QDockWidget(title, window)
             dock.setObjectName(f"dock_{key}")
@@ -66,3 +74,20 @@ class Docks(dict):
     def reset_layout(self) -> None:
         self.settings.remove("window/state")
         self.default_layout()
+
+
+class FirstPaintWatch(QObject):
+    """App-wide event filter that calls ``then()`` once, after the first paint of
+    ``window``."""
+
+    def __init__(self, window: QWidget, then: Callable[[], None]) -> None:
+        super().__init__(window)
+        self.window, self.then = window, then
+        QApplication.instance().installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt name
+        if event.type() == QEvent.Type.Paint and isinstance(obj, QWidget) \
+                and obj.window() is self.window:
+            QApplication.instance().removeEventFilter(self)
+            QTimer.singleShot(0, self.then)  # once the paint is done
+        return False

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
 
 from studio.config.io import resolve_path
 from studio.core.errors import ConfigError, StudioError
 from studio.qt import actions as qactions
 from studio.qt.actions import SHORTCUTS  # noqa: F401 - the run controls' keys, re-exported
 from studio.qt.dialogs.run_dialogs import ask_problem_fix, error_box, trial_box
-from studio.qt.docks import Docks
+from studio.qt.docks import Docks, FirstPaintWatch
 from studio.qt.engine_host import EngineHost
 from studio.qt.panes.gallery import GalleryPane
 from studio.qt.panes.log import LogPane
@@ -40,21 +40,6 @@ from studio.state.session import RunSession
 STATUS_MS = 100
 
 
-class _FirstPaintWatch(QObject):
-    """App-wide event filter that fires once, on the first paint of the window."""
-
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window = window
-
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt name
-        if event.type() == QEvent.Type.Paint and isinstance(obj, QWidget) \
-                and obj.window() is self.window:
-            QApplication.instance().removeEventFilter(self)
-            QTimer.singleShot(0, self.window._after_first_paint)  # once the paint is done
-        return False
-
-
 class MainWindow(QMainWindow):
     first_painted = Signal()
     project_changed = Signal(object)
@@ -69,7 +54,7 @@ class MainWindow(QMainWindow):
         self.session = RunSession()
         self.host = EngineHost(self.history, self.gallery, self.session, engine_fn=engine_fn,
                                parent=self)
-        self.queue_state = QueueState(self._queue_path())
+        self.queue_state = QueueState(self._queue_path())  # follows the project's runs folder
         self.coordinator = RunCoordinator(self.host, self.session, self.history,
                                           self.queue_state)
         self.curves = None  # built after the first paint (pyqtgraph takes ~1 s to import)
@@ -82,11 +67,6 @@ class MainWindow(QMainWindow):
         self._pending_overlays: list[RunHistory] = []
         self._unsubscribe_project = None
 
-        self.setDockNestingEnabled(True)
-        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
-                            | QMainWindow.DockOption.AllowTabbedDocks
-                            | QMainWindow.DockOption.AllowNestedDocks)
-        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._build_docks()
         self.actions_by_key = qactions.build_actions(self)
         self.files = ProjectFiles(self, qactions.build_menus(self, self.actions_by_key,
@@ -112,8 +92,7 @@ class MainWindow(QMainWindow):
 
         self.set_project(self.project)
         self._update_actions()
-        self._paint_watch = _FirstPaintWatch(self)
-        QApplication.instance().installEventFilter(self._paint_watch)
+        self._paint_watch = FirstPaintWatch(self, self._after_first_paint)
 
     # -- building ---------------------------------------------------------------------------
     def _build_docks(self) -> None:
@@ -135,7 +114,7 @@ class MainWindow(QMainWindow):
         self.runs_pane.resume_requested.connect(self.resume_run)
         self.queue_pane.add_requested.connect(self.queue_project)
         self.queue_pane.sweep_requested.connect(self.queue_sweep)
-        self.queue_pane.run_requested.connect(lambda: self._with_queue().run_queue())
+        self.queue_pane.run_requested.connect(self.coordinator.run_queue)
         self.queue_pane.stop_requested.connect(self.coordinator.stop_queue)
         self.queue_pane.overlay_requested.connect(lambda dirs: [self.overlay_run(d)
                                                                 for d in dirs])
@@ -226,6 +205,7 @@ class MainWindow(QMainWindow):
         runs_dir = resolve_path(cfg, cfg.run.runs_dir).resolve()
         if self.runs_pane.runs_dir != runs_dir:
             self.runs_pane.set_runs_dir(runs_dir)
+        self.queue_state.set_path(self._queue_path())  # not while the queue runs
         self.run_status.refresh(force=True)
 
     def busy(self, message: str) -> bool:
@@ -296,23 +276,19 @@ class MainWindow(QMainWindow):
                 pass  # already closed (and deleted)
         self.coordinator.continue_trial()
 
-    def _with_queue(self) -> RunCoordinator:
-        self.queue_state.set_path(self._queue_path())
-        return self.coordinator
-
     def _queue_path(self) -> Path:
         cfg = self.project.config
         return resolve_path(cfg, cfg.run.runs_dir) / "queue.json"
 
     def queue_project(self, overrides=()) -> None:
         source = str(self.project.path or "")
-        if self._attempt("Cannot queue the project", lambda: self._with_queue().queue_project(
+        if self._attempt("Cannot queue the project", lambda: self.coordinator.queue_project(
                 self.project.config, overrides, source)):
             self.show_dock("queue")
 
     def queue_sweep(self, axes) -> None:
         source = str(self.project.path or "")
-        items = self._attempt("Cannot queue the grid", lambda: self._with_queue().queue_sweep(
+        items = self._attempt("Cannot queue the grid", lambda: self.coordinator.queue_sweep(
             self.project.config, axes, source))
         if items:
             self.statusBar().showMessage(f"Queued {len(items)} runs", 4000)
