@@ -20,7 +20,7 @@ from studio.config.io import resolve_path
 from studio.core.errors import ConfigError, StudioError
 from studio.qt import actions as qactions
 from studio.qt.actions import SHORTCUTS  # noqa: F401 - the run controls' keys, re-exported
-from studio.qt.dialogs.run_dialogs import ask_problem_fix, error_box, trial_box
+from studio.qt.dialogs import run_dialogs
 from studio.qt.docks import Docks, FirstPaintWatch
 from studio.qt.engine_host import EngineHost
 from studio.qt.panes.gallery import GalleryPane
@@ -168,6 +168,7 @@ class MainWindow(QMainWindow):
         """Show ``project``: the Dataset, Model and Settings panes are rebuilt for it."""
         if self._unsubscribe_project is not None:
             self._unsubscribe_project()
+            self._forget_runs()
         self.project = project
         if self._panes_deferred:  # start-up: Model and Settings come after the first paint
             self._build_project_panes(("dataset",))
@@ -181,6 +182,16 @@ class MainWindow(QMainWindow):
         self._unsubscribe_project = project.subscribe(self._on_project_changed)
         self._on_project_changed("project")
         self.project_changed.emit(project)
+
+    def _forget_runs(self) -> None:
+        """Another project: its window starts without the last one's curves, samples and
+        readout (its runs are in the Runs pane)."""
+        self.history.reset()
+        self.gallery.clear()
+        self.session.clear()
+        self._pending_overlays.clear()
+        if self.curves is not None:
+            self.curves.clear_overlays()
 
     def _build_project_panes(self, keys) -> None:
         from studio.qt.panes.dataset import DatasetPane
@@ -253,10 +264,8 @@ class MainWindow(QMainWindow):
         self.coordinator.resume(run_dir)
 
     def ask_trial(self) -> None:
-        from PySide6.QtWidgets import QInputDialog
-
-        steps, ok = QInputDialog.getInt(self, "Quick trial", "Steps to try:", 20, 1, 1_000_000)
-        if ok:
+        steps = run_dialogs.ask_trial_steps(self)
+        if steps is not None:
             self.try_steps(steps)
 
     def try_steps(self, steps: int, resume: str | None = None) -> None:
@@ -268,12 +277,8 @@ class MainWindow(QMainWindow):
 
     def continue_trial(self) -> None:
         """Continue the run the last trial stopped (Continue in the trial's message)."""
-        box, self.trial_box = self.trial_box, None
-        if box is not None:
-            try:
-                box.close()
-            except RuntimeError:
-                pass  # already closed (and deleted)
+        run_dialogs.close_quietly(self.trial_box)
+        self.trial_box = None
         self.coordinator.continue_trial()
 
     def _queue_path(self) -> Path:
@@ -303,7 +308,7 @@ class MainWindow(QMainWindow):
         elif what == "trial":
             outcome = self.coordinator.trial
             self.trial_verdict = outcome.verdict
-            self.trial_box = trial_box(self, outcome, self.continue_trial)
+            self.trial_box = run_dialogs.trial_box(self, outcome, self.continue_trial)
 
     def open_run(self, run_dir: str) -> None:
         if not self.busy("A run is training: use Overlay to compare"):
@@ -326,7 +331,7 @@ class MainWindow(QMainWindow):
     # -- what the run says -------------------------------------------------------------------
     def _on_problem_paused(self, reason: str, message: str) -> None:
         """Out of memory or a diverged loss: the run is paused; offer the ways on."""
-        choice = ask_problem_fix(self, reason, message)
+        choice = run_dialogs.ask_problem_fix(self, reason, message)
         if choice == "stop":
             self.coordinator.stop()
         elif choice is not None:
@@ -337,7 +342,7 @@ class MainWindow(QMainWindow):
         self.show_error("The run failed", message, traceback)
 
     def show_error(self, title: str, message: str, details: str = "") -> QMessageBox:
-        self.error_dialog = error_box(self, title, message, details)
+        self.error_dialog = run_dialogs.error_box(self, title, message, details)
         return self.error_dialog
 
     def _on_run_ended(self, state: str) -> None:
@@ -371,13 +376,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
         if self.host.running:
             if not self._closing:
-                answer = QMessageBox.question(
-                    self, "A run is training",
-                    "Stop the run and quit? A checkpoint is saved first, so the run can be "
-                    "resumed later.",
-                    QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                    QMessageBox.StandardButton.No)
-                if answer != QMessageBox.StandardButton.Yes:
+                if not run_dialogs.confirm_stop_and_quit(self):
                     event.ignore()
                     return
                 self._closing = True

@@ -4,13 +4,16 @@ shows whichever project these hand it."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
+from studio.config.schema import FAMILIES, RunConfig
 from studio.core.errors import StudioError
 from studio.qt.actions import fill_recent_menu
+from studio.qt.panes.settings import family_defaults
 from studio.state.project import Project
 
 MAX_RECENT = 8
@@ -21,6 +24,15 @@ def local_paths(mime) -> list[str]:
     if not mime.hasUrls():
         return []
     return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
+
+
+def blank_config(family: str) -> RunConfig:
+    """A new project's settings: the family's defaults, its shipped starter model, no files."""
+    cfg = family_defaults(family)
+    return dataclasses.replace(
+        cfg, run=dataclasses.replace(cfg.run, family=family),
+        model=dataclasses.replace(cfg.model, source=f"starter:{family}"),
+        data=dataclasses.replace(cfg.data, paths=()))
 
 
 class ProjectFiles(QObject):
@@ -57,9 +69,19 @@ class ProjectFiles(QObject):
         if self.window.busy("Stop the run before starting a new project") \
                 or not self.maybe_save():
             return None
-        project = Project(name="Untitled")
+        family = self.ask_family()
+        if family is None:
+            return None
+        project = Project(blank_config(family), name="Untitled")
         self.window.set_project(project)
         return project
+
+    def ask_family(self) -> str | None:
+        """What the new project fine-tunes (its settings start at that family's defaults)."""
+        names = [f.capitalize() for f in FAMILIES]
+        name, ok = QInputDialog.getItem(self.window, "New project", "What will you fine-tune?",
+                                        names, 0, False)
+        return FAMILIES[names.index(name)] if ok and name in names else None
 
     def open_dialog(self) -> None:
         if self.window.busy("Stop the run before opening another project") \

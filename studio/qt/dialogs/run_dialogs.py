@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
 
 from studio.state.coordinator import TrialOutcome
 
@@ -64,3 +64,26 @@ def error_box(parent: QWidget, title: str, message: str, details: str = "") -> Q
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()
     return box
+
+
+def ask_trial_steps(parent: QWidget) -> int | None:
+    steps, ok = QInputDialog.getInt(parent, "Quick trial", "Steps to try:", 20, 1, 1_000_000)
+    return steps if ok else None
+
+
+def confirm_stop_and_quit(parent: QWidget) -> bool:
+    answer = QMessageBox.question(
+        parent, "A run is training",
+        "Stop the run and quit? A checkpoint is saved first, so the run can be resumed later.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def close_quietly(box: QMessageBox | None) -> None:
+    """Close a message box that may already be closed (and deleted)."""
+    try:
+        if box is not None:
+            box.close()
+    except RuntimeError:
+        pass
