@@ -173,10 +173,8 @@ def measure_gaps(args) -> dict:
         cpu["last"] = busy
 
     if args.explain:
-        for name in ("run_started", "step_logged", "eval_logged", "sample_ready",
-                     "checkpoint_saved", "log_message", "run_finished"):
-            getattr(window.host, name).connect(
-                lambda *_a, n=name: arrivals.append((clock.nsecsElapsed() / 1e6, n)))
+        window.host.event.connect(
+            lambda e: arrivals.append((clock.nsecsElapsed() / 1e6, type(e).__name__)))
 
     def on_step(_e) -> None:
         counts["steps"] += 1
@@ -188,10 +186,18 @@ def measure_gaps(args) -> dict:
         marks["finished"] = time.perf_counter()
         phase["name"] = None
 
-    window.host.step_logged.connect(on_step)
-    window.host.sample_ready.connect(lambda _e: counts.__setitem__("samples", counts["samples"] + 1))
-    window.host.eval_logged.connect(lambda _e: counts.__setitem__("evals", counts["evals"] + 1))
-    window.host.run_finished.connect(on_finished)
+    def on_event(e) -> None:  # the engine's events, by kind
+        kind = type(e).__name__
+        if kind == "StepLogged":
+            on_step(e)
+        elif kind == "SampleReady":
+            counts["samples"] += 1
+        elif kind == "EvalLogged":
+            counts["evals"] += 1
+        elif kind == "RunFinished":
+            on_finished(e)
+
+    window.host.event.connect(on_event)
     timer = QTimer()
     timer.setTimerType(Qt.TimerType.PreciseTimer)
     timer.setInterval(1)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 
+from studio.core import events as ev
+
 
 class RunControl:
     """``interactive``: a person is there to answer (the GUI). Then problems the user must
@@ -27,6 +29,8 @@ class RunControl:
         self._resume.set()  # not paused
         self._save_now = threading.Event()
         self._sample_now = threading.Event()
+        self._stop_after: int | None = None   # the quick trial: steps to train, then stop
+        self._first_step = 0                  # where this run started (or resumed)
 
     # -- requests (any thread) -------------------------------------------------
     def request_stop(self) -> None:
@@ -57,6 +61,28 @@ class RunControl:
         """Multiply the learning rate from the next step on (e.g. 0.5 after a divergence)."""
         with self._lock:
             self._lr_factor = factor
+
+    def stop_after(self, steps: int) -> None:
+        """The quick trial: once ``steps`` optimizer steps are logged after the start (or
+        the resume point), ask for samples and a clean stop with its checkpoint, so a resume
+        carries the same run on. Served by ``observe``."""
+        if steps < 1:
+            raise ValueError(steps)
+        self._stop_after = steps
+
+    def observe(self, event: object) -> None:
+        """Follow the run's events (the sink that forwards them calls this, on the engine's
+        thread, before anything else sees the event)."""
+        if self._stop_after is None:
+            return
+        if isinstance(event, ev.RunStarted):
+            self._first_step = event.start_step
+        elif isinstance(event, ev.StepLogged) and \
+                event.step - self._first_step >= self._stop_after:
+            self._stop_after = None
+            # served this very step (after evaluation / sampling), then the loop stops
+            self.request_sample()
+            self.request_stop()
 
     # -- queries (the loop) ----------------------------------------------------
     def take_fit_actions(self) -> list[str]:

@@ -1,9 +1,9 @@
 """Quick trial: "try N steps" of the real run, then judge, then continue the same run.
 
-Stdlib only: the CLI and the window share it. The trial is the run itself with the full run's schedule (not a shorter one): a sink
-wrapper asks for samples and a clean stop (with its checkpoint) once N steps are
-logged, so ``studio resume RUN`` (or the window's Continue) carries on from there as
-if it had never stopped. The verdict says whether the training loss fell.
+Stdlib only: the CLI and the window share it. The trial is the run itself with the full
+run's schedule (not a shorter one): ``RunControl.stop_after(N)`` asks for samples and a
+clean stop (with its checkpoint) once N steps are logged, so ``studio resume RUN`` (or the
+window's Continue) carries on from there as if it had never stopped. The verdict says whether the training loss fell.
 """
 
 from __future__ import annotations
@@ -17,25 +17,19 @@ from studio.core.control import RunControl
 
 
 class TrialSink:
-    """Forwards every event; after ``steps`` optimizer steps from the start (or the resume
-    point), asks the loop for samples now and a stop."""
+    """Forwards every event; the stop after ``steps`` optimizer steps from the start (or the
+    resume point) is ``RunControl.stop_after``, fed the events here. Keeps the training
+    losses for the verdict."""
 
     def __init__(self, control: RunControl, steps: int, inner: Any = None) -> None:
         self.control, self.steps, self.inner = control, steps, inner
-        self.start: int | None = None
         self.losses: list[tuple[int, float]] = []
-        self.asked = False
+        control.stop_after(steps)
 
     def emit(self, event: object) -> None:
-        if isinstance(event, ev.RunStarted):
-            self.start = event.start_step
-        elif isinstance(event, ev.StepLogged):
+        self.control.observe(event)
+        if isinstance(event, ev.StepLogged):
             self.losses.append((event.step, event.loss))
-            if not self.asked and event.step - (self.start or 0) >= self.steps:
-                self.asked = True
-                # served this very step (after evaluation / sampling), then the loop stops
-                self.control.request_sample()
-                self.control.request_stop()
         if self.inner is not None:
             self.inner.emit(event)
 

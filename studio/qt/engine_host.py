@@ -1,10 +1,9 @@
 """The engine host: training runs in a worker QObject moved to a QThread.
 
-The superqt way (STYLE.md 3-5): create the QThread, move the worker, ``started ->
-work``, ``done -> quit`` and ``deleteLater`` both, and keep references to both until
-the thread has finished. The engine talks through a sink that emits ONE cross-thread
-``Signal(object)`` per event; the host, on the GUI thread, feeds the Qt-free state
-objects (``RunHistory``, ``GalleryState``, ``RunSession``) and re-emits typed signals.
+The thread is ``widgets.tasks.start_thread`` (the superqt way, STYLE.md 3-5). The engine
+talks through a sink that emits ONE cross-thread signal per event; the host, on the GUI
+thread, feeds the Qt-free state objects (``RunHistory``, ``GalleryState``,
+``RunSession``), which the views read, and signals the few moments that need an answer.
 
 Pause, resume, stop, save-now and sample-now are ``RunControl`` flags set directly from
 the GUI thread: a worker busy inside ``engine.run`` has no event loop to receive
@@ -22,12 +21,12 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from studio.config import RunConfig
 from studio.core import events as ev
 from studio.core.control import RunControl
-from studio.core.errors import StudioError
+from studio.qt.widgets.tasks import start_thread
 from studio.state.gallery import GalleryState
 from studio.state.run_history import RunHistory
 from studio.state.session import RunSession
@@ -47,61 +46,25 @@ def _lower_this_threads_priority(niceness: int = 10) -> None:
         pass
 
 
-class _SignalSink:
-    """The engine's sink: one cross-thread signal emission per event."""
+class _ControlledSink:
+    """The engine's sink, on the engine's thread: ``RunControl`` sees each event first (it
+    serves a trial's stop after N steps), then one cross-thread signal emission."""
 
-    def __init__(self, signal) -> None:
-        self._signal = signal
+    def __init__(self, control: RunControl, report) -> None:
+        self._control, self._report = control, report
 
     def emit(self, event: object) -> None:
-        self._signal.emit(event)
-
-
-class _Worker(QObject):
-    event = Signal(object)
-    errored = Signal(str, str)     # message, traceback
-    done = Signal(object)          # the engine's RunResult, or None after an error
-
-    def __init__(self, engine_fn: EngineFn | None, cfg: RunConfig | None, control: RunControl,
-                 resume: str | None) -> None:
-        super().__init__()
-        self._engine_fn = engine_fn
-        self._cfg = cfg
-        self._control = control
-        self._resume = resume
-
-    @Slot()
-    def work(self) -> None:
-        result = None
-        _lower_this_threads_priority()
-        try:
-            fn = self._engine_fn
-            if fn is None:
-                from studio.engine import run as fn  # heavy (torch): imported off the GUI thread
-            # data.exclude (the files unticked in the dataset browser) travels in the
-            # config: the engine leaves those files out
-            result = fn(self._cfg, _SignalSink(self.event), self._control, resume=self._resume)
-        except BaseException as exc:  # noqa: BLE001 - errors come home as a signal
-            message = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
-            self.errored.emit(message, traceback.format_exc())
-        finally:
-            self.done.emit(result)
+        self._control.observe(event)
+        self._report(event)
 
 
 class EngineHost(QObject):
     """Starts, controls and reports one run at a time."""
 
+    # Views read the state objects; these are for what must happen once, at a moment.
+    event = Signal(object)             # every engine event, once the states have taken it
     run_started = Signal(object)       # RunStarted
-    step_logged = Signal(object)       # StepLogged
-    eval_logged = Signal(object)       # EvalLogged
-    sample_ready = Signal(object)      # SampleReady
-    checkpoint_saved = Signal(object)  # CheckpointSaved
-    unfreeze_applied = Signal(object)  # UnfreezeApplied
-    log_message = Signal(str, str)     # level, text
-    paused = Signal(int)               # step
     problem_paused = Signal(str, str)  # reason ("out_of_memory" / "diverged"), message
-    resumed = Signal(int)              # step
-    run_finished = Signal(object)      # RunFinished
     run_failed = Signal(str, str)      # message, traceback (once per run)
     state_changed = Signal(str)        # RunSession.state
     run_ended = Signal(str)            # final state, after the worker thread has been joined
@@ -116,8 +79,7 @@ class EngineHost(QObject):
         self.engine_fn = engine_fn
         self.control: RunControl | None = None
         self.result = None
-        self._thread: QThread | None = None
-        self._worker: _Worker | None = None
+        self._thread: QThread | None = None  # from start until run_ended
         self._failure_reported = False
         self.session.subscribe(self._on_session_changed)
 
@@ -128,8 +90,10 @@ class EngineHost(QObject):
         return self._thread is not None
 
     # -- starting ------------------------------------------------------------------------
-    def start(self, cfg: RunConfig | None, *, resume: str | Path | None = None) -> None:
-        """Start a run of ``cfg`` (or continue the run folder ``resume``)."""
+    def start(self, cfg: RunConfig | None, *, resume: str | Path | None = None,
+              stop_after: int | None = None) -> None:
+        """Start a run of ``cfg`` (or continue the run folder ``resume``); ``stop_after``:
+        a quick trial, stopped with samples and a checkpoint after that many steps."""
         if self.running:
             raise RuntimeError("a run is already in progress")
         if cfg is None and resume is None:
@@ -138,6 +102,8 @@ class EngineHost(QObject):
         self._failure_reported = False
         # interactive: out-of-memory and diverged losses pause and ask (problem_paused)
         self.control = RunControl(interactive=True)
+        if stop_after is not None:
+            self.control.stop_after(stop_after)
         if resume is not None:
             resume = str(resume)
             # the curves and samples so far, so the resumed run continues them
@@ -145,25 +111,23 @@ class EngineHost(QObject):
         else:
             self.history.reset(label=cfg.run.name)
             self.gallery.clear()
-        thread = QThread()
-        thread.setObjectName("studio-engine")
-        worker = _Worker(self.engine_fn, cfg, self.control, resume)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.work)
-        worker.event.connect(self._on_event)
-        worker.errored.connect(self._on_errored)
-        worker.done.connect(self._on_done)
-        # quit() is thread-safe: called directly, it also works while the GUI thread
-        # blocks in wait() (shutdown), where a queued call would never run.
-        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        worker.done.connect(worker.deleteLater)
-        thread.finished.connect(self._on_thread_finished)
-        thread.finished.connect(thread.deleteLater)
-        self._thread, self._worker = thread, worker  # kept until the thread has finished
+        engine_fn, control = self.engine_fn, self.control
+
+        def work(report):
+            _lower_this_threads_priority()
+            fn = engine_fn
+            if fn is None:
+                from studio.engine import run as fn  # heavy (torch): imported off the GUI thread
+            # data.exclude (the files unticked in the dataset browser) travels in the
+            # config: the engine leaves those files out
+            return fn(cfg, _ControlledSink(control, report), control, resume=resume)
+
+        self._thread, _worker = start_thread(
+            work, name="studio-engine", reported=self._on_event, returned=self._on_returned,
+            errored=self._on_errored, done=self._on_done, ended=self._on_thread_finished)
         # "starting" is announced once ``running`` is true, so views enable the right actions
         self.session.begin(cfg.run.name if cfg is not None else Path(resume).name,
                            resume_dir=resume or "")
-        thread.start()
 
     def open_run(self, run_dir: str | Path, log: bool = True) -> None:
         """Show a past run: its curves (metrics.jsonl) and samples in history and gallery."""
@@ -237,33 +201,16 @@ class EngineHost(QObject):
                 if state is not self.session:
                     self.session.add_log("error", f"internal error showing "
                                                   f"{type(event).__name__}: {exc!r}")
-        if isinstance(event, ev.StepLogged):
-            self.step_logged.emit(event)
-        elif isinstance(event, ev.EvalLogged):
-            self.eval_logged.emit(event)
-        elif isinstance(event, ev.SampleReady):
-            self.sample_ready.emit(event)
-        elif isinstance(event, ev.RunStarted):
+        if isinstance(event, ev.RunStarted):
             # the engine has imported torch and built the model: move those long-lived
             # objects out of the collector's sight, so collections stay cheap while training
             gc.freeze()
             self.run_started.emit(event)
-        elif isinstance(event, ev.CheckpointSaved):
-            self.checkpoint_saved.emit(event)
-        elif isinstance(event, ev.UnfreezeApplied):
-            self.unfreeze_applied.emit(event)
-        elif isinstance(event, ev.LogMessage):
-            self.log_message.emit(event.level, event.text)
-        elif isinstance(event, ev.RunPaused):
-            self.paused.emit(event.step)
-            if event.reason in ("out_of_memory", "diverged"):
-                self.problem_paused.emit(event.reason, event.message)
-        elif isinstance(event, ev.RunResumed):
-            self.resumed.emit(event.step)
-        elif isinstance(event, ev.RunFinished):
-            self.run_finished.emit(event)
+        elif isinstance(event, ev.RunPaused) and event.reason in ("out_of_memory", "diverged"):
+            self.problem_paused.emit(event.reason, event.message)
         elif isinstance(event, ev.RunFailed):
             self._report_failure(event.message, event.traceback)
+        self.event.emit(event)
 
     @Slot(str, str)
     def _on_errored(self, message: str, tb: str) -> None:
@@ -278,8 +225,12 @@ class EngineHost(QObject):
             self.run_failed.emit(message, tb)
 
     @Slot(object)
-    def _on_done(self, result: object) -> None:
+    def _on_returned(self, result: object) -> None:
         self.result = result
+
+    @Slot()
+    def _on_done(self) -> None:
+        result = self.result  # None after an error
         state = getattr(result, "state", None)
         if self.session.active:
             if state in ("completed", "stopped", "failed"):
@@ -295,7 +246,6 @@ class EngineHost(QObject):
     @Slot()
     def _on_thread_finished(self) -> None:
         self._thread = None
-        self._worker = None
         # what RunStarted froze (the engine's objects among them) may be garbage now: one
         # full collection here, on the GUI thread, between runs
         gc.unfreeze()

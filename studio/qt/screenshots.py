@@ -134,7 +134,7 @@ def _training_shots(app, window, steps, shot, show_dock) -> int:
     host.pause()
     _wait(app, lambda: host.session.state == "paused", 120, "the pause")
     arrived = []
-    host.sample_ready.connect(arrived.append)
+    host.event.connect(lambda e: arrived.append(e) if type(e).__name__ == "SampleReady" else None)
     host.sample_now()
     _wait(app, lambda: arrived, 120, "samples while paused")
     shot("window_paused", window)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from studio.config import RunConfig
+from studio.config import RunConfig, load_config
+from studio.core.errors import StudioError
 from studio.runs.queue import RunQueue, compare_runs
 from studio.state.observable import Observable
 
@@ -68,6 +69,14 @@ class QueueState(Observable):
         self.queue.mark(item["id"], "running", message="")
         self.refresh()
         return item
+
+    @staticmethod
+    def load_item(item: dict) -> tuple[RunConfig | None, str]:
+        """The item's config snapshot, or None and why it cannot be loaded."""
+        try:
+            return load_config(item["config"]), ""
+        except StudioError as exc:
+            return None, str(exc)
 
     def finished(self, state: str, run_dir: str = "", message: str = "") -> None:
         """The current item's run ended: ``state`` is completed / stopped / failed."""

@@ -143,7 +143,20 @@ class RunSession(Observable):
 
     def begin(self, name: str, resume_dir: str = "") -> None:
         """A run is being started (before the engine has said anything)."""
-        self.run_dir = resume_dir
+        self._clear_run(resume_dir)
+        verb = f"Resuming {resume_dir}" if resume_dir else f"Starting run '{name}'"
+        self.add_log("info", f"{verb}: loading the model and data…")
+        self.set_state("starting")
+
+    def clear(self) -> None:
+        """Back to "Ready" with no run's figures (another project is shown); the log
+        stays."""
+        self._clear_run("")
+        self.version += 1
+        self.set_state("idle")
+
+    def _clear_run(self, run_dir: str) -> None:
+        self.run_dir = run_dir
         self.run_id = ""
         self.device = self.precision = ""
         self.step = self.total_steps = 0
@@ -152,9 +165,6 @@ class RunSession(Observable):
         self.gpu_mem_bytes = 0
         self.best_val_loss = None
         self.error_message = self.error_traceback = self.finish_reason = ""
-        verb = f"Resuming {resume_dir}" if resume_dir else f"Starting run '{name}'"
-        self.add_log("info", f"{verb}: loading the model and data…")
-        self.set_state("starting")
 
     def fail(self, message: str, traceback: str = "") -> None:
         """Mark the run failed (once; a second report of the same failure is ignored)."""

@@ -13,7 +13,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QInputDialog, QMessageBox  # noqa: E402
 
 from studio.core import events as ev  # noqa: E402
 from studio.core.control import RunControl  # noqa: E402
@@ -54,6 +54,12 @@ class DialogRecorder:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, str]] = []
         self.answer = QMessageBox.StandardButton.Yes
+        self.item: str | None = None   # QInputDialog.getItem's answer (None: the first)
+        self.item_ok = True
+
+    def get_item(self, parent, title, label, items, *args, **kwargs):
+        self.calls.append(("item", title, label))
+        return (self.item if self.item is not None else items[0]), self.item_ok
 
     def _record(self, kind):
         def fn(parent, title, text, *args, **kwargs):
@@ -70,6 +76,7 @@ def dialogs(monkeypatch) -> DialogRecorder:
     rec = DialogRecorder()
     for kind in ("question", "warning", "information", "critical"):
         monkeypatch.setattr(QMessageBox, kind, staticmethod(rec._record(kind)))
+    monkeypatch.setattr(QInputDialog, "getItem", staticmethod(rec.get_item))
     monkeypatch.setattr(QMessageBox, "about", staticmethod(
         lambda parent, title, text: rec.calls.append(("about", title, text))))
     return rec
@@ -225,3 +232,10 @@ def make_window(qtbot, tmp_path):
         except RuntimeError:
             pass  # already deleted
     qtbot.wait(10)
+
+
+def wait_event(qtbot, host, kind, timeout: int = 10_000, check=None):
+    """``qtbot.waitSignal`` for the host's next engine event of type ``kind`` (that passes
+    ``check``); the blocker's ``args[0]`` is the event."""
+    return qtbot.waitSignal(host.event, timeout=timeout, check_params_cb=lambda e: isinstance(
+        e, kind) and (check is None or check(e)))

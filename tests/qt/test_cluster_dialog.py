@@ -12,7 +12,7 @@ def test_export_for_a_cluster_from_the_file_menu(make_window, text_folder, tmp_p
     win.project.replace_section("data", paths=[str(text_folder)])
     win.project.replace_section("train", batch_size=4, grad_accum=2)
     win.act_export_cluster.trigger()
-    dlg = win.cluster_dialog
+    dlg = win.tools.cluster_dialog
     qtbot.waitExposed(dlg)
     dlg.nodes.setValue(2)
     dlg.gpus.setValue(4)
@@ -42,7 +42,7 @@ def test_an_invalid_project_or_unwritable_folder_is_explained(make_window, text_
     assert dialogs.titles() == ["Cannot export for a cluster"]
     win.project.replace_section("data", paths=[str(text_folder)])
     win.act_export_cluster.trigger()
-    dlg = win.cluster_dialog
+    dlg = win.tools.cluster_dialog
     blocker = tmp_path / "a file"
     blocker.write_text("x")
     dlg.folder.setText(str(blocker / "sub"))

@@ -85,10 +85,10 @@ def test_help_menu_opens_both_dialogs(make_window, qtbot, monkeypatch):
     monkeypatch.setattr(system_check, "_probe", fake_probe)
     win = make_window()
     win.act_about.trigger()
-    assert win.about_dialog.isVisible()
-    assert win.about_dialog.windowTitle() == "About Fine-Tuning Studio"
+    assert win.tools.about_dialog.isVisible()
+    assert win.tools.about_dialog.windowTitle() == "About Fine-Tuning Studio"
     win.act_system_check.trigger()
-    dlg = win.system_check_dialog
+    dlg = win.tools.system_check_dialog
     assert dlg.isVisible() and dlg.windowTitle() == "System check"
     qtbot.waitUntil(lambda: dlg.facts is not None, timeout=10_000)
     assert dlg.findings == fake_probe()[1]

@@ -11,7 +11,7 @@ from studio.config import load_config
 from studio.core import events as ev
 from studio.qt.engine_host import EngineHost
 from studio.state.project import Project
-from tests.qt.conftest import requires_engine
+from tests.qt.conftest import requires_engine, wait_event
 
 WAIT = 20_000
 
@@ -26,7 +26,8 @@ def test_a_run_feeds_history_gallery_and_session(qtbot, fake_engine, tmp_path):
     engine = fake_engine(steps=12, sample_every=4, eval_every=4, unfreeze_at=6)
     host = EngineHost(engine_fn=engine)
     seen_steps = []
-    host.step_logged.connect(lambda e: seen_steps.append(e.step))
+    host.event.connect(lambda e: seen_steps.append(e.step)
+                      if isinstance(e, ev.StepLogged) else None)
     states = []
     host.state_changed.connect(states.append)
     with qtbot.waitSignal(host.run_ended, timeout=WAIT) as blocker:
@@ -50,26 +51,26 @@ def test_a_run_feeds_history_gallery_and_session(qtbot, fake_engine, tmp_path):
 def test_pause_sample_while_paused_resume_then_stop(qtbot, fake_engine, tmp_path):
     engine = fake_engine(steps=100_000, sample_every=0, eval_every=0, delay=0.002)
     host = EngineHost(engine_fn=engine)
-    with qtbot.waitSignal(host.step_logged, timeout=WAIT):
+    with wait_event(qtbot, host, ev.StepLogged, timeout=WAIT):
         host.start(_cfg(tmp_path))
-    with qtbot.waitSignal(host.paused, timeout=WAIT) as paused:
+    with wait_event(qtbot, host, ev.RunPaused, timeout=WAIT) as paused:
         host.pause()
         assert host.session.state == "pausing"
     assert host.session.state == "paused"
-    paused_step = paused.args[0]
+    paused_step = paused.args[0].step
     # the model stays loaded: samples and a checkpoint while paused, at the paused step
-    with qtbot.waitSignal(host.sample_ready, timeout=WAIT,
-                          check_params_cb=lambda e: e.step == paused_step):
+    with wait_event(qtbot, host, ev.SampleReady, timeout=WAIT,
+                    check=lambda e: e.step == paused_step):
         host.sample_now()
-    with qtbot.waitSignal(host.checkpoint_saved, timeout=WAIT,
-                          check_params_cb=lambda e: e.reason == "manual"):
+    with wait_event(qtbot, host, ev.CheckpointSaved, timeout=WAIT,
+                    check=lambda e: e.reason == "manual"):
         host.save_now()
     qtbot.wait(50)
     assert host.history.last_step == paused_step  # no training while paused
-    with qtbot.waitSignal(host.resumed, timeout=WAIT):
+    with wait_event(qtbot, host, ev.RunResumed, timeout=WAIT):
         host.resume()
-    with qtbot.waitSignal(host.step_logged, timeout=WAIT,
-                          check_params_cb=lambda e: e.step > paused_step):
+    with wait_event(qtbot, host, ev.StepLogged, timeout=WAIT,
+                    check=lambda e: e.step > paused_step):
         pass
     with qtbot.waitSignal(host.run_ended, timeout=WAIT) as ended:
         host.stop()
@@ -81,9 +82,9 @@ def test_pause_sample_while_paused_resume_then_stop(qtbot, fake_engine, tmp_path
 
 def test_stop_while_paused_ends_the_run(qtbot, fake_engine, tmp_path):
     host = EngineHost(engine_fn=fake_engine(steps=100_000, delay=0.002))
-    with qtbot.waitSignal(host.step_logged, timeout=WAIT):
+    with wait_event(qtbot, host, ev.StepLogged, timeout=WAIT):
         host.start(_cfg(tmp_path))
-    with qtbot.waitSignal(host.paused, timeout=WAIT):
+    with wait_event(qtbot, host, ev.RunPaused, timeout=WAIT):
         host.pause()
     with qtbot.waitSignal(host.run_ended, timeout=WAIT) as ended:
         host.stop()
@@ -126,7 +127,7 @@ def test_only_one_run_at_a_time(qtbot, fake_engine, tmp_path):
 
 def test_shutdown_stops_and_joins_the_thread(qtbot, fake_engine, tmp_path):
     host = EngineHost(engine_fn=fake_engine(steps=100_000, delay=0.002))
-    with qtbot.waitSignal(host.step_logged, timeout=WAIT):
+    with wait_event(qtbot, host, ev.StepLogged, timeout=WAIT):
         host.start(_cfg(tmp_path))
     assert host.shutdown(WAIT)          # returns once the worker thread has finished
     with qtbot.waitSignal(host.run_ended, timeout=WAIT) as ended:

@@ -146,11 +146,11 @@ def test_window_opens_the_lr_finder_and_the_rate_lands_in_settings(make_window, 
                                                                      dialogs, text_folder):
     win = make_window()
     assert win.act_lr_find.isEnabled()
-    assert win.open_lr_finder() is None  # no data yet: one warning naming the field
+    assert win.tools.open_lr_finder() is None  # no data yet: one warning naming the field
     assert dialogs.titles("warning") == ["Cannot find a learning rate"]
-    assert "data.paths" in dialogs.calls[0][2]
+    assert "Training files" in dialogs.calls[0][2]
     win.add_paths([text_folder])
-    dlg = win.open_lr_finder()
+    dlg = win.tools.open_lr_finder()
     assert dlg is not None and dlg.isVisible()
     dlg.find_fn = FakeFind()
     with qtbot.waitSignal(dlg.done_running, timeout=10_000):
@@ -226,7 +226,7 @@ def test_bias_probe_dialog_table_chart_and_templates_saved(qtbot):
 def test_window_bias_probe_targets_the_last_run(make_window, qtbot):
     win = make_window()
     win.session.run_dir = "/runs/last"
-    dlg = win.open_bias_probe()
+    dlg = win.tools.open_bias_probe()
     assert dlg.state.target == "/runs/last"
     assert dlg.state.templates == win.project.config.probe.bias_templates
     dlg.close()
@@ -240,7 +240,7 @@ def test_balance_dialog_for_image_projects(make_window, qtbot, tmp_path):
     win.project.replace_section("run", family="image")
     win.project.replace_section("model", source="starter:image")
     win.add_paths([folder])
-    dlg = win.open_bias_probe()
+    dlg = win.tools.open_bias_probe()
     qtbot.addWidget(dlg)
     assert dlg.windowTitle() == "Dataset balance report"
     assert dlg.groups_table.rowCount() == 2

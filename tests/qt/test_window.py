@@ -13,8 +13,9 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
+from studio.core import events as ev
 from studio.state.project import Project
-from tests.qt.conftest import requires_engine
+from tests.qt.conftest import requires_engine, wait_event
 
 WAIT = 20_000
 
@@ -80,9 +81,9 @@ def test_train_runs_to_completion_from_the_gui(make_window, fake_engine, text_fo
     assert win.curves.raw.getOriginalDataset()[0].tolist() == list(range(1, 13))
     assert win.gallery.steps == [0, 4, 8, 12]
     assert win.gallery_pane.current_column.step == 12
-    win._refresh_status(force=True)
-    assert "Completed" in win.state_label.text()
-    assert win.progress.format() == "step 12/12"
+    win.run_status.refresh(force=True)
+    assert "Completed" in win.run_status.state_label.text()
+    assert win.run_status.progress.format() == "step 12/12"
     assert win.act_train.isEnabled() and not win.act_stop.isEnabled()
     assert "Finished (completed)" in win.log_pane.plain_text()
 
@@ -104,32 +105,34 @@ def test_train_with_an_invalid_config_explains_and_does_not_start(make_window, d
     win.act_train.trigger()
     assert not win.host.running
     assert dialogs.titles("warning") == ["Cannot start training"]
-    assert "data.paths" in dialogs.calls[0][2]
+    # in the window's words: the field and where to fix it, not the config key
+    text = dialogs.calls[0][2]
+    assert "Training files" in text and "Add folder" in text and "data.paths" not in text
 
 
 def test_pause_resume_stop_from_the_run_menu(make_window, fake_engine, text_folder, qtbot):
     win = make_window(engine_fn=fake_engine(steps=100_000, delay=0.002, sample_every=0))
     win.add_paths([text_folder])
-    with qtbot.waitSignal(win.host.step_logged, timeout=WAIT):
+    with wait_event(qtbot, win.host, ev.StepLogged, timeout=WAIT):
         win.act_train.trigger()
     assert win.act_pause.isEnabled() and not win.act_resume.isEnabled()
-    with qtbot.waitSignal(win.host.paused, timeout=WAIT):
+    with wait_event(qtbot, win.host, ev.RunPaused, timeout=WAIT):
         win.act_pause.trigger()
     assert win.act_resume.isEnabled() and not win.act_pause.isEnabled()
     assert win.act_sample_now.isEnabled() and win.act_save_now.isEnabled()
-    with qtbot.waitSignal(win.host.sample_ready, timeout=WAIT):
+    with wait_event(qtbot, win.host, ev.SampleReady, timeout=WAIT):
         win.act_sample_now.trigger()
-    with qtbot.waitSignal(win.host.checkpoint_saved, timeout=WAIT):
+    with wait_event(qtbot, win.host, ev.CheckpointSaved, timeout=WAIT):
         win.act_save_now.trigger()
-    win._refresh_status(force=True)
-    assert "Paused" in win.state_label.text()
-    with qtbot.waitSignal(win.host.resumed, timeout=WAIT):
+    win.run_status.refresh(force=True)
+    assert "Paused" in win.run_status.state_label.text()
+    with wait_event(qtbot, win.host, ev.RunResumed, timeout=WAIT):
         win.act_resume.trigger()
     with qtbot.waitSignal(win.host.run_ended, timeout=WAIT) as ended:
         win.act_stop.trigger()
     assert ended.args == ["stopped"]
-    win._refresh_status(force=True)
-    assert "Stopped" in win.state_label.text()
+    win.run_status.refresh(force=True)
+    assert "Stopped" in win.run_status.state_label.text()
 
 
 def test_run_shortcuts():
@@ -167,8 +170,8 @@ def test_a_failed_run_shows_a_dialog_and_the_log(make_window, fake_engine, text_
     assert box.windowTitle() == "The run failed"
     assert "loss exploded" in box.text() and "Traceback" in box.detailedText()
     assert "Run failed: RuntimeError: the loss exploded" in win.log_pane.plain_text()
-    win._refresh_status(force=True)
-    assert "Failed" in win.state_label.text()
+    win.run_status.refresh(force=True)
+    assert "Failed" in win.run_status.state_label.text()
     assert win.act_train.isEnabled()
     box.close()
 
@@ -178,7 +181,7 @@ def test_closing_during_a_run_asks_then_stops_and_joins(make_window, fake_engine
     win = make_window(engine_fn=fake_engine(steps=100_000, delay=0.002))
     win.add_paths([text_folder])
     win.project.dirty = False
-    with qtbot.waitSignal(win.host.step_logged, timeout=WAIT):
+    with wait_event(qtbot, win.host, ev.StepLogged, timeout=WAIT):
         win.act_train.trigger()
     dialogs.answer = QMessageBox.StandardButton.No
     assert not win.close()
@@ -215,7 +218,7 @@ def test_save_open_and_recent_projects(make_window, dialogs, text_folder, tmp_pa
     win.act_save.trigger()  # untitled: Save asks for a file
     assert target.is_file() and not win.project.dirty and not win.isWindowModified()
     assert win.project.name == "poems"
-    assert win.recent_projects() == [str(target.resolve())]
+    assert win.files.recent() == [str(target.resolve())]
     loaded = Project.load(target)
     assert loaded.dataset_paths == (str(text_folder.resolve()),)
 
@@ -225,14 +228,14 @@ def test_save_open_and_recent_projects(make_window, dialogs, text_folder, tmp_pa
                         staticmethod(lambda *a, **k: (str(target), "")))
     win.act_open.trigger()
     assert win.project.path == target and win.project.dataset_paths == loaded.dataset_paths
-    recent = [a for a in win.recent_menu.actions() if a.text().startswith("&1")]
+    recent = [a for a in win.files.recent_menu.actions() if a.text().startswith("&1")]
     assert recent and "poems.toml" in recent[0].text()
     # a recent project that went missing is reported and forgotten
     win.set_project(Project(name="x"))
     target.unlink()
-    assert not win.open_project(target)
+    assert not win.files.open(target)
     assert dialogs.titles("warning") == ["Cannot open project"]
-    assert win.recent_projects() == []
+    assert win.files.recent() == []
 
 
 def test_layout_is_remembered(make_window, qtbot):
@@ -261,7 +264,7 @@ def test_view_menu_toggles_every_pane(make_window):
 def test_about(make_window):
     win = make_window()
     win.act_about.trigger()  # the dialog itself: tests/qt/test_dialogs.py
-    assert win.about_dialog.windowTitle() == "About Fine-Tuning Studio"
+    assert win.tools.about_dialog.windowTitle() == "About Fine-Tuning Studio"
 
 
 def test_clicking_a_curve_jumps_the_gallery(make_window, fake_engine, text_folder, qtbot):

@@ -13,7 +13,7 @@ import html
 import math
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QRunnable, QSize, Qt, QThreadPool, QUrl, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.events import Sample
+from studio.qt.widgets.tasks import run_in_background
 from studio.state.gallery import GalleryState, export_samples
 
 THUMB = 168
@@ -62,10 +63,6 @@ def sample_html(sample: Sample, palette: QPalette) -> str:
 
 # -- audio: waveform envelopes computed off the GUI thread ------------------------------------
 
-class _EnvelopeSignals(QObject):
-    loaded = Signal(str, object, float)  # path, (mins, maxs) or None, duration s
-
-
 _ENVELOPES: dict[str, tuple[object, float]] = {}
 _SPECTROGRAMS: dict[str, object] = {}   # path -> uint8 RGB [freq, time, 3] (low freq last)
 SPEC_HEIGHT = 48
@@ -89,43 +86,30 @@ def spectrogram_rgb(db, floor: float = 70.0):
     frac = (pos - lo)[..., None]
     rgb = ramp[lo] * (1 - frac) + ramp[lo + 1] * frac
     return np.ascontiguousarray(rgb.round().astype(np.uint8))
-_SIGNALS: _EnvelopeSignals | None = None
+def _load_envelope(path: str) -> tuple[str, object, float]:
+    """(path, (mins, maxs) or None when unreadable, duration s); fills the spectrogram
+    cache too. Runs off the GUI thread."""
+    env, duration = None, math.nan
+    try:
+        import numpy as np
+        import soundfile as sf
 
-
-def _envelope_signals() -> _EnvelopeSignals:
-    global _SIGNALS
-    if _SIGNALS is None:
-        _SIGNALS = _EnvelopeSignals()
-    return _SIGNALS
-
-
-class _EnvelopeJob(QRunnable):
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self.path = path
-
-    def run(self) -> None:
-        env, duration = None, math.nan
-        try:
-            import numpy as np
-            import soundfile as sf
-
-            data, rate = sf.read(self.path, always_2d=True, dtype="float32")
-            mono = data.mean(axis=1)
-            duration = len(mono) / float(rate)
-            n = max(1, min(ENVELOPE_BUCKETS, len(mono)))
-            edges = np.linspace(0, len(mono), n + 1).astype(int)
-            mins = np.array([mono[a:b].min() if b > a else 0.0
-                             for a, b in zip(edges[:-1], edges[1:])], dtype="float32")
-            maxs = np.array([mono[a:b].max() if b > a else 0.0
-                             for a, b in zip(edges[:-1], edges[1:])], dtype="float32")
-            env = (mins, maxs)
-            from studio.data.scan import audio_spectrogram
-            spec, _, _ = audio_spectrogram(self.path, columns=200, n_fft=256)
-            _SPECTROGRAMS[self.path] = spectrogram_rgb(spec)
-        except Exception:  # noqa: BLE001 - an unreadable file shows as such
-            env = None
-        _envelope_signals().loaded.emit(self.path, env, duration)
+        data, rate = sf.read(path, always_2d=True, dtype="float32")
+        mono = data.mean(axis=1)
+        duration = len(mono) / float(rate)
+        n = max(1, min(ENVELOPE_BUCKETS, len(mono)))
+        edges = np.linspace(0, len(mono), n + 1).astype(int)
+        mins = np.array([mono[a:b].min() if b > a else 0.0
+                         for a, b in zip(edges[:-1], edges[1:])], dtype="float32")
+        maxs = np.array([mono[a:b].max() if b > a else 0.0
+                         for a, b in zip(edges[:-1], edges[1:])], dtype="float32")
+        env = (mins, maxs)
+        from studio.data.scan import audio_spectrogram
+        spec, _, _ = audio_spectrogram(path, columns=200, n_fft=256)
+        _SPECTROGRAMS[path] = spectrogram_rgb(spec)
+    except Exception:  # noqa: BLE001 - an unreadable file shows as such
+        env = None
+    return path, env, duration
 
 
 class WaveformView(QWidget):
@@ -151,12 +135,10 @@ class WaveformView(QWidget):
             self.spectrogram = _SPECTROGRAMS.get(path)
             self.failed = cached[0] is None
         else:
-            _envelope_signals().loaded.connect(self._on_loaded)
-            QThreadPool.globalInstance().start(_EnvelopeJob(path))
+            run_in_background(_load_envelope, path, done=self._on_loaded)
 
-    def _on_loaded(self, path: str, env, duration: float) -> None:
-        if path != self.path:
-            return
+    def _on_loaded(self, loaded: tuple[str, object, float]) -> None:
+        path, env, duration = loaded
         _ENVELOPES[path] = (env, duration)
         self._set(env, duration)
 

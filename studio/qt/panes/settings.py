@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 from studio.config import config_from_dict, config_to_dict, families
 from studio.config.io import _parse_override_value, _toml_value, plain
 from studio.config.schema import SECTIONS, RunConfig, choices_of
+from studio.config.validate import problems
 from studio.core.errors import ConfigError
 from studio.qt.widgets.wheel import wheel_only_when_focused
 from studio.state.project import Project
@@ -84,6 +85,50 @@ def _label(key: str) -> str:
         return LABELS[key]
     text = key.replace("_", " ")
     return text[:1].upper() + text[1:]
+
+
+# Settings edited elsewhere than this form: their names and where to fix them, in the
+# window's words (the config's own fixes speak TOML, e.g. data.paths = [...]).
+ELSEWHERE = {
+    "data.paths": ("Training files", "drop files or a folder on the window, or use File › "
+                                     "Add folder…"),
+    "model.source": ("Base model", "choose one in the Model pane"),
+    "freeze.groups": ("Layer groups", "tick them again in the Model pane's layer tree"),
+}
+FIXES = {
+    "train.nesterov": "choose the sgd optimizer with a Momentum above 0, or untick Nesterov",
+    "sample.prompts": "write a prompt in Samples › Prompts",
+    "data.background": "write it as #rrggbb",
+}
+
+
+def field_name(path: str) -> str:
+    """``train.lr`` -> "Learning rate (Training)": the label the form shows."""
+    base = path.split("[", 1)[0]
+    if base in ELSEWHERE:
+        return ELSEWHERE[base][0]
+    section, _, key = base.partition(".")
+    return f"{_label(key)} ({SECTION_TITLES.get(section, _label(section))})"
+
+
+def _bare_message(exc: ConfigError) -> str:
+    """The error without its field path and without the config file's fix."""
+    head = f"{exc.field}: "
+    return exc.message[len(head):] if exc.message.startswith(head) else exc.message
+
+
+def _gui_fix(exc: ConfigError) -> str:
+    base = exc.field.split("[", 1)[0]
+    if base in ELSEWHERE:
+        return ELSEWHERE[base][1]
+    return FIXES.get(base, "")
+
+
+def describe_error(exc: ConfigError) -> str:
+    """A config error in the window's words: the field as the form names it, what is
+    wrong, and where to fix it (never TOML)."""
+    fix = _gui_fix(exc)
+    return f"{field_name(exc.field)}: {_bare_message(exc)}" + (f" — {fix}" if fix else "")
 
 
 class _Invalid:
@@ -193,8 +238,8 @@ class FieldEditor(QWidget):
             try:
                 return float(text.strip())
             except ValueError:
-                return _Invalid(f"{self.path}: expected a number, got {text.strip()!r}"
-                                if text.strip() else f"{self.path}: needs a number")
+                return _Invalid(f"expected a number, got {text.strip()!r}"
+                                if text.strip() else "needs a number")
         if k == "tables":
             t = text.strip()
             if not t:
@@ -202,7 +247,7 @@ class FieldEditor(QWidget):
             try:
                 v = tomllib.loads(f"v = {t}")["v"]
             except tomllib.TOMLDecodeError as exc:
-                return _Invalid(f"{self.path}: not a TOML list of tables ({exc})")
+                return _Invalid(f"not a list of tables ({exc})")
             return v
         return text
 
@@ -449,22 +494,36 @@ class SettingsPane(QWidget):
             self.load_from_project()
 
     # -- form -> project -----------------------------------------------------------------
-    def candidate(self) -> RunConfig | ConfigError:
-        """The project's config with the pending edits, validated by studio.config."""
+    def validate_form(self) -> tuple[RunConfig | None, dict[str, str]]:
+        """The project's config with every pending edit, and the errors of the form by
+        field path (all of them at once); the config is None while any error remains."""
+        errors = {p: v.message for p, v in self._pending.items() if isinstance(v, _Invalid)}
         data = config_to_dict(self.project.config)
         for path, value in self._pending.items():
-            section, key = path.split(".", 1)
-            data[section][key] = value
+            if not isinstance(value, _Invalid):
+                section, key = path.split(".", 1)
+                data[section][key] = value
         placeholder = not data["data"]["paths"]
-        if placeholder:  # a project being edited may have no files yet
+        if placeholder:  # a project being edited may have no files yet (not this form's)
             data["data"]["paths"] = ["<none>"]
-        try:
-            cfg = config_from_dict(data, base_dir=self.project.config.base_dir)
-        except ConfigError as exc:
-            return exc
+        for exc in problems(data, base_dir=self.project.config.base_dir):
+            where = self._editor_for(exc.field)
+            path = where.path if where is not None else next(iter(self._pending), exc.field)
+            fix = _gui_fix(exc)
+            errors.setdefault(path, _bare_message(exc) + (f" — {fix}" if fix else ""))
+        if errors:
+            return None, errors
+        cfg = config_from_dict(data, base_dir=self.project.config.base_dir)
         if placeholder:
             cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, paths=()))
-        return cfg
+        return cfg, {}
+
+    def _show_errors(self, errors: dict[str, str]) -> None:
+        """Each message under its field; a closed Advanced section opens to show one."""
+        for path, ed in self.editors.items():
+            ed.show_error(errors.get(path, ""))
+            if path in errors and self.advanced.body.isAncestorOf(ed):
+                self.advanced.set_open(True)
 
     def _edited(self, ed: FieldEditor) -> None:
         value = ed.value()
@@ -473,30 +532,30 @@ class SettingsPane(QWidget):
                 and not self.confirm_remote_code():
             ed.set_value(False)
             return
-        for other in self.editors.values():
-            other.show_error("")
-        if isinstance(value, _Invalid):
-            self._pending[ed.path] = value
-            ed.show_error(value.message)
-            return
         self._pending[ed.path] = value
-        bad = [p for p, v in self._pending.items() if isinstance(v, _Invalid)]
-        if bad:
-            for p in bad:
-                self.editors[p].show_error(self._pending[p].message)
-            return
-        result = self.candidate()
-        if isinstance(result, ConfigError):
-            where = self._editor_for(result.field) or ed
-            where.show_error(str(result))
-            if self.advanced.body.isAncestorOf(where):
-                self.advanced.set_open(True)  # never hide the message in a closed section
-            return
-        if ed.typing:
-            return  # valid so far; written on Enter or when the field loses focus
+        cfg, errors = self.validate_form()
+        self._show_errors(errors)
+        if errors or ed.typing:
+            return  # valid so far while typing: written on Enter or when focus leaves
+        self._commit(cfg)
+
+    def _commit(self, cfg: RunConfig) -> None:
         self._pending.clear()
-        self.project.set_config(result)
+        self.project.set_config(cfg)
         self.load_from_project()
+
+    def apply_pending(self) -> dict[str, str]:
+        """Before a run: write what the form shows to the project, so the run uses exactly
+        that. Returns the errors ({field path: "Label (Section): message"}) when any field
+        is invalid; then nothing is written and every error shows on its field."""
+        if not self._pending:
+            return {}
+        cfg, errors = self.validate_form()
+        self._show_errors(errors)
+        if errors:
+            return {p: f"{field_name(p)}: {m}" for p, m in errors.items()}
+        self._commit(cfg)
+        return {}
 
     def _editor_for(self, field_path: str) -> FieldEditor | None:
         base = field_path.split("[", 1)[0]

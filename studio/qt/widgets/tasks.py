@@ -146,48 +146,106 @@ def run_in_background(fn: Callable[..., Any], *args: Any, done: Callable | None 
     return task
 
 
-class _ThreadWorker(QObject):
-    point = Signal(object)      # a tuple of whatever the job reports
-    finished = Signal(object)   # the result (``to_dict()`` when it has one)
-    errored = Signal(str)
+# -- one QThread helper: the engine host, ThreadJob ---------------------------------------------
 
-    def __init__(self, fn: Callable[[Callable[..., None]], Any]) -> None:
+def error_text(exc: BaseException) -> str:
+    """What the window shows for an exception: a StudioError's own words, else its type."""
+    return str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
+
+
+class ThreadWorker(QObject):
+    """Runs ``fn(report)`` once on its thread. ``report(x)`` reaches ``reported(x)``; then
+    ``returned(result)`` or ``errored(message, traceback)`` (errors come home as a signal),
+    and always ``done`` last."""
+
+    reported = Signal(object)
+    returned = Signal(object)
+    errored = Signal(str, str)
+    done = Signal()
+
+    def __init__(self, fn: Callable[[Callable[[object], None]], Any]) -> None:
         super().__init__()
         self._fn = fn
 
     @Slot()
     def work(self) -> None:
         try:
-            result = self._fn(lambda *a: self.point.emit(a))
-            self.finished.emit(result.to_dict() if hasattr(result, "to_dict") else result)
+            result = self._fn(self.reported.emit)
         except BaseException as exc:  # noqa: BLE001 - errors come home as a signal
             traceback.print_exc()
-            self.errored.emit(str(exc) if isinstance(exc, StudioError)
-                              else f"{type(exc).__name__}: {exc}")
+            self.errored.emit(error_text(exc), traceback.format_exc())
+        else:
+            self.returned.emit(result)
+        finally:
+            self._fn = None
+            self.done.emit()
+
+
+class _Keeper(QObject):
+    """Holds each thread and its worker until the thread has finished; lives on the GUI
+    thread, so the release runs there (queued), never on the finishing thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: dict[QThread, ThreadWorker] = {}
+
+    def hold(self, thread: QThread, worker: ThreadWorker) -> None:
+        self.live[thread] = worker
+        thread.finished.connect(self._release)
+
+    @Slot()
+    def _release(self) -> None:
+        self.live.pop(self.sender(), None)
+
+
+_KEEPER: _Keeper | None = None
+
+
+def start_thread(fn: Callable[[Callable[[object], None]], Any], *, name: str = "studio-job",
+                 reported: Callable | None = None, returned: Callable | None = None,
+                 errored: Callable | None = None, done: Callable | None = None,
+                 ended: Callable | None = None) -> tuple[QThread, ThreadWorker]:
+    """``fn(report)`` on a QThread of its own, the superqt way: move the worker, ``started ->
+    work``, ``done -> quit``, ``deleteLater`` both, and hold both until the thread has
+    finished. Pass slots of QObjects living on the GUI thread: they run there, queued, in
+    order (``reported``..., ``returned`` or ``errored``, ``done``, then ``ended`` once the
+    thread has stopped)."""
+    thread, worker = QThread(), ThreadWorker(fn)
+    thread.setObjectName(name)
+    worker.moveToThread(thread)
+    thread.started.connect(worker.work)
+    for signal, slot in ((worker.reported, reported), (worker.returned, returned),
+                         (worker.errored, errored), (worker.done, done),
+                         (thread.finished, ended)):
+        if slot is not None:
+            signal.connect(slot)
+    # quit() is thread-safe: called directly, it also works while the GUI thread blocks in
+    # wait() (a shutdown), where a queued call would never run
+    worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+    worker.done.connect(worker.deleteLater)
+    thread.finished.connect(thread.deleteLater)
+    global _KEEPER
+    if _KEEPER is None:
+        _KEEPER = _Keeper()
+    _KEEPER.hold(thread, worker)
+    thread.start()
+    return thread, worker
 
 
 class ThreadJob:
-    """``fn(report)`` on a QThread of its own (the engine host's pattern): ``report(*a)``
-    reaches ``point(a)``, then ``finished(result)`` or ``errored(message)``, and ``ended()``
-    once the thread has stopped. Pass slots of a QObject living on the GUI thread: they run
-    there, queued, in order."""
+    """``fn(report)`` on a QThread of its own (``start_thread``): ``report(*a)`` reaches
+    ``point(a)``, then ``finished(result)`` or ``errored(message)``, and ``ended()`` once the
+    thread has stopped. Pass slots of a QObject living on the GUI thread."""
 
     def __init__(self, fn: Callable[[Callable[..., None]], Any], *, finished: Callable,
                  errored: Callable, ended: Callable, point: Callable | None = None) -> None:
-        thread, worker = QThread(), _ThreadWorker(fn)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.work)
-        if point is not None:
-            worker.point.connect(point)
-        worker.finished.connect(finished)
-        worker.errored.connect(errored)
-        for sig in (worker.finished, worker.errored):
-            sig.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-            sig.connect(worker.deleteLater)
-        thread.finished.connect(ended)
-        thread.finished.connect(thread.deleteLater)
-        self.thread, self.worker = thread, worker
-        thread.start()
+        def job(report: Callable[[object], None]) -> Any:
+            result = fn(lambda *a: report(a))
+            return result.to_dict() if hasattr(result, "to_dict") else result
+
+        self.thread, self.worker = start_thread(job, name="studio-job", reported=point,
+                                                returned=finished, errored=errored,
+                                                ended=ended)
 
     def wait(self, timeout_ms: int) -> bool:
         return self.thread.wait(timeout_ms)

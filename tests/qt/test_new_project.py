@@ -1,0 +1,49 @@
+"""First-hour items 6 and 8: New project asks what it fine-tunes (and starts at that
+family's defaults), and leaves the last project's curves, samples and readout behind."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QMessageBox
+
+WAIT = 20_000
+
+
+def test_new_project_clears_the_curves_gallery_and_readout(make_window, fake_engine,
+                                                           text_folder, dialogs, qtbot):
+    win = make_window(engine_fn=fake_engine(steps=8))
+    win.add_paths([text_folder])
+    with qtbot.waitSignal(win.host.run_ended, timeout=WAIT):
+        win.act_train.trigger()
+    assert win.gallery.steps and len(win.history.train) == 8
+    dialogs.answer = QMessageBox.StandardButton.Discard
+    win.act_new.trigger()
+    assert win.project.dataset_paths == ()
+    assert len(win.history.train) == 0 and win.gallery.steps == []
+    win.curves.refresh()
+    assert len(win.curves.raw.getOriginalDataset()[0] or []) == 0
+    win.run_status.refresh(force=True)
+    assert "Ready" in win.run_status.state_label.text()
+    assert not win.run_status.progress.isVisible() and win.run_status.loss_label.text() == ""
+
+
+def test_new_project_asks_the_kind_and_takes_its_defaults(make_window, dialogs):
+    from studio.qt.panes.settings import family_defaults
+
+    win = make_window()
+    first = win.project
+    dialogs.item_ok = False  # cancelled: nothing changes
+    win.act_new.trigger()
+    assert win.project is first
+    assert [c[1] for c in dialogs.calls if c[0] == "item"] == ["New project"]
+    from studio.config import families
+
+    audio_spec = families.get("audio")
+    dialogs.item_ok, dialogs.item = True, f"{audio_spec.title}: {audio_spec.summary}"
+    win.act_new.trigger()
+    cfg = win.project.config
+    audio = family_defaults("audio")
+    assert cfg.run.family == "audio" and cfg.model.source == "starter:audio"
+    assert cfg.sample.prompts == audio.sample.prompts != ("The",)  # not the text prompt
+    assert cfg.train.lr == audio.train.lr and cfg.data.paths == ()
+    assert win.settings_pane.project is win.project
+    assert "audio" in win.settings_pane.family_label.text()
