@@ -304,7 +304,7 @@ def _inspect(args) -> int:
     from studio.config import RunConfig, apply_overrides, load_config
     from studio.config.schema import DataConfig
     from studio.models import freeze as fz
-    from studio.models.base import get_family
+    from studio.models.inspect import load_model
 
     if (args.model and not args.config and args.model.endswith(".toml")
             and Path(args.model).is_file()):
@@ -318,9 +318,7 @@ def _inspect(args) -> int:
     source = args.model or cfg.model.source
     family = args.family or (cfg.run.family if args.config else
                              guess_family(source) or cfg.run.family)
-    fam = get_family(family)
-    loaded = fam.load(source, "cpu")
-    groups = fam.layer_groups(loaded)
+    loaded, groups = load_model(source, family)  # the Model pane's inspector too
     states = fz.resolve_plan(groups, cfg.freeze)
     fz.apply_plan(loaded.model, states, cfg.freeze)  # LoRA adapters counted for real
     total = sum(p.numel() for p in loaded.model.parameters())

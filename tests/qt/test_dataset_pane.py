@@ -113,7 +113,7 @@ def test_cancel_mid_scan(qtbot, tmp_path, monkeypatch):
         return real(path, **kw)
 
     monkeypatch.setattr(scanmod, "scan_file", slow)
-    monkeypatch.setattr("studio.qt.panes.dataset.BATCH_SECONDS", 0.0)
+    monkeypatch.setattr("studio.qt.app.BATCH_SECONDS", 0.0)
     pane = make_pane(qtbot)
     with qtbot.waitSignal(pane.scan_finished, timeout=20_000) as sig:
         pane.project.add_dataset_path(str(folder))

@@ -7,8 +7,9 @@ import threading
 
 import pytest
 
-from studio.qt.panes import model as modelpane
-from studio.qt.panes.model import DownloadCancelled, ModelPane, read_model_summary
+from studio.models import inspect as modelpane
+from studio.models.inspect import DownloadCancelled, read_model_summary
+from studio.qt.panes.model import ModelPane
 from studio.qt.widgets.tasks import wait_all
 from studio.state.project import Project
 
