@@ -62,6 +62,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QStackedWidget,
@@ -81,6 +82,7 @@ from studio.state.dataset import DatasetState
 from studio.state.project import Project
 
 ItemRole = Qt.ItemDataRole.UserRole + 1
+STACK_MIN_H = 160  # the selected file's view (image, waveform + spectrogram, text)
 
 CELL = QSize(180, 184)
 PREVIEW_H = 112
@@ -545,6 +547,7 @@ class DetailView(QWidget):
         self.include.toggled.connect(self._include_toggled)
 
         self.stack = QStackedWidget(self)
+        self.stack.setMinimumHeight(STACK_MIN_H)  # an image or a spectrogram, not a strip
         self.empty = QLabel("Select a file to see it here.", self)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setForegroundRole(QPalette.ColorRole.PlaceholderText)
@@ -868,6 +871,7 @@ class DatasetPane(QWidget):
         self.project = project
         self.state = state
         self._rescan_pending = False
+        self._fitted_kind: str | None = None  # the detail was last fitted for this kind
 
         # toolbar
         self.add_folder_button = QPushButton("Add folder…", self)
@@ -941,13 +945,21 @@ class DatasetPane(QWidget):
         gl.setContentsMargins(0, 0, 0, 0)
         gl.addLayout(filters)
         gl.addWidget(self.view, 1)
+        # The detail keeps the minimum sizes its parts need (image or spectrogram, the
+        # augmented previews, the caption box) and scrolls when the splitter gives it less:
+        # squeezing it below them drew the parts over one another.
+        self.detail_scroll = QScrollArea(self)
+        self.detail_scroll.setWidget(self.detail)
+        self.detail_scroll.setWidgetResizable(True)
+        self.detail_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.detail_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.detail_scroll.setMinimumSize(240, 200)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.addWidget(grid_side)
-        self.splitter.addWidget(self.detail)
+        self.splitter.addWidget(self.detail_scroll)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
-        self.detail.setMinimumSize(240, 200)
         self.filter_combo.currentTextChanged.connect(self.proxy.set_mode)
         self.search.textChanged.connect(self.proxy.set_text)
 
@@ -1128,6 +1140,8 @@ class DatasetPane(QWidget):
         item = current.data(ItemRole) if current.isValid() else None
         self.state.select(item.path if item is not None else None)
         self.detail.show_item(item)
+        if item is not None:
+            self._fit_detail(item.kind)
 
     def selected_paths(self) -> list[str]:
         return [ix.data(ItemRole).path for ix in self.view.selectionModel().selectedIndexes()]
@@ -1175,6 +1189,22 @@ class DatasetPane(QWidget):
             self.splitter.setOrientation(want)
             total = self.width() if wide else self.splitter.height()
             self.splitter.setSizes([int(total * 0.62), int(total * 0.38)])
+            self._fitted_kind = None
+
+    def _fit_detail(self, kind: str) -> None:
+        """Under the grid, give the detail room for all its parts (up to a bit over half)
+        when a file of another kind is first shown; scrolling covers the rest."""
+        if kind == self._fitted_kind or self.splitter.orientation() != Qt.Orientation.Vertical:
+            return
+        self._fitted_kind = kind
+        grid, detail = self.splitter.sizes()
+        self.detail.layout().activate()  # the parts just shown count in its minimum
+        # word-wrapped labels: the scroll area lays the detail out at its height for width
+        need = max(self.detail.minimumSizeHint().height(),
+                   self.detail.heightForWidth(self.detail_scroll.viewport().width()))
+        want = min(need, int((grid + detail) * 0.55))
+        if detail < want:
+            self.splitter.setSizes([grid + detail - want, want])
 
     def closeEvent(self, event) -> None:
         self.cancel_scan()
