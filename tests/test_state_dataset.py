@@ -142,3 +142,74 @@ def test_close_stops_listening(state):
     before = len(state.seen)
     state.project.set_excluded("/d/x", True)
     assert len(state.seen) == before
+
+
+class HeldJobs:
+    """A runner that holds each job until the test delivers it (a worker thread's
+    results arriving later on the GUI thread)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[dict] = []
+
+    def __call__(self, fn, *args, done=None, error=None, progress=None, **kwargs):
+        import threading
+
+        job = {"fn": fn, "args": args, "done": done, "error": error, "progress": progress,
+               "cancel": threading.Event(), "running": True}
+
+        class Handle:
+            running = property(lambda _s: job["running"])
+            cancelled = property(lambda _s: job["cancel"].is_set())
+
+            def cancel(self):
+                job["cancel"].set()
+
+        job["handle"] = Handle()
+        self.jobs.append(job)
+        return job["handle"]
+
+    def finish(self, job, result) -> None:
+        job["running"] = False
+        job["done"](result)
+
+
+def test_the_state_runs_the_scan_and_drops_a_replaced_scans_reports():
+    project = Project()
+    run = HeldJobs()
+    st = DatasetState(project, split=split_preview, scan=object(), run=run)
+    seen: list[str] = []
+    st.subscribe(seen.append)
+    assert not st.needs_rescan or st.rescan()  # no paths: nothing to run
+    assert run.jobs == [] and not st.scanning
+
+    project.add_dataset_path("/d")
+    assert st.needs_rescan and st.rescan()
+    first = run.jobs[-1]
+    assert first["args"][0] == ["/d"] and st.scanning and st.scan_running
+    first["progress"](([text("a.txt")], 1, 3))
+    assert [it.path for it in st.items] == ["/d/a.txt"] and st.done == 1
+
+    st.cancel_scan()  # the user presses Cancel: the job is told, the view says so
+    assert first["cancel"].is_set() and st.scan_cancelling and "cancelling" in seen
+    assert not st.rescan()  # nothing changed: no new scan
+    assert st.rescan(force=True)  # Rescan: a new job; the first one's late reports drop
+    second = run.jobs[-1]
+    first["progress"](([text("late.txt")], 2, 3))
+    assert st.items == []
+    second["progress"](([text("b.txt"), text("c.txt")], 2, 2))
+    run.finish(second, False)
+    assert not st.scanning and not st.scan_running and seen[-1] == "scanned"
+    assert [it.path for it in st.items] == ["/d/b.txt", "/d/c.txt"]
+    assert st.split().documents == 2
+
+
+def test_a_failed_scan_says_why():
+    project = Project()
+    project.add_dataset_path("/d")
+    run = HeldJobs()
+    st = DatasetState(project, scan=object(), run=run)
+    st.rescan()
+    job = run.jobs[-1]
+    job["running"] = False
+    job["error"](OSError("disk gone"))
+    assert not st.scanning and st.progress_text == "Scan failed: disk gone"

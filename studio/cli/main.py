@@ -15,6 +15,7 @@ from pathlib import Path
 
 from studio import __version__
 from studio.config import families
+from studio.core import units
 from studio.core.errors import StudioError
 
 EXIT_USER_ERROR = 2
@@ -317,7 +318,7 @@ def _inspect(args) -> int:
     from studio.config import RunConfig, apply_overrides, load_config
     from studio.config.schema import DataConfig
     from studio.models import freeze as fz
-    from studio.models.base import get_family
+    from studio.models.inspect import load_model
 
     if (args.model and not args.config and args.model.endswith(".toml")
             and Path(args.model).is_file()):
@@ -331,9 +332,7 @@ def _inspect(args) -> int:
     source = args.model or cfg.model.source
     family = args.family or (cfg.run.family if args.config else
                              family_of_folder(source) or cfg.run.family)
-    fam = get_family(family)
-    loaded = fam.load(source, "cpu")
-    groups = fam.layer_groups(loaded)
+    loaded, groups = load_model(source, family)  # the Model pane's inspector too
     states = fz.resolve_plan(groups, cfg.freeze)
     fz.apply_plan(loaded.model, states, cfg.freeze)  # LoRA adapters counted for real
     total = sum(p.numel() for p in loaded.model.parameters())
@@ -349,9 +348,7 @@ def _inspect(args) -> int:
     est = fz.estimate_for(loaded.model, states, optimizer=cfg.train.optimizer,
                           momentum=cfg.train.momentum, batch=cfg.train.batch_size,
                           block=block)
-    def mib(n: int) -> str:
-        return f"{n / 2**20:,.1f} MiB" if n < 10 * 2**20 else f"{n / 2**20:,.0f} MiB"
-
+    mib = units.memory
     print(f"  trainable {est.trainable_params:,} of {est.total_params:,} parameters once every "
           f"group has started; estimated training memory {mib(est.total)}\n"
           f"  (weights {mib(est.weights)}, gradients {mib(est.gradients)}, optimizer "

@@ -152,6 +152,85 @@ class GuiThreadCollector:
         self._gc.enable()
 
 
+# -- what the panes are given ----------------------------------------------------------------
+
+def install_services() -> None:
+    """Build the state factories and jobs the panes use (they import neither
+    ``studio.models`` nor ``studio.engine``). Heavy modules are imported when first used."""
+    from functools import partial
+
+    from studio.qt import services
+    from studio.qt.torch_thread import torch_thread
+    from studio.qt.widgets.tasks import run_in_background
+
+    def run_torch(fn, *args, **kwargs):
+        # torch never runs on the reused thread-pool threads (see torch_thread)
+        return torch_thread("previews").submit(fn, *args, **kwargs)
+
+    def model_source(project):
+        from studio.models import inspect
+        from studio.state.model_source import ModelSource
+
+        return ModelSource(project, inspect, run_inspection=torch_thread("model").submit,
+                           run_download=partial(run_in_background, pool_name="model"))
+
+    def dataset_state(project):
+        from studio.data.scan import split_preview
+        from studio.state.dataset import DatasetState
+
+        return DatasetState(project, split=split_preview, scan=scan_job,
+                            run=partial(run_in_background, pool_name="scan"))
+
+    def training_active() -> bool:
+        from studio.engine.loop import active_runs
+
+        return bool(active_runs())
+
+    def find_lr(*args, **kwargs):
+        from studio.engine.lr_finder import find_lr as fn  # torch: off the GUI thread
+
+        return fn(*args, **kwargs)
+
+    def probe(*args, **kwargs):
+        from studio.engine.bias_probe import probe_run_or_model as fn
+
+        return fn(*args, **kwargs)
+
+    class _Memory:  # studio.models.freeze, imported (torch) on first estimate
+        def __getattr__(self, name):
+            from studio.models import freeze
+
+            return getattr(freeze, name)
+
+    services.install(services.Services(
+        model_source=model_source, dataset_state=dataset_state, memory=_Memory(),
+        run_torch=run_torch, training_active=training_active, find_lr=find_lr, probe=probe))
+
+
+BATCH_SECONDS = 0.1  # a scan hands results to the GUI at most ~10 times a second
+
+
+def scan_job(paths, model_source, text_field, csv_column, *, report, cancel) -> bool:
+    """Runs on the scan thread: stream results to the GUI in batches. Returns cancelled."""
+    from studio.data import scan as scanmod
+
+    counter = scanmod.token_counter_for(model_source)
+    batch: list = []
+    last = time.monotonic()
+    done = total = 0
+    for step in scanmod.scan(paths, cancel=cancel, count_tokens=counter,
+                             text_field=text_field, csv_column=csv_column):
+        batch.append(step.item)
+        done, total = step.done, step.total
+        now = time.monotonic()
+        if now - last >= BATCH_SECONDS or len(batch) >= 500:
+            report((batch, done, total))
+            batch, last = [], now
+    if batch or not done:
+        report((batch, done, total))
+    return cancel.is_set()
+
+
 # -- start-up --------------------------------------------------------------------------------
 
 def make_app(argv0: str = "studio"):
@@ -169,6 +248,7 @@ def make_app(argv0: str = "studio"):
     app.setApplicationVersion(__version__)
     app.setWindowIcon(app_icon())
     app.setDesktopFileName("fine-tuning-studio")  # Wayland/X11: matches the .desktop entry
+    install_services()
     return app
 
 

@@ -10,10 +10,18 @@ split function is passed in for the same reason (the pane passes
 Include/exclude writes through to the project (``project.set_excluded``), so it is saved
 with the project file.
 
+Scans: ``rescan()`` reads the project's dataset paths (when they, or the settings that
+change what is read, changed since the last scan) through the injected ``scan`` job
+(``scan(paths, model_source, text_field, csv_column, *, report, cancel)``, reporting
+``(items, done, total)`` batches) started by the injected ``run`` (``run_in_background``'s
+signature: off the GUI thread, results back on it); ``needs_rescan`` says the project
+changed under the last scan (the view coalesces a burst of changes into one rescan).
+
 Changes announced (``subscribe(cb)`` gets ``cb(what)``):
 ``"reset"`` (items cleared for a new scan), ``"items"`` (items appended), ``"item"`` (an
 item replaced, e.g. its caption), ``"progress"``, ``"scan"`` (a scan started or ended),
-``"included"``, ``"split"`` (the split preview may have changed), ``"selection"``.
+``"included"``, ``"split"`` (the split preview may have changed), ``"selection"``,
+``"cancelling"`` (a scan was told to stop), ``"scanned"`` (a scan job ended).
 """
 
 from __future__ import annotations
@@ -94,10 +102,16 @@ SplitFn = Callable[[int, float, int], Any]  # (documents, val_fraction, seed) ->
 
 
 class DatasetState(Observable):
-    def __init__(self, project: Project, split: SplitFn | None = None) -> None:
+    def __init__(self, project: Project, split: SplitFn | None = None,
+                 scan: Callable[..., Any] | None = None,
+                 run: Callable[..., Any] | None = None) -> None:
         super().__init__()
         self.project = project
         self._split_fn = split
+        self._scan_fn, self._run = scan, run
+        self._scan_job: Any = None
+        self._scan_key: tuple | None = None
+        self._scan_token = 0  # which scan's reports count
         self.items: list[Item] = []
         self._index: dict[str, int] = {}
         self.scanning = False
@@ -113,8 +127,73 @@ class DatasetState(Observable):
         self._unsubscribe = project.subscribe(self._on_project)
 
     def close(self) -> None:
-        """Stop listening to the project."""
+        """Stop listening to the project; cancel a scan."""
         self._unsubscribe()
+        self.cancel_scan()
+
+    # -- running a scan -----------------------------------------------------------------
+    def wanted_key(self) -> tuple:
+        """What a scan reads: the paths and the settings that change what it finds."""
+        cfg = self.project.config
+        return (tuple(self.project.dataset_paths), cfg.data.text_field, cfg.data.csv_column,
+                cfg.model.source)
+
+    @property
+    def needs_rescan(self) -> bool:
+        return self.wanted_key() != self._scan_key
+
+    def rescan(self, force: bool = False) -> bool:
+        """Scan the project's dataset paths if they changed since the last scan (``force``:
+        anyway); False when nothing had to be done."""
+        key = self.wanted_key()
+        if not force and key == self._scan_key:
+            return False
+        self.cancel_scan()
+        self._scan_key = key
+        self.begin_scan()
+        paths, text_field, csv_column, source = key
+        if not paths or self._scan_fn is None or self._run is None:
+            self.finish_scan()
+            return True
+        self._scan_token += 1
+        token = self._scan_token
+
+        def mine(fn):  # reports of a scan that has been replaced are dropped
+            return lambda value: fn(value) if token == self._scan_token else None
+
+        self._scan_job = self._run(self._scan_fn, list(paths), source, text_field, csv_column,
+                                   progress=mine(self._on_scan_batch),
+                                   done=mine(self._on_scan_done),
+                                   error=mine(self._on_scan_error))
+        return True
+
+    def cancel_scan(self) -> None:
+        if self.scan_running:
+            self._scan_job.cancel()
+            self.changed("cancelling")
+
+    @property
+    def scan_running(self) -> bool:
+        """A scan job is still going (it may be cancelling)."""
+        return self._scan_job is not None and bool(self._scan_job.running)
+
+    @property
+    def scan_cancelling(self) -> bool:
+        return self.scan_running and bool(getattr(self._scan_job, "cancelled", False))
+
+    def _on_scan_batch(self, payload) -> None:
+        items, done, total = payload
+        self.add_items(items, done, total)
+
+    def _on_scan_done(self, cancelled) -> None:
+        self._scan_job = None
+        self.finish_scan(cancelled=bool(cancelled))
+        self.changed("scanned")
+
+    def _on_scan_error(self, exc: BaseException) -> None:
+        self._scan_job = None
+        self.finish_scan(error=str(exc) or type(exc).__name__)
+        self.changed("scanned")
 
     # -- the scan's life --------------------------------------------------------------
     def begin_scan(self) -> None:

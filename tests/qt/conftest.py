@@ -20,6 +20,14 @@ from studio.core.control import RunControl  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
+def app_services(qapp):
+    """What the app hands the panes (state factories, the inspector, torch jobs)."""
+    from studio.qt.app import install_services
+
+    install_services()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def gc_on_the_gui_thread(qapp):
     """As in the app: cyclic garbage (which may hold Qt objects) is collected on the GUI
     thread only, never by a worker thread that happens to allocate."""
@@ -33,6 +41,9 @@ def gc_on_the_gui_thread(qapp):
 @pytest.fixture(autouse=True)
 def collect_between_tests(qapp):
     yield
+    from studio.qt.torch_thread import wait_idle
+
+    assert wait_idle(120), "a model load or preview was still running after the test"
     import gc
     gc.collect()
 

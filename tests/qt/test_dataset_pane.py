@@ -113,7 +113,7 @@ def test_cancel_mid_scan(qtbot, tmp_path, monkeypatch):
         return real(path, **kw)
 
     monkeypatch.setattr(scanmod, "scan_file", slow)
-    monkeypatch.setattr("studio.qt.panes.dataset.BATCH_SECONDS", 0.0)
+    monkeypatch.setattr("studio.qt.app.BATCH_SECONDS", 0.0)
     pane = make_pane(qtbot)
     with qtbot.waitSignal(pane.scan_finished, timeout=20_000) as sig:
         pane.project.add_dataset_path(str(folder))
@@ -269,3 +269,28 @@ def test_an_image_shows_a_strip_of_augmented_previews(qtbot, tmp_path):
                     and not detail.aug_labels[0].pixmap().isNull(), timeout=30_000)
     first = detail.aug_labels[0].pixmap().toImage()
     assert first.width() > 0 and "crops" in detail.aug_status.text()
+
+
+def test_the_detail_parts_never_overlap_in_a_narrow_dock(qtbot, dataset):
+    """In a narrow, short dock (the detail under the grid) the image or spectrogram, the
+    augmented previews and the caption box keep their minimum sizes, one under the other;
+    the detail scrolls when there is less room (it used to draw them over each other)."""
+    from studio.qt.panes.dataset import STACK_MIN_H
+
+    pane = scanned_pane(qtbot, dataset / "images", dataset / "audio")
+    pane.resize(460, 640)
+    qtbot.waitUntil(lambda: pane.splitter.orientation() == Qt.Orientation.Vertical)
+    d = pane.detail
+    for name in ("red.png", "ambi_choir.flac"):
+        path = str(next(dataset.rglob(name)))
+        pane.select_path(path)
+        qtbot.waitUntil(lambda: d.item is not None and d.item.path == path)
+        qtbot.wait(50)
+        parts = [w for w in (d.stack, d.aug_box, d.caption_box) if w.isVisible()]
+        assert len(parts) >= 2
+        for w in parts:
+            assert w.height() >= w.minimumSizeHint().height() - 1, w
+        assert d.stack.height() >= STACK_MIN_H
+        for upper, lower in zip(parts, parts[1:]):
+            assert upper.geometry().bottom() < lower.geometry().top()
+        assert d.height() >= d.minimumSizeHint().height()  # the scroll area holds the rest

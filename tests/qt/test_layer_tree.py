@@ -13,7 +13,8 @@ from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
 from studio.config.schema import FREEZE_PRESETS, FreezeConfig, GroupPlan
 from studio.models import freeze as fz
 from studio.models.base import get_family
-from studio.qt.layer_tree import LayerTreePane, describe_model
+from studio.models.inspect import describe_model
+from studio.qt.layer_tree import LayerTreePane
 from studio.qt.layer_tree.pane import COL_GROUP
 from studio.state.freeze_tree import ROOT_KEY
 from studio.state.project import Project

@@ -4,11 +4,13 @@ and the read-only layer groups of a tiny GPT-2 saved with save_pretrained."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
-from studio.qt.panes import model as modelpane
-from studio.qt.panes.model import DownloadCancelled, ModelPane, read_model_summary
+from studio.models import inspect as modelpane
+from studio.models.inspect import DownloadCancelled, read_model_summary
+from studio.qt.panes.model import ModelPane
 from studio.qt.widgets.tasks import wait_all
 from studio.state.project import Project
 
@@ -144,3 +146,60 @@ def test_summary_of_a_musicgen_says_decoder_codec_frames_and_text_tokens(qtbot, 
     assert "decoder: 2 layers" in shape and "8 kHz mono, 50 frames/s, 2 codebooks x 32" in shape
     assert pane.fields["context"].text() == "256 codec frames (5.1 s of audio)"
     assert pane.fields["vocab"].text() == f"{s.vocab:,} text tokens"
+
+
+@pytest.mark.parametrize("starter", ["starter:text", "starter:image", "starter:audio"])
+def test_every_shipped_starter_shows_its_layer_tree(qtbot, starter):
+    """Choosing a starter switches the family and lists its layer groups (a diffusers
+    pipeline's summary is read from its unet/ folder: it has no top-level config.json)."""
+    from studio.core.paths import resolve_model_source
+
+    if not (Path(resolve_model_source(starter))).is_dir():
+        pytest.skip(f"{starter} is not built in this checkout")
+    pane = make_pane(qtbot)
+    with qtbot.waitSignal(pane.inspected, timeout=120_000) as sig:
+        i = pane.starter_combo.findData(starter)
+        pane.starter_combo.setCurrentIndex(i)
+        pane.use_starter()
+    assert pane.project.config.run.family == starter.split(":")[1]
+    assert sig.args[0] is not None, pane.tree_status.text()
+    assert "config.json" not in pane.tree_status.text()
+    assert pane.summary is not None and pane.summary.parameters
+    assert pane.layer_tree.body.isVisibleTo(pane)
+    assert len(pane.layer_tree.state.groups) == len(sig.args[0].groups) > 1
+
+
+def test_a_diffusion_unet_summary_says_resolutions_and_image_size(qtbot):
+    from studio.core.paths import resolve_model_source
+
+    folder = resolve_model_source("starter:image")
+    if not Path(folder).is_dir():
+        pytest.skip("the image starter is not built in this checkout")
+    s = read_model_summary(folder)
+    assert s.architecture == "DDPMPipeline (UNet2DModel)" and s.parameters
+    pane = make_pane(qtbot)
+    pane._show_summary(s)
+    assert "UNet: 3 resolutions" in pane.fields["shape"].text()
+    assert pane.fields["context"].text().startswith(f"{s.image['sample_size']}×")
+
+
+def test_the_pane_is_a_view_of_its_model_source_state(qtbot):
+    """napari's qt_dims shape: build the state, build the view, change one, look at the
+    other (a fake inspector: no model is loaded)."""
+    from studio.state.model_source import ModelSource
+    from tests.test_state_model_source import FakeInspector
+
+    project = Project()
+    state = ModelSource(project, FakeInspector())
+    pane = ModelPane(project, state=state)
+    qtbot.addWidget(pane)
+    pane.show()
+    assert pane.state is state and state.inspection is not None
+    assert pane.layer_tree.state is not None and len(pane.layer_tree.state.groups) == 2
+    project.set_model_source("starter:image")  # the state changes: the view follows
+    assert pane.starter_combo.currentData() == "starter:image"
+    assert pane.starter_radio.isChecked() and "starter:image" in pane.fields["source"].text()
+    pane.folder_edit.setText("/nowhere")  # the user types: the state hears it
+    pane.use_folder()
+    assert state.message_is_error and pane.message.text() == state.message
+    assert project.model_source == "starter:image"

@@ -5,11 +5,11 @@ project's ``freeze`` section): a tick per group (ticked = trains) with tri-state
 per-group mode (Full / LoRA / Frozen), learning-rate multiplier and start step, the
 timeline beside the tree with a draggable handle per group, presets, the discriminative
 rates helper, LoRA settings, and a live line of trainable parameters and estimated
-training memory (``studio.models.freeze.estimate_memory``, imported lazily: it imports
-torch, and the pane only has something to show once a model is loaded).
+training memory (``estimate_memory`` and ``positions`` of ``studio.models.freeze``, which
+the app injects: the pane imports neither torch nor ``studio.models``).
 
 Use: ``pane = LayerTreePane(project)``; once a model is loaded,
-``pane.set_groups(family.layer_groups(loaded), describe_model(loaded.model, groups))``
+``pane.set_groups(inspection.groups, inspection.info)`` (``studio.models.inspect``)
 (or a plain dict with n_layer, d_model, vocab, n_head, total_params). When the number of
 training examples is known, ``pane.set_train_examples(n)`` lets a run set in epochs show
 its length in steps.
@@ -91,42 +91,6 @@ def mib(n: float) -> str:
     if n >= 1024 * 2**20:
         return f"{n / 2**30:,.1f} GiB"
     return f"{n / 2**20:,.1f} MiB" if n < 10 * 2**20 else f"{n / 2**20:,.0f} MiB"
-
-
-def describe_model(model: Any, groups: Sequence[Any]) -> dict:
-    """What the pane needs to know about a loaded model, counted on the model itself:
-    n_layer, d_model, vocab, n_head, total_params, and per group the exact LoRA parameters
-    per unit of rank (the layers ``studio.models.freeze.apply_plan`` adapts) and every
-    parameter's shape. Cheap; call it on the thread that loaded the model."""
-    from torch import nn
-
-    from studio.models.freeze import model_shape  # imports torch: lazily
-
-    try:
-        from transformers.pytorch_utils import Conv1D
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        Conv1D = ()  # noqa: N806
-    params = dict(model.named_parameters())
-    module_group: dict[str, str] = {}
-    for g in groups:
-        for p in g.params:
-            module_group[p.rsplit(".", 1)[0] if "." in p else ""] = g.name
-    lora = {g.name: 0 for g in groups}
-    for name, mod in model.named_modules():
-        gname = module_group.get(name)
-        if gname is None:
-            continue
-        if Conv1D and isinstance(mod, Conv1D):  # GPT-2: weight is (in, out)
-            lora[gname] += int(mod.weight.shape[0] + mod.weight.shape[1])
-        elif isinstance(mod, nn.Linear):
-            lora[gname] += mod.in_features + mod.out_features
-        elif isinstance(mod, (nn.Conv1d, nn.Conv2d)):
-            lora[gname] += mod.in_channels * math.prod(mod.kernel_size) + mod.out_channels
-    blocks = sum(1 for g in groups if g.name.startswith("block."))
-    return {**model_shape(model, blocks),
-            "total_params": sum(p.numel() for p in params.values()),
-            "lora_per_rank": lora,
-            "param_shapes": {n: tuple(p.shape) for n, p in params.items()}}
 
 
 class _NoWheelUnlessFocused(QObject):
@@ -246,9 +210,13 @@ class LayerTreePane(QWidget):
     plan_changed = Signal()       # after every change of the plan shown
     groups_changed = Signal()     # after set_groups
 
-    def __init__(self, project: Project, parent: QWidget | None = None) -> None:
+    def __init__(self, project: Project, parent: QWidget | None = None,
+                 memory=None) -> None:
+        """``memory``: what estimates training memory (``estimate_memory(...)``,
+        ``positions(shape, data)``); the app's (``services.current().memory``) when None."""
         super().__init__(parent)
         self.project = project
+        self._memory = memory
         self.state: FreezeTree | None = None
         self.model_info: dict = {}
         self.train_examples: int | None = None
@@ -456,7 +424,7 @@ class LayerTreePane(QWidget):
     def set_groups(self, groups: Sequence[Any], model_info: dict | None = None) -> None:
         """Show a model's layer groups (``family.layer_groups(loaded)``). ``model_info``:
         n_layer, d_model, vocab, n_head, total_params, and optionally lora_per_rank and
-        param_shapes (``describe_model`` gives all of them)."""
+        param_shapes (``studio.models.inspect.describe_model`` gives all of them)."""
         info = dict(model_info or {})
         self.model_info = info
         d, vocab = int(info.get("d_model", 0) or 0), int(info.get("vocab", 0) or 0)
@@ -790,8 +758,12 @@ class LayerTreePane(QWidget):
             "Home/End.")
 
     def _update_estimate(self) -> None:
-        from studio.models.freeze import estimate_memory, positions  # imports torch: lazily
+        memory = self._memory
+        if memory is None:
+            from studio.qt import services
 
+            memory = self._memory = services.current().memory
+        estimate_memory, positions = memory.estimate_memory, memory.positions
         st, cfg, info = self.state, self.project.config, self.model_info
         run = self._run_steps()
         trainable, approx = st.trainable_params(run)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import random
-import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -63,6 +62,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QStackedWidget,
@@ -83,11 +83,11 @@ from studio.state.dataset import DatasetState
 from studio.state.project import Project
 
 ItemRole = Qt.ItemDataRole.UserRole + 1
+STACK_MIN_H = 160  # the selected file's view (image, waveform + spectrogram, text)
 
 CELL = QSize(180, 184)
 PREVIEW_H = 112
 MARGIN = 8
-BATCH_SECONDS = 0.1  # the scan hands results to the GUI at most ~10 times a second
 ERROR_COLOR = QColor("#d64541")
 WARNING_COLOR = QColor("#e69b00")
 
@@ -548,6 +548,7 @@ class DetailView(QWidget):
         self.include.toggled.connect(self._include_toggled)
 
         self.stack = QStackedWidget(self)
+        self.stack.setMinimumHeight(STACK_MIN_H)  # an image or a spectrogram, not a strip
         self.empty = QLabel("Select a file to see it here.", self)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setForegroundRole(QPalette.ColorRole.PlaceholderText)
@@ -585,7 +586,8 @@ class DetailView(QWidget):
         aug_lay.addLayout(grid)
         aug_lay.addLayout(side, 1)
         self._aug_seed = 0
-        self._aug_task: Task | None = None
+        self._aug_task = None
+        self._aug_path: str | None = None
 
         self.caption_box = QGroupBox("Caption", self)
         self.caption_edit = QPlainTextEdit(self.caption_box)
@@ -687,8 +689,10 @@ class DetailView(QWidget):
         self.aug_box.show()
         if seed is not None:
             self._aug_seed = seed
-        from studio.engine.loop import active_runs
-        if active_runs():
+        from studio.qt import services
+
+        jobs = services.current()
+        if jobs.training_active():
             self.aug_status.setText("Previews wait while a run trains (they would share its "
                                     "random generator).")
             return
@@ -702,13 +706,13 @@ class DetailView(QWidget):
                                                               "training time"))
         if self._aug_task is not None:
             self._aug_task.cancel()
-        self._aug_task = run_in_background(preview_strip, item.path, size, spec, cfg.data.crop,
+        self._aug_task = jobs.run_torch(preview_strip, item.path, size, spec, cfg.data.crop,
                                            len(self.aug_labels), self._aug_seed, cfg.data.background,
                                            done=self._on_aug, error=self._on_aug_error)
-        self._aug_task.setProperty("path", item.path)
+        self._aug_path = item.path
 
     def _on_aug(self, pngs) -> None:
-        if self.item is None or self.sender().property("path") != self.item.path:
+        if self.item is None or self._aug_path != self.item.path:
             return
         for lab, data in zip(self.aug_labels, pngs):
             pm = QPixmap()
@@ -803,25 +807,6 @@ class DetailView(QWidget):
 
 # -- the pane -------------------------------------------------------------------------------------
 
-def _scan_job(paths, model_source, text_field, csv_column, *, report, cancel) -> bool:
-    """Runs on the scan thread: stream results to the GUI in batches. Returns cancelled."""
-    counter = scanmod.token_counter_for(model_source)
-    batch: list[ScanItem] = []
-    last = time.monotonic()
-    done = total = 0
-    for step in scanmod.scan(paths, cancel=cancel, count_tokens=counter,
-                             text_field=text_field, csv_column=csv_column):
-        batch.append(step.item)
-        done, total = step.done, step.total
-        now = time.monotonic()
-        if now - last >= BATCH_SECONDS or len(batch) >= 500:
-            report((batch, done, total))
-            batch, last = [], now
-    if batch or not done:
-        report((batch, done, total))
-    return cancel.is_set()
-
-
 class DatasetView(QListView):
     """The grid; Space toggles include on the selected files; accepts dropped files."""
 
@@ -877,13 +862,17 @@ class DatasetPane(QWidget):
 
     scan_finished = Signal(bool)   # cancelled
 
-    def __init__(self, project: Project, parent: QWidget | None = None) -> None:
+    def __init__(self, project: Project, parent: QWidget | None = None,
+                 state: DatasetState | None = None) -> None:
         super().__init__(parent)
+        if state is None:  # built the old way: the app's factory makes the state
+            from studio.qt import services
+
+            state = services.current().dataset_state(project)
         self.project = project
-        self.state = DatasetState(project, split=scanmod.split_preview)
-        self._scan_task: Task | None = None
-        self._scan_key: tuple | None = None
+        self.state = state
         self._rescan_pending = False
+        self._fitted_kind: str | None = None  # the detail was last fitted for this kind
 
         # toolbar
         self.add_folder_button = QPushButton("Add folder…", self)
@@ -957,13 +946,21 @@ class DatasetPane(QWidget):
         gl.setContentsMargins(0, 0, 0, 0)
         gl.addLayout(filters)
         gl.addWidget(self.view, 1)
+        # The detail keeps the minimum sizes its parts need (image or spectrogram, the
+        # augmented previews, the caption box) and scrolls when the splitter gives it less:
+        # squeezing it below them drew the parts over one another.
+        self.detail_scroll = QScrollArea(self)
+        self.detail_scroll.setWidget(self.detail)
+        self.detail_scroll.setWidgetResizable(True)
+        self.detail_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.detail_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.detail_scroll.setMinimumSize(240, 200)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.addWidget(grid_side)
-        self.splitter.addWidget(self.detail)
+        self.splitter.addWidget(self.detail_scroll)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
-        self.detail.setMinimumSize(240, 200)
         self.filter_combo.currentTextChanged.connect(self.proxy.set_mode)
         self.search.textChanged.connect(self.proxy.set_text)
 
@@ -1002,8 +999,7 @@ class DatasetPane(QWidget):
 
         self._unsubscribe = [self.state.subscribe(self._on_state),
                              project.subscribe(self._on_project)]
-        self._tasks: list[Task] = []  # cancelled if the pane goes away mid-scan
-        self.destroyed.connect(_detach(self._unsubscribe, self.state, self._tasks))
+        self.destroyed.connect(_detach(self._unsubscribe, self.state))
         self._refresh_sources()
         self._refresh_stats()
         self._refresh_split()
@@ -1045,62 +1041,29 @@ class DatasetPane(QWidget):
         self.empty_hint.setVisible(not n)
 
     # -- scanning -----------------------------------------------------------------------
-    def _wanted_key(self) -> tuple:
-        cfg = self.project.config
-        return (tuple(self.project.dataset_paths), cfg.data.text_field, cfg.data.csv_column,
-                cfg.model.source)
-
     def rescan(self, force: bool = False) -> None:
         """Scan the project's dataset paths (if they changed since the last scan)."""
         self._rescan_pending = False
-        key = self._wanted_key()
-        if not force and key == self._scan_key:
-            return
-        self.cancel_scan()
-        self._scan_key = key
-        self.thumbs.clear()
-        self.state.begin_scan()
-        if not key[0]:
-            self.state.finish_scan()
-            return
-        self._scan_task = run_in_background(_scan_job, list(key[0]), key[3], key[1], key[2],
-                                            progress=self._on_scan_progress,
-                                            done=self._on_scan_done, error=self._on_scan_error,
-                                            pool_name="scan")
-        self._tasks[:] = [self._scan_task]
+        if self.state.needs_rescan or force:
+            self.thumbs.clear()
+        self.state.rescan(force)
 
     def cancel_scan(self) -> None:
-        if self._scan_task is not None and self._scan_task.running:
-            self._scan_task.cancel()
-            self.progress_label.setText("Cancelling…")
-            self.cancel_button.setEnabled(False)
+        self.state.cancel_scan()
 
     @property
     def scanning(self) -> bool:
-        return self._scan_task is not None and self._scan_task.running
-
-    def _on_scan_progress(self, payload) -> None:
-        if self.sender() is not self._scan_task:
-            return  # a scan we have already replaced
-        items, done, total = payload
-        self.state.add_items(items, done, total)
-
-    def _on_scan_done(self, cancelled: bool) -> None:
-        if self.sender() is not self._scan_task:
-            return
-        self.state.finish_scan(cancelled=bool(cancelled))
-        self.scan_finished.emit(bool(cancelled))
-
-    def _on_scan_error(self, exc: BaseException) -> None:
-        if self.sender() is not self._scan_task:
-            return
-        self.state.finish_scan(error=str(exc) or type(exc).__name__)
-        self.scan_finished.emit(False)
+        return self.state.scan_running
 
     # -- reacting to state and project ----------------------------------------------------
     def _on_state(self, what: str) -> None:
+        if what == "cancelling":
+            self.progress_label.setText("Cancelling…")
+            self.cancel_button.setEnabled(False)
         if what in ("progress", "scan"):
             self._refresh_progress()
+        if what == "scanned":
+            self.scan_finished.emit(self.state.cancelled)
         if what in ("items", "included", "item", "reset", "scan"):
             self._refresh_stats()
         if what in ("split", "included", "scan", "reset") or (
@@ -1123,7 +1086,7 @@ class DatasetPane(QWidget):
                 self.seed_spin.blockSignals(True)
                 self.seed_spin.setValue(self.project.config.data.split_seed)
                 self.seed_spin.blockSignals(False)
-            if not self._rescan_pending and self._wanted_key() != self._scan_key:
+            if not self._rescan_pending and self.state.needs_rescan:
                 self._rescan_pending = True
                 QTimer.singleShot(0, self, self.rescan)  # one scan for a burst of changes
 
@@ -1131,13 +1094,13 @@ class DatasetPane(QWidget):
         st = self.state
         if st.scanning:
             self.progress_row.show()
-            self.cancel_button.setEnabled(not (self._scan_task and self._scan_task.cancelled))
+            self.cancel_button.setEnabled(not st.scan_cancelling)
             if st.total:
                 self.progress_bar.setRange(0, st.total)
                 self.progress_bar.setValue(st.done)
             else:
                 self.progress_bar.setRange(0, 0)  # busy: still listing
-            if not (self._scan_task and self._scan_task.cancelled):
+            if not st.scan_cancelling:
                 self.progress_label.setText(st.progress_text)
         else:
             self.progress_row.hide()
@@ -1172,6 +1135,8 @@ class DatasetPane(QWidget):
         item = current.data(ItemRole) if current.isValid() else None
         self.state.select(item.path if item is not None else None)
         self.detail.show_item(item)
+        if item is not None:
+            self._fit_detail(item.kind)
 
     def selected_paths(self) -> list[str]:
         return [ix.data(ItemRole).path for ix in self.view.selectionModel().selectedIndexes()]
@@ -1219,20 +1184,34 @@ class DatasetPane(QWidget):
             self.splitter.setOrientation(want)
             total = self.width() if wide else self.splitter.height()
             self.splitter.setSizes([int(total * 0.62), int(total * 0.38)])
+            self._fitted_kind = None
+
+    def _fit_detail(self, kind: str) -> None:
+        """Under the grid, give the detail room for all its parts (up to a bit over half)
+        when a file of another kind is first shown; scrolling covers the rest."""
+        if kind == self._fitted_kind or self.splitter.orientation() != Qt.Orientation.Vertical:
+            return
+        self._fitted_kind = kind
+        grid, detail = self.splitter.sizes()
+        self.detail.layout().activate()  # the parts just shown count in its minimum
+        # word-wrapped labels: the scroll area lays the detail out at its height for width
+        need = max(self.detail.minimumSizeHint().height(),
+                   self.detail.heightForWidth(self.detail_scroll.viewport().width()))
+        want = min(need, int((grid + detail) * 0.55))
+        if detail < want:
+            self.splitter.setSizes([grid + detail - want, want])
 
     def closeEvent(self, event) -> None:
         self.cancel_scan()
         super().closeEvent(event)
 
 
-def _detach(unsubscribers, state: DatasetState, tasks: list):
+def _detach(unsubscribers, state: DatasetState):
     """What to do when the pane is destroyed (holds no reference to the pane itself)."""
     def run(*_):
         for u in unsubscribers:
             u()
-        state.close()
-        for t in tasks:
-            t.cancel()
+        state.close()  # cancels a scan
     return run
 
 

@@ -1,6 +1,6 @@
 """The learning-rate finder window: the Qt view of an ``LRFinderState``.
 
-The range test (``studio.engine.lr_finder.find_lr``) runs in a worker QObject moved to a
+The range test (``studio.engine.lr_finder.find_lr``, which the app injects) runs in a worker QObject moved to a
 QThread (the engine host's pattern); each step arrives as one signal. "Use this rate"
 writes the suggestion into the project's ``train.lr`` (one click).
 """
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from studio.config import RunConfig
 from studio.core.control import RunControl
+from studio.qt import services
 from studio.qt.widgets.tasks import ThreadJob
 from studio.state.probes import LRFinderState
 
@@ -150,9 +151,7 @@ class LRFinderDialog(QDialog):
         cfg, control, find_fn = self.cfg, self.control, self.find_fn
 
         def job(report):
-            fn = find_fn
-            if fn is None:
-                from studio.engine.lr_finder import find_lr as fn  # torch: off the GUI thread
+            fn = find_fn or services.current().find_lr  # the app's: torch, off the GUI thread
             return fn(cfg, progress=report, control=control, **kwargs)
 
         self._job = ThreadJob(job, point=self._on_point, finished=self._on_finished,

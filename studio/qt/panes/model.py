@@ -1,28 +1,20 @@
 """The model pane: choose the base model and see what it is.
 
+The Qt view of one ``studio.state.model_source.ModelSource`` (napari's qt_dims shape: the
+view takes its state in ``__init__``, subscribes to its changes, writes user input back).
 Sources: a shipped starter ("starter:text", offline), a local folder saved with
 ``save_pretrained``, or a Hugging Face hub id (downloaded with progress into the normal
-HF cache on a worker thread; cancellable; a plain message when offline). The choice is
-written to the project (``project.set_model_source``).
+HF cache off the GUI thread; cancellable; a plain message when offline).
 
 What it is: an architecture summary read at once from ``config.json`` and the
-safetensors headers (no weights loaded), then the layer groups the family defines
-(``get_family(...).layer_groups``), loaded on a worker thread, with parameter counts.
-The groups are read-only here; the interactive freeze tree is its own feature.
+safetensors headers (no weights loaded), then the layer groups the family defines, loaded
+off the GUI thread, with parameter counts, shown in the layer tree. The reading, loading
+and downloading live in ``studio.models.inspect``; the pane never imports it.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import math
-import os
-import struct
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
@@ -43,300 +35,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.paths import resolve_model_source, starters_dir
-from studio.qt.widgets.tasks import Task, run_in_background
+from studio.state.model_source import ModelSource, is_local_folder, shown_source
 from studio.state.project import Project
 
 ERROR_CSS = "color: #d64541;"
-
-
-# -- reading a model folder cheaply (no torch) -------------------------------------------------
-
-_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
-                "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
-_DTYPE_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
-
-
-def safetensors_header(path: str | os.PathLike) -> dict:
-    """The JSON header of a .safetensors file: {tensor name: {dtype, shape, ...}}."""
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        if n > 100 * 1024 * 1024:
-            raise ValueError("not a safetensors file (header too large)")
-        header = json.loads(f.read(n))
-    header.pop("__metadata__", None)
-    return header
-
-
-@dataclass
-class ModelSummary:
-    """What a model folder says about itself, from config.json and weight headers."""
-
-    folder: str
-    architecture: str = ""
-    model_type: str = ""
-    layers: int | None = None
-    hidden: int | None = None
-    heads: int | None = None
-    context: int | None = None
-    vocab: int | None = None
-    parameters: int | None = None        # from the weights' headers (tied weights once)
-    weight_files: list[str] = field(default_factory=list)
-    weight_bytes: int = 0
-    dtype: str = ""
-    tokenizer: bool = False
-    notes: list[str] = field(default_factory=list)
-    # a text-to-music model (MusicGen): sample_rate, channels, frame_rate, codebooks,
-    # codebook_size; its layers/hidden/heads/context are the decoder's, vocab the text's
-    audio: dict | None = None
-
-
-def _first(cfg: dict, *keys) -> Any:
-    for k in keys:
-        v = cfg.get(k)
-        if v is not None:
-            return v
-    return None
-
-
-def read_model_summary(folder: str | os.PathLike) -> ModelSummary:
-    """Summarise a model folder without loading it. Raises OSError when it is not one."""
-    d = Path(folder)
-    cfg_path = d / "config.json"
-    if not cfg_path.is_file():
-        raise FileNotFoundError(f"{d} has no config.json (not a model saved with "
-                                "save_pretrained)")
-    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    text_cfg = cfg.get("text_config") if isinstance(cfg.get("text_config"), dict) else {}
-    merged = {**text_cfg, **cfg}
-    s = ModelSummary(folder=str(d))
-    s.architecture = ", ".join(cfg.get("architectures") or []) or "?"
-    s.model_type = str(cfg.get("model_type", ""))
-    s.layers = _first(merged, "n_layer", "num_hidden_layers", "num_layers")
-    s.hidden = _first(merged, "n_embd", "hidden_size", "d_model")
-    s.heads = _first(merged, "n_head", "num_attention_heads")
-    s.context = _first(merged, "n_positions", "max_position_embeddings", "n_ctx")
-    s.vocab = _first(merged, "vocab_size")
-    dec, codec = cfg.get("decoder"), cfg.get("audio_encoder")
-    if isinstance(dec, dict) and isinstance(codec, dict) and "num_codebooks" in dec:
-        text = cfg.get("text_encoder") if isinstance(cfg.get("text_encoder"), dict) else {}
-        s.layers = _first(dec, "num_hidden_layers")
-        s.hidden = _first(dec, "hidden_size")
-        s.heads = _first(dec, "num_attention_heads")
-        s.context = _first(dec, "max_position_embeddings")
-        s.vocab = _first(text, "vocab_size")
-        sr = int(codec.get("sampling_rate") or 0)
-        hop = math.prod(int(r) for r in codec.get("upsampling_ratios") or [])
-        s.audio = {"sample_rate": sr, "channels": int(codec.get("audio_channels") or 1),
-                   "frame_rate": sr / hop if sr else 0.0,
-                   "codebooks": int(dec["num_codebooks"]),
-                   "codebook_size": int(codec.get("codebook_size") or dec.get("vocab_size")
-                                        or 0)}
-    s.tokenizer = any((d / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json",
-                                                  "vocab.json", "tokenizer.model"))
-    files = sorted(d.glob("*.safetensors"))
-    if files:
-        total = 0
-        dtypes: dict[str, int] = {}
-        seen: set[str] = set()
-        for f in files:
-            header = safetensors_header(f)
-            for name, meta in header.items():
-                if name in seen:
-                    continue
-                seen.add(name)
-                n = 1
-                for dim in meta.get("shape", []):
-                    n *= int(dim)
-                total += n
-                dtypes[meta.get("dtype", "?")] = dtypes.get(meta.get("dtype", "?"), 0) + n
-            s.weight_bytes += f.stat().st_size
-        s.parameters = total
-        s.weight_files = [f.name for f in files]
-        main = max(dtypes, key=dtypes.get) if dtypes else ""
-        s.dtype = _DTYPE_NAMES.get(main, main.lower())
-    else:
-        bins = sorted(d.glob("*.bin")) + sorted(d.glob("*.pt"))
-        s.weight_files = [f.name for f in bins]
-        s.weight_bytes = sum(f.stat().st_size for f in bins)
-        if bins:
-            s.notes.append("weights are in PyTorch pickle files: parameter counts appear "
-                           "once the model is loaded")
-        else:
-            s.notes.append("no weight files found")
-    return s
-
-
-# -- loading the layer groups through the family (worker thread) -------------------------------
-
-@dataclass
-class Inspection:
-    source: str
-    family: str
-    parameters: int
-    groups: list  # list[LayerGroup]
-    model_class: str
-    vocab: int | None = None
-    info: dict | None = None  # shapes for the layer tree's memory estimate
-
-
-def inspect_model(source: str, family: str, revision: str = "",
-                  trust_remote_code: bool = False) -> Inspection:
-    """Load the model through its family on the CPU and list its layer groups."""
-    from studio.models.base import get_family
-
-    fam = get_family(family)
-    loaded = fam.load(source, device="cpu", dtype=None, revision=revision,
-                      trust_remote_code=trust_remote_code)
-    try:
-        from studio.qt.layer_tree import describe_model
-
-        groups = fam.layer_groups(loaded)
-        params = {id(p): p.numel() for p in loaded.model.parameters()}
-        tok = loaded.extras.get("tokenizer")
-        return Inspection(source=source, family=family, parameters=sum(params.values()),
-                          groups=groups, model_class=type(loaded.model).__name__,
-                          vocab=len(tok) if tok is not None else None,
-                          info=describe_model(loaded.model, groups))
-    finally:
-        del loaded
-
-
-# -- the hub (worker thread) ------------------------------------------------------------------
-
-class DownloadCancelled(Exception):
-    pass
-
-
-class HubProblem(Exception):
-    """A download that cannot happen, with a message for a person."""
-
-
-IGNORE_ALWAYS = ["*.onnx", "onnx/*", "*.tflite", "*.h5", "*.msgpack", "*.ot", "*.gguf",
-                 "*.mlmodel", "coreml/*", "*.ckpt", "*.pb"]
-
-
-def hub_is_offline() -> bool:
-    from huggingface_hub import constants
-
-    env = os.environ.get("HF_HUB_OFFLINE", "").strip().lower()
-    return bool(constants.HF_HUB_OFFLINE) or env in ("1", "true", "yes", "on")
-
-
-def _progress_class(report: Callable[[dict], None], cancel: threading.Event):
-    from tqdm.auto import tqdm as base
-
-    bars: dict[int, tuple] = {}
-    last = [0.0]
-
-    class Progress(base):
-        """tqdm that reports to the GUI instead of printing, and stops when cancelled."""
-
-        def __init__(self, *args, **kwargs):
-            kwargs.pop("name", None)
-            kwargs["disable"] = False
-            kwargs["file"] = io.StringIO()
-            super().__init__(*args, **kwargs)
-
-        def update(self, n=1):
-            if cancel.is_set():
-                raise DownloadCancelled()
-            out = super().update(n)
-            bars[id(self)] = (self.unit, self.n, self.total or 0)
-            now = time.monotonic()
-            if now - last[0] > 0.1:
-                last[0] = now
-                report(_aggregate(bars))
-            return out
-
-    return Progress
-
-
-def _aggregate(bars: dict) -> dict:
-    done_b = total_b = files = files_total = 0
-    for unit, n, total in bars.values():
-        if unit == "B":
-            if total >= total_b:
-                done_b, total_b = n, total
-        else:
-            files, files_total = n, total
-    return {"bytes": done_b, "bytes_total": total_b, "files": files, "files_total": files_total}
-
-
-def download_model(repo_id: str, revision: str = "", *, report, cancel,
-                   cache_dir: str | None = None) -> str:
-    """Download a hub model into the HF cache; return its snapshot folder."""
-    import huggingface_hub as hf
-    from huggingface_hub import errors
-
-    repo_id = repo_id.strip()
-    try:
-        hf.utils.validate_repo_id(repo_id)
-    except errors.HFValidationError:
-        raise HubProblem(f"“{repo_id}” is not a hub id. A hub id looks like "
-                         "“gpt2” or “HuggingFaceTB/SmolLM2-135M”.") from None
-    rev = revision or None
-    # Already in the cache? Then nothing to download (and it works offline).
-    try:
-        return hf.snapshot_download(repo_id, revision=rev, local_files_only=True,
-                                    cache_dir=cache_dir)
-    except (errors.LocalEntryNotFoundError, FileNotFoundError, OSError):
-        pass
-    if hub_is_offline():
-        raise HubProblem(f"You are offline (HF_HUB_OFFLINE is set), and “{repo_id}” is not in "
-                         "the Hugging Face cache yet. Connect to the internet and unset "
-                         "HF_HUB_OFFLINE to download it, or choose the starter or a local "
-                         "folder.")
-    ignore = list(IGNORE_ALWAYS)
-    try:
-        info = hf.HfApi().model_info(repo_id, revision=rev)
-        names = [s.rfilename for s in (info.siblings or [])]
-        if any(n.endswith(".safetensors") for n in names):
-            ignore += ["*.bin", "*.pt", "*.pth"]  # transformers prefers safetensors
-        report({"bytes": 0, "bytes_total": 0, "files": 0, "files_total": len(names)})
-        return hf.snapshot_download(repo_id, revision=rev, cache_dir=cache_dir,
-                                    ignore_patterns=ignore,
-                                    tqdm_class=_progress_class(report, cancel))
-    except DownloadCancelled:
-        raise
-    except errors.GatedRepoError:
-        raise HubProblem(f"“{repo_id}” is gated: accept its licence on its hub page, then log "
-                         "in with `hf auth login`.") from None
-    except errors.RepositoryNotFoundError:
-        raise HubProblem(f"There is no model “{repo_id}” on the hub (or it is private: log in "
-                         "with `hf auth login`).") from None
-    except errors.RevisionNotFoundError:
-        raise HubProblem(f"“{repo_id}” has no revision “{revision}”.") from None
-    except (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled, ConnectionError,
-            TimeoutError) as exc:
-        raise HubProblem(f"Cannot reach the Hugging Face hub to download “{repo_id}” (no "
-                         "internet connection?). Choose the starter or a local folder, or try "
-                         f"again when online. ({type(exc).__name__})") from None
-    except Exception as exc:  # noqa: BLE001 - httpx errors and the like, said plainly
-        if cancel.is_set():
-            raise DownloadCancelled() from None
-        if "connect" in str(exc).lower() or "resolve" in str(exc).lower():
-            raise HubProblem(f"Cannot reach the Hugging Face hub to download “{repo_id}” (no "
-                             "internet connection?). Choose the starter or a local folder.") \
-                from None
-        raise
-
-
-def cached_snapshot(repo_id: str, revision: str = "") -> str | None:
-    try:
-        import huggingface_hub as hf
-
-        return hf.snapshot_download(repo_id, revision=revision or None, local_files_only=True)
-    except Exception:  # noqa: BLE001 - not cached, or not a hub id
-        return None
-
-
-def list_starters() -> list[str]:
-    names = {"text"}
-    root = starters_dir()
-    if root.is_dir():
-        names.update(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    return [f"starter:{n}" for n in sorted(names)]
 
 
 def _count(n: int | None) -> str:
@@ -367,15 +69,15 @@ class ModelPane(QWidget):
     download_finished = Signal(bool)    # succeeded
     message_changed = Signal(str)
 
-    def __init__(self, project: Project, parent: QWidget | None = None) -> None:
+    def __init__(self, project: Project, parent: QWidget | None = None,
+                 state: ModelSource | None = None) -> None:
         super().__init__(parent)
+        if state is None:  # built the old way: the app's factory makes the state
+            from studio.qt import services
+
+            state = services.current().model_source(project)
         self.project = project
-        self._download: Task | None = None
-        self._inspect: Task | None = None
-        self._shown_source: str | None = None
-        self.summary: ModelSummary | None = None
-        self.inspection: Inspection | None = None
-        self._inspect_when_shown: str | None = None
+        self.state = state
 
         # -- choosing ------------------------------------------------------------------
         self.starter_radio = QRadioButton("Starter", self)
@@ -386,7 +88,7 @@ class ModelPane(QWidget):
             self.kind_group.addButton(r, i)
         self.starter_combo = QComboBox(self)
         self.starter_combo.setToolTip("Small models shipped with the studio: they work offline")
-        for s in list_starters():
+        for s in state.starters:
             self.starter_combo.addItem(s, s)
         self.starter_combo.activated.connect(lambda _i: self.use_starter())
         self.folder_edit = QLineEdit(self)
@@ -472,16 +174,34 @@ class ModelPane(QWidget):
         lay.addWidget(arch)
         lay.addWidget(layers, 1)
 
-        self._unsubscribe = project.subscribe(self._on_project)
-        self._tasks: list[Task] = []  # cancelled if the pane goes away
+        self._unsubscribe = state.subscribe(self._on_state)
 
-        def detach(*_a, u=self._unsubscribe, tasks=self._tasks):
+        def detach(*_a, u=self._unsubscribe, st=state):
             u()
-            for t in tasks:
-                t.cancel()
+            st.close()  # a load or download for a pane that is gone is not wanted
 
         self.destroyed.connect(detach)
-        self.refresh()
+        state.visible = False  # not on screen until shown: the layer groups wait
+        if state.source is None:
+            state.refresh()
+        else:
+            self._on_state("source")
+            self._on_state("summary")
+            self._on_state("inspection")
+            self._on_state("status")
+
+    # -- what the state holds ---------------------------------------------------------------
+    @property
+    def summary(self):
+        return self.state.summary
+
+    @property
+    def inspection(self):
+        return self.state.inspection
+
+    @property
+    def downloading(self) -> bool:
+        return self.state.downloading
 
     # -- choosing -----------------------------------------------------------------------
     def use_starter(self) -> None:
@@ -497,51 +217,31 @@ class ModelPane(QWidget):
 
     def use_folder(self) -> None:
         self.folder_radio.setChecked(True)
-        folder = os.path.expanduser(self.folder_edit.text().strip())
-        if not folder:
-            return
-        if not (Path(folder) / "config.json").is_file():
-            self._say(f"{folder} is not a model folder (it has no config.json). Choose a "
-                      "folder written by save_pretrained.", error=True)
-            return
-        self._set_source(os.path.abspath(folder))
+        self.state.use_folder(self.folder_edit.text())
 
     def download(self) -> None:
-        """Fetch the hub id into the HF cache (worker thread), then use it."""
-        repo = self.hub_edit.text().strip()
+        """Fetch the hub id into the HF cache (off the GUI thread), then use it."""
         self.hub_radio.setChecked(True)
-        if not repo:
-            self._say("Type a hub id first, e.g. gpt2.", error=True)
-            return
-        self.cancel_download()
-        self._say("")
-        self.progress_row.show()
-        self.progress.setRange(0, 0)
-        self.progress_label.setText(f"Looking up {repo}…")
-        self.cancel_button.setEnabled(True)
-        self.download_button.setEnabled(False)
-        self._download = run_in_background(
-            download_model, repo, self.project.config.model.revision,
-            progress=self._on_download_progress, done=self._on_downloaded,
-            error=self._on_download_error, pool_name="model")
-        self._download.setProperty("repo", repo)
-        self._tasks.append(self._download)
+        self.state.download(self.hub_edit.text())
 
     def cancel_download(self) -> None:
-        if self._download is not None and self._download.running:
-            self._download.cancel()
-            self.progress_label.setText("Cancelling…")
-            self.cancel_button.setEnabled(False)
+        self.state.cancel_download()
 
-    @property
-    def downloading(self) -> bool:
-        return self._download is not None and self._download.running
+    def _set_source(self, source: str) -> None:
+        self.state.use(source)
 
-    def _on_download_progress(self, p: dict) -> None:
-        if self.sender() is not self._download:
+    def _show_download(self) -> None:
+        st = self.state
+        busy = st.downloading
+        self.progress_row.setVisible(busy)
+        self.download_button.setEnabled(not busy)
+        if not busy:
             return
-        repo = self._download.property("repo")
-        if p["bytes_total"]:
+        repo, p = st.download_repo, st.progress or {}
+        self.cancel_button.setEnabled(not st.cancelling)
+        if st.cancelling:
+            self.progress_label.setText("Cancelling…")
+        elif p.get("bytes_total"):
             scale = max(1, p["bytes_total"] // 2**31 + 1)  # keep within int range
             self.progress.setRange(0, int(p["bytes_total"] // scale))
             self.progress.setValue(int(p["bytes"] // scale))
@@ -550,64 +250,36 @@ class ModelPane(QWidget):
                                         f"{_bytes(p['bytes_total'])}{files}")
         else:
             self.progress.setRange(0, 0)
-            self.progress_label.setText(f"Downloading {repo}…")
+            self.progress_label.setText(f"Looking up {repo}…" if not p.get("files_total")
+                                        else f"Downloading {repo}…")
 
-    def _on_downloaded(self, folder: str) -> None:
-        if self.sender() is not self._download:
-            return
-        repo = self._download.property("repo")
-        self._end_download()
-        self._say(f"{repo} is in the Hugging Face cache ({folder}).")
-        self._set_source(repo)
-        self.download_finished.emit(True)
-
-    def _on_download_error(self, exc: BaseException) -> None:
-        if self.sender() is not self._download:
-            return
-        self._end_download()
-        if isinstance(exc, DownloadCancelled):
-            self._say("Download cancelled. What was fetched so far stays in the cache and is "
-                      "reused next time.")
-        elif isinstance(exc, HubProblem):
-            self._say(str(exc), error=True)
-        else:
-            self._say(f"The download failed: {type(exc).__name__}: {exc}", error=True)
-        self.download_finished.emit(False)
-
-    def _end_download(self) -> None:
-        self.progress_row.hide()
-        self.download_button.setEnabled(True)
-
-    def _set_source(self, source: str) -> None:
-        if source != self.project.model_source:
-            self.project.set_model_source(source)  # refresh() follows via the project
-        else:
-            self.refresh(force=True)
-
-    def _say(self, text: str, error: bool = False) -> None:
-        self.message.setText(text)
-        self.message.setStyleSheet(ERROR_CSS if error else "")
-        self.message.setVisible(bool(text))
-        self.message_changed.emit(text)
-
-    # -- showing --------------------------------------------------------------------------
-    def _on_project(self, what: str) -> None:
-        if what in ("model", "config") and self.project.model_source != self._shown_source:
-            self.refresh()
-
-    def local_folder(self, source: str) -> str | None:
-        """The folder a source lives in, when it is on this machine."""
-        path = resolve_model_source(source)
-        if Path(path).is_dir():
-            return path
-        return cached_snapshot(source, self.project.config.model.revision)
+    # -- showing -----------------------------------------------------------------------
+    def _on_state(self, what: str) -> None:
+        st = self.state
+        if what == "source":
+            self._show_source(st.source or "")
+        elif what == "summary" and st.summary is not None:
+            self._show_summary(st.summary)
+            self.summary_ready.emit(st.summary)
+        elif what == "inspection":
+            self._show_inspection()
+        elif what == "status":
+            self.tree_status.setText(st.status)
+        elif what == "message":
+            self.message.setText(st.message)
+            self.message.setStyleSheet(ERROR_CSS if st.message_is_error else "")
+            self.message.setVisible(bool(st.message))
+            self.message_changed.emit(st.message)
+        elif what == "download":
+            self._show_download()
+        elif what in ("downloaded", "download-failed"):
+            self.download_finished.emit(what == "downloaded")
 
     def refresh(self, force: bool = False) -> None:
-        source = self.project.model_source
-        if source == self._shown_source and not force:
-            return
-        self._shown_source = source
-        # reflect the source in the chooser
+        self.state.refresh(force)
+
+    def _show_source(self, source: str) -> None:
+        """Reflect the source in the chooser; clear what was shown for the last one."""
         if source.startswith("starter:"):
             self.starter_radio.setChecked(True)
             i = self.starter_combo.findData(source)
@@ -615,7 +287,7 @@ class ModelPane(QWidget):
                 self.starter_combo.addItem(source, source)
                 i = self.starter_combo.count() - 1
             self.starter_combo.setCurrentIndex(i)
-        elif Path(os.path.expanduser(source)).is_dir():
+        elif is_local_folder(source):
             self.folder_radio.setChecked(True)
             self.folder_edit.setText(source)
         else:
@@ -624,26 +296,21 @@ class ModelPane(QWidget):
         for v in self.fields.values():
             v.setText("—")
         self.layer_tree.clear()
-        self.summary = None
-        self.inspection = None
-        folder = self.local_folder(source)
-        self.fields["source"].setText(source if folder is None or folder == source
-                                      else f"{source}  ({folder})")
-        if folder is None:
-            where = ("is not downloaded yet — press Download" if not source.startswith(
-                "starter:") else "is missing from this installation")
-            self.tree_status.setText(f"{source} {where}.")
-            return
-        try:
-            self.summary = read_model_summary(folder)
-        except (OSError, ValueError) as exc:
-            self.tree_status.setText(f"Cannot read this model: {exc}")
-            return
-        self._show_summary(self.summary)
-        self.summary_ready.emit(self.summary)
-        self._start_inspection(source)
+        self.fields["source"].setText(shown_source(self.state))
 
-    def _show_summary(self, s: ModelSummary) -> None:
+    def _show_inspection(self) -> None:
+        result = self.state.inspection
+        if result is None:
+            if self.state.status.startswith("Cannot load"):
+                self.layer_tree.clear(self.state.status)
+                self.inspected.emit(None)
+            return
+        self.layer_tree.set_groups(result.groups, result.info)
+        self.fields["parameters"].setText(_count(result.parameters))
+        self.inspected.emit(result)
+
+    def _show_summary(self, s) -> None:
+        """``s``: a ``studio.models.inspect.ModelSummary``."""
         f = self.fields
         f["architecture"].setText(f"{s.architecture}" + (f" ({s.model_type})" if s.model_type
                                                           else ""))
@@ -664,12 +331,22 @@ class ModelPane(QWidget):
             f["context"].setText(
                 f"{s.context:,} codec frames ({s.context / a['frame_rate']:.1f} s of audio)"
                 if s.context and a["frame_rate"] else "?")
+        elif s.image:  # a diffusion UNet: its resolutions and the images it makes
+            im = s.image
+            chans = ", ".join(str(c) for c in im["block_out_channels"])
+            f["shape"].setText(f"UNet: {len(im['block_out_channels'])} resolutions "
+                               f"({chans} channels) · {im['layers_per_block']} layers per "
+                               f"block · attention at {im['attention']}")
+            size = im["sample_size"]
+            f["context"].setText(f"{size}×{size} px images, {im['in_channels']} channels"
+                                 if size else "?")
         else:
             f["shape"].setText(" · ".join(bits) or "?")
             f["context"].setText(f"{s.context:,} tokens" if s.context else "?")
         words = "text tokens" if a else "tokens"
         f["vocab"].setText(f"{s.vocab:,} {words}" + ("" if s.tokenizer else
-                                                    " (no tokenizer files!)") if s.vocab else "?")
+                                                    " (no tokenizer files!)") if s.vocab else
+                           "none (no text input)" if s.image else "?")
         f["parameters"].setText(_count(s.parameters) if s.parameters is not None else
                                 "counted when loaded…")
         w = ", ".join(s.weight_files[:3]) + (" …" if len(s.weight_files) > 3 else "")
@@ -677,46 +354,10 @@ class ModelPane(QWidget):
                              + (f" · {s.dtype}" if s.dtype else "")
                              + ("".join(f"\n{n}" for n in s.notes)))
 
-    def _start_inspection(self, source: str) -> None:
-        """Load the model on a worker to list its layer groups. Waits until the pane is
-        shown: loading a model costs seconds of CPU, so a pane behind a tab does not."""
-        if not self.isVisible():
-            self._inspect_when_shown = source
-            self.tree_status.setText("The layer groups are listed when this pane is shown.")
-            return
-        self._inspect_when_shown = None
-        if self._inspect is not None:
-            self._inspect.cancel()
-        cfg = self.project.config
-        self.tree_status.setText("Loading the model to list its layer groups…")
-        self._inspect = run_in_background(inspect_model, source, cfg.run.family,
-                                          cfg.model.revision, cfg.model.trust_remote_code,
-                                          done=self._on_inspected, error=self._on_inspect_error,
-                                          pool_name="model")
-        self._inspect.setProperty("source", source)
-        self._tasks[:] = [t for t in self._tasks if t.running] + [self._inspect]
-
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if self._inspect_when_shown is not None and \
-                self._inspect_when_shown == self._shown_source:
-            self._start_inspection(self._inspect_when_shown)
+        self.state.set_visible(True)  # the layer groups load now if they waited
 
-    def _on_inspected(self, result: Inspection) -> None:
-        if self.sender() is not self._inspect or result.source != self._shown_source:
-            return
-        self.inspection = result
-        self.layer_tree.set_groups(result.groups, result.info)
-        self.fields["parameters"].setText(_count(result.parameters))
-        self.tree_status.setText(
-            f"{len(result.groups)} groups · {result.parameters:,} parameters "
-            f"({result.model_class}). Untick a group to freeze it; drag its handle on the "
-            "timeline to start it later.")
-        self.inspected.emit(result)
-
-    def _on_inspect_error(self, exc: BaseException) -> None:
-        if self.sender() is not self._inspect:
-            return
-        self.tree_status.setText(f"Cannot load the model's layers: {exc}")
-        self.layer_tree.clear(f"Cannot load the model's layers: {exc}")
-        self.inspected.emit(None)
+    def hideEvent(self, event) -> None:
+        super().hideEvent(event)
+        self.state.visible = False

@@ -2,7 +2,7 @@
 
 Templates are edited here (one per line) and written into the project's
 ``probe.bias_templates`` when run, so they are saved with the project. Scoring
-(``studio.engine.bias_probe``) loads models, so it runs in a worker thread; the table
+(``studio.engine.bias_probe``, which the app injects) loads models, so it runs in a worker thread; the table
 shows each continuation's share before → after and the gap, the chart the gaps.
 """
 
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import StudioError
+from studio.qt import services
 from studio.qt.widgets.tasks import ThreadJob
 from studio.state.probes import BiasProbeState
 
@@ -150,9 +151,7 @@ class BiasProbeDialog(QDialog):
         target, probe_fn = self.state.target, self.probe_fn
 
         def job(_report):
-            fn = probe_fn
-            if fn is None:
-                from studio.engine.bias_probe import probe_run_or_model as fn
+            fn = probe_fn or services.current().probe  # the app's: loads models
             return fn(target, templates)
 
         self._job = ThreadJob(job, finished=self._on_finished, errored=self._on_errored,
