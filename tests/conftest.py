@@ -46,3 +46,12 @@ def tiny_run_config(tmp_path, tiny_text_model):
         return p
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def user_data_dir(tmp_path_factory, monkeypatch):
+    """The studio's user data folder (unsaved projects' runs, project locks) is per test,
+    never the real one."""
+    folder = tmp_path_factory.mktemp("userdata")
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(folder))
+    return folder

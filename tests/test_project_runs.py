@@ -19,10 +19,9 @@ from studio.runs.store import RunFolder, list_runs
 from studio.state.project import Project
 
 
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "userdata"))
-    return tmp_path / "userdata"
+@pytest.fixture
+def data_dir(user_data_dir):
+    return user_data_dir
 
 
 def test_runs_are_named_after_the_project_and_what_differs():

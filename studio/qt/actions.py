@@ -61,6 +61,9 @@ ACTIONS: dict[str, tuple[str, str, object, str]] = {
     "bias_probe": ("&Bias probe…", "tools.open_bias_probe", None,
                    "Text: templated prompts scored before and after fine-tuning; images and "
                    "audio: the balance of caption words"),
+    "export_model": ("&Export model…", "tools.export_model", "Ctrl+E",
+                     "Export a run's weights as a folder transformers / diffusers / peft load: "
+                     "best, latest or any checkpoint; full model or LoRA adapter"),
     "export_cluster": ("Export for a &cluster…", "tools.export_for_cluster", None,
                        "Write this project's config plus torchrun / accelerate / SLURM launch "
                        "scripts for a multi-GPU machine or cluster"),
@@ -71,7 +74,7 @@ ACTIONS: dict[str, tuple[str, str, object, str]] = {
 # "-": a separator; "@recent": the recent-projects submenu; "@docks": a toggle per pane
 MENUS: dict[str, list[str]] = {
     "&File": ["new", "open", "save", "save_as", "@recent", "-", "add_folder", "add_files", "-",
-              "export_cluster", "-", "quit"],
+              "export_model", "export_cluster", "-", "quit"],
     "&Run": ["train", "pause", "resume", "stop", "-", "save_now", "sample_now", "-", "copy_cli",
              "-", "trial", "lr_find", "bias_probe"],
     "&View": ["@docks", "-", "reset_layout"],

@@ -253,23 +253,17 @@ def make_app(argv0: str = "studio"):
 
 
 def demo_project():
-    """The shipped demo project, as an untitled copy whose runs go to ./runs (the
-    shipped file is never overwritten)."""
-    import dataclasses
-
-    from studio.core.paths import default_runs_dir, resources_dir
+    """The shipped demo project, as an untitled copy (the shipped file is never
+    overwritten); like any unsaved project, its runs go to the user's data folder and
+    move beside the file it is first saved as."""
+    from studio.core.paths import resources_dir
     from studio.state.project import Project
 
     path = resources_dir() / "demo" / "sonnets.toml"
     if not path.is_file():
         return Project(name="Untitled")
     project = Project.load(path)
-    cfg = project.config
-    project.set_config(dataclasses.replace(
-        cfg, run=dataclasses.replace(cfg.run, runs_dir=str(default_runs_dir().resolve()))))
-    project.path = None
-    project.name = "Sonnets demo"
-    project.dirty = False
+    project.detach("Sonnets demo")
     return project
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
 
-from studio.config.io import resolve_path
 from studio.core.errors import ConfigError, StudioError
 from studio.qt import actions as qactions
 from studio.qt.actions import SHORTCUTS  # noqa: F401 - the run controls' keys, re-exported
@@ -112,6 +111,7 @@ class MainWindow(QMainWindow):
         self.runs_pane.open_requested.connect(self.open_run)
         self.runs_pane.overlay_requested.connect(self.overlay_run)
         self.runs_pane.resume_requested.connect(self.resume_run)
+        self.runs_pane.export_requested.connect(self.tools.export_model)
         self.queue_pane.add_requested.connect(self.queue_project)
         self.queue_pane.sweep_requested.connect(self.queue_sweep)
         self.queue_pane.run_requested.connect(self.coordinator.run_queue)
@@ -212,10 +212,7 @@ class MainWindow(QMainWindow):
         where = f" — {self.project.path}" if self.project.path else ""
         self.setWindowTitle(f"{name}[*]{where} — Fine-Tuning Studio")
         self.setWindowModified(self.project.dirty)
-        cfg = self.project.config
-        runs_dir = resolve_path(cfg, cfg.run.runs_dir).resolve()
-        if self.runs_pane.runs_dir != runs_dir:
-            self.runs_pane.set_runs_dir(runs_dir)
+        self.runs_pane.set_runs_dir(self.project.runs_dir(), self.project.config.run.project)
         self.queue_state.set_path(self._queue_path())  # not while the queue runs
         self.run_status.refresh(force=True)
 
@@ -258,7 +255,7 @@ class MainWindow(QMainWindow):
             return
         if not self.host.running:
             self._attempt("Cannot start training",
-                          lambda: self.coordinator.train(self.project.config))
+                          lambda: self.coordinator.train(self.project.run_config()))
 
     def resume_run(self, run_dir: str) -> None:
         self.coordinator.resume(run_dir)
@@ -273,7 +270,7 @@ class MainWindow(QMainWindow):
         checkpoint and a verdict, then Continue resumes the same run."""
         if not self.host.running:
             self._attempt("Cannot start the trial", lambda: self.coordinator.try_steps(
-                None if resume else self.project.config, steps, resume=resume))
+                None if resume else self.project.run_config(), steps, resume=resume))
 
     def continue_trial(self) -> None:
         """Continue the run the last trial stopped (Continue in the trial's message)."""
@@ -282,19 +279,18 @@ class MainWindow(QMainWindow):
         self.coordinator.continue_trial()
 
     def _queue_path(self) -> Path:
-        cfg = self.project.config
-        return resolve_path(cfg, cfg.run.runs_dir) / "queue.json"
+        return self.project.runs_dir() / "queue.json"
 
     def queue_project(self, overrides=()) -> None:
         source = str(self.project.path or "")
         if self._attempt("Cannot queue the project", lambda: self.coordinator.queue_project(
-                self.project.config, overrides, source)):
+                self.project.run_config(), overrides, source)):
             self.show_dock("queue")
 
     def queue_sweep(self, axes) -> None:
         source = str(self.project.path or "")
         items = self._attempt("Cannot queue the grid", lambda: self.coordinator.queue_sweep(
-            self.project.config, axes, source))
+            self.project.run_config(), axes, source))
         if items:
             self.statusBar().showMessage(f"Queued {len(items)} runs", 4000)
 
@@ -347,6 +343,8 @@ class MainWindow(QMainWindow):
 
     def _on_run_ended(self, state: str) -> None:
         self.runs_pane.set_busy(False)
+        if self.session.run_dir:
+            self.project.note_run(self.session.run_dir)  # moved beside the file on save
         self.runs_pane.refresh()
         if self.session.run_dir:
             self.runs_pane.select(self.session.run_dir)

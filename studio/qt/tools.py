@@ -52,6 +52,24 @@ class WindowTools:
         self.lr_finder.show()
         return self.lr_finder
 
+    def export_model(self, run_dir: str | None = None):
+        """Runs › Export… / File › Export model…: the given run, else the one selected in
+        the Runs pane, else the run just trained, else this project's latest."""
+        from studio.qt.dialogs.export import ExportDialog
+
+        w = self.window
+        infos = w.runs_pane.infos
+        run_dir = (run_dir or w.runs_pane.selected_path() or w.session.run_dir
+                   or (str(infos[0].path) if infos else None))
+        if not run_dir:
+            QMessageBox.information(w, "Export model", "This project has no runs yet: train "
+                                    "first (Train, F5), then export the result.")
+            return None
+        self.export_dialog = ExportDialog(run_dir, w)
+        self.export_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.export_dialog.show()
+        return self.export_dialog
+
     @property
     def lr_finder_running(self) -> bool:
         return self.lr_finder is not None and self.lr_finder.running

@@ -21,6 +21,7 @@ from typing import Protocol
 from studio.config import RunConfig
 from studio.config.validate import validate
 from studio.core.trial import TrialVerdict, verdict
+from studio.runs.lock import ProjectLock
 from studio.state.observable import Observable
 from studio.state.queue import QueueState
 from studio.state.run_history import RunHistory
@@ -70,6 +71,7 @@ class RunCoordinator(Observable):
         self.notice = ""
         self.closing = False               # the window is quitting: no next run starts
         self._trial_from = 0               # the history's first row of the trial
+        self._lock: ProjectLock | None = None  # held while a run of a saved project trains
 
     @property
     def running(self) -> bool:
@@ -102,12 +104,25 @@ class RunCoordinator(Observable):
         return self.resume(outcome.run_dir)
 
     def _launch(self, mode: str, cfg: RunConfig | None, **kwargs) -> bool:
+        """Start a run; a project trains in one process at a time (another window or
+        ``studio train`` on the same project file: a RunError naming it)."""
         if self.launcher.running:
             return False
-        self.launcher.start(cfg, **kwargs)
+        if cfg is not None and cfg.run.project:
+            self._lock = ProjectLock(cfg.run.project, "a Fine-Tuning Studio window").acquire()
+        try:
+            self.launcher.start(cfg, **kwargs)
+        except BaseException:
+            self._unlock()
+            raise
         self._set_mode(mode)
         self.changed("started")
         return True
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # -- stopping --------------------------------------------------------------------------
     def stop(self) -> None:
@@ -160,6 +175,7 @@ class RunCoordinator(Observable):
 
     # -- the run ended (the launcher's thread has finished) ---------------------------------
     def run_ended(self, state: str) -> None:
+        self._unlock()
         mode = self.mode
         self._set_mode("idle")
         final = state if state in FINAL_STATES else "failed"

@@ -120,20 +120,48 @@ class Project(Observable):
             return unsaved_runs_dir()
         return (self.path.resolve().parent / rd).resolve()
 
+    def last_run_config(self) -> RunConfig | None:
+        """The settings of this project's latest run (what the next run's name compares
+        with), or None."""
+        from studio.config import load_config
+        from studio.runs.store import list_runs
+
+        for info in list_runs(self.runs_dir(), project=self._config.run.project):
+            try:
+                return load_config(info.path / "config.toml")
+            except ConfigError:
+                continue
+        return None
+
     def run_config(self, previous: RunConfig | None = None) -> RunConfig:
         """Exactly what a run of this project trains: the settings, with the project's
         runs folder and a name that says what the run is and what differs from
-        ``previous`` (this project's last run)."""
+        ``previous`` (default: this project's last run)."""
         from studio.config.naming import named
 
         cfg = dataclasses.replace(self._config, run=dataclasses.replace(
             self._config.run, runs_dir=str(self.runs_dir())))
-        return named(cfg, self.name, previous)
+        return named(cfg, self.name, previous if previous is not None
+                     else self.last_run_config())
 
     def note_run(self, run_dir: str | os.PathLike) -> None:
-        """A run of this project started in ``run_dir`` (kept to move it on first save)."""
+        """A run of this project was made in ``run_dir``: kept to move beside the project
+        file on its first save (moved now if that save came while it trained)."""
+        from studio.core.paths import unsaved_runs_dir
+
+        run = Path(run_dir)
         if self.path is None:
-            self.unsaved_runs.append(Path(run_dir))
+            self.unsaved_runs.append(run)
+        elif run.parent == unsaved_runs_dir():
+            self.unsaved_runs.append(run)
+            self.moved_runs = self._move_unsaved_runs()
+
+    def detach(self, name: str) -> None:
+        """Make this an untitled copy (the shipped demo: its file is never overwritten)."""
+        self.path = None
+        self.name = name
+        self._own_identity()
+        self.dirty = False
 
     def _move_unsaved_runs(self) -> list[Path]:
         """On the first save: move the runs made so far beside the project file (a run

@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -38,15 +39,25 @@ class RunsPane(QWidget):
     open_requested = Signal(str)      # run folder
     overlay_requested = Signal(str)   # run folder
     resume_requested = Signal(str)    # run folder
+    export_requested = Signal(str)    # run folder
 
     def __init__(self, runs_dir: str | Path = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.runs_dir = Path(runs_dir) if runs_dir else None
+        self.project: str | None = None  # the project file whose runs are listed
         self.infos: list[RunInfo] = []
         self.busy = False  # a run is training: Resume waits
 
         self.folder_label = QLabel("")
         self.folder_label.setWordWrap(True)
+        self.all_runs = QCheckBox("Other projects' runs too")
+        self.all_runs.setToolTip("Also list the runs in this folder that other projects (or "
+                                 "`studio train` with a plain config) made")
+        self.all_runs.toggled.connect(lambda _on: self.refresh())
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.folder_label, 1)
+        top.addWidget(self.all_runs)
         self.tree = QTreeWidget()
         self.tree.setColumnCount(len(COLUMNS))
         self.tree.setHeaderLabels(list(COLUMNS))
@@ -72,16 +83,20 @@ class RunsPane(QWidget):
         self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip("Continue this run from its latest checkpoint")
         self.resume_button.clicked.connect(lambda: self._emit(self.resume_requested))
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Export this run's weights as a model folder (Ctrl+E)")
+        self.export_button.clicked.connect(lambda: self._emit(self.export_requested))
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
-        for b in (self.open_button, self.overlay_button, self.resume_button):
+        for b in (self.open_button, self.overlay_button, self.resume_button,
+                  self.export_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(self.refresh_button)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 6)
-        layout.addWidget(self.folder_label)
+        layout.addLayout(top)
         layout.addWidget(self.tree, 1)
         layout.addLayout(buttons)
         # while a run trains its row (step, best loss) is re-read now and then
@@ -101,8 +116,13 @@ class RunsPane(QWidget):
                 self._fill(self.tree.topLevelItem(k), self.infos[k])
         self._update_buttons()
 
-    def set_runs_dir(self, runs_dir: str | Path) -> None:
-        self.runs_dir = Path(runs_dir) if runs_dir else None
+    def set_runs_dir(self, runs_dir: str | Path, project: str | None = None) -> None:
+        """List the runs in ``runs_dir``; with ``project`` (a project file's path, "" for
+        an unsaved project) only that project's, unless "other projects' runs" is ticked."""
+        runs_dir = Path(runs_dir) if runs_dir else None
+        if (runs_dir, project) == (self.runs_dir, self.project):
+            return
+        self.runs_dir, self.project = runs_dir, project
         self.refresh()
 
     def set_busy(self, busy: bool) -> None:
@@ -111,9 +131,11 @@ class RunsPane(QWidget):
 
     def refresh(self) -> None:
         selected = self.selected_path()
-        self.infos = list_runs(self.runs_dir) if self.runs_dir else []
+        own = None if self.all_runs.isChecked() else self.project
+        self.infos = list_runs(self.runs_dir, project=own) if self.runs_dir else []
+        whose = "Runs" if own is None else "This project's runs"
         self.folder_label.setText(
-            f"Runs in {self.runs_dir}" if self.runs_dir else "No runs folder yet")
+            f"{whose} in {self.runs_dir}" if self.runs_dir else "No runs folder yet")
         self.tree.clear()
         for info in self.infos:
             item = QTreeWidgetItem()
@@ -169,6 +191,7 @@ class RunsPane(QWidget):
         self.open_button.setEnabled(info is not None and not self.busy)
         self.overlay_button.setEnabled(info is not None)
         self.resume_button.setEnabled(info is not None and info.resumable and not self.busy)
+        self.export_button.setEnabled(info is not None and info.step > 0)
 
     def _emit(self, signal) -> None:
         path = self.selected_path()
