@@ -68,6 +68,9 @@ class FamilySpec:
     captions' balance report does."""
     defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Changes to the schema's defaults, by section (the schema's defaults suit text)."""
+    epoch_items: Callable[[Any, Any], int] | None = None
+    """(dataset stats, config) -> training items one epoch holds (text: token blocks;
+    images: files; audio: clips), so a new project's step budget fits its data."""
     extra_knobs: tuple[str, ...] = ()
     """Family-specific knobs (dotted paths) of *other* families that this one also reads."""
     detect: Detector | None = None
@@ -184,6 +187,7 @@ register(FamilySpec(
     starter="starter:text", adapter_task_type="CAUSAL_LM", bias_probe=True,
     reference="reference/english.txt", reference_name="shipped general English text",
     detect=_is_transformers_model, fallback_detect=True,
+    epoch_items=lambda stats, cfg: max(stats.documents, stats.tokens // cfg.data.block_size),
 ))
 
 register(FamilySpec(
@@ -196,6 +200,7 @@ register(FamilySpec(
     # diffusion fine-tuning wants a gentler rate and no decay; previews cost more than text
     defaults={"train": {"lr": 1e-4, "weight_decay": 0.0}, "sample": {"every": 100}},
     detect=_is_diffusers_unet,
+    epoch_items=lambda stats, cfg: stats.included,
 ))
 
 register(FamilySpec(
@@ -210,4 +215,5 @@ register(FamilySpec(
     defaults={"train": {"lr": 5e-4, "weight_decay": 0.0},
               "sample": {"every": 100, "prompts": ("music",)}},
     detect=_is_musicgen,
+    epoch_items=lambda stats, cfg: int(stats.duration / cfg.data.clip_seconds),
 ))

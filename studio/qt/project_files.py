@@ -74,6 +74,7 @@ class ProjectFiles(QObject):
         if family is None:
             return None
         project = Project(blank_config(family), name="Untitled")
+        project.auto_budget = True  # its steps follow the data it is given
         self.window.set_project(project)
         return project
 

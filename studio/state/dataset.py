@@ -238,8 +238,17 @@ class DatasetState(Observable):
         self.scanning = False
         self.cancelled = cancelled
         self.error = error
+        if not cancelled and not error:
+            self._tell_data_size()
         self.changed("scan")
         self.changed("split")
+
+    def _tell_data_size(self) -> None:
+        """The project learns how many training items an epoch holds (the Settings pane
+        shows epochs; a new project's step budget follows it)."""
+        count = families.get(self.family).epoch_items
+        if count is not None:
+            self.project.set_data_items(count(self.stats, self.project.config))
 
     @property
     def progress_text(self) -> str:
@@ -414,6 +423,8 @@ class DatasetState(Observable):
     def _on_project(self, what: str) -> None:
         if what == "excluded":
             self._invalidate()
+            if not self.scanning:
+                self._tell_data_size()
             self.changed("included")
             self.changed("split")
         elif what == "config":

@@ -30,6 +30,8 @@ class Project(Observable):
         self.dirty = False
         self.unsaved_runs: list[Path] = []  # runs made before the first save (moved then)
         self.moved_runs: list[Path] = []    # ...and where the last save moved them
+        self.auto_budget = False  # a new project: its step budget follows its data
+        self.data_items: int | None = None  # training items an epoch holds (the scan's)
         self._own_identity()
 
     def _own_identity(self) -> None:
@@ -64,10 +66,28 @@ class Project(Observable):
             if family is not None and config.run.family == old.run.family != family:
                 config = dataclasses.replace(
                     config, run=dataclasses.replace(config.run, family=family))
+        if self.auto_budget:
+            if _budget_fields(config) != _budget_fields(old):
+                self.auto_budget = False  # the user set the budget: it is theirs now
+            elif self.data_items:
+                config = _fit_budget(config, self.data_items)
         if config != self._config:
             self._config = config
             self.dirty = True
             self.changed("config")
+
+    def set_data_items(self, items: int | None) -> None:
+        """The dataset was scanned: an epoch holds ``items`` training items. A new
+        project's step budget, evaluations and early stopping follow it until the user
+        sets them (``studio.config.budget``)."""
+        self.data_items = items
+        if items and self.auto_budget:
+            config = _fit_budget(self._config, items)
+            if config != self._config:
+                self._config = config
+                self.dirty = True
+                self.changed("config")
+        self.changed("data_items")
 
     def replace_section(self, section: str, **values) -> None:
         """Change fields of one section, e.g. ``replace_section("train", lr=1e-4)``."""
@@ -245,6 +265,17 @@ class Project(Observable):
             cfg.data, paths=absolute(cfg.data.paths), exclude=absolute(cfg.data.exclude)))
         return cls(cfg, path=p, name=str(meta.get("name", p.stem)),
                    excluded=tuple(meta.get("excluded", ())))
+
+
+def _budget_fields(cfg: RunConfig) -> tuple:
+    return (cfg.train.max_steps, cfg.train.epochs, cfg.eval.every,
+            cfg.eval.early_stopping_patience)
+
+
+def _fit_budget(cfg: RunConfig, items: int) -> RunConfig:
+    from studio.config import budget
+
+    return budget.apply(cfg, budget.suggest(items, cfg))
 
 
 def _rewrite_project(run_dir: Path, project_file: str, runs_dir: str) -> None:

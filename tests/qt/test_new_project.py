@@ -47,3 +47,18 @@ def test_new_project_asks_the_kind_and_takes_its_defaults(make_window, dialogs):
     assert cfg.train.lr == audio.train.lr and cfg.data.paths == ()
     assert win.settings_pane.project is win.project
     assert "audio" in win.settings_pane.family_label.text()
+
+
+def test_a_new_projects_steps_follow_its_data_and_say_the_epochs(make_window, text_folder,
+                                                                 dialogs, qtbot):
+    win = make_window()
+    win.act_new.trigger()
+    assert win.project.auto_budget
+    win.add_paths([text_folder])
+    qtbot.waitUntil(lambda: bool(win.project.data_items), timeout=WAIT)
+    cfg = win.project.config
+    assert cfg.train.max_steps >= 30 and cfg.eval.early_stopping_patience == 3
+    label = win.settings_pane.budget_label
+    qtbot.waitUntil(lambda: "epoch" in label.text(), timeout=WAIT)
+    assert f"{cfg.train.max_steps} steps ≈" in label.text()
+    assert "set from the size of your data" in label.text()

@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.config import config_from_dict, config_to_dict, families
+from studio.config import budget, config_from_dict, config_to_dict, families
 from studio.config.io import _parse_override_value, _toml_value, plain
 from studio.config.schema import SECTIONS, RunConfig, choices_of
 from studio.config.validate import problems
@@ -424,6 +424,11 @@ class SettingsPane(QWidget):
             self.editors[ed.path] = ed
             self._labels[ed.path] = label
             self._rows[ed.path] = (form, box, f.metadata.get("families"))
+            if ed.path == "train.epochs":  # what the step count means for this data
+                self.budget_label = QLabel(box)
+                self.budget_label.setWordWrap(True)
+                self.budget_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+                form.addRow("", self.budget_label)
         return box
 
     def confirm_remote_code(self) -> bool:
@@ -488,10 +493,20 @@ class SettingsPane(QWidget):
         self.family_label.setText(f"Settings for the <b>{cfg.run.family}</b> family "
                                   f"(bold: changed from its defaults)")
         self._show_family_fields(cfg.run.family)
+        self._show_budget()
+
+    def _show_budget(self) -> None:
+        text = budget.describe(self.project.config, self.project.data_items)
+        if self.project.auto_budget and text:
+            text += " — set from the size of your data (change it and it stays yours)"
+        self.budget_label.setText(text)
+        self.budget_label.setVisible(bool(text))
 
     def _on_project(self, what: str) -> None:
         if what in ("config", "model", "dataset", "saved", "loaded"):
             self.load_from_project()
+        elif what == "data_items":
+            self._show_budget()
 
     # -- form -> project -----------------------------------------------------------------
     def validate_form(self) -> tuple[RunConfig | None, dict[str, str]]:
