@@ -3,6 +3,7 @@ listed per project, moved on first save, and one training process per project.""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import subprocess
 import sys
@@ -81,19 +82,27 @@ def test_a_project_file_names_itself_as_the_runs_project(tmp_path):
     assert "project" not in loaded.to_toml().split("[run]")[1].split("[")[0]
 
 
-def test_two_processes_cannot_train_one_project(tmp_path):
-    project_file = tmp_path / "p.toml"
-    code = ("import sys, time; from studio.runs.lock import ProjectLock; "
-            f"ProjectLock({str(project_file)!r}, 'the other window').acquire(); "
-            "print('held', flush=True); time.sleep(60)")
+@contextlib.contextmanager
+def held_elsewhere(project_file, what: str = "the other window"):
+    """Another process holds ``project_file``'s training lock until the block ends (then
+    it dies without releasing it, as a crashed window would)."""
+    code = ("import time; from studio.runs.lock import ProjectLock; "
+            f"ProjectLock({str(project_file)!r}, {what!r}).acquire(); "
+            "print('held', flush=True); time.sleep(120)")
     other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert other.stdout.readline().strip() == "held"
-        with pytest.raises(RunError, match="already training in the other window"):
-            ProjectLock(project_file, "this window").acquire()
+        yield
     finally:
         other.kill()
         other.wait()
+
+
+def test_two_processes_cannot_train_one_project(tmp_path):
+    project_file = tmp_path / "p.toml"
+    with held_elsewhere(project_file):
+        with pytest.raises(RunError, match="already training in the other window"):
+            ProjectLock(project_file, "this window").acquire()
     time.sleep(0.1)
     assert holder(project_file) is None  # its process died: the lock is stale
     with ProjectLock(project_file, "this window") as lock:

@@ -6,14 +6,13 @@ trains cannot be trained twice. Item 3: Export from the Runs pane."""
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 
 from studio.config import save_config
 from studio.config.schema import RunConfig
 from studio.runs import RunFolder
 from studio.state.project import Project
 from tests.qt.conftest import requires_engine
+from tests.test_project_runs import held_elsewhere
 
 
 def _other_projects_run(runs_dir, other_file) -> None:
@@ -62,16 +61,8 @@ def test_runs_stay_with_their_project(make_window, tiny_run_config, qtbot, tmp_p
     dialog.close()
 
     # another process trains this project: Train says so and starts nothing
-    code = ("import time; from studio.runs.lock import ProjectLock; "
-            f"ProjectLock({str(project_file)!r}, 'the other window').acquire(); "
-            "print('held', flush=True); time.sleep(60)")
-    other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert other.stdout.readline().strip() == "held"
+    with held_elsewhere(project_file):
         win.act_train.trigger()
         assert not win.host.running
         warning = [text for kind, _title, text in dialogs.calls if kind == "warning"][-1]
         assert "already training in the other window" in warning
-    finally:
-        other.kill()
-        other.wait()
