@@ -253,9 +253,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("The learning-rate test is running: stop it or "
                                          "wait for it first", 4000)
             return
-        if not self.host.running:
-            self._attempt("Cannot start training",
-                          lambda: self.coordinator.train(self.project.run_config()))
+        if not self.host.running and self._attempt(
+                "Cannot start training", lambda: self.coordinator.train(self.project.run_config())):
+            self.docks["curves"].raise_()
 
     def resume_run(self, run_dir: str) -> None:
         self.coordinator.resume(run_dir)
@@ -268,9 +268,10 @@ class MainWindow(QMainWindow):
     def try_steps(self, steps: int, resume: str | None = None) -> None:
         """Start (or resume) the run with a stop after ``steps`` steps: samples, a
         checkpoint and a verdict, then Continue resumes the same run."""
-        if not self.host.running:
-            self._attempt("Cannot start the trial", lambda: self.coordinator.try_steps(
-                None if resume else self.project.run_config(), steps, resume=resume))
+        if not self.host.running and self._attempt("Cannot start the trial", lambda: (
+                self.coordinator.try_steps(None if resume else self.project.run_config(), steps,
+                                           resume=resume))):
+            self.docks["curves"].raise_()
 
     def continue_trial(self) -> None:
         """Continue the run the last trial stopped (Continue in the trial's message)."""
@@ -297,7 +298,6 @@ class MainWindow(QMainWindow):
     def _on_coordinator(self, what: str) -> None:
         if what == "started":
             self.ensure_curves()
-            self.docks["curves"].raise_()
             self.runs_pane.set_busy(True)
         elif what == "notice":
             self.statusBar().showMessage(self.coordinator.notice, 6000)
