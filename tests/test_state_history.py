@@ -10,9 +10,11 @@ import pytest
 
 from studio.core import events as ev
 from studio.core.sinks import event_to_dict
+from studio.core.units import clock as fmt_duration
+from studio.core.units import size as fmt_bytes
 from studio.state.gallery import GalleryState, export_samples
 from studio.state.run_history import RunHistory, Series
-from studio.state.session import RunSession, fmt_bytes, fmt_duration
+from studio.state.session import RunSession
 
 
 def step(s: int, loss: float, lr: float = 1e-3, total: int = 100) -> ev.StepLogged:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from studio.config import RunConfig, apply_overrides, save_config
 from studio.config.io import resolve_path
-from studio.core import events
+from studio.core import events, units
 from studio.core.errors import ConfigError
 from studio.runs.store import _atomic_write_text, read_metrics, read_status
 
@@ -203,13 +203,6 @@ def _fmt(v, spec: str, none: str = "-") -> str:
     return format(v, spec)
 
 
-def fmt_time(seconds: float) -> str:
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 def comparison_table(rows: list[dict]) -> str:
     head = (f"{'RUN':<46} {'STATE':<10} {'BEST VAL':>9} {'@STEP':>6} {'REF DRIFT':>10} "
             f"{'TIME':>8} {'PEAK GPU':>9}")
@@ -221,7 +214,7 @@ def comparison_table(rows: list[dict]) -> str:
         mem = _fmt(r["peak_gpu_bytes"] / 2**30 if r["peak_gpu_bytes"] else None, ".2f")
         lines.append(f"{r['run'][:46]:<46} {r['state']:<10} {_fmt(r['best_val_loss'], '.4f'):>9} "
                      f"{_fmt(r['best_step'], 'd'):>6} {_fmt(r['ref_drift'], '+.4f'):>10} "
-                     f"{fmt_time(r['time_s']):>8} "
+                     f"{units.clock(r['time_s'], hours_pad=False):>8} "
                      f"{(mem + ' GB') if mem != '-' else 'n/a':>9}{mark}")
     if best is not None:
         lines.append("* best validation loss; REF DRIFT: change of the forgetting probe's "

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from studio.core import events as ev
+from studio.core import units
 from studio.state.observable import Observable
 
 ACTIVE = ("starting", "running", "pausing", "paused", "stopping")
@@ -25,31 +26,6 @@ class LogLine:
     time: float
     level: str  # "info", "warning", "error"
     text: str
-
-
-def fmt_duration(seconds: float) -> str:
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "--:--"
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
-def fmt_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
-
-
-def fmt_rate(value: float, unit: str) -> str:
-    if not math.isfinite(value):
-        return "--"
-    if value >= 10_000:
-        return f"{value / 1000:,.1f}k {unit}/s"
-    return f"{value:,.0f} {unit}/s" if value >= 100 else f"{value:.1f} {unit}/s"
 
 
 def describe(event: object) -> tuple[str, str] | None:
@@ -224,14 +200,14 @@ class RunSession(Observable):
         return f"step {self.step:,}" if self.step else ""
 
     def throughput_text(self) -> str:
-        return fmt_rate(self.throughput, self.throughput_unit) if self.throughput_unit else ""
+        return units.rate(self.throughput, self.throughput_unit) if self.throughput_unit else ""
 
     def eta_text(self) -> str:
         if self.state in FINAL:
             return ""
-        return f"ETA {fmt_duration(self.eta_s)}" if self.state in ("running", "pausing") else ""
+        return f"ETA {units.clock(self.eta_s)}" if self.state in ("running", "pausing") else ""
 
     def gpu_text(self) -> str:
         if self.device.startswith("cuda") and self.gpu_mem_bytes > 0:
-            return f"GPU mem {fmt_bytes(self.gpu_mem_bytes)}"
+            return f"GPU mem {units.size(self.gpu_mem_bytes)}"
         return ""

@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core import units
 from studio.state.run_history import RunHistory
-from studio.state.session import fmt_rate
 
 # Each timer tick draws ONE of the three plot groups (loss, learning rate, throughput), so
 # an event-loop turn paints one plot rather than all four (measured: all four at once cost
@@ -565,7 +565,7 @@ class CurvesPane(QWidget):
         if "lr" in values and not math.isnan(values["lr"]):
             parts.append(f"lr {values['lr']:.2e}")
         if "throughput" in values and self.history.throughput_unit:
-            parts.append(fmt_rate(values["throughput"], self.history.throughput_unit))
+            parts.append(units.rate(values["throughput"], self.history.throughput_unit))
         return " · ".join(p for p in parts if p)
 
     def _on_mouse_moved(self, args) -> None:

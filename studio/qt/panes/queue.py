@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.config.schema import FREEZE_PRESETS
-from studio.runs.queue import fmt_time
+from studio.core import units
 from studio.state.queue import QueueState
 
 COLUMNS = ["#", "Run", "Values", "State", "Best val", "Ref drift", "Time", "Peak GPU"]
@@ -161,7 +161,7 @@ class QueuePane(QWidget):
                      item["state"],
                      f"{c['best_val_loss']:.4f}" if c.get("best_val_loss") is not None else "",
                      f"{c['ref_drift']:+.4f}" if c.get("ref_drift") is not None else "",
-                     fmt_time(c["time_s"]) if c.get("time_s") else "",
+                     units.clock(c["time_s"], hours_pad=False) if c.get("time_s") else "",
                      f"{mem / 2**30:.2f} GB" if mem else ("n/a" if c else "")]
             for j, text in enumerate(cells):
                 cell = QTableWidgetItem(text)
