@@ -180,3 +180,28 @@ def test_the_layer_tree_and_the_engine_share_the_freeze_formulas():
     assert freeze_tree.run_length is freeze_plan.run_length
     assert loop.run_length is freeze_plan.run_length
     assert freeze_tree.preset_plan is fz.preset_plan is freeze_plan.preset_plan
+
+
+# -- what differs between processes -----------------------------------------------------------
+
+def test_rank_differences_sit_behind_dist(tmp_path):
+    from studio.core.sinks import ListSink
+    from studio.engine.dist import Dist
+    from studio.runs import RunFolder
+
+    folder, sink = RunFolder.create(tmp_path, "r"), ListSink()
+    one, other = Dist(), Dist(rank=1, world=2)
+    assert one.view(folder, sink) == (folder, sink) and one.takes_part
+    rank_folder, rank_sink = other.view(folder, sink)
+    rank_folder.write_status("running", step=3)
+    rank_sink.emit(ev.LogMessage("info", "from rank 1"))
+    assert not rank_folder.status_path.exists() and sink.events == []
+    assert not other.takes_part and Dist(rank=1, world=2, fsdp=True).takes_part
+    with one.output_dir(tmp_path / "samples") as out:
+        assert out == tmp_path / "samples"
+    with other.output_dir(tmp_path / "samples") as out:
+        assert out != tmp_path / "samples" and out.is_dir()
+    model = object()
+    assert one.wrap(model, None) is model and one.agree(2.5) == 2.5
+    with one.grad_sync(model, last=False):
+        pass

@@ -160,7 +160,7 @@ def from_dict(record: Mapping[str, Any]) -> Event | None:
     Records written by older versions, or by hand, may lack fields: a missing field takes
     its default, else an empty value (NaN for a float, None for an optional, 0, "" or an
     empty collection). Only ``step`` is required: a record without one says nothing."""
-    cls = _KINDS.get(record.get("event"))  # type: ignore[arg-type]
+    cls = _KINDS.get(record.get("event")) if isinstance(record, Mapping) else None
     if cls is None:
         return None
     try:

@@ -216,7 +216,8 @@ class _Trainer:
         # exists for parameters that train. ``trained`` is what the training forward runs
         # through (DDP's wrapper when distributed).
         self.optimizer: torch.optim.Optimizer | None = None
-        self.trained, self.trainable = self.loaded, list[torch.nn.Parameter]()
+        self.trained = self.loaded
+        self.trainable: list[torch.nn.Parameter] = []  # what gradient clipping looks at
         self.scaler = torch.amp.GradScaler("cuda") if self.precision.use_scaler else None
 
         # 3. where the run starts: step 0, or the whole program state of its last checkpoint
