@@ -8,11 +8,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSSTAMP := $(VENV)/.sysdeps
 # System libraries: Xvfb for a virtual screen, libpulse0 for QtMultimedia, fonts,
-# and the X/EGL libraries PySide6's wheels link against.
+# the X/EGL libraries PySide6's wheels link against, and a window manager plus xdotool
+# for the tests that press keys in a real window.
 SYSPKGS := xvfb xauth libpulse0 fonts-dejavu-core libegl1 libgl1 libxkbcommon0 \
 	libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 \
 	libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0 \
-	libxcb-image0 libglib2.0-0 libsndfile1
+	libxcb-image0 libglib2.0-0 libsndfile1 openbox xdotool
 
 .PHONY: run test venv sysdeps demo lint screenshots bench gui-bench clean package test-package
 

@@ -35,10 +35,12 @@ def _settle(app, seconds: float = 0.3) -> None:
 def _background_idle() -> bool:
     """No pane task (dataset scan, thumbnails, model summary) is still running."""
     try:
+        from studio.qt import torch_thread
         from studio.qt.widgets import tasks
     except ImportError:
         return True
-    return not getattr(tasks, "_LIVE", ())
+    loading = any(t._jobs for t in torch_thread._THREADS.values())  # the model's layers
+    return not getattr(tasks, "_LIVE", ()) and not loading
 
 
 def main(argv: list[str] | None = None) -> int:
