@@ -58,7 +58,7 @@ def prune_cache(root: str | Path, keep_bytes: int, protect: Iterable[Path]) -> t
             if not key.is_dir():
                 continue
             for folder in key.iterdir():
-                if folder.is_dir():
+                if folder.is_dir() and not folder.name.startswith("."):  # not one being written
                     try:
                         entries.append((folder.stat().st_mtime, _folder_bytes(folder), folder))
                     except OSError:
