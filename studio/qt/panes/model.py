@@ -334,9 +334,10 @@ class ModelPane(QWidget):
         elif s.image:  # a diffusion UNet: its resolutions and the images it makes
             im = s.image
             chans = ", ".join(str(c) for c in im["block_out_channels"])
+            per = im["layers_per_block"]
             f["shape"].setText(f"UNet: {len(im['block_out_channels'])} resolutions "
-                               f"({chans} channels) · {im['layers_per_block']} layers per "
-                               f"block · attention at {im['attention']}")
+                               f"({chans} channels) · {per} layer{'s' * (per != 1)} per "
+                               f"block · attention in {im['attention']} of them")
             size = im["sample_size"]
             f["context"].setText(f"{size}×{size} px images, {im['in_channels']} channels"
                                  if size else "?")
