@@ -518,8 +518,9 @@ class _Trainer:
         self.sink.emit(ev.LogMessage(level, text))
 
     def serve_requests(self) -> None:
-        if self.control.take_sample_request():
-            self.do_sample(self.progress.step, fresh=True)
+        asked = self.control.take_sample_request()
+        if asked:
+            self.do_sample(self.progress.step, fresh=asked == "fresh")
         if self.control.take_save_request():
             self.save("manual")
 
