@@ -132,6 +132,14 @@ def test_pause_allows_sampling_and_saving_then_resumes(tiny_run_config):
     assert result["r"].state == "completed"
     samples = [e.step for e in sink.of(ev.SampleReady)]
     assert 2 in samples  # sampled while paused, at the paused step
+    # "Sample now" takes new seeds (the fixed ones would repeat the step-0 samples of a
+    # paused run exactly) and says so; the step's fixed-seed samples are not replaced
+    (now,) = [e for e in sink.of(ev.SampleReady) if e.step == 2]
+    fixed = [e for e in sink.of(ev.SampleReady) if e.step == 0][0].samples
+    assert all(s.meta.get("fresh") == 1 for s in now.samples)
+    assert [s.meta["number"] for s in now.samples] == [s.index for s in fixed]
+    assert {s.seed for s in now.samples}.isdisjoint({s.seed for s in fixed})
+    assert {s.index for s in now.samples}.isdisjoint({s.index for s in fixed})
     assert sink.of(ev.CheckpointSaved)[0].reason == "manual"
     assert sink.of(ev.CheckpointSaved)[0].step == 2
     assert len(sink.of(ev.RunPaused)) == 1 and len(sink.of(ev.RunResumed)) == 1

@@ -29,6 +29,7 @@ class RunControl:
         self._resume.set()  # not paused
         self._save_now = threading.Event()
         self._sample_now = threading.Event()
+        self._sample_fresh = True
         self._stop_after: int | None = None   # the quick trial: steps to train, then stop
         self._first_step = 0                  # where this run started (or resumed)
 
@@ -46,7 +47,11 @@ class RunControl:
     def request_save(self) -> None:
         self._save_now.set()
 
-    def request_sample(self) -> None:
+    def request_sample(self, fresh: bool = True) -> None:
+        """Samples now. ``fresh`` (the user's Sample now): new seeds, since the fixed
+        ones repeat themselves on unchanged weights; the trial's last look uses the fixed
+        seeds, to compare with step 0."""
+        self._sample_fresh = fresh
         self._sample_now.set()
 
     def request_fit(self, action: str) -> None:
@@ -81,7 +86,7 @@ class RunControl:
                 event.step - self._first_step >= self._stop_after:
             self._stop_after = None
             # served this very step (after evaluation / sampling), then the loop stops
-            self.request_sample()
+            self.request_sample(fresh=False)
             self.request_stop()
 
     # -- queries (the loop) ----------------------------------------------------
@@ -113,8 +118,9 @@ class RunControl:
             return True
         return False
 
-    def take_sample_request(self) -> bool:
+    def take_sample_request(self) -> str:
+        """"" (none asked), "fresh" (new seeds) or "fixed" (the run's own seeds)."""
         if self._sample_now.is_set():
             self._sample_now.clear()
-            return True
-        return False
+            return "fresh" if self._sample_fresh else "fixed"
+        return ""

@@ -41,6 +41,7 @@ from studio.runs.queue import absolute
 from studio.runs.store import RunFolder
 
 _ACTIVE = {"runs": 0}
+FRESH_SEEDS = 1000  # "Sample now" k uses seeds (and sample numbers) shifted by k x this
 
 
 def active_runs() -> int:
@@ -182,6 +183,7 @@ class _Trainer:
         self.early = pol.EarlyStopping(cfg.eval.early_stopping_patience)
         self.stop_message = ""         # why the run stopped, when it was not the user
         self.last_ckpt_step = -1       # the step whose state is on disk
+        self.fresh_samples = 0         # "Sample now" requests served (each: new seeds)
         self.last_eval_step = self.last_sample_step = -1  # interval ones, for the final pair
         self.eval_bs = 0               # 0: the training micro-batch (an eval OOM halves it)
         self.t_start, self.paused_s = time.perf_counter(), 0.0  # this session's clock
@@ -464,11 +466,23 @@ class _Trainer:
                      "warning")
         return self.early.why_stop(p, overfitting=overfit is not None)
 
-    def do_sample(self, step: int) -> None:
+    def do_sample(self, step: int, fresh: bool = False) -> None:
+        """Samples from the fixed prompts and seeds (so steps compare). ``fresh`` (Sample
+        now): new seeds, as extra samples marked "fresh", in a folder of their own; a
+        paused run's weights do not change, so the fixed seeds would repeat themselves."""
         if not self.dist.takes_part:
             return
-        with self.dist.output_dir(self.folder.sample_dir(step)) as out_dir:
-            samples = self.family.sample(self.loaded, self.cfg.sample, step, out_dir)
+        scfg, out, shift = self.cfg.sample, self.folder.sample_dir(step), 0
+        if fresh:
+            self.fresh_samples += 1
+            shift = FRESH_SEEDS * self.fresh_samples
+            scfg = dataclasses.replace(scfg, seed=scfg.seed + shift)
+            out = out / f"fresh_{self.fresh_samples}"
+        with self.dist.output_dir(out) as out_dir:
+            samples = self.family.sample(self.loaded, scfg, step, out_dir)
+        if fresh:
+            samples = [dataclasses.replace(s, index=s.index + shift, meta={
+                **s.meta, "fresh": self.fresh_samples, "number": s.index}) for s in samples]
         self.sink.emit(ev.SampleReady(step=step, samples=tuple(samples)))
 
     def save(self, reason: str) -> None:
@@ -504,8 +518,9 @@ class _Trainer:
         self.sink.emit(ev.LogMessage(level, text))
 
     def serve_requests(self) -> None:
-        if self.control.take_sample_request():
-            self.do_sample(self.progress.step)
+        asked = self.control.take_sample_request()
+        if asked:
+            self.do_sample(self.progress.step, fresh=asked == "fresh")
         if self.control.take_save_request():
             self.save("manual")
 

@@ -168,3 +168,16 @@ def test_audio_card_has_a_spectrogram_and_opens_a_player(pane, tmp_path, qtbot):
     assert len(dialogs) == 1 and "drum loop" in dialogs[0].windowTitle()
     assert dialogs[0].view.path == str(path.resolve())
     dialogs[0].close()
+
+
+def test_sample_now_rows_are_marked_and_kept_beside_the_fixed_seeds(pane):
+    g = pane.gallery
+    g.feed(ev.SampleReady(4, texts(4)))
+    fresh = tuple(ev.Sample("text", 4, 1000 + i, prompt="Shall I", text=" anew", seed=1007 + i,
+                            meta={"fresh": 1, "number": i}) for i in range(2))
+    g.feed(ev.SampleReady(4, fresh))
+    cards = pane.current_column.cards
+    assert [c.sample.index for c in cards] == [0, 1, 1000, 1001]  # added, nothing replaced
+    assert cards[2].check.text() == "#1 · sampled now (1)" and cards[2].check.font().italic()
+    assert "new seeds" in cards[2].check.toolTip()
+    assert cards[0].check.text() == "#1"

@@ -256,9 +256,17 @@ class SampleCard(QFrame):
         super().__init__()
         self.sample = sample
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.check = QCheckBox(f"#{sample.index + 1}")
+        fresh = sample.meta.get("fresh")
+        number = int(sample.meta.get("number", sample.index)) + 1
+        self.check = QCheckBox(f"#{number}" + (f" · sampled now ({fresh})" if fresh else ""))
         self.check.setChecked(selected)
-        self.check.setToolTip("Tick to include in Export selected")
+        self.check.setToolTip("Tick to include in Export selected" + (
+            ". Sample now uses new seeds: the fixed ones would repeat the same samples "
+            "while the weights have not changed (a paused run)" if fresh else ""))
+        if fresh:
+            font = self.check.font()
+            font.setItalic(True)
+            self.check.setFont(font)
         self.check.toggled.connect(lambda on: self.toggled.emit(self.sample, on))
         head = QHBoxLayout()
         head.addWidget(self.check)
