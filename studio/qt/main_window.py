@@ -387,6 +387,9 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.docks.save_layout()
+        if self._unsubscribe_project is not None:  # a late scan result finds no window
+            self._unsubscribe_project()
+            self._unsubscribe_project = None
         self.status_timer.stop()
         if self.curves is not None:
             self.curves.timer.stop()
