@@ -32,6 +32,9 @@ def test_train_runs_sample_export_inspect(tiny_run_config, tiny_text_model, tmp_
     runs_dir = tmp_path / "runs"
     (run,) = list_runs(runs_dir)
     assert run.state == "completed" and run.step == 4
+    # training tokenized into the on-disk token cache (the next run memory-maps it)
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "fine-tuning-studio" / "text-tokens"
+    assert any(p.name == "tokens.bin" for p in cache.rglob("*"))
 
     assert main(["runs", str(runs_dir)]) == 0
     assert "completed" in capsys.readouterr().out

@@ -26,6 +26,7 @@ from studio.core import events as ev
 from studio.core.control import RunControl
 from studio.core.errors import RunError, StudioError
 from studio.core.sinks import EventSink, FanOutSink, event_to_dict
+from studio.data import progress as data_progress
 from studio.engine import build
 from studio.engine import checkpoint as ck
 from studio.engine import dist as dd
@@ -204,7 +205,10 @@ class _Trainer:
                                        trust_remote_code=cfg.model.trust_remote_code)
         model = self.loaded.model
         build.prepare_model(model, t, self.log)
-        self.data = self.family.datasets(self.loaded, cfg, resolve=Path)
+        # preparing a big corpus (tokenizing, encoding audio) reports its progress to the
+        # log and stops when asked
+        with data_progress.reporting(self.log, lambda: self.control.stop_requested):
+            self.data = self.family.datasets(self.loaded, cfg, resolve=Path)
         self.order = DataOrder(self.data, t.seed, dist.rank, dist.world)
         build.log_data(self.data, self.log)
         self.probes = RunProbes(cfg, self.family, self.loaded, self.data, self.log)

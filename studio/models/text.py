@@ -133,8 +133,13 @@ class TextFamily:
             # whole documents are longer than the context on purpose: they get packed
             return tok(text, add_special_tokens=False, verbose=False)["input_ids"]
 
+        # tokens are cached on disk by file content and tokenizer: the next run of a big
+        # corpus memory-maps them instead of tokenizing again
+        from studio.data.tokens import TokenCache, tokenizer_fingerprint
+
         splits = build_text_splits(corpus, encode, tok.eos_token_id, cfg.data.block_size,
-                                   cfg.data.val_fraction, cfg.data.split_seed)
+                                   cfg.data.val_fraction, cfg.data.split_seed,
+                                   cache=TokenCache(tokenizer=tokenizer_fingerprint(tok)))
         return TextData(train=torch.from_numpy(splits.train), val=torch.from_numpy(splits.val),
                         summary=describe(corpus, splits), skipped=list(corpus.skipped))
 
