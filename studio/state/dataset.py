@@ -437,6 +437,8 @@ class DatasetState(Observable):
         """One line for the stats bar."""
         s = self.stats
         if not s.files:
+            if self.project.dataset_paths and not self.scanning:
+                return "No files found in the added folders."
             return "No files yet — add a folder or drop files here."
         kinds = {"text": "text", "image": "image", "audio": "audio", "unsupported": "other"}
         parts = [", ".join(f"{n:,} {kinds.get(k, k)}" for k, n in s.counts.items())]

@@ -89,6 +89,10 @@ CELL = QSize(180, 184)
 PREVIEW_H = 112
 MARGIN = 8
 ERROR_COLOR = QColor("#d64541")
+EMPTY_HINT = "Drop files or folders here, or use Add folder…"
+NOTHING_FOUND = ("No files found in the added folders. The studio reads text (.txt, .md, "
+                 ".jsonl, .csv), images (.png, .jpg, .webp …) and audio (.wav, .flac, .mp3 "
+                 "…): add a folder that holds some, or remove this one under Sources.")
 WARNING_COLOR = QColor("#e69b00")
 
 
@@ -933,9 +937,15 @@ class DatasetPane(QWidget):
         self.view.toggle_requested.connect(self._toggle_selected)
         self.view.dropped.connect(self.add_paths)
         self.view.selectionModel().currentChanged.connect(self._current_changed)
-        self.empty_hint = QLabel("Drop files or folders here, or use Add folder…", self.view)
+        # laid out in the grid's viewport, so it follows every resize (the splitter's
+        # too) and wraps instead of being cut off in a narrow dock
+        self.empty_hint = QLabel(EMPTY_HINT)
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setWordWrap(True)
         self.empty_hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        hint_layout = QVBoxLayout(self.view.viewport())
+        hint_layout.setContentsMargins(16, 16, 16, 16)
+        hint_layout.addWidget(self.empty_hint)
         self.detail = DetailView(self.state, self)
         grid_side = QWidget(self)
         filters = QHBoxLayout()
@@ -1038,7 +1048,16 @@ class DatasetPane(QWidget):
             sub.addAction("Remove from dataset", lambda p=p: self.remove_path(p))
             sub.addAction("Open in file manager",
                           lambda p=p: QDesktopServices.openUrl(QUrl.fromLocalFile(p)))
-        self.empty_hint.setVisible(not n)
+        self._update_empty_hint()
+
+    def _update_empty_hint(self) -> None:
+        """No sources: how to add some; sources that hold nothing readable: say so."""
+        nothing = not self.state.scanning and not self.state.items
+        if self.project.dataset_paths and nothing:
+            self.empty_hint.setText(NOTHING_FOUND)
+        else:
+            self.empty_hint.setText(EMPTY_HINT)
+        self.empty_hint.setVisible(not self.project.dataset_paths or nothing)
 
     # -- scanning -----------------------------------------------------------------------
     def rescan(self, force: bool = False) -> None:
@@ -1064,6 +1083,8 @@ class DatasetPane(QWidget):
             self._refresh_progress()
         if what == "scanned":
             self.scan_finished.emit(self.state.cancelled)
+        if what in ("scan", "reset", "items"):
+            self._update_empty_hint()
         if what in ("items", "included", "item", "reset", "scan"):
             self._refresh_stats()
         if what in ("split", "included", "scan", "reset") or (
@@ -1176,7 +1197,6 @@ class DatasetPane(QWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        self.empty_hint.setGeometry(self.view.viewport().geometry())
         # side by side when there is room, the detail under the grid in a narrow dock
         wide = self.width() >= 760
         want = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
