@@ -139,6 +139,21 @@ def test_audio_shows_a_waveform_and_plays(pane, tmp_path, qtbot):
     assert card.play_button.text() == "Play"
 
 
+def test_play_without_an_output_device_says_it_is_silent(pane, tmp_path, qtbot, monkeypatch):
+    from PySide6.QtMultimedia import QMediaDevices
+
+    monkeypatch.setattr(QMediaDevices, "audioOutputs", staticmethod(lambda: []))
+    path = tmp_path / "tone.wav"
+    import soundfile as sf
+    sf.write(str(path), np.zeros(4000), 8000)
+    pane.gallery.feed(ev.SampleReady(8, (ev.Sample("audio", 8, 0, path=str(path)),)))
+    card = pane.current_column.cards[0]
+    card.play_button.click()
+    assert card.duration_label.text() == "silent: no audio output device"
+    assert "speakers or headphones" in card.duration_label.toolTip()
+    card.play_button.click()
+
+
 def test_unreadable_audio_says_so(pane, tmp_path, qtbot):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio")

@@ -612,6 +612,12 @@ class GalleryPane(QWidget):
         self.stop_audio()
         self._playing_card = card
         card.set_playing(True)
+        from studio.qt.widgets.audio_view import silent_output_reason
+
+        silent = silent_output_reason()
+        if silent:  # QtMultimedia plays into nothing without a word: say it here
+            card.duration_label.setText("silent: no audio output device")
+            card.duration_label.setToolTip(silent)
         self._player.setSource(QUrl.fromLocalFile(str(Path(card.sample.path).resolve())))
         self._player.play()
 
