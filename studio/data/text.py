@@ -933,3 +933,26 @@ def describe(corpus: TextCorpus, splits: TextSplits | None = None) -> str:
                 parts.append("Split by block: validation blocks are held-out passages of the "
                              "same text.")
     return " ".join(parts)
+
+
+def convert_to_utf8(path: str | os.PathLike) -> tuple[str, Path]:
+    """Rewrite a text file in a legacy encoding as UTF-8 (line ends kept as they are).
+    The original bytes stay beside it as a hidden ``.<name>.<encoding>.orig`` (the folder
+    walker skips hidden files), so nothing is lost. Returns (the encoding it was read in,
+    the backup's path); a DataError for a file that is UTF-8 already or that no encoding
+    explains."""
+    p = Path(path)
+    data = p.read_bytes()
+    try:
+        _, legacy = _decode(data)
+    except _Unusable as exc:
+        raise DataError(str(p), str(exc)) from None
+    if not legacy:
+        raise DataError(str(p), "is UTF-8 already", "nothing to convert")
+    backup = p.with_name(f".{p.name}.{legacy}.orig")
+    if not backup.exists():
+        backup.write_bytes(data)
+    tmp = p.with_name(f".{p.name}.utf8.tmp")
+    tmp.write_bytes(data.decode(legacy).encode("utf-8"))
+    os.replace(tmp, p)
+    return legacy, backup

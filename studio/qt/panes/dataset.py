@@ -59,6 +59,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMenu,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -76,6 +77,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.config import families
+from studio.core.errors import StudioError
 from studio.data import scan as scanmod
 from studio.data.scan import ERROR, ScanItem, human_duration, human_size
 from studio.qt.widgets.tasks import Task, run_in_background
@@ -90,6 +92,7 @@ PREVIEW_H = 112
 MARGIN = 8
 ERROR_COLOR = QColor("#d64541")
 EMPTY_HINT = "Drop files or folders here, or use Add folder…"
+LEGACY_NOTE = "not UTF-8: read as"  # the scan's warning on text in a legacy encoding
 NOTHING_FOUND = ("No files found in the added folders. The studio reads text (.txt, .md, "
                  ".jsonl, .csv), images (.png, .jpg, .webp …) and audio (.wav, .flac, .mp3 "
                  "…): add a folder that holds some, or remove this one under Sources.")
@@ -1182,7 +1185,36 @@ class DatasetPane(QWidget):
             menu.addSeparator()
             menu.addAction("Open containing folder", lambda: QDesktopServices.openUrl(
                 QUrl.fromLocalFile(os.path.dirname(paths[0]))))
+        legacy = self.legacy_text(paths)
+        if legacy:
+            menu.addSeparator()
+            menu.addAction(f"Convert {len(legacy)} file{'s' if len(legacy) != 1 else ''} to "
+                           "UTF-8 (the originals are kept)",
+                           lambda: self.convert_to_utf8(legacy))
         menu.exec(self.view.viewport().mapToGlobal(pos))
+
+    def legacy_text(self, paths) -> list[str]:
+        """Those of ``paths`` read in a legacy encoding (their warning says which)."""
+        items = (self.state.item(p) for p in paths)
+        return [it.path for it in items
+                if it is not None and it.problem.startswith(LEGACY_NOTE)]
+
+    def convert_to_utf8(self, paths) -> list[str]:
+        """Rewrite these text files as UTF-8, keeping each original beside it as a hidden
+        ``.<name>.<encoding>.orig``; then scan again. Returns what was said."""
+        from studio.data.text import convert_to_utf8
+
+        said = []
+        for p in paths:
+            try:
+                encoding, backup = convert_to_utf8(p)
+                said.append(f"{os.path.basename(p)}: converted from {encoding} "
+                            f"(original kept as {backup.name})")
+            except (StudioError, OSError) as exc:
+                said.append(f"{os.path.basename(p)}: not converted ({exc})")
+        QMessageBox.information(self, "Convert to UTF-8", "\n".join(said))
+        self.rescan(force=True)
+        return said
 
     def select_path(self, path: str) -> bool:
         """Make ``path`` the current file (shown in the detail view)."""
