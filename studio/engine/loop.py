@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +23,8 @@ from studio.config import RunConfig, families, load_config, save_config
 from studio.config.freeze_plan import run_length
 from studio.core import events as ev
 from studio.core.control import RunControl
-from studio.core.errors import RunError, StudioError
-from studio.core.sinks import EventSink, FanOutSink, event_to_dict
+from studio.core.errors import RunError
+from studio.core.sinks import EventSink, FanOutSink
 from studio.data import progress as data_progress
 from studio.engine import build
 from studio.engine import checkpoint as ck
@@ -36,6 +35,7 @@ from studio.engine.data_order import DataOrder
 from studio.engine.device import gpu_memory_bytes, pick_precision
 from studio.engine.optim import build_optimizer, lr_multiplier
 from studio.engine.probes import RunProbes
+from studio.engine.reporting import FolderSink, Meter, report_failure
 from studio.models import freeze as fz
 from studio.models.base import get_family
 from studio.runs.queue import absolute
@@ -59,19 +59,6 @@ class RunResult:
     best_val_loss: float | None = None
     best_step: int | None = None
     last_val_loss: float | None = None
-
-
-class _FolderSink:
-    """Every event also goes to the run's metrics.jsonl (append + flush per line)."""
-
-    def __init__(self, folder: RunFolder) -> None:
-        self.folder = folder
-
-    def emit(self, event: object) -> None:
-        try:
-            self.folder.append_metric({"t": time.time(), **event_to_dict(event)})
-        except OSError:
-            pass  # a full disk must not kill training; the checkpoint save reports it
 
 
 def run(cfg: RunConfig, sink: EventSink | None = None, control: RunControl | None = None, *,
@@ -104,72 +91,17 @@ def run(cfg: RunConfig, sink: EventSink | None = None, control: RunControl | Non
                                        if d.main else None))
         if d.main:
             save_config(cfg, folder.config_path, comments=False)
-        run_folder, run_sink = d.view(folder, FanOutSink(_FolderSink(folder), sink))
+        run_folder, run_sink = d.view(folder, FanOutSink(FolderSink(folder), sink))
         return _Trainer(cfg, run_folder, run_sink, control, d, progress,
                         resumed=resume is not None).train()
     except BaseException as exc:
-        _report_failure(exc, folder, sink, d, progress.step)
+        report_failure(exc, folder, sink, d, progress.step)
         raise
     finally:
         _ACTIVE["runs"] -= 1
         if folder is not None:
             folder.close()
         dd.shutdown(d)
-
-
-def _report_failure(exc: BaseException, folder: RunFolder | None, sink: EventSink | None,
-                    d: dd.Dist, step: int) -> None:
-    """Mark the run failed and emit RunFailed, saying which process failed (rank 0 writes
-    the run folder, so it reports for every process)."""
-    if not d.main:
-        return
-    if isinstance(exc, KeyboardInterrupt):
-        message = "interrupted"
-    elif isinstance(exc, StudioError):
-        message = str(exc)
-    else:
-        message = f"{type(exc).__name__}: {exc}"
-    if d.enabled and not isinstance(exc, StudioError):
-        message = (f"a training process failed (rank {d.rank} of {d.world}): {message}"
-                   if "Connection" not in message and "peer" not in message else
-                   f"another training process died (seen by rank {d.rank}): {message}")
-    exists = folder is not None and folder.path.exists()
-    if exists:
-        try:
-            folder.write_status("failed", message=message, step=step)
-        except OSError:
-            pass
-    targets = ([_FolderSink(folder)] if exists else []) + ([sink] if sink else [])
-    failed = ev.RunFailed(step=step, message=message, traceback=traceback.format_exc(),
-                          run_dir=str(folder.path) if folder else "")
-    for s in targets:
-        try:
-            s.emit(failed)
-        except Exception:  # noqa: BLE001 - the original error matters more
-            pass
-
-
-class _Meter:
-    """Throughput over one log interval. Pauses and side work (evaluation, sampling,
-    checkpoints) are skipped: they are not training time."""
-
-    def __init__(self) -> None:
-        self.restart(0)
-        self.step_time_ema: float | None = None  # seconds per step, for the ETA
-
-    def restart(self, step: int, now: float | None = None) -> None:
-        self.t0, self.items, self.step0 = now or time.perf_counter(), 0, step
-
-    def skip(self, seconds: float) -> None:
-        self.t0 += seconds
-
-    def read(self, step: int, now: float) -> tuple[float, float]:
-        """(seconds since the interval began, seconds per step smoothed over intervals)."""
-        dt = max(1e-9, now - self.t0)
-        per_step = dt / max(1, step - self.step0)
-        ema = self.step_time_ema
-        self.step_time_ema = per_step if ema is None else 0.8 * ema + 0.2 * per_step
-        return dt, self.step_time_ema
 
 
 class _Trainer:
@@ -188,7 +120,7 @@ class _Trainer:
         self.last_eval_step = self.last_sample_step = -1  # interval ones, for the final pair
         self.eval_bs = 0               # 0: the training micro-batch (an eval OOM halves it)
         self.t_start, self.paused_s = time.perf_counter(), 0.0  # this session's clock
-        self.meter = _Meter()
+        self.meter = Meter()
         folder.write_status("starting", name=cfg.run.name, family=cfg.run.family, step=0,
                             message="loading the model and data")
         folder.start_heartbeat()
