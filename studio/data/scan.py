@@ -597,31 +597,9 @@ def split_preview(documents: int, val_fraction: float, seed: int) -> SplitPrevie
     return SplitPreview(n, len(train), len(val), seed, val_fraction, val_indices=tuple(val))
 
 
-# -- small formatting helpers shared by front ends ----------------------------------------
-
-def human_size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"  # pragma: no cover
-
-
-def human_duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    m, s = divmod(int(round(seconds)), 60)
-    if m < 60:
-        return f"{m}:{s:02d}"
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}"
-
-
 __all__ = [
     "AUDIO_EXTS", "ERROR", "IMAGE_EXTS", "KINDS", "ScanItem", "ScanStep", "SplitPreview",
     "TEXT_EXTS", "WARNING", "audio_envelope", "audio_spectrogram", "estimate_tokens",
-    "file_digest", "human_duration", "human_size", "kind_of", "list_files", "read_caption",
+    "file_digest", "kind_of", "list_files", "read_caption",
     "read_text", "scan", "scan_file", "split_preview", "token_counter_for", "write_caption",
 ]

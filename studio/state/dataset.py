@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from studio.config import families
+from studio.core import units
 from studio.state.observable import Observable
 from studio.state.project import Project
 
@@ -445,11 +446,11 @@ class DatasetState(Observable):
         parts.append(f"{s.included:,} included")
         if s.excluded:
             parts.append(f"{s.excluded:,} excluded")
-        parts.append(_size(s.total_size))
+        parts.append(units.size(s.total_size))
         if s.tokens:
             parts.append(f"{'' if s.tokens_exact else '≈'}{s.tokens:,} tokens")
         if s.duration:
-            parts.append(_duration(s.duration))
+            parts.append(f"{units.duration(s.duration)} of audio")
         if s.errors or s.warnings:
             bits = []
             if s.errors:
@@ -458,21 +459,3 @@ class DatasetState(Observable):
                 bits.append(f"{s.warnings:,} to check")
             parts.append(" and ".join(bits))
         return " · ".join(parts)
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"  # pragma: no cover
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s of audio"
-    m, s = divmod(int(round(seconds)), 60)
-    if m < 60:
-        return f"{m}:{s:02d} of audio"
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d} of audio"

@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.config.schema import FreezeConfig
+from studio.core import units
 from studio.qt.layer_tree.timeline import (
     FROZEN_COLOR,
     MODE_COLORS,
@@ -85,12 +86,6 @@ def _help(name: str) -> str:
         if f.name == name:
             return f.metadata.get("help", "")
     return ""
-
-
-def mib(n: float) -> str:
-    if n >= 1024 * 2**20:
-        return f"{n / 2**30:,.1f} GiB"
-    return f"{n / 2**20:,.1f} MiB" if n < 10 * 2**20 else f"{n / 2**20:,.0f} MiB"
 
 
 class _NoWheelUnlessFocused(QObject):
@@ -783,7 +778,7 @@ class LayerTreePane(QWidget):
         late = st.never_starts(run)
         self.estimate_label.setText(
             f"Trainable {'≈ ' if approx else ''}{trainable:,} of {total:,} parameters "
-            f"({share:.1%}) · est. training memory ≈ {mib(est.total)}")
+            f"({share:.1%}) · est. training memory ≈ {units.memory(est.total)}")
         notes = []
         if staged:
             notes.append("once every group has started")
@@ -794,8 +789,8 @@ class LayerTreePane(QWidget):
         if approx:
             notes.append("LoRA adapters counted from the layer sizes (≈)")
         self.estimate_detail.setText(
-            f"weights {mib(est.weights)}, gradients {mib(est.gradients)}, optimizer "
-            f"{mib(est.optimizer)}, activations {mib(est.activations)} — batch "
+            f"weights {units.memory(est.weights)}, gradients {units.memory(est.gradients)}, optimizer "
+            f"{units.memory(est.optimizer)}, activations {units.memory(est.activations)} — batch "
             f"{t.batch_size} × {per_example}, "
             f"{OPTIMIZER_TITLES.get(t.optimizer, t.optimizer)}"
             + "".join(f"; {n}" for n in notes))

@@ -77,9 +77,10 @@ from PySide6.QtWidgets import (
 )
 
 from studio.config import families
+from studio.core import units
 from studio.core.errors import StudioError
 from studio.data import scan as scanmod
-from studio.data.scan import ERROR, ScanItem, human_duration, human_size
+from studio.data.scan import ERROR, ScanItem
 from studio.qt.widgets.tasks import Task, run_in_background
 from studio.state.dataset import DatasetState
 from studio.state.project import Project
@@ -109,22 +110,22 @@ def _meta(item: ScanItem, long: bool = False) -> str:
     if long:
         bits = [_meta(item)]
         if item.kind in ("text", "audio", "image") and item.usable:
-            bits.append(human_size(item.size))
+            bits.append(units.size(item.size))
         if item.kind == "text" and item.chars:
             bits.append(f"{item.chars:,} characters")
         if item.kind == "image" and item.mode:
             bits.append(item.mode)
         return " · ".join(bits)
     if item.kind == "image" and item.width:
-        return f"{item.width}×{item.height} · {human_size(item.size)}"
+        return f"{item.width}×{item.height} · {units.size(item.size)}"
     if item.kind == "audio" and item.sample_rate:
         ch = {1: "mono", 2: "stereo"}.get(item.channels, f"{item.channels} ch")
-        return f"{human_duration(item.duration)} · {item.sample_rate / 1000:g} kHz {ch}"
+        return f"{units.duration(item.duration)} · {item.sample_rate / 1000:g} kHz {ch}"
     if item.kind == "text" and item.usable:
         approx = "" if item.tokens_exact else "≈"
         docs = f" · {item.documents:,} records" if item.documents > 1 else ""
         return f"{approx}{item.tokens:,} tokens{docs}"
-    return human_size(item.size)
+    return units.size(item.size)
 
 
 # -- thumbnails, decoded off the GUI thread ---------------------------------------------------
@@ -461,7 +462,7 @@ class DatasetDelegate(QStyledItemDelegate):
         painter.setFont(font)
         painter.drawText(QRectF(r).adjusted(4, 0, -6, -3),
                          Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom,
-                         human_duration(it.duration))
+                         units.duration(it.duration))
 
     def _paint_snippet(self, painter: QPainter, r: QRect, it: ScanItem, pal: QPalette) -> None:
         font = painter.font()

@@ -35,28 +35,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core import units
 from studio.state.model_source import ModelSource, is_local_folder, shown_source
 from studio.state.project import Project
 
 ERROR_CSS = "color: #d64541;"
-
-
-def _count(n: int | None) -> str:
-    if n is None:
-        return "?"
-    if n >= 1e9:
-        return f"{n / 1e9:.2f} B ({n:,})"
-    if n >= 1e6:
-        return f"{n / 1e6:.2f} M ({n:,})"
-    return f"{n:,}"
-
-
-def _bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"  # pragma: no cover
 
 
 # -- the pane -----------------------------------------------------------------------------------
@@ -246,8 +229,8 @@ class ModelPane(QWidget):
             self.progress.setRange(0, int(p["bytes_total"] // scale))
             self.progress.setValue(int(p["bytes"] // scale))
             files = (f" · {p['files']} of {p['files_total']} files" if p["files_total"] else "")
-            self.progress_label.setText(f"Downloading {repo}: {_bytes(p['bytes'])} of "
-                                        f"{_bytes(p['bytes_total'])}{files}")
+            self.progress_label.setText(f"Downloading {repo}: {units.size(p['bytes'])} of "
+                                        f"{units.size(p['bytes_total'])}{files}")
         else:
             self.progress.setRange(0, 0)
             self.progress_label.setText(f"Looking up {repo}…" if not p.get("files_total")
@@ -306,7 +289,7 @@ class ModelPane(QWidget):
                 self.inspected.emit(None)
             return
         self.layer_tree.set_groups(result.groups, result.info)
-        self.fields["parameters"].setText(_count(result.parameters))
+        self.fields["parameters"].setText(units.count(result.parameters))
         self.inspected.emit(result)
 
     def _show_summary(self, s) -> None:
@@ -348,10 +331,10 @@ class ModelPane(QWidget):
         f["vocab"].setText(f"{s.vocab:,} {words}" + ("" if s.tokenizer else
                                                     " (no tokenizer files!)") if s.vocab else
                            "none (no text input)" if s.image else "?")
-        f["parameters"].setText(_count(s.parameters) if s.parameters is not None else
+        f["parameters"].setText(units.count(s.parameters) if s.parameters is not None else
                                 "counted when loaded…")
         w = ", ".join(s.weight_files[:3]) + (" …" if len(s.weight_files) > 3 else "")
-        f["weights"].setText(f"{w or 'none'} · {_bytes(s.weight_bytes)}"
+        f["weights"].setText(f"{w or 'none'} · {units.size(s.weight_bytes)}"
                              + (f" · {s.dtype}" if s.dtype else "")
                              + ("".join(f"\n{n}" for n in s.notes)))
 
