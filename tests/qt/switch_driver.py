@@ -49,7 +49,7 @@ def step(done: int = 0) -> None:
         return
     if MODE == "layout":
         win.docks["model"].raise_()
-        win.save_layout()
+        win.docks.save_layout()
         print("layout saved", flush=True)
         QApplication.instance().exit(0)
         return
@@ -63,11 +63,11 @@ def step(done: int = 0) -> None:
         return
     time.sleep(0.05)  # well inside from_pretrained
     if MODE == "new":
-        win.new_project()
+        win.files.new()
     elif MODE == "keys":
         QTest.keyClick(win, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     else:
-        win.open_project(PROJECT, ask=False)
+        win.files.open(PROJECT, ask=False)
     QTimer.singleShot(0, lambda: step(done + 1))
 
 
@@ -76,6 +76,13 @@ def main() -> int:
     from studio.qt.app import make_app
 
     make_app()
+    # New project asks what it fine-tunes (and whether to save changes): answered here as
+    # a user would, "Text" and "Discard", so the dialogs never wait for a hand
+    from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+    QInputDialog.getItem = staticmethod(lambda parent, title, label, items, *a, **k:
+                                        (items[0], True))
+    QMessageBox.question = staticmethod(lambda *a, **k: QMessageBox.StandardButton.Discard)
     QTimer.singleShot(0, step)
     return studio_main([PROJECT] if PROJECT else [])
 

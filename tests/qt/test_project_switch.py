@@ -99,7 +99,9 @@ def test_ctrl_n_in_a_real_window_while_the_model_loads(tmp_path):
             xdo("windowactivate", "--sync", window)
             xdo("windowfocus", "--sync", window)
             xdo("keydown", "ctrl", "key", "n", "keyup", "ctrl")
-            time.sleep(0.7)
+            time.sleep(0.5)
+            xdo("key", "Return")  # New project asks what it fine-tunes: the first, Text
+            time.sleep(0.4)
         time.sleep(2)
         if app.poll() is None:
             assert xdo("getwindowname", window).startswith("Untitled")  # the keys arrived
