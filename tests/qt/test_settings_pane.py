@@ -202,3 +202,32 @@ def test_trust_remote_code_asks_first_and_holds_for_that_model_only(pane, monkey
     # another model: the trust does not carry over
     pane.project.set_model_source("starter:text")
     assert not pane.project.config.model.trust_remote_code
+
+
+def _wheel(widget, up: bool = True) -> None:
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+
+    pos = QPointF(widget.width() / 2, widget.height() / 2)
+    event = QWheelEvent(pos, widget.mapToGlobal(pos), QPoint(), QPoint(0, 120 if up else -120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+
+
+def test_wheel_over_unfocused_fields_changes_nothing(qtbot, pane):
+    """Scrolling the form with the mouse wheel used to change the numbers it passed over."""
+    project = pane.project
+    spin = pane.editors["train.batch_size"].editor
+    combo = pane.editors["train.optimizer"].editor
+    before = project.config
+    for w in (spin, combo):
+        _wheel(w)
+        _wheel(w, up=False)
+    assert project.config == before
+    assert spin.value() == before.train.batch_size
+    assert combo.currentData() == before.train.optimizer
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus, timeout=2000)
+    _wheel(spin)  # clicked into: the wheel is the user's intent
+    assert spin.value() == before.train.batch_size + 1
