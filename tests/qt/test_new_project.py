@@ -46,7 +46,7 @@ def test_new_project_asks_the_kind_and_takes_its_defaults(make_window, dialogs):
     assert cfg.sample.prompts == audio.sample.prompts != ("The",)  # not the text prompt
     assert cfg.train.lr == audio.train.lr and cfg.data.paths == ()
     assert win.settings_pane.project is win.project
-    assert "audio" in win.settings_pane.family_label.text()
+    assert "<b>Audio</b>" in win.settings_pane.family_label.text()
 
 
 def test_a_new_projects_steps_follow_its_data_and_say_the_epochs(make_window, text_folder,

@@ -490,7 +490,7 @@ class SettingsPane(QWidget):
             font: QFont = self._labels[path].font()
             font.setBold(changed)
             self._labels[path].setFont(font)
-        self.family_label.setText(f"Settings for the <b>{cfg.run.family}</b> family "
+        self.family_label.setText(f"Settings for the <b>{families.get(cfg.run.family).title}</b> family "
                                   f"(bold: changed from its defaults)")
         self._show_family_fields(cfg.run.family)
         self._show_budget()
