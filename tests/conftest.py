@@ -59,3 +59,19 @@ def user_data_dir(tmp_path_factory, monkeypatch):
     folder = tmp_path_factory.mktemp("userdata")
     monkeypatch.setenv("STUDIO_DATA_DIR", str(folder))
     return folder
+
+
+# A watchdog below Python: pytest-timeout's thread needs the GIL, so a test deadlocked with
+# the GIL held (a C++ wait under a Qt or torch lock) would hang the whole run silently.
+# faulthandler's watchdog is a C thread: it prints every thread's stack and exits.
+WATCHDOG_S = int(os.environ.get("STUDIO_TEST_WATCHDOG_S", "480"))
+
+
+@pytest.fixture(autouse=True)
+def _watchdog():
+    import faulthandler
+    import sys
+
+    faulthandler.dump_traceback_later(WATCHDOG_S, exit=True, file=sys.__stderr__)
+    yield
+    faulthandler.cancel_dump_traceback_later()
