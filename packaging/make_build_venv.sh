@@ -74,6 +74,7 @@ esac
 # Everything else: the requirements without the torch lines (so pip keeps the torch above).
 grep -v -E '^(torch|torchvision|torchaudio)==' "$ROOT/requirements.txt" > "$VENV/requirements-notorch.txt"
 "${PIP[@]}" install "${PIP_Q[@]}" -r "$VENV/requirements-notorch.txt" "pyinstaller>=6.10"
+"${PIP[@]}" install "${PIP_Q[@]}" --no-deps -r "$ROOT/requirements-nodeps.txt"
 # The studio itself, non-editable, so its metadata (name, version) is bundled.
 "${PIP[@]}" install "${PIP_Q[@]}" --no-deps --no-build-isolation "$ROOT"
 "$PY" "$HERE/torch_check.py" check --variant "$VARIANT" --where "the build venv ($VENV)"
