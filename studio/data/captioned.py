@@ -51,8 +51,8 @@ from studio.data.image import MAX_PIXELS_DEFAULT, collect_images, read_image
 from studio.data.text import encoding_name, legacy_encoding
 
 __all__ = [
-    "CAPTION_EXTENSIONS", "MAX_CAPTION_BYTES", "CaptionEdit", "CaptionEdits",
-    "CaptionedImage", "Fit", "bucket_for", "caption_file_of", "compose_caption",
+    "CAPTION_EXTENSIONS", "MAX_CAPTION_BYTES", "BucketPreview", "CaptionBook", "CaptionEdit",
+    "CaptionEdits", "CaptionedImage", "Fit", "bucket_for", "bucket_step", "buckets_of", "caption_for", "preview_bucket", "caption_file_of", "compose_caption",
     "crop_box", "find_replace", "fit_to_bucket", "folder_caption", "has_trigger",
     "load_captioned", "make_buckets", "missing_summary", "prepend_trigger",
     "read_caption_file", "read_captions", "split_tags", "write_caption",
@@ -164,18 +164,24 @@ def read_captions(images: Iterable[str | Path], *, trigger: str = "") -> list[Ca
     trigger word when one is set, else their folder's name; a caption file that could not
     be used keeps its reason in ``problem``."""
     out = []
-    trigger = trigger.strip()
     for image in images:
-        image = Path(image)
         sidecar = caption_file_of(image)
         text, problem = read_caption_file(sidecar) if sidecar else ("", "")
-        if text:
-            out.append(CaptionedImage(image, text, sidecar.name, problem))  # type: ignore[union-attr]
-        elif trigger:
-            out.append(CaptionedImage(image, trigger, TRIGGER, problem))
-        else:
-            out.append(CaptionedImage(image, folder_caption(image), FOLDER, problem))
+        out.append(caption_for(image, text, sidecar, problem, trigger=trigger))
     return out
+
+
+def caption_for(image: str | Path, text: str, sidecar: str | Path | None, problem: str = "",
+                *, trigger: str = "") -> CaptionedImage:
+    """The ``CaptionedImage`` of a caption already read (the scanner reads them once):
+    ``text`` from ``sidecar``, else the trigger word, else the folder's name."""
+    image = Path(image)
+    trigger = trigger.strip()
+    if text and sidecar:
+        return CaptionedImage(image, text, Path(sidecar).name, problem)
+    if trigger:
+        return CaptionedImage(image, trigger, TRIGGER, problem)
+    return CaptionedImage(image, folder_caption(image), FOLDER, problem)
 
 
 def missing_summary(items: Sequence[CaptionedImage]) -> str:
@@ -323,6 +329,21 @@ def make_buckets(resolution: int, step: int = 64, max_ratio: float = 2.0) -> lis
     return sorted(buckets, key=lambda b: (b[0] / b[1], b[0]))
 
 
+def bucket_step(resolution: int) -> int:
+    """Bucket sides are multiples of this: 64 px from 256 up (SD's VAE divides by 8 and
+    its UNet by 8 more), 16 px below (the tiny starters' small UNets)."""
+    return 64 if resolution >= 256 else 16
+
+
+def buckets_of(resolution: int, bucketing: bool = True) -> list[Bucket]:
+    """The buckets the settings ``data.resolution`` and ``data.bucketing`` give: the engine
+    and the dataset pane's preview both ask here. Bucketing off: one square."""
+    if not bucketing:
+        side = resolution // bucket_step(resolution) * bucket_step(resolution)
+        return [(side, side)]
+    return make_buckets(resolution, step=bucket_step(resolution))
+
+
 def bucket_for(width: int, height: int, buckets: Sequence[Bucket]) -> Bucket:
     """The bucket whose aspect is closest to the image's (in log ratio: 2:1 and 1:2 are as
     far from square); ties go to the larger bucket."""
@@ -378,6 +399,65 @@ def fit_file(path: str | Path, buckets: Sequence[Bucket],
     scale, _ = crop_box(im.size, bucket)
     out, box = fit_to_bucket(im, bucket)
     return Fit(out, bucket, box, scale, im.size)
+
+
+@dataclass(frozen=True)
+class BucketPreview:
+    """What the bucket preview shows for one image: its size the right way up, its bucket,
+    the centred crop box (original pixels), the scale, and a small thumbnail (PNG bytes,
+    the whole image: the box is drawn over it). ``problem`` is the image family's reason
+    when the image cannot be used (everything else is then empty)."""
+
+    path: str
+    size: tuple[int, int] = (0, 0)
+    bucket: Bucket = (0, 0)
+    crop: tuple[int, int, int, int] = (0, 0, 0, 0)
+    scale: float = 1.0
+    thumbnail: bytes = b""
+    problem: str = ""
+
+    @property
+    def cropped_share(self) -> float:
+        w, h = self.crop[2] - self.crop[0], self.crop[3] - self.crop[1]
+        return 1.0 - (w * h) / (self.size[0] * self.size[1]) if self.size[0] else 0.0
+
+    def describe(self) -> str:
+        """"640×384 · 4% cut off left and right · downscaled to 36%"."""
+        if self.problem:
+            return self.problem
+        w, h = self.size
+        left, top, right, bottom = self.crop
+        if right - left < w:
+            cut = f"{self.cropped_share:.0%} cut off left and right"
+        elif bottom - top < h:
+            cut = f"{self.cropped_share:.0%} cut off top and bottom"
+        else:
+            cut = "nothing cut off"
+        if self.cropped_share and cut.startswith("0%"):
+            cut = "under 1% cut off"
+        how = (f"downscaled to {self.scale:.0%}" if self.scale < 0.999 else
+               f"upscaled ×{self.scale:.2g} (a small image: softer)" if self.scale > 1.001
+               else "at full size")
+        return f"{self.bucket[0]}×{self.bucket[1]} · {cut} · {how}"
+
+
+def preview_bucket(path: str | Path, buckets: Sequence[Bucket], thumb: int = 160,
+                   max_pixels: int = MAX_PIXELS_DEFAULT) -> BucketPreview:
+    """One image's ``BucketPreview`` (never raises: a bad image gives its reason)."""
+    import io
+
+    try:
+        im = read_image(path, max_pixels=max_pixels)
+    except DataError as e:
+        why = e.message.removeprefix(f"{e.path}: ")
+        return BucketPreview(str(path), problem=f"{why}; {e.fix}" if e.fix else why)
+    bucket = bucket_for(im.width, im.height, buckets)
+    scale, box = crop_box(im.size, bucket)
+    small = im.copy()
+    small.thumbnail((thumb, thumb))
+    buf = io.BytesIO()
+    small.save(buf, "PNG")
+    return BucketPreview(str(path), im.size, bucket, box, scale, buf.getvalue())
 
 
 # -- writing captions, with undo ------------------------------------------------------------
@@ -500,3 +580,58 @@ class CaptionEdits:
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
         except OSError:
             pass   # the in-memory undo still holds the old bytes
+
+
+class CaptionBook:
+    """The caption editor's model (Qt-free): every image's caption as it is on disk, the
+    previews of bulk changes, and the writes (through ``CaptionEdits``, so each is one
+    undoable step). After a write or an undo the captions are read back from disk."""
+
+    def __init__(self, images: Iterable[str | Path], *, trigger: str = "",
+                 edits: CaptionEdits | None = None) -> None:
+        self.trigger = trigger.strip()
+        self.edits = edits if edits is not None else CaptionEdits()
+        self.items: list[CaptionedImage] = read_captions(images, trigger=self.trigger)
+
+    def item(self, path: str | Path) -> CaptionedImage | None:
+        key = Path(path)
+        return next((it for it in self.items if it.path == key), None)
+
+    def own_captions(self) -> dict[str, str]:
+        """Path -> caption of the images that have their own caption file."""
+        return {str(it.path): it.caption for it in self.items if it.from_file}
+
+    @property
+    def missing(self) -> int:
+        return sum(not it.from_file for it in self.items)
+
+    def preview_replace(self, find: str, replace: str, *, case_sensitive: bool = False,
+                        whole_word: bool = False) -> dict[str, str]:
+        return find_replace(self.own_captions(), find, replace,
+                            case_sensitive=case_sensitive, whole_word=whole_word)
+
+    def preview_prepend(self, trigger: str) -> dict[str, str]:
+        """The captions that gain the trigger word (those without it). Images without a
+        caption are left alone: they train as the trigger word already."""
+        out = {}
+        for path, text in self.own_captions().items():
+            new = prepend_trigger(text, trigger)
+            if new != text:
+                out[path] = new
+        return out
+
+    def apply(self, changes: dict[str, str], label: str) -> list[CaptionEdit]:
+        """Write ``changes`` (path -> caption) as one undo step and read them back."""
+        try:
+            return self.edits.write(dict(changes), label)
+        finally:
+            self.reload()
+
+    def undo(self) -> tuple[list[Path], list[str]]:
+        try:
+            return self.edits.undo()
+        finally:
+            self.reload()
+
+    def reload(self) -> None:
+        self.items = read_captions([it.path for it in self.items], trigger=self.trigger)
