@@ -422,22 +422,21 @@ class BucketPreview:
         return 1.0 - (w * h) / (self.size[0] * self.size[1]) if self.size[0] else 0.0
 
     def describe(self) -> str:
-        """"640×384 · 4% cut off left and right · downscaled to 36%"."""
+        """"640×384 · 4% cut from the sides · downscaled to 36%"."""
         if self.problem:
             return self.problem
         w, h = self.size
         left, top, right, bottom = self.crop
+        share = self.cropped_share
+        amount = f"{share:.0%}" if share >= 0.005 else "under 1%"
         if right - left < w:
-            cut = f"{self.cropped_share:.0%} cut off left and right"
+            cut = f"{amount} cut from the sides"
         elif bottom - top < h:
-            cut = f"{self.cropped_share:.0%} cut off top and bottom"
+            cut = f"{amount} cut from top and bottom"
         else:
-            cut = "nothing cut off"
-        if self.cropped_share and cut.startswith("0%"):
-            cut = "under 1% cut off"
+            cut = "nothing cut"
         how = (f"downscaled to {self.scale:.0%}" if self.scale < 0.999 else
-               f"upscaled ×{self.scale:.2g} (a small image: softer)" if self.scale > 1.001
-               else "at full size")
+               f"upscaled ×{self.scale:.2g}" if self.scale > 1.001 else "full size")
         return f"{self.bucket[0]}×{self.bucket[1]} · {cut} · {how}"
 
 

@@ -147,7 +147,7 @@ def test_bucket_preview_groups_and_draws_the_centre_crop(qtbot, tmp_path, shared
     assert dialog.grid.count() == len(paths)
     by_path = {p.path: p for p in dialog.previews}
     w = by_path[str(wide)]
-    assert w.bucket[0] > w.bucket[1] and "cut off left and right" in w.describe()
+    assert w.bucket[0] > w.bucket[1] and "cut from the sides" in w.describe()
     left, top, right, bottom = w.crop
     assert abs(left - (1200 - right)) <= 1 and (top, bottom) == (0, 600)
     assert by_path[str(tall)].bucket[1] > by_path[str(tall)].bucket[0]

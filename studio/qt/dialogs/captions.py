@@ -7,6 +7,7 @@ undo step per action, the old bytes kept), so Undo puts back exactly what was th
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.data.captioned import CaptionBook, CaptionEdit, CaptionEdits
+from studio.data.captioned import CaptionBook, CaptionEdit, CaptionEdits, missing_summary
 
 ICON = QSize(48, 48)
 _PATH_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -38,6 +39,17 @@ _PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 
 def _short(text: str, n: int = 48) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
+
+
+def _around_change(old: str, new: str, context: int = 14) -> tuple[str, str]:
+    """The part of ``old`` and ``new`` around their first difference, so a preview shows
+    what changes rather than the same long beginning twice."""
+    start = 0
+    while start < min(len(old), len(new)) and old[start] == new[start]:
+        start += 1
+    start = max(0, start - context)
+    lead = "…" if start else ""
+    return _short(lead + old[start:], 36), _short(lead + new[start:], 36)
 
 
 class CaptionEditor(QDialog):
@@ -171,7 +183,8 @@ class CaptionEditor(QDialog):
             if not it.from_file:
                 caption.setToolTip(f"No caption file: trains as '{it.caption}' ({it.source}). "
                                    f"Type a caption to write {it.path.stem}.txt.")
-            source = QTableWidgetItem(it.source if it.from_file else f"none ({it.source})")
+            source = QTableWidgetItem(it.source if it.from_file else
+                                      f"none: trains as '{_short(it.caption, 20)}'")
             source.setFlags(source.flags() & ~Qt.ItemFlag.ItemIsEditable)
             if it.problem:
                 source.setToolTip(it.problem)
@@ -196,12 +209,11 @@ class CaptionEditor(QDialog):
         self._refresh()
 
     def _refresh(self) -> None:
-        n, missing = len(self.book.items), self.book.missing
+        n = len(self.book.items)
         text = f"{n} image{'s' if n != 1 else ''}"
+        missing = missing_summary(self.book.items)
         if missing:
-            used = ("the trigger word" if self.book.trigger else "their folder's name")
-            text += (f" · <b>{missing} without a caption</b> (they train as {used}; type one "
-                     f"in the Caption column to give them their own)")
+            text = f"<b>{html.escape(missing)}</b> (type a caption to give one its own)"
         problems = [it.problem for it in self.book.items if it.problem]
         if problems:
             text += f" · {len(problems)} caption file{'s' if len(problems) != 1 else ''} to check (⚠)"
@@ -233,10 +245,9 @@ class CaptionEditor(QDialog):
             self.replace_preview.setText("No caption changes.")
         else:
             path, new = next(iter(changes.items()))
-            old = self.book.item(path).caption  # type: ignore[union-attr]
+            old, new = _around_change(self.book.item(path).caption, new)  # type: ignore[union-attr]
             self.replace_preview.setText(
-                f"{n} caption{'s' if n != 1 else ''} change, e.g. “{_short(old)}” → "
-                f"“{_short(new)}”")
+                f"{n} caption{'s' if n != 1 else ''} change, e.g. “{old}” → “{new}”")
         self.replace_button.setText(f"Replace in {n}" if n else "Replace")
         self.replace_button.setEnabled(bool(n))
 

@@ -615,6 +615,7 @@ class DetailView(QWidget):
         self.caption_revert.clicked.connect(self._revert_caption)
         self.caption_status = QLabel(self.caption_box)
         self.caption_status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.caption_status.setWordWrap(True)  # a caption file's problem can be long
         cap_buttons = QHBoxLayout()
         cap_buttons.addWidget(self.caption_status, 1)
         cap_buttons.addWidget(self.caption_revert)

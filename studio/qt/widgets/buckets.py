@@ -116,7 +116,7 @@ class BucketPreviewDialog(QDialog):
         self.grid.setResizeMode(QListView.ResizeMode.Adjust)
         self.grid.setMovement(QListView.Movement.Static)
         self.grid.setIconSize(QSize(TILE, TILE))
-        self.grid.setGridSize(QSize(TILE + 40, TILE + 62))
+        self.grid.setGridSize(QSize(TILE + 44, TILE + 66))
         self.grid.setWordWrap(True)
         self.grid.setSpacing(6)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
@@ -146,7 +146,11 @@ class BucketPreviewDialog(QDialog):
         for p in order:
             name = p.path.replace("\\", "/").rsplit("/", 1)[-1]
             item = QListWidgetItem(QIcon(overlay(p)), f"{name}\n{p.describe()}")
-            item.setToolTip(f"{p.path}\n{p.describe()}")
+            tip = f"{p.path}\n{p.describe()}"
+            if p.scale > 1.001 and not p.problem:
+                tip += ("\nSmaller than its bucket: upscaled, so it trains a little soft "
+                        "(a lower data.resolution, or a larger original, avoids that).")
+            item.setToolTip(tip)
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
             if p.problem:
                 item.setForeground(ERROR)
