@@ -213,7 +213,7 @@ class CaptionEditor(QDialog):
         text = f"{n} image{'s' if n != 1 else ''}"
         missing = missing_summary(self.book.items)
         if missing:
-            text = f"<b>{html.escape(missing)}</b> (type a caption to give one its own)"
+            text = f"<b>{html.escape(missing, quote=False)}</b> (type a caption to give one its own)"
         problems = [it.problem for it in self.book.items if it.problem]
         if problems:
             text += f" · {len(problems)} caption file{'s' if len(problems) != 1 else ''} to check (⚠)"

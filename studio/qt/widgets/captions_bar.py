@@ -90,16 +90,16 @@ class CaptionsBar(QWidget):
         parts = [f"{own} of {len(items)} image{'s' if len(items) != 1 else ''} captioned"]
         missing = captioned.missing_summary(items)
         if missing:
-            parts = [f"<span style='color:{WARNING}'>⚠ {html.escape(missing)}</span>"]
+            parts = [f"<span style='color:{WARNING}'>⚠ {html.escape(missing, quote=False)}</span>"]
         bad = [it for it in items if it.problem]
         if bad:
             first = bad[0].problem.split(";")[0]   # what is wrong; the fix is in the editor
             parts.append(f"<span style='color:{WARNING}'>{len(bad)} caption file"
-                         f"{'s' if len(bad) != 1 else ''} to check ({html.escape(first)})"
+                         f"{'s' if len(bad) != 1 else ''} to check ({html.escape(first, quote=False)})"
                          f"</span>")
         trigger = self.project.config.data.trigger_word.strip()
         if trigger:
-            parts.append(f"trigger word '{html.escape(trigger)}'")
+            parts.append(f"trigger word '{html.escape(trigger, quote=False)}'")
         self.label.setText(" · ".join(parts))
 
     # -- the dialogs -----------------------------------------------------------------------
