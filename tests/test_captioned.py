@@ -248,3 +248,21 @@ def test_undo_restores_each_step_and_spares_files_changed_since(tmp_path):
     assert not edits.can_undo
     lines = journal.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 2 and "Find/replace" in lines[0]
+
+
+def test_every_hostile_image_keeps_its_reason_or_gets_its_bucket(tmp_path):
+    from tests.make_hostile_images import UNUSABLE, USABLE, make_hostile_images
+
+    files = make_hostile_images(tmp_path / "hostile")
+    buckets = cap.make_buckets(128, step=16)
+    for name in USABLE:
+        p = cap.preview_bucket(files[name], buckets)
+        assert not p.problem and p.bucket in buckets and p.thumbnail, name
+    for name, words in UNUSABLE.items():
+        p = cap.preview_bucket(files[name], buckets)
+        assert words in p.problem, (name, p.problem)
+        assert not p.problem.startswith(str(files[name]))   # the tile names the file already
+    # a caption next to a hostile image is read as usual
+    files["cmyk_jpg"].with_suffix(".txt").write_text("ink", encoding="utf-8")
+    (item,) = cap.read_captions([files["cmyk_jpg"]])
+    assert item.caption == "ink"
