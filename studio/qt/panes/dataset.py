@@ -804,7 +804,7 @@ class DetailView(QWidget):
         item = self.item
         if item is None or item.kind not in ("image", "audio"):
             return False
-        text = self.caption_edit.toPlainText().strip()
+        text = " ".join(self.caption_edit.toPlainText().split())  # one line, as written
         try:
             path = self.caption_writer(item.path, text)
         except OSError as exc:
