@@ -334,6 +334,36 @@ class MidiInfo:
         changes = ", ".join(f"{ts} at bar {bar}" for bar, ts in self.time_signature_changes)
         return f"{first}, then {changes}"
 
+    def short(self) -> str:
+        """The dataset grid's line under the name: "20 bars · F major · 76 BPM"."""
+        if not self.notes:
+            return ""
+        parts = [f"{self.bars} bars"]
+        if self.key:
+            parts.append(self.key.replace(" major", "").replace(" minor", "m"))
+        parts.append(self.tempo_text.replace(" (default)", ""))
+        return " · ".join(parts)
+
+    def detail_lines(self) -> list[str]:
+        """Tracks (name, instrument, notes, range), time signature and key, one a line."""
+        lines = []
+        for i, t in enumerate(self.tracks):
+            if not t.notes:
+                continue
+            name = f"{t.name}: " if t.name else ""
+            lines.append(f"track {i + 1}: {name}{t.instrument}"
+                         f"{'' if t.is_drum else f' (program {t.program})'}, "
+                         f"{t.notes} notes, {note_name(t.lowest)}-{note_name(t.highest)}")
+        lines.append(f"time signature {self.time_signature_text}")
+        if self.key:
+            source = ("key signature in the file" if self.key_source == "file"
+                      else "estimated from the notes")
+            differs = (self.key_source == "file" and self.key_estimate
+                       and self.key_estimate != self.key)
+            lines.append(f"key {self.key} ({source}"
+                         + (f"; the notes suggest {self.key_estimate})" if differs else ")"))
+        return lines
+
     def summary(self) -> str:
         """One line: "4 tracks · 76 BPM · 4/4 · F major · 20 bars · 491 notes · 1:03"."""
         parts = [f"{len([t for t in self.tracks if t.notes])} tracks", self.tempo_text,
@@ -342,6 +372,14 @@ class MidiInfo:
             parts.append(self.key + (" (est.)" if self.key_source == "estimate" else ""))
         parts += [f"{self.bars} bars", f"{self.notes} notes", format_duration(self.duration)]
         return " · ".join(parts)
+
+
+_NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
+
+
+def note_name(pitch: int) -> str:
+    """MIDI pitch as a name with octave (60 -> "C4")."""
+    return f"{_NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
 def format_duration(seconds: float) -> str:
@@ -530,16 +568,28 @@ def roll_rgb(roll: np.ndarray, height: int, *, note=NOTE_RGB, back=BACK_RGB,
              octave=OCTAVE_RGB) -> np.ndarray:
     """An (height, columns, 3) uint8 picture of a roll cropped to its pitch range, high
     notes at the top, louder notes darker; octave lines at the Cs."""
-    lo, hi = pitch_bounds(roll)
-    crop = roll[lo:hi + 1][::-1]               # row 0 = highest pitch
-    rows = np.minimum((np.arange(height) * crop.shape[0]) // max(1, height), crop.shape[0] - 1)
-    img = crop[rows]                            # (height, columns)
+    return layers_rgb([(roll, note)], height, back=back, octave=octave)
+
+
+def layers_rgb(layers, height: int, *, bounds: tuple[int, int] | None = None,
+               back=BACK_RGB, octave=OCTAVE_RGB) -> np.ndarray:
+    """Several rolls of the same shape, each in its own colour (``[(roll, rgb), ...]``,
+    later ones drawn over earlier ones), as one (height, columns, 3) uint8 picture of the
+    pitch range ``bounds`` (all layers' notes by default), high notes at the top."""
+    if bounds is None:
+        bounds = pitch_bounds(np.maximum.reduce([roll for roll, _ in layers]))
+    lo, hi = bounds
+    span = hi - lo + 1
+    rows = np.minimum((np.arange(height) * span) // max(1, height), span - 1)
     pitch_of_row = hi - rows
-    out = np.empty(img.shape + (3,), np.float32)
+    columns = layers[0][0].shape[1]
+    out = np.empty((height, columns, 3), np.float32)
     out[:] = back
     out[pitch_of_row % 12 == 0] = octave
-    strength = np.where(img > 0, 0.55 + 0.45 * img, 0.0)[..., None]
-    out = out * (1 - strength) + np.asarray(note, np.float32) * strength
+    for roll, colour in layers:
+        img = roll[pitch_of_row]                # (height, columns), row 0 = highest pitch
+        strength = np.where(img > 0, 0.55 + 0.45 * img, 0.0)[..., None]
+        out = out * (1 - strength) + np.asarray(colour, np.float32) * strength
     return out.clip(0, 255).astype(np.uint8)
 
 
@@ -709,7 +759,7 @@ __all__ = [
     "ERROR", "GM_PROGRAMS", "Key", "MIDI_EXTS", "MUSIC_EXTS", "MidiFileError", "MidiInfo",
     "NOTATION_EXTS", "RenderUnavailable", "Rendered", "TrackInfo", "WARNING",
     "count_bars", "default_soundfont", "describe_score", "estimate_key", "format_duration",
-    "inspect_midi", "inspect_with_score", "instrument_name", "key_from_signature", "midi_format", "piano_roll",
-    "pitch_bounds", "pitch_class_histogram", "read_score", "render_problem", "render_wav",
+    "inspect_midi", "inspect_with_score", "instrument_name", "key_from_signature", "midi_format", "note_name", "piano_roll",
+    "layers_rgb", "pitch_bounds", "pitch_class_histogram", "read_score", "render_problem", "render_wav",
     "roll_png", "roll_rgb", "score_from_bytes",
 ]

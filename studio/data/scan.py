@@ -38,6 +38,7 @@ import numpy as np
 
 from studio.data import text as _textdata
 from studio.data.files import WalkCancelled, file_digest, walk
+from studio.data.midi_file import MUSIC_EXTS  # MIDI, MusicXML, ABC
 from studio.data.text import TEXT_EXTENSIONS
 
 TEXT_EXTS = frozenset(TEXT_EXTENSIONS)  # exactly what the text engine reads
@@ -46,7 +47,6 @@ from studio.data.image import MAX_PIXELS_DEFAULT as MAX_IMAGE_PIXELS  # noqa: E4
 
 IMAGE_EXTS = frozenset(IMAGE_EXTENSIONS)
 AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"})
-from studio.data.midi_file import MUSIC_EXTS  # noqa: E402  (MIDI, MusicXML, ABC)
 CAPTION_EXT = ".txt"
 
 KINDS = ("text", "image", "audio", "midi", "unsupported")

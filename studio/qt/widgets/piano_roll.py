@@ -1,0 +1,436 @@
+"""Music (MIDI) in the GUI: a piano roll with a playhead, Play/Stop, "Save MIDI..." and
+drag-out of the ``.mid`` file to another program (a DAW, a file manager).
+
+- :class:`PianoRollView` draws a piece (``studio.data.midi_file.piano_roll``), the primer
+  part of a continuation in another colour, and the playhead; dragging it carries the
+  file's URL.
+- :class:`MidiView` is the roll with its buttons and one-line summaries; the gallery's MIDI
+  cards (:func:`midi_card_body`) and the dataset pane's detail view use it.
+
+Reading the file and drawing the roll run off the GUI thread, and so does rendering to WAV
+(tinysoundfont with the shipped General MIDI SoundFont; no torch, so a light pool thread
+will do); the WAV then plays through QtMultimedia, imported on the first Play. When the
+SoundFont, tinysoundfont or an audio output is missing, the view says which instead of
+failing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+from PySide6.QtCore import QMimeData, QPoint, QRectF, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QDrag, QImage, QPainter, QPalette, QPen
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.data import midi_file
+from studio.qt.widgets.tasks import run_in_background
+
+ROLL_COLUMNS = 600        # time resolution of a card's roll
+ROW_PIXELS = 3            # image rows per semitone (scaled to the widget when drawn)
+PLAYHEAD = QColor("#e5533d")
+# the primer (the given opening) in grey; the generated notes in the palette's highlight
+PRIMER_RGB = (150, 150, 160)
+
+
+@dataclass(frozen=True)
+class LoadedMidi:
+    """What a view needs, computed off the GUI thread."""
+
+    path: str
+    info: midi_file.MidiInfo
+    image: np.ndarray | None      # (rows, columns, 3) uint8, or None without notes
+    seconds: float                # the piece's length (the WAV adds a release tail)
+    primer_fraction: float = 0.0  # where the primer ends, 0..1 of the width (0: none)
+
+
+def load_midi(path: str, primer_bars: int = 0, note_rgb=(70, 130, 220),
+              columns: int = ROLL_COLUMNS) -> LoadedMidi:
+    """Read, describe and draw one music file (runs on a worker thread)."""
+    info, score = midi_file.inspect_with_score(path)
+    if score is None or not info.notes:
+        return LoadedMidi(path, info, None, 0.0)
+    end = int(score.end())
+    primer_end = _primer_end_tick(score, primer_bars)
+    layers = []
+    if primer_end:
+        primer = score.clip(0, primer_end, clip_end=False)
+        rest = score.clip(primer_end, end + 1, clip_end=False)
+        layers = [(midi_file.piano_roll(primer, columns, end=end), PRIMER_RGB),
+                  (midi_file.piano_roll(rest, columns, end=end), note_rgb)]
+    else:
+        layers = [(midi_file.piano_roll(score, columns, end=end), note_rgb)]
+    bounds = midi_file.pitch_bounds(np.maximum.reduce([r for r, _ in layers]))
+    image = midi_file.layers_rgb(layers, (bounds[1] - bounds[0] + 1) * ROW_PIXELS,
+                                 bounds=bounds)
+    return LoadedMidi(path, info, image, info.duration,
+                      primer_fraction=primer_end / end if primer_end and end else 0.0)
+
+
+def _primer_end_tick(score, primer_bars: int) -> int:
+    """The tick where bar ``primer_bars + 1`` starts (0 when there is no primer)."""
+    if primer_bars <= 0:
+        return 0
+    downbeats = np.asarray(score.get_downbeats())
+    if len(downbeats) > primer_bars:
+        return int(downbeats[primer_bars])
+    return 0
+
+
+def render_cached(path: str) -> str:
+    """The file rendered to a WAV in the temp folder (kept while the file is unchanged,
+    so a second Play starts at once); raises RenderUnavailable / MidiFileError."""
+    st = os.stat(path)
+    key = hashlib.blake2b(f"{os.path.abspath(path)}|{st.st_mtime_ns}|{st.st_size}".encode(),
+                          digest_size=10).hexdigest()
+    folder = Path(tempfile.gettempdir()) / "studio-midi-audio"
+    folder.mkdir(parents=True, exist_ok=True)
+    wav = folder / f"{key}.wav"
+    if not wav.is_file():
+        midi_file.render_wav(path, wav)
+    return str(wav)
+
+
+def stats_line(stats: Any) -> str:
+    """meta["stats"] as one line: a string as it is, a mapping as "name value · ..."."""
+    if isinstance(stats, str):
+        return stats
+    if isinstance(stats, Mapping):
+        parts = []
+        for name, value in stats.items():
+            label = str(name).replace("_", " ")
+            if isinstance(value, float):
+                parts.append(f"{label} {value:.3g}")
+            elif isinstance(value, (int, str)):
+                parts.append(f"{label} {value}")
+        return " · ".join(parts)
+    return ""
+
+
+class PianoRollView(QWidget):
+    """A piano roll (high notes at the top), the primer's end, and a playhead. Drag it
+    to drop the ``.mid`` file into another program."""
+
+    def __init__(self, parent: QWidget | None = None, min_height: int = 96) -> None:
+        super().__init__(parent)
+        self.path = ""
+        self.loaded: LoadedMidi | None = None
+        self.message = "loading…"
+        self.playhead: float | None = None   # seconds, None when hidden
+        self._press: QPoint | None = None
+        self.setMinimumSize(QSize(160, min_height))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setToolTip("Drag onto your music program or a folder to copy the MIDI file")
+
+    def set_loaded(self, loaded: LoadedMidi | None, message: str = "") -> None:
+        self.loaded = loaded
+        self.message = message
+        self.update()
+
+    def set_playhead(self, seconds: float | None) -> None:
+        self.playhead = seconds
+        self.update()
+
+    def playhead_x(self) -> float | None:
+        """The playhead's x in widget pixels (None when hidden)."""
+        if self.playhead is None or self.loaded is None or self.loaded.seconds <= 0:
+            return None
+        return min(1.0, self.playhead / self.loaded.seconds) * self.width()
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 - Qt name
+        p = QPainter(self)
+        pal = self.palette()
+        p.fillRect(self.rect(), pal.color(QPalette.ColorRole.Base))
+        loaded = self.loaded
+        if loaded is None or loaded.image is None:
+            p.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+            text = self.message or (loaded.info.problem if loaded else "") or "no notes"
+            p.drawText(self.rect().adjusted(6, 0, -6, 0),
+                       Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
+            return
+        rgb = loaded.image
+        img = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0],
+                     QImage.Format.Format_RGB888)
+        p.drawImage(QRectF(self.rect()), img)
+        if loaded.primer_fraction:
+            x = loaded.primer_fraction * self.width()
+            p.setPen(QPen(pal.color(QPalette.ColorRole.PlaceholderText), 1,
+                          Qt.PenStyle.DashLine))
+            p.drawLine(int(x), 0, int(x), self.height())
+            p.drawText(QRectF(x - 64, 2, 60, 14), Qt.AlignmentFlag.AlignRight, "primer")
+        x = self.playhead_x()
+        if x is not None:
+            p.setPen(QPen(PLAYHEAD, 2))
+            p.drawLine(int(x), 0, int(x), self.height())
+
+    # -- drag-out ---------------------------------------------------------------------
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt name
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._press = event.position().toPoint()
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt name
+        if (self._press is not None and self.path
+                and (event.position().toPoint() - self._press).manhattanLength()
+                >= QApplication.startDragDistance()):
+            self._press = None
+            self.start_drag()
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt name
+        self._press = None
+        super().mouseReleaseEvent(event)
+
+    def mime_data(self) -> QMimeData:
+        """The file as a URL (what DAWs and file managers accept from a drop)."""
+        data = QMimeData()
+        data.setUrls([QUrl.fromLocalFile(str(Path(self.path).resolve()))])
+        return data
+
+    def start_drag(self) -> None:
+        drag = QDrag(self)
+        drag.setMimeData(self.mime_data())
+        pix = self.grab().scaledToWidth(min(160, max(1, self.width())),
+                                        Qt.TransformationMode.SmoothTransformation)
+        drag.setPixmap(pix)
+        drag.exec(Qt.DropAction.CopyAction)
+
+
+_PLAYING: weakref.WeakSet = weakref.WeakSet()  # views playing now (at most one)
+
+
+class MidiView(QWidget):
+    """A music file: piano roll, Play/Stop, Save MIDI..., and what the file holds."""
+
+    loaded = Signal(object)   # the LoadedMidi, when drawn
+
+    def __init__(self, parent: QWidget | None = None, *, save: bool = True,
+                 details: bool = False, roll_height: int = 96) -> None:
+        super().__init__(parent)
+        self.details = details   # list the tracks under the summary (the dataset pane)
+        self.path = ""
+        self.meta: dict = {}
+        self.player = None
+        self.audio_output = None
+        self._load_task = None
+        self._render_task = None
+
+        self.roll = PianoRollView(self, roll_height)
+        self.play_button = QPushButton("▶ Play", self)
+        self.play_button.setCheckable(True)
+        self.play_button.setToolTip("Hear it with the studio's General MIDI SoundFont "
+                                    "(click again to stop)")
+        self.play_button.toggled.connect(lambda on: self.play() if on else self.stop())
+        self.save_button = QPushButton("Save MIDI…", self)
+        self.save_button.setToolTip("Save a copy of the .mid file (or drag the piano roll "
+                                    "onto your music program)")
+        self.save_button.clicked.connect(self.save_dialog)
+        self.save_button.setVisible(save)
+        self.status = QLabel("", self)
+        self.status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.summary = QLabel("", self)
+        self.summary.setWordWrap(True)
+        self.stats = QLabel("", self)
+        self.stats.setWordWrap(True)
+        self.stats.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.stats.hide()
+
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.play_button)
+        row.addWidget(self.save_button)
+        row.addWidget(self.status, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(4)
+        lay.addWidget(self.roll, 1)
+        lay.addLayout(row)
+        lay.addWidget(self.summary)
+        lay.addWidget(self.stats)
+
+    # -- content ----------------------------------------------------------------------
+    def set_path(self, path: str, meta: Mapping | None = None) -> None:
+        self.stop()
+        self.path = str(path)
+        self.meta = dict(meta or {})
+        self.roll.path = self.path
+        self.roll.set_loaded(None, "loading…")
+        self.summary.setText("")
+        self.status.setText("")
+        line = stats_line(self.meta.get("stats"))
+        self.stats.setText(line)
+        self.stats.setVisible(bool(line))
+        if self._load_task is not None:
+            self._load_task.cancel()
+        primer = int(self.meta.get("primer_bars") or 0)
+        colour = self.palette().color(QPalette.ColorRole.Highlight)
+        self._load_task = run_in_background(
+            load_midi, self.path, primer, (colour.red(), colour.green(), colour.blue()),
+            done=self._on_loaded, error=self._on_load_error)
+        self._load_task.setProperty("path", self.path)
+
+    def _on_loaded(self, loaded: LoadedMidi) -> None:
+        if loaded.path != self.path:
+            return
+        info = loaded.info
+        self.roll.set_loaded(loaded, info.problem if loaded.image is None else "")
+        text = info.summary() if info.notes else ""
+        if self.details and info.notes:
+            text += "\n" + "\n".join(info.detail_lines())
+        elif info.programs:
+            text += f"\n{info.programs}"
+        if loaded.primer_fraction:
+            bars = int(self.meta.get("primer_bars") or 0)
+            text += f"\nfirst {bars} bar{'s' if bars != 1 else ''} given (primer, grey)"
+        self.summary.setText(text)
+        self.summary.setToolTip("\n".join(info.detail_lines()) if info.notes else "")
+        self.play_button.setEnabled(bool(info.notes))
+        self.loaded.emit(loaded)
+
+    def _on_load_error(self, exc: BaseException) -> None:
+        self.roll.set_loaded(None, f"cannot read this file: {exc}")
+
+    # -- save -------------------------------------------------------------------------
+    def suggested_name(self) -> str:
+        return Path(self.path).name or "sample.mid"
+
+    def save_to(self, target: str | os.PathLike) -> Path:
+        target = Path(target)
+        if target.suffix.lower() not in midi_file.MIDI_EXTS:
+            target = target.with_suffix(".mid")
+        shutil.copyfile(self.path, target)
+        return target
+
+    def save_dialog(self) -> Path | None:
+        start = str(Path.home() / self.suggested_name())
+        name, _ = QFileDialog.getSaveFileName(self, "Save MIDI file", start,
+                                              "MIDI files (*.mid *.midi)")
+        if not name:
+            return None
+        try:
+            saved = self.save_to(name)
+        except OSError as exc:
+            self.status.setText(f"not saved: {exc.strerror or exc}")
+            return None
+        self.status.setText(f"saved {saved.name}")
+        return saved
+
+    # -- playback ---------------------------------------------------------------------
+    def play(self) -> None:
+        if not self.path:
+            return
+        missing = midi_file.render_problem()
+        if missing:   # say what is missing rather than fail
+            self.status.setText("cannot play: SoundFont or tinysoundfont missing")
+            self.status.setToolTip(missing)
+            self._set_button(False)
+            return
+        for other in list(_PLAYING):
+            if other is not self:
+                other.stop()
+        self._set_button(True)
+        self.status.setText("rendering…")
+        self.status.setToolTip("")
+        if self._render_task is not None:
+            self._render_task.cancel()
+        self._render_task = run_in_background(render_cached, self.path,
+                                              done=self._on_rendered,
+                                              error=self._on_render_error)
+        self._render_task.setProperty("path", self.path)
+
+    def _on_rendered(self, wav: str) -> None:
+        task = self.sender()
+        if (task is not None and task.property("path") != self.path) \
+                or not self.play_button.isChecked():
+            return
+        if not self._ensure_player():
+            return
+        from studio.qt.widgets import audio_view
+
+        silent = audio_view.silent_output_reason()
+        self.status.setText("silent: no audio output device" if silent else "playing")
+        self.status.setToolTip(silent)
+        _PLAYING.add(self)
+        self.player.setSource(QUrl.fromLocalFile(wav))
+        self.player.play()
+        self.roll.set_playhead(0.0)
+
+    def _on_render_error(self, exc: BaseException) -> None:
+        self._set_button(False)
+        self.status.setText(f"cannot play: {exc}")
+        self.status.setToolTip(str(exc))
+
+    def _ensure_player(self) -> bool:
+        if self.player is not None:
+            return True
+        try:
+            from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
+        except ImportError as exc:  # e.g. libpulse missing on Linux
+            self.status.setText(f"playback unavailable ({exc})")
+            self._set_button(False)
+            return False
+        self.player = QMediaPlayer(self)
+        self.audio_output = QAudioOutput(self)
+        self.player.setAudioOutput(self.audio_output)
+        self.player.positionChanged.connect(lambda ms: self.roll.set_playhead(ms / 1000.0))
+        self.player.playbackStateChanged.connect(self._on_state)
+        return True
+
+    def _on_state(self, state) -> None:
+        from PySide6.QtMultimedia import QMediaPlayer
+
+        if state == QMediaPlayer.PlaybackState.StoppedState and self.play_button.isChecked():
+            self.stop()
+
+    def stop(self) -> None:
+        if self._render_task is not None:
+            self._render_task.cancel()
+            self._render_task = None
+        if self.player is not None:
+            self.player.stop()
+        _PLAYING.discard(self)
+        self.roll.set_playhead(None)
+        if self.status.text() in ("playing", "rendering…"):
+            self.status.setText("")
+        self._set_button(False)
+
+    def is_playing(self) -> bool:
+        return self in _PLAYING
+
+    def _set_button(self, on: bool) -> None:
+        self.play_button.blockSignals(True)
+        self.play_button.setChecked(on)
+        self.play_button.setText("■ Stop" if on else "▶ Play")
+        self.play_button.blockSignals(False)
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt name
+        self.stop()
+        super().hideEvent(event)
+
+
+def midi_card_body(sample, parent: QWidget | None = None) -> MidiView:
+    """The gallery's body for a MIDI sample (``Sample.path`` is its ``.mid``; the engine's
+    ``meta["primer_bars"]`` and ``meta["stats"]`` are shown when present)."""
+    view = MidiView(parent, roll_height=110)
+    view.set_path(sample.path, sample.meta)
+    return view
+
+
+__all__ = ["LoadedMidi", "MidiView", "PianoRollView", "load_midi", "midi_card_body",
+           "render_cached", "stats_line"]
