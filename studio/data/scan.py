@@ -59,7 +59,7 @@ MIN_TEXT_CHARS = 16
 
 THUMB_SIZE = 128        # longest side of an image thumbnail, pixels
 ENVELOPE_BINS = 160     # min/max pairs in an audio thumbnail's waveform
-ROLL_THUMB = (160, 64)  # a music file's piano-roll thumbnail, pixels (width, height)
+ROLL_THUMB = (160, 96)  # a music file's piano-roll thumbnail, pixels (width, height)
 SNIPPET_CHARS = 280     # characters of text kept for the grid
 TEXT_SAMPLE_BYTES = 1 << 20  # larger text files are judged by this much of their start
 _AUDIO_BLOCK = 1 << 16  # frames read at a time from audio

@@ -27,7 +27,7 @@ from typing import Any, Mapping
 
 import numpy as np
 from PySide6.QtCore import QMimeData, QPoint, QRectF, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QDrag, QImage, QPainter, QPalette, QPen
+from PySide6.QtGui import QColor, QDrag, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -42,11 +42,12 @@ from PySide6.QtWidgets import (
 from studio.data import midi_file
 from studio.qt.widgets.tasks import run_in_background
 
-ROLL_COLUMNS = 600        # time resolution of a card's roll
-ROW_PIXELS = 3            # image rows per semitone (scaled to the widget when drawn)
 PLAYHEAD = QColor("#e5533d")
-# the primer (the given opening) in grey; the generated notes in the palette's highlight
-PRIMER_RGB = (150, 150, 160)
+# the primer (the given opening) in grey, drums in amber; the generated notes take the
+# palette's highlight colour
+PRIMER_COLOUR = QColor(150, 150, 160)
+DRUM_COLOUR = QColor(214, 140, 40)
+GENERATED, PRIMER, DRUMS = 0, 1, 2   # a note's layer
 
 
 @dataclass(frozen=True)
@@ -55,32 +56,56 @@ class LoadedMidi:
 
     path: str
     info: midi_file.MidiInfo
-    image: np.ndarray | None      # (rows, columns, 3) uint8, or None without notes
-    seconds: float                # the piece's length (the WAV adds a release tail)
-    primer_fraction: float = 0.0  # where the primer ends, 0..1 of the width (0: none)
+    # (n, 5) float32 per note: start and end as fractions of the piece (by ticks), MIDI
+    # pitch, velocity 0..1, layer (GENERATED, PRIMER or DRUMS); None without notes
+    notes: np.ndarray | None
+    bounds: tuple[int, int] = (48, 72)   # lowest and highest pitch drawn
+    seconds: float = 0.0                 # the piece's length (the WAV adds a release tail)
+    primer_fraction: float = 0.0         # where the primer ends, 0..1 of the width (0: none)
+    # seconds -> fraction of the width, sampled at note starts (tempo changes included)
+    time_map: tuple[np.ndarray, np.ndarray] = (np.zeros(1), np.zeros(1))
+
+    def fraction_at(self, seconds: float) -> float:
+        secs, fracs = self.time_map
+        return float(np.interp(seconds, secs, fracs))
 
 
-def load_midi(path: str, primer_bars: int = 0, note_rgb=(70, 130, 220),
-              columns: int = ROLL_COLUMNS) -> LoadedMidi:
-    """Read, describe and draw one music file (runs on a worker thread)."""
+def load_midi(path: str, primer_bars: int = 0) -> LoadedMidi:
+    """Read, describe and lay out one music file (runs on a worker thread)."""
     info, score = midi_file.inspect_with_score(path)
     if score is None or not info.notes:
-        return LoadedMidi(path, info, None, 0.0)
-    end = int(score.end())
+        return LoadedMidi(path, info, None)
+    end = max(1, int(score.end()))
     primer_end = _primer_end_tick(score, primer_bars)
-    layers = []
-    if primer_end:
-        primer = score.clip(0, primer_end, clip_end=False)
-        rest = score.clip(primer_end, end + 1, clip_end=False)
-        layers = [(midi_file.piano_roll(primer, columns, end=end), PRIMER_RGB),
-                  (midi_file.piano_roll(rest, columns, end=end), note_rgb)]
-    else:
-        layers = [(midi_file.piano_roll(score, columns, end=end), note_rgb)]
-    bounds = midi_file.pitch_bounds(np.maximum.reduce([r for r, _ in layers]))
-    image = midi_file.layers_rgb(layers, (bounds[1] - bounds[0] + 1) * ROW_PIXELS,
-                                 bounds=bounds)
-    return LoadedMidi(path, info, image, info.duration,
-                      primer_fraction=primer_end / end if primer_end and end else 0.0)
+    rows, secs, fracs = [], [], []
+    for track, timed in zip(score.tracks, score.to("second").tracks):
+        if not len(track.notes):
+            continue
+        a, b = track.notes.numpy(), timed.notes.numpy()
+        start = a["time"].astype(np.float64)
+        layer = np.full(len(start), DRUMS if track.is_drum else GENERATED, np.float64)
+        if primer_end and not track.is_drum:
+            layer[start < primer_end] = PRIMER
+        rows.append(np.stack([start / end, (start + a["duration"]) / end,
+                              a["pitch"], a["velocity"] / 127.0, layer], axis=1))
+        secs.append(b["time"])
+        fracs.append(start / end)
+    notes = np.concatenate(rows).astype(np.float32)
+    order = np.argsort(np.concatenate(fracs), kind="stable")
+    secs_sorted = np.concatenate(secs)[order].astype(np.float64)
+    fracs_sorted = np.concatenate(fracs)[order]
+    time_map = (np.append(secs_sorted, info.duration), np.append(fracs_sorted, 1.0))
+    pitched = notes[notes[:, 4] != DRUMS][:, 2]
+    roll = np.zeros((128, 1), np.float32)
+    roll[(pitched if pitched.size else notes[:, 2]).astype(np.int64), 0] = 1.0
+    return LoadedMidi(path, info, notes, midi_file.pitch_bounds(roll), info.duration,
+                      primer_end / end if primer_end else 0.0, time_map)
+
+
+def _mix(a: QColor, b: QColor, t: float) -> QColor:
+    return QColor(round(a.red() * (1 - t) + b.red() * t),
+                  round(a.green() * (1 - t) + b.green() * t),
+                  round(a.blue() * (1 - t) + b.blue() * t))
 
 
 def _primer_end_tick(score, primer_bars: int) -> int:
@@ -151,33 +176,80 @@ class PianoRollView(QWidget):
         """The playhead's x in widget pixels (None when hidden)."""
         if self.playhead is None or self.loaded is None or self.loaded.seconds <= 0:
             return None
-        return min(1.0, self.playhead / self.loaded.seconds) * self.width()
+        return self.loaded.fraction_at(self.playhead) * self.width()
 
     def paintEvent(self, _event) -> None:  # noqa: N802 - Qt name
         p = QPainter(self)
         pal = self.palette()
         p.fillRect(self.rect(), pal.color(QPalette.ColorRole.Base))
         loaded = self.loaded
-        if loaded is None or loaded.image is None:
+        if loaded is None or loaded.notes is None:
             p.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
             text = self.message or (loaded.info.problem if loaded else "") or "no notes"
             p.drawText(self.rect().adjusted(6, 0, -6, 0),
                        Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
             return
-        rgb = loaded.image
-        img = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0],
-                     QImage.Format.Format_RGB888)
-        p.drawImage(QRectF(self.rect()), img)
+        lo, hi = loaded.bounds
+        row_h = self.height() / (hi - lo + 1)
+        self._paint_octaves(p, lo, hi, row_h)
+        self._paint_notes(p, loaded, lo, hi, row_h)
         if loaded.primer_fraction:
             x = loaded.primer_fraction * self.width()
             p.setPen(QPen(pal.color(QPalette.ColorRole.PlaceholderText), 1,
                           Qt.PenStyle.DashLine))
             p.drawLine(int(x), 0, int(x), self.height())
-            p.drawText(QRectF(x - 64, 2, 60, 14), Qt.AlignmentFlag.AlignRight, "primer")
+            label = QRectF(x - 50, 1, 47, 15)
+            p.fillRect(label, pal.color(QPalette.ColorRole.Base))
+            p.drawText(label, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                       "primer")
         x = self.playhead_x()
         if x is not None:
             p.setPen(QPen(PLAYHEAD, 2))
             p.drawLine(int(x), 0, int(x), self.height())
+
+    def _paint_octaves(self, p: QPainter, lo: int, hi: int, row_h: float) -> None:
+        """A faint line under each C, labelled where there is room."""
+        pal = self.palette()
+        line = _mix(pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Text), 0.12)
+        font = p.font()
+        font.setPointSizeF(max(6.5, font.pointSizeF() * 0.75))
+        p.setFont(font)
+        for pitch in range(lo, hi + 1):
+            if pitch % 12:
+                continue
+            y = (hi - pitch + 1) * row_h
+            p.setPen(QPen(line, 1))
+            p.drawLine(0, int(y), self.width(), int(y))
+            if row_h * 12 > 28:
+                p.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+                p.drawText(QRectF(2, y - 13, 30, 12), Qt.AlignmentFlag.AlignLeft,
+                           midi_file.note_name(pitch))
+
+    def _paint_notes(self, p: QPainter, loaded: LoadedMidi, lo: int, hi: int,
+                     row_h: float) -> None:
+        """One rectangle a note, a pixel short of the next so repeated notes stay apart;
+        louder notes more opaque."""
+        w = self.width()
+        colours = {GENERATED: self.palette().color(QPalette.ColorRole.Highlight),
+                   PRIMER: PRIMER_COLOUR, DRUMS: DRUM_COLOUR}
+        notes = loaded.notes
+        inside = (notes[:, 2] >= lo) & (notes[:, 2] <= hi)
+        h = max(1.0, row_h - (1.0 if row_h >= 4 else 0.0))
+        p.setPen(Qt.PenStyle.NoPen)
+        for layer, base in colours.items():
+            mine = notes[inside & (notes[:, 4] == layer)]
+            # four loudness levels: a brush each, not one per note
+            level = np.minimum(3, (mine[:, 3] * 4).astype(np.int64))
+            for k in range(4):
+                chosen = mine[level == k]
+                if not len(chosen):
+                    continue
+                colour = QColor(base)
+                colour.setAlphaF(0.55 + 0.15 * k)
+                p.setBrush(colour)
+                p.drawRects([QRectF(x0 * w, (hi - pitch) * row_h,
+                                    max(1.5, (x1 - x0) * w - 1.0), h)
+                             for x0, x1, pitch in chosen[:, :3].tolist()])
 
     # -- drag-out ---------------------------------------------------------------------
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt name
@@ -279,25 +351,24 @@ class MidiView(QWidget):
         if self._load_task is not None:
             self._load_task.cancel()
         primer = int(self.meta.get("primer_bars") or 0)
-        colour = self.palette().color(QPalette.ColorRole.Highlight)
-        self._load_task = run_in_background(
-            load_midi, self.path, primer, (colour.red(), colour.green(), colour.blue()),
-            done=self._on_loaded, error=self._on_load_error)
+        self._load_task = run_in_background(load_midi, self.path, primer,
+                                            done=self._on_loaded, error=self._on_load_error)
         self._load_task.setProperty("path", self.path)
 
     def _on_loaded(self, loaded: LoadedMidi) -> None:
         if loaded.path != self.path:
             return
         info = loaded.info
-        self.roll.set_loaded(loaded, info.problem if loaded.image is None else "")
+        self.roll.set_loaded(loaded, info.problem if loaded.notes is None else "")
         text = info.summary() if info.notes else ""
-        if self.details and info.notes:
+        if self.details and info.notes:   # the dataset pane: every track
             text += "\n" + "\n".join(info.detail_lines())
-        elif info.programs:
-            text += f"\n{info.programs}"
+        extra = [info.programs] if info.programs and not self.details else []
         if loaded.primer_fraction:
             bars = int(self.meta.get("primer_bars") or 0)
-            text += f"\nfirst {bars} bar{'s' if bars != 1 else ''} given (primer, grey)"
+            extra.append(f"first {bars} bar{'s' if bars != 1 else ''} given (grey)")
+        if extra:
+            text += "\n" + " · ".join(extra)
         self.summary.setText(text)
         self.summary.setToolTip("\n".join(info.detail_lines()) if info.notes else "")
         self.play_button.setEnabled(bool(info.notes))
