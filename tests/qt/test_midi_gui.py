@@ -183,3 +183,16 @@ def test_dataset_rows_for_music_files(qtbot, shared_data, tmp_path):
     assert "Tenor: Acoustic Grand Piano" in view.summary.text()
     assert "20 bars" in pane.detail.meta_label.text()
     assert not view.save_button.isVisible() and view.play_button.isEnabled()
+
+
+def test_old_renders_are_pruned(tmp_path):
+    import os
+
+    from studio.qt.widgets.piano_roll import _prune
+
+    for i in range(5):
+        f = tmp_path / f"{i}.wav"
+        f.write_bytes(b"x")
+        os.utime(f, (1000 + i, 1000 + i))
+    _prune(tmp_path, 2)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["3.wav", "4.wav"]

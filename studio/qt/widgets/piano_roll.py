@@ -43,6 +43,7 @@ from studio.data import midi_file
 from studio.qt.widgets.tasks import run_in_background
 
 PLAYHEAD = QColor("#e5533d")
+KEEP_RENDERS = 40          # rendered WAVs kept in the temp folder
 # the primer (the given opening) in grey, drums in amber; the generated notes take the
 # palette's highlight colour
 PRIMER_COLOUR = QColor(150, 150, 160)
@@ -122,14 +123,26 @@ def render_cached(path: str) -> str:
     """The file rendered to a WAV in the temp folder (kept while the file is unchanged,
     so a second Play starts at once); raises RenderUnavailable / MidiFileError."""
     st = os.stat(path)
-    key = hashlib.blake2b(f"{os.path.abspath(path)}|{st.st_mtime_ns}|{st.st_size}".encode(),
-                          digest_size=10).hexdigest()
+    what = f"{os.path.abspath(path)}|{st.st_mtime_ns}|{st.st_size}|{midi_file.default_soundfont()}"
+    key = hashlib.blake2b(what.encode(), digest_size=10).hexdigest()
     folder = Path(tempfile.gettempdir()) / "studio-midi-audio"
     folder.mkdir(parents=True, exist_ok=True)
     wav = folder / f"{key}.wav"
     if not wav.is_file():
+        _prune(folder, KEEP_RENDERS - 1)
         midi_file.render_wav(path, wav)
     return str(wav)
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Delete all but the ``keep`` most recently written renders (a long run's samples
+    would otherwise fill the temp folder, a few MB each)."""
+    try:
+        old = sorted(folder.glob("*.wav"), key=lambda f: f.stat().st_mtime, reverse=True)
+        for f in old[max(0, keep):]:
+            f.unlink(missing_ok=True)
+    except OSError:
+        pass  # another process pruning at the same time: nothing lost
 
 
 def stats_line(stats: Any) -> str:
