@@ -251,6 +251,25 @@ def test_render_wav_is_audible_and_as_long_as_the_notes(tmp_path):
     assert np.all(np.sqrt((quarters ** 2).mean(axis=(1, 2))) > 0.01)
 
 
+@needs_render
+def test_render_plays_the_written_pitch_and_the_drums(tmp_path):
+    def render(name, pitch, program, drum=False):
+        path = write_score(tmp_path / f"{name}.mid",
+                           tracks=((name, program, drum, [(0, 960, pitch, 100)]),))
+        mf.render_wav(path, tmp_path / f"{name}.wav", sample_rate=16000)
+        with wave.open(str(tmp_path / f"{name}.wav")) as w:
+            return np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, 2) \
+                .mean(axis=1) / 32768.0
+
+    for name, pitch, program, hz in (("piano", 69, 0, 440.0), ("bass", 57, 32, 220.0)):
+        part = render(name, pitch, program)[1600:1600 + 8192]
+        spectrum = np.abs(np.fft.rfft(part * np.hanning(len(part))))
+        peak = np.fft.rfftfreq(len(part), 1 / 16000)[spectrum.argmax()]
+        assert peak == pytest.approx(hz, abs=3.0), name
+    snare = render("snare", 38, 0, drum=True)      # channel 10: the drum kit
+    assert float(np.sqrt(np.mean(snare[:8000] ** 2))) > 0.01
+
+
 def test_render_without_a_soundfont_says_what_is_missing(tmp_path, monkeypatch):
     missing = tmp_path / "nowhere" / "gm.sf3"
     monkeypatch.setenv("STUDIO_SOUNDFONT", str(missing))
