@@ -45,7 +45,8 @@ def card_view(qtbot, chorale):
     pane.resize(900, 600)
     qtbot.addWidget(pane)
     pane.show()
-    meta = {"primer_bars": 2, "stats": {"key_share": 0.934, "notes_per_bar": 7.5}}
+    meta = {"primer_bars": 2, "stats": {"in_key": 0.934, "notes_per_bar": 7.5,
+                                        "pc_distance": 0.1234, "groove": 3}}
     pane.gallery.feed(ev.SampleReady(10, (ev.Sample("midi", 10, 0, path=str(chorale),
                                                     seed=3, meta=meta),)))
     view = pane.current_column.cards[0].body
@@ -85,7 +86,8 @@ def test_card_draws_the_roll_with_the_primer_apart_and_the_stats(card_view):
     assert "5 tracks · 76 BPM · 4/4 · F major · 20 bars · 491 notes" in view.summary.text()
     assert "Acoustic Grand Piano · first 2 bars given (grey)" in view.summary.text()
     assert view.stats.isVisible()
-    assert view.stats.text() == "key share 0.934 · notes per bar 7.5"
+    assert view.stats.text() == ("93% in key · 7.5 notes/bar · pitch-class distance 0.12 "
+                                 "· groove 3")
     assert "Soprano" in view.summary.toolTip()
 
 
@@ -196,3 +198,14 @@ def test_old_renders_are_pruned(tmp_path):
         os.utime(f, (1000 + i, 1000 + i))
     _prune(tmp_path, 2)
     assert sorted(f.name for f in tmp_path.iterdir()) == ["3.wav", "4.wav"]
+
+
+def test_a_sample_the_engine_could_not_decode_says_why(qtbot, chorale):
+    from studio.qt.widgets.piano_roll import midi_card_body
+
+    sample = ev.Sample("midi", 0, 0, path=str(chorale), text="0 new notes",
+                       meta={"problem": "MidiTok could not decode the tokens"})
+    view = midi_card_body(sample)
+    qtbot.addWidget(view)
+    assert view.stats.text() == "⚠ MidiTok could not decode the tokens"
+    assert view.stats.toolTip() == "0 new notes"

@@ -145,20 +145,35 @@ def _prune(folder: Path, keep: int) -> None:
         pass  # another process pruning at the same time: nothing lost
 
 
+# How the engine's sample statistics (meta["stats"]) read in a card; others show as
+# "name value".
+_STAT_FORMATS = {
+    "in_key": "{:.0%} in key",
+    "notes_per_bar": "{:.1f} notes/bar",
+    "repeated_bars": "{:.0%} repeated bars",
+    "pc_distance": "pitch-class distance {:.2f}",
+    "notes_per_bar_ratio": "density ×{:.2f} of training",
+}
+
+
 def stats_line(stats: Any) -> str:
-    """meta["stats"] as one line: a string as it is, a mapping as "name value · ..."."""
+    """meta["stats"] as one line: a string as it is, a mapping as "91% in key · ..."."""
     if isinstance(stats, str):
         return stats
-    if isinstance(stats, Mapping):
-        parts = []
-        for name, value in stats.items():
-            label = str(name).replace("_", " ")
-            if isinstance(value, float):
-                parts.append(f"{label} {value:.3g}")
-            elif isinstance(value, (int, str)):
-                parts.append(f"{label} {value}")
-        return " · ".join(parts)
-    return ""
+    if not isinstance(stats, Mapping):
+        return ""
+    parts = []
+    for name, value in stats.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            continue
+        form = _STAT_FORMATS.get(str(name))
+        if form and not isinstance(value, str):
+            parts.append(form.format(value))
+        elif isinstance(value, float):
+            parts.append(f"{str(name).replace('_', ' ')} {value:.3g}")
+        else:
+            parts.append(f"{str(name).replace('_', ' ')} {value}")
+    return " · ".join(parts)
 
 
 class PianoRollView(QWidget):
@@ -359,6 +374,9 @@ class MidiView(QWidget):
         self.summary.setText("")
         self.status.setText("")
         line = stats_line(self.meta.get("stats"))
+        problem = str(self.meta.get("problem") or "")
+        if problem:   # e.g. the model wrote tokens MidiTok could not decode
+            line = (line + "\n" if line else "") + f"⚠ {problem}"
         self.stats.setText(line)
         self.stats.setVisible(bool(line))
         if self._load_task is not None:
@@ -510,9 +528,11 @@ class MidiView(QWidget):
 
 def midi_card_body(sample, parent: QWidget | None = None) -> MidiView:
     """The gallery's body for a MIDI sample (``Sample.path`` is its ``.mid``; the engine's
-    ``meta["primer_bars"]`` and ``meta["stats"]`` are shown when present)."""
+    ``meta["primer_bars"]``, ``meta["stats"]`` and ``meta["problem"]`` are shown when
+    present)."""
     view = MidiView(parent, roll_height=110)
     view.set_path(sample.path, sample.meta)
+    view.stats.setToolTip(sample.text)   # the engine's own words about the sample
     return view
 
 
