@@ -221,6 +221,7 @@ class PianoRollView(QWidget):
         row_h = self.height() / (hi - lo + 1)
         self._paint_octaves(p, lo, hi, row_h)
         self._paint_notes(p, loaded, lo, hi, row_h)
+        self._paint_octaves(p, lo, hi, row_h, labels=True)
         if loaded.primer_fraction:
             x = loaded.primer_fraction * self.width()
             p.setPen(QPen(pal.color(QPalette.ColorRole.PlaceholderText), 1,
@@ -235,22 +236,30 @@ class PianoRollView(QWidget):
             p.setPen(QPen(PLAYHEAD, 2))
             p.drawLine(int(x), 0, int(x), self.height())
 
-    def _paint_octaves(self, p: QPainter, lo: int, hi: int, row_h: float) -> None:
-        """A faint line under each C, labelled where there is room."""
+    def _paint_octaves(self, p: QPainter, lo: int, hi: int, row_h: float,
+                       labels: bool = False) -> None:
+        """A faint line under each C (``labels``: its name, over the notes, where there
+        is room)."""
         pal = self.palette()
-        line = _mix(pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Text), 0.12)
+        base = pal.color(QPalette.ColorRole.Base)
+        line = _mix(base, pal.color(QPalette.ColorRole.Text), 0.12)
         font = p.font()
-        font.setPointSizeF(max(6.5, font.pointSizeF() * 0.75))
+        font.setPointSizeF(max(6.5, self.font().pointSizeF() * 0.75))
         p.setFont(font)
         for pitch in range(lo, hi + 1):
             if pitch % 12:
                 continue
             y = (hi - pitch + 1) * row_h
-            p.setPen(QPen(line, 1))
-            p.drawLine(0, int(y), self.width(), int(y))
-            if row_h * 12 > 28:
+            if not labels:
+                p.setPen(QPen(line, 1))
+                p.drawLine(0, int(y), self.width(), int(y))
+            elif row_h * 12 > 28:
+                box = QRectF(1, y - 12, 20, 11)
+                veil = QColor(base)
+                veil.setAlphaF(0.8)
+                p.fillRect(box, veil)
                 p.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
-                p.drawText(QRectF(2, y - 13, 30, 12), Qt.AlignmentFlag.AlignLeft,
+                p.drawText(box, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                            midi_file.note_name(pitch))
 
     def _paint_notes(self, p: QPainter, loaded: LoadedMidi, lo: int, hi: int,
