@@ -303,3 +303,10 @@ def test_scan_gives_music_files_a_thumbnail_and_reasons(shared_data, tmp_path):
     assert good.duration == pytest.approx(good.midi.duration)
     assert bad.kind == "midi" and bad.severity == scanmod.ERROR
     assert "not a MIDI file" in bad.problem and not bad.thumbnail
+    # a file odd in two ways gives both reasons, the worse first
+    write_score(folder / "odd.mid", tracks=(("kit", 0, True, [(0, 120, 36, 110)]),),
+                qpm=1000.0)
+    odd = scanmod.scan_file(str(folder / "odd.mid"))
+    assert odd.severity == scanmod.WARNING
+    assert odd.problem == ("drums only; absurd tempo (1000 BPM, sensible is 16-480): timing "
+                           "will be off, fix the tempo in your MIDI program")

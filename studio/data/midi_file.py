@@ -406,7 +406,7 @@ def inspect_with_score(path: str | os.PathLike, *, melody: bool = False,
     except OSError as exc:
         return _bad(base, f"cannot be read: {(exc.strerror or str(exc)).lower()}"), None
     if size > max_bytes:
-        return _bad(base, f"too large ({size / 1e6:.0f} MB; a MIDI file of one piece is "
+        return _bad(base, f"too large ({size / 1e6:.0f} MB, while a MIDI file of one piece is "
                           f"rarely over 1 MB, limit {max_bytes / 1e6:.0f} MB): split it or "
                           "leave it out"), None
     try:
@@ -494,7 +494,7 @@ def _judge(info: MidiInfo, melody: bool) -> MidiInfo:
             "drum-only: no melody to learn" if melody else "drums only")
     absurd = [q for q in info.tempos if not MIN_QPM <= q <= MAX_QPM]
     if absurd:
-        warnings.append(f"absurd tempo ({absurd[0]:g} BPM; sensible is {MIN_QPM:g}-"
+        warnings.append(f"absurd tempo ({absurd[0]:g} BPM, sensible is {MIN_QPM:g}-"
                         f"{MAX_QPM:g}): timing will be off, fix the tempo in your MIDI program")
     if info.time_signature_changes:
         warnings.append(f"time signature changes ({info.time_signature_text}): read as "

@@ -451,7 +451,9 @@ def _scan_midi(item: ScanItem) -> ScanItem:
     from studio.data import midi_file
 
     info, score = midi_file.inspect_with_score(item.path)
-    item = _with(item, midi=info, duration=info.duration, problem=info.problem,
+    # every reason, first the worst (the grid shows the part before the first ";")
+    problem = "; ".join((info.problem, *info.notes_extra)) if info.problem else ""
+    item = _with(item, midi=info, duration=info.duration, problem=problem,
                  severity=info.severity)
     if score is not None and info.notes:
         item = _with(item, thumbnail=midi_file.roll_png(score, *ROLL_THUMB))
