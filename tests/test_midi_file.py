@@ -249,6 +249,14 @@ def test_render_wav_is_audible_and_as_long_as_the_notes(tmp_path):
     # every quarter second of the notes sounds
     quarters = notes_part[: 8 * 4000].reshape(8, 4000, 2)
     assert np.all(np.sqrt((quarters ** 2).mean(axis=(1, 2))) > 0.01)
+    # the decoded SoundFont is kept for the next render, and freed when renders stop
+    assert mf._SYNTHS and mf._RELEASE.is_alive() and mf._RELEASE.interval == mf.SYNTH_IDLE_S
+
+
+def test_release_soundfont_frees_it(monkeypatch):
+    monkeypatch.setattr(mf, "_SYNTHS", {("a.sf2", 16000): object()})
+    mf.release_soundfont()
+    assert mf._SYNTHS == {}
 
 
 @needs_render

@@ -632,11 +632,13 @@ def render_problem(soundfont: str | os.PathLike | None = None) -> str:
 
 _SYNTHS: dict[tuple[str, int], object] = {}
 _SYNTH_LOCK = threading.Lock()  # one render at a time: a Synth is not thread-safe
+_RELEASE: threading.Timer | None = None
+SYNTH_IDLE_S = 180.0  # a loaded SoundFont (about 280 MB decoded) is freed after this idle
 
 
 def _synth(soundfont: Path, sample_rate: int):
-    """A tinysoundfont Synth with the SoundFont loaded (kept: decoding an .sf3 takes
-    seconds, so the second Play is quick)."""
+    """A tinysoundfont Synth with the SoundFont loaded (kept while renders keep coming:
+    decoding an .sf3 takes seconds, so the next Play is quick; freed when idle)."""
     import tinysoundfont
 
     key = (str(soundfont), int(sample_rate))
@@ -647,6 +649,23 @@ def _synth(soundfont: Path, sample_rate: int):
         _SYNTHS.clear()  # one SoundFont in memory at a time
         _SYNTHS[key] = synth
     return synth
+
+
+def _release_later() -> None:
+    """Free the loaded SoundFont ``SYNTH_IDLE_S`` after the last render (call with the
+    lock held)."""
+    global _RELEASE
+    if _RELEASE is not None:
+        _RELEASE.cancel()
+    _RELEASE = threading.Timer(SYNTH_IDLE_S, release_soundfont)
+    _RELEASE.daemon = True
+    _RELEASE.start()
+
+
+def release_soundfont() -> None:
+    """Free the loaded SoundFont now (the next render loads it again)."""
+    with _SYNTH_LOCK:
+        _SYNTHS.clear()
 
 
 @dataclass(frozen=True)
@@ -679,6 +698,7 @@ def render_wav(score_or_path, out_path: str | os.PathLike, sample_rate: int = 32
             audio = _play(synth, sec, sample_rate, tail)
         finally:
             synth.sounds_off()
+            _release_later()
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     if peak > 0.0:  # to a -1 dBFS peak: never clipped, and a quiet SoundFont still heard
         audio *= min(TARGET_PEAK / peak, MAX_GAIN)
@@ -760,6 +780,7 @@ __all__ = [
     "NOTATION_EXTS", "RenderUnavailable", "Rendered", "TrackInfo", "WARNING",
     "count_bars", "default_soundfont", "describe_score", "estimate_key", "format_duration",
     "inspect_midi", "inspect_with_score", "instrument_name", "key_from_signature", "midi_format", "note_name", "piano_roll",
-    "layers_rgb", "pitch_bounds", "pitch_class_histogram", "read_score", "render_problem", "render_wav",
+    "layers_rgb", "pitch_bounds", "pitch_class_histogram", "read_score", "release_soundfont",
+    "render_problem", "render_wav",
     "roll_png", "roll_rgb", "score_from_bytes",
 ]
