@@ -63,7 +63,8 @@ MAX_CAPTION_BYTES = 64 * 1024   # a caption file larger than this is not a capti
 FOLDER = "folder name"
 TRIGGER = "trigger word"
 _REPEATS_PREFIX = re.compile(r"^\d+_(?=.)")    # kohya's "10_my_style" folders
-_RESAVE = "re-save it as UTF-8 (the dataset pane's Convert to UTF-8, or Save As in an editor)"
+_RESAVE = ("save the caption once in the studio (it writes UTF-8), or re-save the file as "
+           "UTF-8 in an editor")
 
 
 # -- reading captions -----------------------------------------------------------------------

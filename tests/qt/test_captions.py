@@ -12,7 +12,7 @@ from PIL import Image
 
 from studio.config import families
 from studio.data import captioned, shapes
-from studio.qt.panes.dataset import DatasetPane
+from studio.qt.panes.dataset import DatasetPane, ItemRole
 from studio.qt.widgets import buckets as bucketmod
 from studio.qt.widgets.tasks import wait_all
 from studio.state.project import Project
@@ -63,6 +63,11 @@ def test_pane_warns_about_images_without_captions(qtbot, folder):
     assert bar.isVisible()
     assert ("2 of 8 images have no caption: they train as 'my_style' (the folder's name)"
             in bar.label.text())
+    bar.label.linkActivated.emit("missing")     # "show them": the grid lists the two
+    assert pane.filter_combo.currentText() == "No caption"
+    assert sorted(pane.proxy.index(r, 0).data(ItemRole).name
+                  for r in range(pane.proxy.rowCount())) == ["wide_a.png", "wide_b.png"]
+    pane.filter_combo.setCurrentText("All files")
     pane.project.replace_section("data", trigger_word="sks")
     assert "they train as 'sks' (the trigger word)" in bar.label.text()
     # the detail view names the file the caption came from
