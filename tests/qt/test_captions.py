@@ -135,6 +135,20 @@ def test_detail_save_goes_through_the_undo_journal(qtbot, folder):
     assert (folder / "shape_0002.txt").read_text(encoding="utf-8") == old
 
 
+def test_a_legacy_caption_is_rewritten_as_utf8_by_saving_it(qtbot, folder):
+    (folder / "wide_a.txt").write_bytes("café crème".encode("cp1252"))
+    pane = captioned_pane(qtbot, folder)
+    assert pane.select_path(str(folder / "wide_a.png"))
+    assert "not UTF-8" in pane.detail.caption_status.text()
+    assert "1 caption file to check (wide_a.txt is not UTF-8" in pane.captions_bar.label.text()
+    assert pane.detail.caption_save.isEnabled()          # nothing typed: saving converts
+    assert pane.detail.save_caption()
+    assert (folder / "wide_a.txt").read_text(encoding="utf-8") == "café crème\n"
+    assert "1 caption file to check" not in pane.captions_bar.label.text()
+    pane.captions_bar.edits.undo()
+    assert (folder / "wide_a.txt").read_bytes() == "café crème".encode("cp1252")
+
+
 def test_bucket_preview_groups_and_draws_the_centre_crop(qtbot, tmp_path, shared_data):
     wide = tmp_path / "wide.png"
     Image.new("RGB", (1200, 600), (0, 200, 0)).save(wide)

@@ -790,9 +790,11 @@ class DetailView(QWidget):
         self.caption_edit.blockSignals(False)
         sidecar = os.path.basename(item.caption_path) or os.path.splitext(item.name)[0] + ".txt"
         self.caption_box.setTitle(f"Caption — {sidecar}")
-        self.caption_status.setText(getattr(item, "caption_problem", "") or (
-            "" if item.caption_path else "no caption file yet"))
-        self.caption_save.setEnabled(False)
+        problem = getattr(item, "caption_problem", "")
+        self.caption_status.setText(problem or ("" if item.caption_path
+                                                else "no caption file yet"))
+        # a caption read from a legacy encoding: saving it as it is rewrites it as UTF-8
+        self.caption_save.setEnabled(bool(problem and item.caption))
         self.caption_revert.setEnabled(False)
 
     def _caption_edited(self) -> None:
