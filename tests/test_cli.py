@@ -141,6 +141,11 @@ def test_config_command_prints_a_valid_commented_config(capsys, tmp_path):
     from studio.config import loads_config
     cfg = loads_config(text.replace("paths = []", 'paths = ["x"]'))
     assert cfg.train.lr > 0
+    assert "block_size" in text and "clip_seconds" not in text  # text knobs only
+    assert main(["config", "--family", "audio"]) == 0
+    audio = capsys.readouterr().out
+    assert "clip_seconds" in audio and "block_size" not in audio
+    assert loads_config(audio.replace("paths = []", 'paths = ["x"]')).run.family == "audio"
 
 
 def test_inspect_reads_the_family_from_the_model_folder(tiny_text_model, tmp_path, capsys):

@@ -525,10 +525,20 @@ def _compare(args) -> int:
 
 
 def _config(args) -> int:
-    from studio.config import config_to_dict, dumps_toml
+    import dataclasses
 
-    print(dumps_toml(config_to_dict(families.default_config(args.family)), comments=True),
-          end="")
+    from studio.config import config_to_dict, dumps_toml
+    from studio.config.io import SECTIONS
+
+    data = config_to_dict(families.default_config(args.family))
+    for section, values in data.items():  # only the knobs this family reads
+        cls = SECTIONS.get(section)
+        meta = {f.name: f.metadata for f in dataclasses.fields(cls)} if cls else {}
+        for key in [k for k in values if k in meta]:
+            if not families.knob_applies(args.family, f"{section}.{key}",
+                                         meta[key].get("families")):
+                del values[key]
+    print(dumps_toml(data, comments=True), end="")
     return 0
 
 

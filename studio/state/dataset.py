@@ -36,6 +36,15 @@ from studio.state.observable import Observable
 from studio.state.project import Project
 
 KIND_ORDER = ("text", "image", "audio", "midi", "unsupported")
+# what the stats line calls n files of a kind: (one, many)
+_KIND_NOUNS = {"text": ("text file", "text files"), "image": ("image", "images"),
+               "audio": ("audio file", "audio files"), "midi": ("music file", "music files"),
+               "unsupported": ("other file", "other files")}
+
+
+def _kind_noun(kind: str, n: int) -> str:
+    one, many = _KIND_NOUNS.get(kind, (kind, kind))
+    return one if n == 1 else many
 
 
 class Item(Protocol):
@@ -441,9 +450,7 @@ class DatasetState(Observable):
             if self.project.dataset_paths and not self.scanning:
                 return "No files found in the added folders."
             return "No files yet — add a folder or drop files here."
-        kinds = {"text": "text", "image": "image", "audio": "audio", "midi": "music",
-                 "unsupported": "other"}
-        parts = [", ".join(f"{n:,} {kinds.get(k, k)}" for k, n in s.counts.items())]
+        parts = [", ".join(f"{n:,} {_kind_noun(k, n)}" for k, n in s.counts.items())]
         parts.append(f"{s.included:,} included")
         if s.excluded:
             parts.append(f"{s.excluded:,} excluded")

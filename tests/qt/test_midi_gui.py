@@ -158,7 +158,7 @@ def test_dataset_rows_for_music_files(qtbot, shared_data, tmp_path):
     (folder / "broken.mid").write_bytes((shared_data / "midi" / "bach_bwv1.mid")
                                         .read_bytes()[:900])
     pane = scanned_pane(qtbot, folder)
-    assert "2 music" in pane.stats_label.text() or "3 music" in pane.stats_label.text()
+    assert "2 music files" in pane.stats_label.text() or "3 music files" in pane.stats_label.text()
 
     good = row_of(pane, "bach_bwv1.mid")
     item = good.data(ItemRole)
