@@ -60,7 +60,7 @@ def test_stats_and_problems(state):
     assert s.total_size == 9 * 400 + 1000 + 500
     assert [it.path for it in state.problems] == ["/d/bad.png", "/d/dup.txt"]
     line = state.summary()
-    assert "9 text, 2 image, 1 audio" in line and "≈900 tokens" in line and "1 unusable" in line
+    assert "9 text files, 2 images, 1 audio file" in line and "≈900 tokens" in line and "1 unusable" in line
 
 
 def test_include_exclude_writes_through_to_the_project(state):
