@@ -204,3 +204,27 @@ def test_shapes_copy_reads_back(tmp_path):
     shutil.copy(tmp_path / "shape_0000.png", tmp_path / "plain.png")
     items = captioned.read_captions(sorted(tmp_path.glob("*.png")), trigger="sks")
     assert [i.source for i in items] == ["trigger word", "shape_0000.txt", "shape_0001.txt"]
+
+
+def test_detail_view_follows_the_editor_and_names_the_size_once(qtbot, folder):
+    """The detail view shows a caption the editor just rewrote (prepend, then undo), not
+    the old text a Save caption would write back; its meta line says the size once."""
+    pane = captioned_pane(qtbot, folder)
+    path = str(folder / "shape_0000.png")
+    assert pane.select_path(path)
+    meta = pane.detail.meta_label.text()
+    assert meta.count(" KB") + meta.count(" B ·") == 1, meta
+    old = pane.detail.caption_edit.toPlainText()
+    editor = pane.captions_bar.open_editor()
+    qtbot.addWidget(editor)
+    editor.trigger_edit.setText("sks")
+    editor.prepend_button.click()
+    assert pane.detail.caption_edit.toPlainText() == "sks, " + old
+    assert not pane.detail.caption_save.isEnabled()
+    editor.undo_button.click()
+    assert pane.detail.caption_edit.toPlainText() == old
+    # a caption being typed in the detail view is left alone
+    pane.detail.caption_edit.setPlainText("my own words")
+    editor.prepend_button.click()
+    assert pane.detail.caption_edit.toPlainText() == "my own words"
+    assert pane.detail.caption_revert.isEnabled()

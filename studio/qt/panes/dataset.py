@@ -101,6 +101,11 @@ NOTHING_FOUND = ("No files found in the added folders. The studio reads text (.t
 WARNING_COLOR = QColor("#e69b00")
 
 
+def _caption_of(item: ScanItem) -> tuple:
+    return (getattr(item, "caption", ""), getattr(item, "caption_path", ""),
+            getattr(item, "caption_problem", ""))
+
+
 def _short_problem(item: ScanItem) -> str:
     text = item.problem.split(";")[0].strip()
     return text[:1].upper() + text[1:]
@@ -110,7 +115,8 @@ def _meta(item: ScanItem, long: bool = False) -> str:
     """One short line under the name (``long``: for the detail view)."""
     if long:
         bits = [_meta(item)]
-        if item.kind in ("text", "audio", "image") and item.usable:
+        # an image's short line already ends with its size
+        if item.kind in ("text", "audio") and item.usable:
             bits.append(units.size(item.size))
         if item.kind == "text" and item.chars:
             bits.append(f"{item.chars:,} characters")
@@ -123,7 +129,7 @@ def _meta(item: ScanItem, long: bool = False) -> str:
         ch = {1: "mono", 2: "stereo"}.get(item.channels, f"{item.channels} ch")
         return f"{units.duration(item.duration)} · {item.sample_rate / 1000:g} kHz {ch}"
     if item.kind == "midi" and item.midi is not None and item.midi.notes:
-        return item.midi.summary() if long else item.midi.short()
+        return item.midi.short()   # the detail's piano roll says the rest
     if item.kind == "text" and item.usable:
         approx = "" if item.tokens_exact else "≈"
         docs = f" · {item.documents:,} records" if item.documents > 1 else ""
@@ -676,6 +682,10 @@ class DetailView(QWidget):
 
     def show_item(self, item: ScanItem | None) -> None:
         same = item is not None and self.item is not None and item.path == self.item.path
+        # the same file whose caption file changed (the caption editor's replace, prepend or
+        # undo): show the new caption, unless the user is typing one here
+        caption_moved = same and _caption_of(item) != _caption_of(self.item) \
+            and not self.caption_revert.isEnabled()
         self.item = item
         header = (self.title, self.path_label, self.meta_label, self.include)
         if item is None:
@@ -709,7 +719,7 @@ class DetailView(QWidget):
             self._show_body(item)
         has_caption = item.kind in ("image", "audio")
         self.caption_box.setVisible(has_caption)
-        if has_caption and not same:
+        if has_caption and (not same or caption_moved):
             self._revert_caption()
 
     def refresh_augmentations(self, seed: int | None = None) -> None:
