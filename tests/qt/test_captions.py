@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from PySide6.QtWidgets import QMessageBox
 
 from studio.config import families
 from studio.data import captioned, shapes
@@ -228,3 +229,27 @@ def test_detail_view_follows_the_editor_and_names_the_size_once(qtbot, folder):
     editor.prepend_button.click()
     assert pane.detail.caption_edit.toPlainText() == "my own words"
     assert pane.detail.caption_revert.isEnabled()
+
+
+def test_closing_the_editor_asks_about_captions_typed_but_not_saved(qtbot, folder, dialogs):
+    """A caption typed in the table and the editor closed (Close, Esc, X): the studio asks
+    (Save / Discard / Cancel) instead of dropping the words."""
+    pane = captioned_pane(qtbot, folder)
+    editor = pane.captions_bar.open_editor()
+    qtbot.addWidget(editor)
+    row = next(r for r in range(editor.table.rowCount())
+               if editor.table.item(r, 0).text() == "wide_a.png")
+    editor.table.item(row, 1).setText("a wide blue field")
+    dialogs.answer = QMessageBox.StandardButton.Cancel
+    editor.reject()
+    assert editor.isVisible() and dialogs.titles("question") == ["Unsaved captions"]
+    assert "1 caption typed in the table is not saved" in dialogs.calls[-1][2]
+    dialogs.answer = QMessageBox.StandardButton.Save
+    editor.reject()
+    assert not editor.isVisible()
+    assert (folder / "wide_a.txt").read_text(encoding="utf-8") == "a wide blue field\n"
+    # nothing typed: Close just closes
+    editor = pane.captions_bar.open_editor()
+    qtbot.addWidget(editor)
+    editor.reject()
+    assert not editor.isVisible() and len(dialogs.titles("question")) == 2

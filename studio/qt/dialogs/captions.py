@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -292,6 +293,24 @@ class CaptionEditor(QDialog):
         changes, self._pending = dict(self._pending), {}
         n = len(changes)
         self._write(changes, f"edit of {n} caption{'s' if n != 1 else ''}")
+
+    def reject(self) -> None:
+        """Close (the button, Esc, the window's X): captions typed in the table and not
+        saved yet are asked about, never dropped without a word."""
+        if self._pending:
+            n = len(self._pending)
+            answer = QMessageBox.question(
+                self, "Unsaved captions",
+                f"{n} caption{'s' if n != 1 else ''} typed in the table {'are' if n != 1 else 'is'}"
+                " not saved yet. Save them to their caption files?",
+                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+            if answer == QMessageBox.StandardButton.Cancel:
+                return
+            if answer == QMessageBox.StandardButton.Save:
+                self.save_edits()
+            self._pending = {}
+        super().reject()
 
     def replace_all(self) -> None:
         self._write(self.replace_changes(),
