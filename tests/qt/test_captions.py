@@ -141,7 +141,13 @@ def test_a_legacy_caption_is_rewritten_as_utf8_by_saving_it(qtbot, folder):
     pane = captioned_pane(qtbot, folder)
     assert pane.select_path(str(folder / "wide_a.png"))
     assert "not UTF-8" in pane.detail.caption_status.text()
-    assert "1 caption file to check (wide_a.txt is not UTF-8" in pane.captions_bar.label.text()
+    assert "1 caption file to check: wide_a.txt is not UTF-8" in pane.captions_bar.label.text()
+    pane.captions_bar.label.linkActivated.emit("problems")   # its "show them": Problems lists it
+    assert pane.filter_combo.currentText() == "Problems"
+    listed = [pane.proxy.index(r, 0).data(ItemRole) for r in range(pane.proxy.rowCount())]
+    assert "wide_a.png" in [it.name for it in listed]   # its own image is fine
+    assert not pane.state.item(str(folder / "wide_a.png")).problem
+    pane.filter_combo.setCurrentText("All files")
     assert pane.detail.caption_save.isEnabled()          # nothing typed: saving converts
     assert pane.detail.save_caption()
     assert (folder / "wide_a.txt").read_text(encoding="utf-8") == "café crème\n"

@@ -321,8 +321,8 @@ class DatasetFilter(QSortFilterProxyModel):
             return it.kind == "audio"
         if m == "Music":
             return it.kind == "midi"
-        if m == "Problems":
-            return bool(it.problem)
+        if m == "Problems":   # the file's own, or its caption file's (empty, not UTF-8…)
+            return bool(it.problem or getattr(it, "caption_problem", ""))
         if m == "Excluded":
             return not model.state.is_included(it)
         if m == "No caption":   # images and audio without a caption file
@@ -1058,6 +1058,8 @@ class DatasetPane(QWidget):
         self.detail.caption_writer = self.captions_bar.write_one
         self.captions_bar.show_missing.connect(
             lambda: self.filter_combo.setCurrentText("No caption"))
+        self.captions_bar.show_problems.connect(
+            lambda: self.filter_combo.setCurrentText("Problems"))
         lay.addWidget(self.captions_bar)
         lay.addLayout(split_row)
 
