@@ -259,3 +259,14 @@ def test_closing_the_editor_asks_about_captions_typed_but_not_saved(qtbot, folde
     qtbot.addWidget(editor)
     editor.reject()
     assert not editor.isVisible() and len(dialogs.titles("question")) == 2
+
+
+def test_editor_names_an_empty_caption_file_instead_of_none(qtbot, folder):
+    (folder / "wide_a.txt").write_text("", encoding="utf-8")
+    pane = captioned_pane(qtbot, folder)
+    editor = pane.captions_bar.open_editor()
+    qtbot.addWidget(editor)
+    source = {editor.table.item(r, 0).text(): editor.table.item(r, 2).text()
+              for r in range(editor.table.rowCount())}
+    assert source["wide_a.png"].startswith("wide_a.txt is empty: trains as 'my_style'")
+    assert source["wide_b.png"] == "none: trains as 'my_style'"

@@ -170,6 +170,15 @@ class CaptionEditor(QDialog):
         image = QImage.fromData(data)
         return QIcon(QPixmap.fromImage(image)) if not image.isNull() else QIcon()
 
+    @staticmethod
+    def _source_text(it) -> str:
+        """The From column: the caption file, or why the image trains without one (a file
+        that exists but is empty is named as such, not called "none")."""
+        if it.from_file:
+            return it.source
+        why = it.problem.split(";")[0] if it.problem else "none"
+        return f"{why}: trains as '{_short(it.caption, 20)}'"
+
     def _fill(self) -> None:
         self._filling = True
         items = self.book.items
@@ -184,8 +193,7 @@ class CaptionEditor(QDialog):
             if not it.from_file:
                 caption.setToolTip(f"No caption file: trains as '{it.caption}' ({it.source}). "
                                    f"Type a caption to write {it.path.stem}.txt.")
-            source = QTableWidgetItem(it.source if it.from_file else
-                                      f"none: trains as '{_short(it.caption, 20)}'")
+            source = QTableWidgetItem(self._source_text(it))
             source.setFlags(source.flags() & ~Qt.ItemFlag.ItemIsEditable)
             if it.problem:
                 source.setToolTip(it.problem)
