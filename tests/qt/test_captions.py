@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from studio.config import families
@@ -146,6 +147,9 @@ def test_a_legacy_caption_is_rewritten_as_utf8_by_saving_it(qtbot, folder):
     assert pane.filter_combo.currentText() == "Problems"
     listed = [pane.proxy.index(r, 0).data(ItemRole) for r in range(pane.proxy.rowCount())]
     assert "wide_a.png" in [it.name for it in listed]   # its own image is fine
+    row = next(r for r, it in enumerate(listed) if it.name == "wide_a.png")
+    tip = pane.proxy.index(row, 0).data(Qt.ItemDataRole.ToolTipRole)
+    assert "Caption file:</b> wide_a.txt is not UTF-8" in tip      # the card says why
     assert not pane.state.item(str(folder / "wide_a.png")).problem
     pane.filter_combo.setCurrentText("All files")
     assert pane.detail.caption_save.isEnabled()          # nothing typed: saving converts

@@ -235,6 +235,9 @@ class DatasetModel(QAbstractListModel):
             lines.append(f"Split: {role}")
         if it.caption:
             lines.append(f"Caption: {_esc(it.caption[:200])}")
+        if getattr(it, "caption_problem", ""):
+            lines.append(f"<span style='color:{WARNING_COLOR.name()}'><b>Caption file:</b> "
+                         f"{_esc(it.caption_problem)}</span>")
         if it.kind == "midi" and it.midi is not None and it.midi.notes:
             lines += [_esc(line) for line in it.midi.detail_lines()]
         return "<br>".join(lines)
@@ -435,6 +438,9 @@ class DatasetDelegate(QStyledItemDelegate):
             third = _short_problem(it)
         elif state is not None and not state.is_included(it):
             third = "excluded"
+        elif getattr(it, "caption_problem", ""):   # the image trains; its caption file is odd
+            painter.setPen(WARNING_COLOR)
+            third = "Caption: " + it.caption_problem.split(";")[0]
         elif state is not None:
             third = state.role(it.path)
             painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
