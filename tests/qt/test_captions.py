@@ -91,6 +91,7 @@ def test_editor_find_replace_prepend_edit_and_undo(qtbot, folder):
     qtbot.addWidget(editor)
     before = {p: p.read_text(encoding="utf-8") for p in folder.glob("*.txt")}
     assert editor.table.rowCount() == 8
+    assert editor.save_button.text() == "Save edits" and not editor.save_button.isEnabled()
     # find/replace: the preview counts what changes before anything is written
     editor.find_edit.setText("background")
     editor.replace_edit.setText("backdrop")
@@ -253,7 +254,8 @@ def test_closing_the_editor_asks_about_captions_typed_but_not_saved(qtbot, folde
     dialogs.answer = QMessageBox.StandardButton.Cancel
     editor.reject()
     assert editor.isVisible() and dialogs.titles("question") == ["Unsaved captions"]
-    assert "1 caption typed in the table is not saved" in dialogs.calls[-1][2]
+    assert "1 caption typed in the table is not saved yet. Save it to its caption file?" \
+        in dialogs.calls[-1][2]
     dialogs.answer = QMessageBox.StandardButton.Save
     editor.reject()
     assert not editor.isVisible()

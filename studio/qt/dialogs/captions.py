@@ -227,8 +227,8 @@ class CaptionEditor(QDialog):
         if problems:
             text += f" · {len(problems)} caption file{'s' if len(problems) != 1 else ''} to check (⚠)"
         self.summary.setText(text + ". Double-click a caption to edit it.")
-        self.save_button.setText(f"Save {len(self._pending)} edit"
-                                 f"{'s' if len(self._pending) != 1 else ''}")
+        n = len(self._pending)   # "Save 1 edit", "Save 3 edits"; "Save edits" (disabled)
+        self.save_button.setText(f"Save {n} edit{'s' if n != 1 else ''}" if n else "Save edits")
         self.save_button.setEnabled(bool(self._pending))
         self.undo_button.setEnabled(self.book.edits.can_undo)
         self.undo_button.setText(f"Undo {self.book.edits.undo_label}" if self.book.edits.can_undo
@@ -307,10 +307,11 @@ class CaptionEditor(QDialog):
         saved yet are asked about, never dropped without a word."""
         if self._pending:
             n = len(self._pending)
+            what = ("1 caption typed in the table is not saved yet. Save it to its caption file?"
+                    if n == 1 else f"{n} captions typed in the table are not saved yet. Save "
+                    "them to their caption files?")
             answer = QMessageBox.question(
-                self, "Unsaved captions",
-                f"{n} caption{'s' if n != 1 else ''} typed in the table {'are' if n != 1 else 'is'}"
-                " not saved yet. Save them to their caption files?",
+                self, "Unsaved captions", what,
                 QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                 | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
             if answer == QMessageBox.StandardButton.Cancel:
