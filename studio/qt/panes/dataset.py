@@ -1297,7 +1297,10 @@ class DatasetPane(QWidget):
         if self.splitter.orientation() != want:
             self.splitter.setOrientation(want)
             total = self.width() if wide else self.splitter.height()
-            self.splitter.setSizes([int(total * 0.62), int(total * 0.38)])
+            # side by side the detail gets half: a piano roll or a photo squeezed into a
+            # third of a docked pane is unreadable, and the grid keeps its columns of cards
+            share = 0.5 if wide else 0.62
+            self.splitter.setSizes([int(total * share), int(total * (1 - share))])
             self._fitted_kind = None
 
     def _fit_detail(self, kind: str) -> None:
