@@ -36,15 +36,6 @@ from studio.state.observable import Observable
 from studio.state.project import Project
 
 KIND_ORDER = ("text", "image", "audio", "midi", "unsupported")
-# what the stats line calls n files of a kind: (one, many)
-_KIND_NOUNS = {"text": ("text file", "text files"), "image": ("image", "images"),
-               "audio": ("audio file", "audio files"), "midi": ("music file", "music files"),
-               "unsupported": ("other file", "other files")}
-
-
-def _kind_noun(kind: str, n: int) -> str:
-    one, many = _KIND_NOUNS.get(kind, (kind, kind))
-    return one if n == 1 else many
 
 
 class Item(Protocol):
@@ -109,6 +100,17 @@ class Split:
 
 
 SplitFn = Callable[[int, float, int], Any]  # (documents, val_fraction, seed) -> preview
+
+
+# what the stats bar calls each kind of file: (one, many) — "1 image", "18 images"
+_KIND_NOUNS = {"text": ("text file", "text files"), "image": ("image", "images"),
+               "audio": ("audio file", "audio files"), "midi": ("music file", "music files"),
+               "unsupported": ("other file", "other files")}
+
+
+def _count(n: int, kind: str) -> str:
+    one, many = _KIND_NOUNS.get(kind, (kind, kind))
+    return f"{n:,} {one if n == 1 else many}"
 
 
 class DatasetState(Observable):
@@ -450,7 +452,7 @@ class DatasetState(Observable):
             if self.project.dataset_paths and not self.scanning:
                 return "No files found in the added folders."
             return "No files yet — add a folder or drop files here."
-        parts = [", ".join(f"{n:,} {_kind_noun(k, n)}" for k, n in s.counts.items())]
+        parts = [", ".join(_count(n, k) for k, n in s.counts.items())]
         parts.append(f"{s.included:,} included")
         if s.excluded:
             parts.append(f"{s.excluded:,} excluded")

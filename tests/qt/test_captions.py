@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
 from studio.config import families
 from studio.data import captioned, shapes
@@ -89,6 +91,7 @@ def test_editor_find_replace_prepend_edit_and_undo(qtbot, folder):
     qtbot.addWidget(editor)
     before = {p: p.read_text(encoding="utf-8") for p in folder.glob("*.txt")}
     assert editor.table.rowCount() == 8
+    assert editor.save_button.text() == "Save edits" and not editor.save_button.isEnabled()
     # find/replace: the preview counts what changes before anything is written
     editor.find_edit.setText("background")
     editor.replace_edit.setText("backdrop")
@@ -140,7 +143,16 @@ def test_a_legacy_caption_is_rewritten_as_utf8_by_saving_it(qtbot, folder):
     pane = captioned_pane(qtbot, folder)
     assert pane.select_path(str(folder / "wide_a.png"))
     assert "not UTF-8" in pane.detail.caption_status.text()
-    assert "1 caption file to check (wide_a.txt is not UTF-8" in pane.captions_bar.label.text()
+    assert "1 caption file to check: wide_a.txt is not UTF-8" in pane.captions_bar.label.text()
+    pane.captions_bar.label.linkActivated.emit("problems")   # its "show them": Problems lists it
+    assert pane.filter_combo.currentText() == "Problems"
+    listed = [pane.proxy.index(r, 0).data(ItemRole) for r in range(pane.proxy.rowCount())]
+    assert "wide_a.png" in [it.name for it in listed]   # its own image is fine
+    row = next(r for r, it in enumerate(listed) if it.name == "wide_a.png")
+    tip = pane.proxy.index(row, 0).data(Qt.ItemDataRole.ToolTipRole)
+    assert "Caption file:</b> wide_a.txt is not UTF-8" in tip      # the card says why
+    assert not pane.state.item(str(folder / "wide_a.png")).problem
+    pane.filter_combo.setCurrentText("All files")
     assert pane.detail.caption_save.isEnabled()          # nothing typed: saving converts
     assert pane.detail.save_caption()
     assert (folder / "wide_a.txt").read_text(encoding="utf-8") == "café crème\n"
@@ -204,3 +216,63 @@ def test_shapes_copy_reads_back(tmp_path):
     shutil.copy(tmp_path / "shape_0000.png", tmp_path / "plain.png")
     items = captioned.read_captions(sorted(tmp_path.glob("*.png")), trigger="sks")
     assert [i.source for i in items] == ["trigger word", "shape_0000.txt", "shape_0001.txt"]
+
+
+def test_detail_view_follows_the_editor_and_names_the_size_once(qtbot, folder):
+    """The detail view shows a caption the editor just rewrote (prepend, then undo), not
+    the old text a Save caption would write back; its meta line says the size once."""
+    pane = captioned_pane(qtbot, folder)
+    path = str(folder / "shape_0000.png")
+    assert pane.select_path(path)
+    meta = pane.detail.meta_label.text()
+    assert meta.count(" KB") + meta.count(" B ·") == 1, meta
+    old = pane.detail.caption_edit.toPlainText()
+    editor = pane.captions_bar.open_editor()
+    qtbot.addWidget(editor)
+    editor.trigger_edit.setText("sks")
+    editor.prepend_button.click()
+    assert pane.detail.caption_edit.toPlainText() == "sks, " + old
+    assert not pane.detail.caption_save.isEnabled()
+    editor.undo_button.click()
+    assert pane.detail.caption_edit.toPlainText() == old
+    # a caption being typed in the detail view is left alone
+    pane.detail.caption_edit.setPlainText("my own words")
+    editor.prepend_button.click()
+    assert pane.detail.caption_edit.toPlainText() == "my own words"
+    assert pane.detail.caption_revert.isEnabled()
+
+
+def test_closing_the_editor_asks_about_captions_typed_but_not_saved(qtbot, folder, dialogs):
+    """A caption typed in the table and the editor closed (Close, Esc, X): the studio asks
+    (Save / Discard / Cancel) instead of dropping the words."""
+    pane = captioned_pane(qtbot, folder)
+    editor = pane.captions_bar.open_editor()
+    qtbot.addWidget(editor)
+    row = next(r for r in range(editor.table.rowCount())
+               if editor.table.item(r, 0).text() == "wide_a.png")
+    editor.table.item(row, 1).setText("a wide blue field")
+    dialogs.answer = QMessageBox.StandardButton.Cancel
+    editor.reject()
+    assert editor.isVisible() and dialogs.titles("question") == ["Unsaved captions"]
+    assert "1 caption typed in the table is not saved yet. Save it to its caption file?" \
+        in dialogs.calls[-1][2]
+    dialogs.answer = QMessageBox.StandardButton.Save
+    editor.reject()
+    assert not editor.isVisible()
+    assert (folder / "wide_a.txt").read_text(encoding="utf-8") == "a wide blue field\n"
+    # nothing typed: Close just closes
+    editor = pane.captions_bar.open_editor()
+    qtbot.addWidget(editor)
+    editor.reject()
+    assert not editor.isVisible() and len(dialogs.titles("question")) == 2
+
+
+def test_editor_names_an_empty_caption_file_instead_of_none(qtbot, folder):
+    (folder / "wide_a.txt").write_text("", encoding="utf-8")
+    pane = captioned_pane(qtbot, folder)
+    editor = pane.captions_bar.open_editor()
+    qtbot.addWidget(editor)
+    source = {editor.table.item(r, 0).text(): editor.table.item(r, 2).text()
+              for r in range(editor.table.rowCount())}
+    assert source["wide_a.png"].startswith("wide_a.txt is empty: trains as 'my_style'")
+    assert source["wide_b.png"] == "none: trains as 'my_style'"

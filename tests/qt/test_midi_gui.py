@@ -209,3 +209,18 @@ def test_a_sample_the_engine_could_not_decode_says_why(qtbot, chorale):
     qtbot.addWidget(view)
     assert view.stats.text() == "⚠ MidiTok could not decode the tokens"
     assert view.stats.toolTip() == "0 new notes"
+
+
+def test_side_by_side_the_piano_roll_gets_half_the_pane(qtbot, shared_data, tmp_path):
+    """A docked dataset pane 820 px wide: the detail (and its piano roll) is not squeezed
+    into a third of it."""
+    folder = tmp_path / "chorales"
+    folder.mkdir()
+    shutil.copyfile(shared_data / "midi" / "bach_bwv1.mid", folder / "bach_bwv1.mid")
+    pane = scanned_pane(qtbot, folder)
+    pane.resize(700, 800)    # narrow: one above the other
+    qtbot.waitUntil(lambda: pane.splitter.orientation() == Qt.Orientation.Vertical)
+    pane.resize(820, 800)    # wide enough again: side by side
+    qtbot.waitUntil(lambda: pane.splitter.orientation() == Qt.Orientation.Horizontal)
+    grid, detail = pane.splitter.sizes()
+    assert detail >= 0.45 * (grid + detail), (grid, detail)

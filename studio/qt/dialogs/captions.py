@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -169,6 +170,15 @@ class CaptionEditor(QDialog):
         image = QImage.fromData(data)
         return QIcon(QPixmap.fromImage(image)) if not image.isNull() else QIcon()
 
+    @staticmethod
+    def _source_text(it) -> str:
+        """The From column: the caption file, or why the image trains without one (a file
+        that exists but is empty is named as such, not called "none")."""
+        if it.from_file:
+            return it.source
+        why = it.problem.split(";")[0] if it.problem else "none"
+        return f"{why}: trains as '{_short(it.caption, 20)}'"
+
     def _fill(self) -> None:
         self._filling = True
         items = self.book.items
@@ -183,8 +193,7 @@ class CaptionEditor(QDialog):
             if not it.from_file:
                 caption.setToolTip(f"No caption file: trains as '{it.caption}' ({it.source}). "
                                    f"Type a caption to write {it.path.stem}.txt.")
-            source = QTableWidgetItem(it.source if it.from_file else
-                                      f"none: trains as '{_short(it.caption, 20)}'")
+            source = QTableWidgetItem(self._source_text(it))
             source.setFlags(source.flags() & ~Qt.ItemFlag.ItemIsEditable)
             if it.problem:
                 source.setToolTip(it.problem)
@@ -218,8 +227,8 @@ class CaptionEditor(QDialog):
         if problems:
             text += f" · {len(problems)} caption file{'s' if len(problems) != 1 else ''} to check (⚠)"
         self.summary.setText(text + ". Double-click a caption to edit it.")
-        self.save_button.setText(f"Save {len(self._pending)} edit"
-                                 f"{'s' if len(self._pending) != 1 else ''}")
+        n = len(self._pending)   # "Save 1 edit", "Save 3 edits"; "Save edits" (disabled)
+        self.save_button.setText(f"Save {n} edit{'s' if n != 1 else ''}" if n else "Save edits")
         self.save_button.setEnabled(bool(self._pending))
         self.undo_button.setEnabled(self.book.edits.can_undo)
         self.undo_button.setText(f"Undo {self.book.edits.undo_label}" if self.book.edits.can_undo
@@ -292,6 +301,25 @@ class CaptionEditor(QDialog):
         changes, self._pending = dict(self._pending), {}
         n = len(changes)
         self._write(changes, f"edit of {n} caption{'s' if n != 1 else ''}")
+
+    def reject(self) -> None:
+        """Close (the button, Esc, the window's X): captions typed in the table and not
+        saved yet are asked about, never dropped without a word."""
+        if self._pending:
+            n = len(self._pending)
+            what = ("1 caption typed in the table is not saved yet. Save it to its caption file?"
+                    if n == 1 else f"{n} captions typed in the table are not saved yet. Save "
+                    "them to their caption files?")
+            answer = QMessageBox.question(
+                self, "Unsaved captions", what,
+                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+            if answer == QMessageBox.StandardButton.Cancel:
+                return
+            if answer == QMessageBox.StandardButton.Save:
+                self.save_edits()
+            self._pending = {}
+        super().reject()
 
     def replace_all(self) -> None:
         self._write(self.replace_changes(),

@@ -101,6 +101,11 @@ NOTHING_FOUND = ("No files found in the added folders. The studio reads text (.t
 WARNING_COLOR = QColor("#e69b00")
 
 
+def _caption_of(item: ScanItem) -> tuple:
+    return (getattr(item, "caption", ""), getattr(item, "caption_path", ""),
+            getattr(item, "caption_problem", ""))
+
+
 def _short_problem(item: ScanItem) -> str:
     text = item.problem.split(";")[0].strip()
     return text[:1].upper() + text[1:]
@@ -110,7 +115,8 @@ def _meta(item: ScanItem, long: bool = False) -> str:
     """One short line under the name (``long``: for the detail view)."""
     if long:
         bits = [_meta(item)]
-        if item.kind in ("text", "audio", "image") and item.usable:
+        # an image's short line already ends with its size
+        if item.kind in ("text", "audio") and item.usable:
             bits.append(units.size(item.size))
         if item.kind == "text" and item.chars:
             bits.append(f"{item.chars:,} characters")
@@ -123,7 +129,7 @@ def _meta(item: ScanItem, long: bool = False) -> str:
         ch = {1: "mono", 2: "stereo"}.get(item.channels, f"{item.channels} ch")
         return f"{units.duration(item.duration)} · {item.sample_rate / 1000:g} kHz {ch}"
     if item.kind == "midi" and item.midi is not None and item.midi.notes:
-        return item.midi.summary() if long else item.midi.short()
+        return item.midi.short()   # the detail's piano roll says the rest
     if item.kind == "text" and item.usable:
         approx = "" if item.tokens_exact else "≈"
         docs = f" · {item.documents:,} records" if item.documents > 1 else ""
@@ -229,6 +235,9 @@ class DatasetModel(QAbstractListModel):
             lines.append(f"Split: {role}")
         if it.caption:
             lines.append(f"Caption: {_esc(it.caption[:200])}")
+        if getattr(it, "caption_problem", ""):
+            lines.append(f"<span style='color:{WARNING_COLOR.name()}'><b>Caption file:</b> "
+                         f"{_esc(it.caption_problem)}</span>")
         if it.kind == "midi" and it.midi is not None and it.midi.notes:
             lines += [_esc(line) for line in it.midi.detail_lines()]
         return "<br>".join(lines)
@@ -315,8 +324,8 @@ class DatasetFilter(QSortFilterProxyModel):
             return it.kind == "audio"
         if m == "Music":
             return it.kind == "midi"
-        if m == "Problems":
-            return bool(it.problem)
+        if m == "Problems":   # the file's own, or its caption file's (empty, not UTF-8…)
+            return bool(it.problem or getattr(it, "caption_problem", ""))
         if m == "Excluded":
             return not model.state.is_included(it)
         if m == "No caption":   # images and audio without a caption file
@@ -429,6 +438,9 @@ class DatasetDelegate(QStyledItemDelegate):
             third = _short_problem(it)
         elif state is not None and not state.is_included(it):
             third = "excluded"
+        elif getattr(it, "caption_problem", ""):   # the image trains; its caption file is odd
+            painter.setPen(WARNING_COLOR)
+            third = "Caption: " + it.caption_problem.split(";")[0]
         elif state is not None:
             third = state.role(it.path)
             painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
@@ -676,6 +688,10 @@ class DetailView(QWidget):
 
     def show_item(self, item: ScanItem | None) -> None:
         same = item is not None and self.item is not None and item.path == self.item.path
+        # the same file whose caption file changed (the caption editor's replace, prepend or
+        # undo): show the new caption, unless the user is typing one here
+        caption_moved = same and _caption_of(item) != _caption_of(self.item) \
+            and not self.caption_revert.isEnabled()
         self.item = item
         header = (self.title, self.path_label, self.meta_label, self.include)
         if item is None:
@@ -709,7 +725,7 @@ class DetailView(QWidget):
             self._show_body(item)
         has_caption = item.kind in ("image", "audio")
         self.caption_box.setVisible(has_caption)
-        if has_caption and not same:
+        if has_caption and (not same or caption_moved):
             self._revert_caption()
 
     def refresh_augmentations(self, seed: int | None = None) -> None:
@@ -1048,6 +1064,8 @@ class DatasetPane(QWidget):
         self.detail.caption_writer = self.captions_bar.write_one
         self.captions_bar.show_missing.connect(
             lambda: self.filter_combo.setCurrentText("No caption"))
+        self.captions_bar.show_problems.connect(
+            lambda: self.filter_combo.setCurrentText("Problems"))
         lay.addWidget(self.captions_bar)
         lay.addLayout(split_row)
 
@@ -1279,7 +1297,10 @@ class DatasetPane(QWidget):
         if self.splitter.orientation() != want:
             self.splitter.setOrientation(want)
             total = self.width() if wide else self.splitter.height()
-            self.splitter.setSizes([int(total * 0.62), int(total * 0.38)])
+            # side by side the detail gets half: a piano roll or a photo squeezed into a
+            # third of a docked pane is unreadable, and the grid keeps its columns of cards
+            share = 0.5 if wide else 0.62
+            self.splitter.setSizes([int(total * share), int(total * (1 - share))])
             self._fitted_kind = None
 
     def _fit_detail(self, kind: str) -> None:

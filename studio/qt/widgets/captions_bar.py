@@ -32,6 +32,7 @@ def reads_captions(state: DatasetState) -> bool:
 
 class CaptionsBar(QWidget):
     show_missing = Signal()   # the warning's "show them" link: filter the grid to them
+    show_problems = Signal()  # the caption files' "show them": the grid's Problems filter
 
     def __init__(self, project: Project, state: DatasetState, parent: QWidget | None = None
                  ) -> None:
@@ -45,7 +46,8 @@ class CaptionsBar(QWidget):
         self.label = QLabel(self)
         self.label.setWordWrap(True)
         self.label.setTextFormat(Qt.TextFormat.RichText)
-        self.label.linkActivated.connect(lambda _link: self.show_missing.emit())
+        self.label.linkActivated.connect(
+            lambda link: (self.show_problems if link == "problems" else self.show_missing).emit())
         self.edit_button = QPushButton("Edit captions…", self)
         self.edit_button.setToolTip("Edit captions, find and replace across the caption files, "
                                     "prepend the trigger word (every change can be undone)")
@@ -97,10 +99,12 @@ class CaptionsBar(QWidget):
                      f"</span> (<a href='missing'>show them</a>)"]
         bad = [it for it in items if it.problem]
         if bad:
-            first = bad[0].problem.split(";")[0]   # what is wrong; the fix is in the editor
+            # what is wrong with the first two (the fix is in the detail view and the editor)
+            whats = [it.problem.split(";")[0] for it in bad[:2]] + (["…"] if len(bad) > 2 else [])
             parts.append(f"<span style='color:{WARNING}'>{len(bad)} caption file"
-                         f"{'s' if len(bad) != 1 else ''} to check ({html.escape(first, quote=False)})"
-                         f"</span>")
+                         f"{'s' if len(bad) != 1 else ''} to check: "
+                         f"{html.escape(', '.join(whats), quote=False)}</span> "
+                         f"(<a href='problems'>show them</a>)")
         trigger = self.project.config.data.trigger_word.strip()
         if trigger:
             parts.append(f"trigger word '{html.escape(trigger, quote=False)}'")
