@@ -12,6 +12,8 @@ hash (blake2b, for duplicates), and:
 - audio: duration, sample rate, channels and a min/max waveform envelope, read in
   blocks so a long recording is never held in memory at once;
 - text: a snippet and a token count (exact with a tokenizer, an estimate without);
+- music (MIDI, MusicXML, ABC): a ``studio.data.midi_file.MidiInfo`` (tracks, instruments,
+  tempo, time signature, key, bars, notes), the duration and a piano-roll PNG thumbnail;
 - a same-name ``.txt`` caption sidecar for images and audio (such a ``.txt`` is a
   caption, not a text document);
 - a problem with a reason when the file cannot be used as it is.
@@ -44,9 +46,10 @@ from studio.data.image import MAX_PIXELS_DEFAULT as MAX_IMAGE_PIXELS  # noqa: E4
 
 IMAGE_EXTS = frozenset(IMAGE_EXTENSIONS)
 AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"})
+from studio.data.midi_file import MUSIC_EXTS  # noqa: E402  (MIDI, MusicXML, ABC)
 CAPTION_EXT = ".txt"
 
-KINDS = ("text", "image", "audio", "unsupported")
+KINDS = ("text", "image", "audio", "midi", "unsupported")
 
 # Below these a file is flagged "too small" (a warning: it can still be used).
 MIN_IMAGE_SIDE = 32
@@ -56,6 +59,7 @@ MIN_TEXT_CHARS = 16
 
 THUMB_SIZE = 128        # longest side of an image thumbnail, pixels
 ENVELOPE_BINS = 160     # min/max pairs in an audio thumbnail's waveform
+ROLL_THUMB = (160, 64)  # a music file's piano-roll thumbnail, pixels (width, height)
 SNIPPET_CHARS = 280     # characters of text kept for the grid
 TEXT_SAMPLE_BYTES = 1 << 20  # larger text files are judged by this much of their start
 _AUDIO_BLOCK = 1 << 16  # frames read at a time from audio
@@ -88,6 +92,8 @@ class ScanItem:
     sample_rate: int = 0
     channels: int = 0
     envelope: np.ndarray | None = field(default=None, repr=False, compare=False)  # (bins, 2)
+    # music (MIDI / MusicXML / ABC): a studio.data.midi_file.MidiInfo; duration above
+    midi: object | None = field(default=None, repr=False, compare=False)
     # text
     snippet: str = ""
     chars: int = 0
@@ -146,6 +152,8 @@ def kind_of(path: str | os.PathLike) -> str:
         return "image"
     if ext in AUDIO_EXTS:
         return "audio"
+    if ext in MUSIC_EXTS:
+        return "midi"
     return "unsupported"
 
 
@@ -250,7 +258,7 @@ def scan_file(path: str, *, root: str = "", caption_path: str = "",
         ext = os.path.splitext(path)[1].lower()
         what = f"'{ext}' files" if ext else "files without an extension"
         return _with(base, severity=ERROR, problem=f"unsupported type ({what} "
-                                   "are not text, image or audio)")
+                                   "are not text, image, audio or music)")
     try:
         digest = file_digest(path)
     except OSError as exc:
@@ -265,6 +273,8 @@ def scan_file(path: str, *, root: str = "", caption_path: str = "",
         return _scan_image(base)
     if kind == "audio":
         return _scan_audio(base)
+    if kind == "midi":
+        return _scan_midi(base)
     return _scan_text(base, count_tokens, text_field, csv_column)
 
 
@@ -431,6 +441,21 @@ def audio_spectrogram(path: str, columns: int = 600, n_fft: int = 1024
     spec = np.abs(np.fft.rfft(np.stack(frames_out) * window, axis=1))
     db = 20.0 * np.log10(np.maximum(spec, 1e-6))
     return db.astype(np.float32), sr, frames / sr
+
+
+# -- music --------------------------------------------------------------------------------
+
+def _scan_midi(item: ScanItem) -> ScanItem:
+    """Tracks, tempo, key, bars and a piano-roll thumbnail; the reasons a music file is bad
+    or odd (``studio.data.midi_file.inspect_midi``'s, so the pane and the engine agree)."""
+    from studio.data import midi_file
+
+    info, score = midi_file.inspect_with_score(item.path)
+    item = _with(item, midi=info, duration=info.duration, problem=info.problem,
+                 severity=info.severity)
+    if score is not None and info.notes:
+        item = _with(item, thumbnail=midi_file.roll_png(score, *ROLL_THUMB))
+    return item
 
 
 # -- text ---------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from studio.core import units
 from studio.state.observable import Observable
 from studio.state.project import Project
 
-KIND_ORDER = ("text", "image", "audio", "unsupported")
+KIND_ORDER = ("text", "image", "audio", "midi", "unsupported")
 
 
 class Item(Protocol):
@@ -441,7 +441,8 @@ class DatasetState(Observable):
             if self.project.dataset_paths and not self.scanning:
                 return "No files found in the added folders."
             return "No files yet — add a folder or drop files here."
-        kinds = {"text": "text", "image": "image", "audio": "audio", "unsupported": "other"}
+        kinds = {"text": "text", "image": "image", "audio": "audio", "midi": "music",
+                 "unsupported": "other"}
         parts = [", ".join(f"{n:,} {kinds.get(k, k)}" for k, n in s.counts.items())]
         parts.append(f"{s.included:,} included")
         if s.excluded:
