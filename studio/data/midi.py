@@ -2,8 +2,10 @@
 cached, and cut into token blocks for a causal LM; plus the musical statistics that show
 whether samples move toward the training files' style.
 
-* Reading: ``.mid``/``.midi`` with symusic; MusicXML and ABC through music21 when it is
-  installed (else a clear message naming the file). Which tracks train is
+* Reading: ``studio.data.midi_file`` (``.mid``/``.midi`` with symusic; MusicXML and ABC
+  through music21 when it is installed, else a clear message naming the file); files it
+  judges unusable are skipped with its reason, odd ones (tempo, time-signature changes)
+  train. Which tracks train is
   ``data.midi_tracks`` (all; all but drums; melody only = the highest non-drum voice).
 * Tokenizer: MidiTok REMI or TSD, one token stream for all tracks (programs as tokens),
   BPE trained on the training files (``data.midi_vocab``), or the one saved beside the
@@ -30,10 +32,9 @@ import numpy as np
 import torch
 
 from studio.core.errors import DataError
+from studio.data import midi_file as mf
 
-MIDI_EXTENSIONS = (".mid", ".midi")
-SCORE_EXTENSIONS = (".xml", ".musicxml", ".mxl", ".abc")   # through music21
-EXTENSIONS = MIDI_EXTENSIONS + SCORE_EXTENSIONS
+EXTENSIONS = tuple(sorted(mf.MUSIC_EXTS))  # .mid, .midi; MusicXML/ABC through music21
 TOKENIZER_FILE = "miditok.json"     # beside the weights; NOT tokenizer.json (HF's name)
 TRACK_MODES = ("all", "no_drums", "melody")
 TOKENIZER_KINDS = ("auto", "remi", "tsd")
@@ -43,40 +44,12 @@ PITCH_RANGE = (21, 109)             # MidiTok's default: the piano's keys
 # -- reading -----------------------------------------------------------------------------
 
 def read_score(path: str | Path):
-    """A ``symusic.Score`` of a MIDI, MusicXML or ABC file; DataError saying why not."""
-    import symusic
-
-    path = Path(path)
-    ext = path.suffix.lower()
-    if ext in MIDI_EXTENSIONS:
-        try:
-            return symusic.Score(str(path))
-        except Exception as exc:  # symusic raises RuntimeError/ValueError on bad bytes
-            raise DataError(str(path), f"cannot be read as MIDI (corrupt or truncated: {exc})",
-                            "re-export it from your DAW or notation program") from None
-    if ext in SCORE_EXTENSIONS:
-        return _read_with_music21(path)
-    raise DataError(str(path), "is not a music file", "give .mid, .midi, .musicxml or .abc files")
-
-
-def _read_with_music21(path: Path):
-    import symusic
-
+    """A ``symusic.Score`` of a MIDI, MusicXML or ABC file (``midi_file.read_score``);
+    a DataError naming the file and the reason when it cannot be read."""
     try:
-        import music21
-    except ImportError:
-        raise DataError(str(path), "is MusicXML/ABC, which needs the music21 package",
-                        "install music21 (pip install music21), or export the file as MIDI")
-    try:
-        stream = music21.converter.parse(str(path))
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "score.mid"
-            stream.write("midi", fp=str(out))
-            return symusic.Score(str(out))
-    except Exception as exc:  # music21 raises many kinds on malformed notation
-        raise DataError(str(path), f"music21 cannot read it ({type(exc).__name__}: "
-                        f"{str(exc)[:200]})", "open and re-save it in a notation program, or "
-                        "export it as MIDI") from None
+        return mf.read_score(path)
+    except mf.MidiFileError as exc:
+        raise DataError(str(path), str(exc)) from None
 
 
 def select_tracks(score, mode: str):
@@ -235,10 +208,6 @@ def apply_variant(score, v: Variant):
 
 # -- musical statistics ------------------------------------------------------------------
 
-MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
-MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the leading note
 STAT_NAMES = ("pc_distance", "notes_per_bar_ratio", "in_key", "repeated_bars")
 
 
@@ -253,27 +222,18 @@ def pitched_notes(score) -> np.ndarray:
 
 
 def pitch_class_histogram(pitches: np.ndarray) -> np.ndarray:
-    """Share of notes on each of the 12 pitch classes (zeros for no notes)."""
+    """Share of notes on each of the 12 pitch classes, by count (zeros for no notes);
+    ``midi_file.pitch_class_histogram`` weighs a whole score's by duration, these are the
+    notes after a primer."""
     counts = np.bincount(np.asarray(pitches, dtype=np.int64) % 12, minlength=12).astype(float)
     return counts / counts.sum() if counts.sum() else counts
 
 
-def estimate_key(hist: np.ndarray) -> tuple[int, str]:
-    """(tonic pitch class, "major"/"minor"): Krumhansl-Schmuckler key profiles."""
-    best, key = -2.0, (0, "major")
-    for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
-        for tonic in range(12):
-            r = np.corrcoef(hist, np.roll(profile, tonic))[0, 1] if hist.any() else 0.0
-            if np.isfinite(r) and r > best:
-                best, key = r, (tonic, mode)
-    return key
-
-
-def in_key_share(pitches: np.ndarray, key: tuple[int, str]) -> float:
-    if not len(pitches):
+def in_key_share(pitches: np.ndarray, key: mf.Key | None) -> float:
+    """Share of the notes in the key's scale (major, or natural minor)."""
+    if not len(pitches) or key is None:
         return 0.0
-    scale = {(key[0] + d) % 12 for d in (MAJOR_SCALE if key[1] == "major" else MINOR_SCALE)}
-    return float(np.mean([int(p) % 12 in scale for p in pitches]))
+    return float(np.mean([int(p) % 12 in key.scale for p in pitches]))
 
 
 def repeated_bar_rate(notes: np.ndarray, bar: int) -> float:
@@ -297,7 +257,7 @@ class MusicStats:
     notes: int
     bars: float
     histogram: list[float]
-    key: tuple[int, str]
+    key: str
     in_key: float
     notes_per_bar: float
     repeated_bars: float
@@ -337,19 +297,17 @@ def music_stats(scores: Sequence, start_ticks: Sequence[int] | None = None) -> M
         bars_total += bars
     pitches = np.concatenate(all_pitches) if all_pitches else np.zeros(0, np.int64)
     hist = pitch_class_histogram(pitches)
-    key = estimate_key(hist)
+    key = mf.estimate_key(hist)   # Krumhansl-Schmuckler, as the dataset pane shows it
     n = len(pitches)
-    return MusicStats(notes=n, bars=bars_total, histogram=hist.round(5).tolist(), key=key,
+    return MusicStats(notes=n, bars=bars_total, histogram=hist.round(5).tolist(),
+                      key=key.name if key else "no key",
                       in_key=in_key_share(pitches, key),
                       notes_per_bar=n / bars_total if bars_total else 0.0,
                       repeated_bars=float(np.mean(repeats)) if repeats else 0.0)
 
 
-PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-
-
 def describe_stats(s: MusicStats) -> str:
-    return (f"{s.notes:,} notes, {PITCH_NAMES[s.key[0]]} {s.key[1]} ({100 * s.in_key:.0f}% "
+    return (f"{s.notes:,} notes, {s.key} ({100 * s.in_key:.0f}% "
             f"in key), {s.notes_per_bar:.1f} notes a bar, {100 * s.repeated_bars:.0f}% "
             "repeated bars")
 
@@ -404,19 +362,6 @@ def find_music_files(paths: Sequence[Path], exclude: Sequence[str] = ()) -> tupl
     return files, skipped
 
 
-def _problem(path: Path) -> str:
-    """The sibling's inspector's reason a file cannot train ("" when it can, or when the
-    inspector is not installed)."""
-    try:
-        from studio.data.midi_file import inspect_midi
-    except ImportError:
-        return ""
-    try:
-        return inspect_midi(path).problem or ""
-    except Exception:  # the inspector failing must not hide the file: read_score decides
-        return ""
-
-
 def load_scores(files: Sequence[Path], tracks: str) -> tuple[list, list]:
     """[(path, digest, score)] of the files that hold notes, and Skipped for the rest."""
     from studio.data.files import Skipped, digest_or_none
@@ -424,22 +369,14 @@ def load_scores(files: Sequence[Path], tracks: str) -> tuple[list, list]:
     out, skipped = [], []
     for path in files:
         digest = digest_or_none(path)
-        if digest is None:
-            skipped.append(Skipped(str(path), "cannot be read (permissions?)"))
-            continue
-        problem = _problem(path) if path.suffix.lower() in MIDI_EXTENSIONS else ""
-        try:
-            score = read_score(path)
-        except DataError as exc:
-            reason = exc.message.removeprefix(f"{path}: ")
-            skipped.append(Skipped(str(path), f"{reason} — {exc.fix}" if exc.fix else reason))
+        info, score = mf.inspect_with_score(path, melody=tracks == "melody")
+        if digest is None or score is None or info.severity == mf.ERROR:
+            skipped.append(Skipped(str(path), info.problem or "cannot be read (permissions?)"))
             continue
         chosen = select_tracks(score, tracks)
         if note_count(chosen) == 0:
-            why = problem or ("no notes" if note_count(score) == 0 else
-                              f"no notes in the tracks data.midi_tracks = \"{tracks}\" "
-                              "keeps (drums only?)")
-            skipped.append(Skipped(str(path), why))
+            skipped.append(Skipped(str(path), f"no notes in the tracks data.midi_tracks = "
+                                              f"\"{tracks}\" keeps (drums only?)"))
             continue
         out.append((path, digest, chosen))
     return out, skipped
@@ -485,8 +422,8 @@ def build_midi_data(files: Sequence[Path], cfg: Any, tokenizer_holder: dict, *,
     """The dataset of ``files``. ``tokenizer_holder["tokenizer"]``: the model folder's
     MidiTok tokenizer, or None: a new one is built (``data.midi_tokenizer``) with BPE
     trained on the training files (``data.midi_vocab``) and stored back there."""
-    from studio.data.tokens import TokenCache
     from studio.data.cache import cache_root
+    from studio.data.tokens import TokenCache
 
     d, aug = cfg.data, cfg.augment
     scores, skipped = load_scores(files, d.midi_tracks)

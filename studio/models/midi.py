@@ -93,8 +93,8 @@ class MidiFamily:
 
     # -- data --------------------------------------------------------------------------
     def datasets(self, loaded: Loaded, cfg: Any, resolve=lambda p: Path(p)) -> md.MidiData:
-        from studio.data import progress
         from studio.core.errors import DataError
+        from studio.data import progress
 
         max_len = getattr(loaded.model.config, "n_positions", None) or getattr(
             loaded.model.config, "max_position_embeddings", None)
