@@ -252,7 +252,8 @@ params = f"{{folder}}/miditok.json"   # MidiTok's file (not a Hugging Face token
 tok = getattr(miditok, json.load(open(params))["tokenization"])(params=params)
 bos, eos = tok["BOS_None"], tok["EOS_None"]
 torch.manual_seed(0)
-out = model.generate(torch.tensor([[bos]]), do_sample=True, max_new_tokens=256,
+steps = min(512, model.config.max_position_embeddings - 1)   # within its context
+out = model.generate(torch.tensor([[bos]]), do_sample=True, max_new_tokens=steps,
                      top_p=0.95, temperature=1.0, pad_token_id=tok.pad_token_id,
                      eos_token_id=eos)
 ids = [i for i in out[0].tolist() if i not in (bos, eos, tok.pad_token_id)]
