@@ -214,3 +214,28 @@ def test_the_spec_claims_a_miditok_folder_before_the_text_detector(tiny_midi_mod
     cfg = families.default_config("midi")
     assert dataclasses.replace(cfg.data).midi_tracks in ("all", "no_drums", "melody")
     assert np.isfinite(cfg.train.lr)
+
+
+def test_sample_statistics_become_curves():
+    """The generic extra-metrics path: the mean of the fixed-seed samples' meta["stats"]
+    per step (and an evaluation's metrics besides ref_loss) are series of the history."""
+    from studio.core import events as ev
+    from studio.state.run_history import RunHistory
+
+    h = RunHistory()
+    for step, dist in ((0, 0.6), (10, 0.2)):
+        h.feed(ev.SampleReady(step=step, samples=(
+            ev.Sample(kind="midi", step=step, index=0, meta={"stats": {"pc_distance": dist}}),
+            ev.Sample(kind="midi", step=step, index=1,
+                      meta={"stats": {"pc_distance": dist + 0.2, "in_key": 1.0}}),
+            ev.Sample(kind="midi", step=step, index=9,
+                      meta={"fresh": 1, "stats": {"pc_distance": 5.0}}))))
+    h.feed(ev.EvalLogged(step=10, val_loss=1.0, perplexity=2.7, best_val_loss=1.0,
+                         is_best=True, metrics={"ref_loss": 2.0, "bleu": 0.3}))
+    assert h.extras["pc_distance"].column("value").tolist() == pytest.approx([0.7, 0.3])
+    assert h.extras["in_key"].column("step").tolist() == [0, 10]
+    assert h.extras["bleu"].column("value").tolist() == [0.3] and "ref_loss" not in h.extras
+    h.feed(ev.RunStarted(run_dir="", run_id="r", family="midi", device="cpu", precision="fp32",
+                         total_steps=20, start_step=5, trainable_params=1, total_params=1,
+                         train_examples=1, val_examples=1, resumed=True))
+    assert h.extras["pc_distance"].column("step").tolist() == [0]  # a resume re-logs them

@@ -266,9 +266,10 @@ class MusicStats:
         """The curve numbers: pitch-class distance (total variation, 0 = the same
         histogram, 1 = disjoint) and note density relative to the training files, share
         of notes in the sample's own estimated key, repeated-bar rate."""
-        out = {"in_key": round(self.in_key, 4), "repeated_bars": round(self.repeated_bars, 4),
-               "notes_per_bar": round(self.notes_per_bar, 3)}
-        if reference is not None:
+        out = {"in_key": round(self.in_key, 4), "repeated_bars": round(self.repeated_bars, 4)}
+        if reference is None:  # nothing to compare with: the density itself
+            out["notes_per_bar"] = round(self.notes_per_bar, 3)
+        else:
             dist = 0.5 * float(np.abs(np.asarray(self.histogram) -
                                       np.asarray(reference.histogram)).sum()) \
                 if self.notes else 1.0   # nothing played: as far as it gets
