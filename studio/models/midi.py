@@ -189,19 +189,13 @@ class MidiFamily:
             primer, prompt_ids = None, [tok["BOS_None"]]
         ctx = getattr(model.config, "n_positions", None) or getattr(
             model.config, "max_position_embeddings", None) or 1024
-        prompt_ids = list(prompt_ids)[-(ctx - 1):]
+        prompt_ids = list(prompt_ids)
         per_bar = loaded.extras.get("midi_tokens_per_bar") or DEFAULT_TOKENS_PER_BAR
-        budget = max(1, min(int(math.ceil(scfg.midi_bars * per_bar * 1.3)),
-                            ctx - len(prompt_ids)))
-        ids = torch.tensor([prompt_ids], device=device)
+        budget = max(1, int(math.ceil(scfg.midi_bars * per_bar * 1.3)))
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True,
-                                 max_new_tokens=budget, temperature=scfg.temperature,
-                                 top_k=scfg.top_k or None, top_p=scfg.top_p,
-                                 pad_token_id=tok.pad_token_id, eos_token_id=tok["EOS_None"])
-        new = out[0, len(prompt_ids):].tolist()
+            new = self._generate(model, tok, scfg, prompt_ids, budget, ctx, device)
         piece, problem = self._decode(tok, list(prompt_ids) + new, primer)
         # the piece ends after the primer plus the asked bars (the budget runs over)
         bar = md.bar_ticks(piece)   # in the decoded score's ticks (MidiTok's resolution)
@@ -220,6 +214,28 @@ class MidiFamily:
             meta["problem"] = problem
         return Sample(kind="midi", step=step, index=i, prompt=name, text=what, path=str(path),
                       seed=seed, meta=meta)
+
+    @staticmethod
+    def _generate(model: Any, tok: Any, scfg: Any, prompt: list[int], budget: int, ctx: int,
+                  device: Any) -> list[int]:
+        """``budget`` tokens after ``prompt`` (fewer when the model ends the piece). A
+        piece longer than the model's context is written in a sliding window: each round
+        sees the last half context and adds up to half a context."""
+        new: list[int] = []
+        eos = tok["EOS_None"]
+        while len(new) < budget:
+            chunk = min(budget - len(new), max(1, ctx // 2))
+            window = (prompt + new)[-(ctx - chunk):]
+            ids = torch.tensor([window], device=device)
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                                 max_new_tokens=chunk, temperature=scfg.temperature,
+                                 top_k=scfg.top_k or None, top_p=scfg.top_p,
+                                 pad_token_id=tok.pad_token_id, eos_token_id=eos)
+            got = out[0, len(window):].tolist()
+            new += got
+            if not got or eos in got:
+                break
+        return new
 
     @staticmethod
     def _decode(tok: Any, ids: list[int], primer: Any) -> tuple[Any, str]:

@@ -156,16 +156,14 @@ def build(args: argparse.Namespace) -> dict:
         opt.step()
         if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
             v = val_loss()
-            curve.append((step + 1, round(float(loss), 4), round(v, 4)))
-            print(f"step {step + 1}: train {float(loss):.3f}, held out {v:.3f} "
+            curve.append((step + 1, round(loss.item(), 4), round(v, 4)))
+            print(f"step {step + 1}: train {loss.item():.3f}, held out {v:.3f} "
                   f"({(time.time() - t0) / 60:.1f} min)", flush=True)
     final = val_loss()
     return save(args, model, tok, train, val, untrained, final, curve, t0, found)
 
 
 def save(args, model, tok, train, val, untrained, final, curve, t0, found) -> dict:
-    from studio.models.midi import MidiFamily
-
     out = Path(args.out)
     tmp = out.with_name(out.name + ".building")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -173,14 +171,7 @@ def save(args, model, tok, train, val, untrained, final, curve, t0, found) -> di
     model.eval()
     model.save_pretrained(tmp)
     md.save_tokenizer(tok, tmp)
-    # two free tunes and a continuation, through the family's own sampling
-    fam = MidiFamily()
-    loaded = fam.load(str(tmp), "cpu")
-    loaded.extras.update(midi_primers=[(val[0][0], val[0][1])],
-                         midi_train_stats=md.music_stats([s for _, s in train[:300]]))
-    from studio.config.families import default_config
-    scfg = default_config("midi").sample
-    samples = fam.sample(loaded, scfg, args.steps, tmp / "samples")
+    samples = starter_samples(tmp, val[0], [s for _, s in train], args.steps)
     info = {
         "out": str(out), "parameters": sum(p.numel() for p in model.parameters()),
         "tunes_found": found, "train_tunes": len(train), "val_tunes": len(val),
@@ -196,3 +187,22 @@ def save(args, model, tok, train, val, untrained, final, curve, t0, found) -> di
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return info
+
+
+def starter_samples(folder: Path, primer: tuple[str, object], train_scores: list,
+                    step: int) -> list:
+    """A continuation of ``primer`` and two free tunes, through the family's own sampling
+    (default sample settings), written to ``folder/samples``."""
+    from studio.config.families import default_config
+    from studio.models.midi import MidiFamily
+
+    fam = MidiFamily()
+    loaded = fam.load(str(folder), "cpu")
+    tok = loaded.extras["midi_tokenizer"]
+    some = train_scores[:300]
+    stats = md.music_stats(some)
+    per_bar = sum(len(md.encode(tok, s)) for s in some) / max(1.0, stats.bars)
+    loaded.extras.update(midi_primers=[primer], midi_train_stats=stats,
+                         midi_tokens_per_bar=per_bar)
+    shutil.rmtree(folder / "samples", ignore_errors=True)
+    return fam.sample(loaded, default_config("midi").sample, step, folder / "samples")
