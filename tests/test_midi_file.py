@@ -319,3 +319,15 @@ def test_scan_gives_music_files_a_thumbnail_and_reasons(shared_data, tmp_path):
     assert odd.severity == scanmod.WARNING
     assert odd.problem == ("drums only; absurd tempo (1000 BPM, sensible is 16-480): timing "
                            "will be off, fix the tempo in your MIDI program")
+
+
+def test_command_line_describes_files_and_fails_on_a_bad_one(shared_data, tmp_path, capsys):
+    good = shared_data / "midi" / "bach_bwv1.mid"
+    assert mf.main([str(good)]) == 0
+    bad = tmp_path / "bad.mid"
+    bad.write_text("hello")
+    assert mf.main([str(good), str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "5 tracks · 76 BPM · 4/4 · F major · 20 bars · 491 notes · 1:03" in out
+    assert "track 5: Bass: Acoustic Grand Piano (program 0), 93 notes, F2-D4" in out
+    assert f"{bad}: no notes\n  cannot be used: not a MIDI file" in out

@@ -775,6 +775,40 @@ def _write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> 
     os.replace(tmp, path)
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m studio.data.midi_file FILE... [--melody] [--wav OUT]``: describe music
+    files (and render the first to a WAV). Exit status 1 when a file cannot be used."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m studio.data.midi_file",
+                                 description="Describe MIDI / MusicXML / ABC files.")
+    ap.add_argument("files", nargs="+")
+    ap.add_argument("--melody", action="store_true",
+                    help="judge for melody training (a drums-only file is then unusable)")
+    ap.add_argument("--wav", help="render the first file to this WAV with the SoundFont")
+    args = ap.parse_args(argv)
+    status = 0
+    for path in args.files:
+        info = inspect_midi(path, melody=args.melody)
+        print(f"{path}: {info.summary() if info.notes else 'no notes'}")
+        for line in info.detail_lines() if info.notes else ():
+            print(f"  {line}")
+        if info.problem:
+            print(f"  {'cannot be used' if info.severity == ERROR else 'check'}: "
+                  f"{'; '.join((info.problem, *info.notes_extra))}")
+            status = status or int(info.severity == ERROR)
+    if args.wav:
+        try:
+            done = render_wav(args.files[0], args.wav)
+        except (RenderUnavailable, MidiFileError) as exc:
+            print(f"no audio: {exc}")
+            return 1
+        print(f"{done.path}: {done.seconds:.1f} s at {done.sample_rate} Hz, peak "
+              f"{20 * np.log10(max(done.peak, 1e-9)):.1f} dBFS, RMS "
+              f"{20 * np.log10(max(done.rms, 1e-9)):.1f} dBFS")
+    return status
+
+
 __all__ = [
     "ERROR", "GM_PROGRAMS", "Key", "MIDI_EXTS", "MUSIC_EXTS", "MidiFileError", "MidiInfo",
     "NOTATION_EXTS", "RenderUnavailable", "Rendered", "TrackInfo", "WARNING",
@@ -784,3 +818,7 @@ __all__ = [
     "render_problem", "render_wav",
     "roll_png", "roll_rgb", "score_from_bytes",
 ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
