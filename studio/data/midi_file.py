@@ -594,12 +594,22 @@ def layers_rgb(layers, height: int, *, bounds: tuple[int, int] | None = None,
 
 
 def roll_png(score, width: int = 160, height: int = 64) -> bytes:
-    """A PNG thumbnail of the piece's piano roll (for the dataset pane)."""
+    """A PNG thumbnail of the piece's piano roll (for the dataset pane): notes on a
+    transparent background, so it sits on a light or a dark theme alike."""
     from PIL import Image
 
-    pic = roll_rgb(piano_roll(score, width), height)
+    roll = piano_roll(score, width)
+    lo, hi = pitch_bounds(roll)
+    span = hi - lo + 1
+    pitch_of_row = hi - np.minimum((np.arange(height) * span) // max(1, height), span - 1)
+    img = roll[pitch_of_row]                        # (height, width), row 0 = highest
+    pic = np.zeros((height, width, 4), np.uint8)
+    pic[..., :3] = NOTE_RGB
+    pic[pitch_of_row % 12 == 0, :, 3] = 40          # faint octave lines at the Cs
+    notes = img > 0
+    pic[notes, 3] = (140 + 115 * img[notes]).astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(pic, "RGB").save(buf, "PNG", optimize=False)
+    Image.fromarray(pic, "RGBA").save(buf, "PNG", optimize=False)
     return buf.getvalue()
 
 
