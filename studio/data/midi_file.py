@@ -334,6 +334,36 @@ class MidiInfo:
         changes = ", ".join(f"{ts} at bar {bar}" for bar, ts in self.time_signature_changes)
         return f"{first}, then {changes}"
 
+    def short(self) -> str:
+        """The dataset grid's line under the name: "20 bars · F major · 76 BPM"."""
+        if not self.notes:
+            return ""
+        parts = [f"{self.bars} bars"]
+        if self.key:
+            parts.append(self.key.replace(" major", "").replace(" minor", "m"))
+        parts.append(self.tempo_text.replace(" (default)", ""))
+        return " · ".join(parts)
+
+    def detail_lines(self) -> list[str]:
+        """Tracks (name, instrument, notes, range), time signature and key, one a line."""
+        lines = []
+        for i, t in enumerate(self.tracks):
+            if not t.notes:
+                continue
+            name = f"{t.name}: " if t.name else ""
+            lines.append(f"track {i + 1}: {name}{t.instrument}"
+                         f"{'' if t.is_drum else f' (program {t.program})'}, "
+                         f"{t.notes} notes, {note_name(t.lowest)}-{note_name(t.highest)}")
+        lines.append(f"time signature {self.time_signature_text}")
+        if self.key:
+            source = ("key signature in the file" if self.key_source == "file"
+                      else "estimated from the notes")
+            differs = (self.key_source == "file" and self.key_estimate
+                       and self.key_estimate != self.key)
+            lines.append(f"key {self.key} ({source}"
+                         + (f"; the notes suggest {self.key_estimate})" if differs else ")"))
+        return lines
+
     def summary(self) -> str:
         """One line: "4 tracks · 76 BPM · 4/4 · F major · 20 bars · 491 notes · 1:03"."""
         parts = [f"{len([t for t in self.tracks if t.notes])} tracks", self.tempo_text,
@@ -342,6 +372,14 @@ class MidiInfo:
             parts.append(self.key + (" (est.)" if self.key_source == "estimate" else ""))
         parts += [f"{self.bars} bars", f"{self.notes} notes", format_duration(self.duration)]
         return " · ".join(parts)
+
+
+_NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
+
+
+def note_name(pitch: int) -> str:
+    """MIDI pitch as a name with octave (60 -> "C4")."""
+    return f"{_NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
 def format_duration(seconds: float) -> str:
@@ -368,7 +406,7 @@ def inspect_with_score(path: str | os.PathLike, *, melody: bool = False,
     except OSError as exc:
         return _bad(base, f"cannot be read: {(exc.strerror or str(exc)).lower()}"), None
     if size > max_bytes:
-        return _bad(base, f"too large ({size / 1e6:.0f} MB; a MIDI file of one piece is "
+        return _bad(base, f"too large ({size / 1e6:.0f} MB, while a MIDI file of one piece is "
                           f"rarely over 1 MB, limit {max_bytes / 1e6:.0f} MB): split it or "
                           "leave it out"), None
     try:
@@ -456,7 +494,7 @@ def _judge(info: MidiInfo, melody: bool) -> MidiInfo:
             "drum-only: no melody to learn" if melody else "drums only")
     absurd = [q for q in info.tempos if not MIN_QPM <= q <= MAX_QPM]
     if absurd:
-        warnings.append(f"absurd tempo ({absurd[0]:g} BPM; sensible is {MIN_QPM:g}-"
+        warnings.append(f"absurd tempo ({absurd[0]:g} BPM, sensible is {MIN_QPM:g}-"
                         f"{MAX_QPM:g}): timing will be off, fix the tempo in your MIDI program")
     if info.time_signature_changes:
         warnings.append(f"time signature changes ({info.time_signature_text}): read as "
@@ -530,26 +568,48 @@ def roll_rgb(roll: np.ndarray, height: int, *, note=NOTE_RGB, back=BACK_RGB,
              octave=OCTAVE_RGB) -> np.ndarray:
     """An (height, columns, 3) uint8 picture of a roll cropped to its pitch range, high
     notes at the top, louder notes darker; octave lines at the Cs."""
-    lo, hi = pitch_bounds(roll)
-    crop = roll[lo:hi + 1][::-1]               # row 0 = highest pitch
-    rows = np.minimum((np.arange(height) * crop.shape[0]) // max(1, height), crop.shape[0] - 1)
-    img = crop[rows]                            # (height, columns)
+    return layers_rgb([(roll, note)], height, back=back, octave=octave)
+
+
+def layers_rgb(layers, height: int, *, bounds: tuple[int, int] | None = None,
+               back=BACK_RGB, octave=OCTAVE_RGB) -> np.ndarray:
+    """Several rolls of the same shape, each in its own colour (``[(roll, rgb), ...]``,
+    later ones drawn over earlier ones), as one (height, columns, 3) uint8 picture of the
+    pitch range ``bounds`` (all layers' notes by default), high notes at the top."""
+    if bounds is None:
+        bounds = pitch_bounds(np.maximum.reduce([roll for roll, _ in layers]))
+    lo, hi = bounds
+    span = hi - lo + 1
+    rows = np.minimum((np.arange(height) * span) // max(1, height), span - 1)
     pitch_of_row = hi - rows
-    out = np.empty(img.shape + (3,), np.float32)
+    columns = layers[0][0].shape[1]
+    out = np.empty((height, columns, 3), np.float32)
     out[:] = back
     out[pitch_of_row % 12 == 0] = octave
-    strength = np.where(img > 0, 0.55 + 0.45 * img, 0.0)[..., None]
-    out = out * (1 - strength) + np.asarray(note, np.float32) * strength
+    for roll, colour in layers:
+        img = roll[pitch_of_row]                # (height, columns), row 0 = highest pitch
+        strength = np.where(img > 0, 0.55 + 0.45 * img, 0.0)[..., None]
+        out = out * (1 - strength) + np.asarray(colour, np.float32) * strength
     return out.clip(0, 255).astype(np.uint8)
 
 
 def roll_png(score, width: int = 160, height: int = 64) -> bytes:
-    """A PNG thumbnail of the piece's piano roll (for the dataset pane)."""
+    """A PNG thumbnail of the piece's piano roll (for the dataset pane): notes on a
+    transparent background, so it sits on a light or a dark theme alike."""
     from PIL import Image
 
-    pic = roll_rgb(piano_roll(score, width), height)
+    roll = piano_roll(score, width)
+    lo, hi = pitch_bounds(roll)
+    span = hi - lo + 1
+    pitch_of_row = hi - np.minimum((np.arange(height) * span) // max(1, height), span - 1)
+    img = roll[pitch_of_row]                        # (height, width), row 0 = highest
+    pic = np.zeros((height, width, 4), np.uint8)
+    pic[..., :3] = NOTE_RGB
+    pic[pitch_of_row % 12 == 0, :, 3] = 40          # faint octave lines at the Cs
+    notes = img > 0
+    pic[notes, 3] = (140 + 115 * img[notes]).astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(pic, "RGB").save(buf, "PNG", optimize=False)
+    Image.fromarray(pic, "RGBA").save(buf, "PNG", optimize=False)
     return buf.getvalue()
 
 
@@ -582,11 +642,13 @@ def render_problem(soundfont: str | os.PathLike | None = None) -> str:
 
 _SYNTHS: dict[tuple[str, int], object] = {}
 _SYNTH_LOCK = threading.Lock()  # one render at a time: a Synth is not thread-safe
+_RELEASE: threading.Timer | None = None
+SYNTH_IDLE_S = 180.0  # a loaded SoundFont (about 280 MB decoded) is freed after this idle
 
 
 def _synth(soundfont: Path, sample_rate: int):
-    """A tinysoundfont Synth with the SoundFont loaded (kept: decoding an .sf3 takes
-    seconds, so the second Play is quick)."""
+    """A tinysoundfont Synth with the SoundFont loaded (kept while renders keep coming:
+    decoding an .sf3 takes seconds, so the next Play is quick; freed when idle)."""
     import tinysoundfont
 
     key = (str(soundfont), int(sample_rate))
@@ -597,6 +659,23 @@ def _synth(soundfont: Path, sample_rate: int):
         _SYNTHS.clear()  # one SoundFont in memory at a time
         _SYNTHS[key] = synth
     return synth
+
+
+def _release_later() -> None:
+    """Free the loaded SoundFont ``SYNTH_IDLE_S`` after the last render (call with the
+    lock held)."""
+    global _RELEASE
+    if _RELEASE is not None:
+        _RELEASE.cancel()
+    _RELEASE = threading.Timer(SYNTH_IDLE_S, release_soundfont)
+    _RELEASE.daemon = True
+    _RELEASE.start()
+
+
+def release_soundfont() -> None:
+    """Free the loaded SoundFont now (the next render loads it again)."""
+    with _SYNTH_LOCK:
+        _SYNTHS.clear()
 
 
 @dataclass(frozen=True)
@@ -629,6 +708,7 @@ def render_wav(score_or_path, out_path: str | os.PathLike, sample_rate: int = 32
             audio = _play(synth, sec, sample_rate, tail)
         finally:
             synth.sounds_off()
+            _release_later()
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     if peak > 0.0:  # to a -1 dBFS peak: never clipped, and a quiet SoundFont still heard
         audio *= min(TARGET_PEAK / peak, MAX_GAIN)
@@ -705,11 +785,50 @@ def _write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> 
     os.replace(tmp, path)
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m studio.data.midi_file FILE... [--melody] [--wav OUT]``: describe music
+    files (and render the first to a WAV). Exit status 1 when a file cannot be used."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m studio.data.midi_file",
+                                 description="Describe MIDI / MusicXML / ABC files.")
+    ap.add_argument("files", nargs="+")
+    ap.add_argument("--melody", action="store_true",
+                    help="judge for melody training (a drums-only file is then unusable)")
+    ap.add_argument("--wav", help="render the first file to this WAV with the SoundFont")
+    args = ap.parse_args(argv)
+    status = 0
+    for path in args.files:
+        info = inspect_midi(path, melody=args.melody)
+        print(f"{path}: {info.summary() if info.notes else 'no notes'}")
+        for line in info.detail_lines() if info.notes else ():
+            print(f"  {line}")
+        if info.problem:
+            print(f"  {'cannot be used' if info.severity == ERROR else 'check'}: "
+                  f"{'; '.join((info.problem, *info.notes_extra))}")
+            status = status or int(info.severity == ERROR)
+    if args.wav:
+        try:
+            done = render_wav(args.files[0], args.wav)
+        except (RenderUnavailable, MidiFileError) as exc:
+            print(f"no audio: {exc}")
+            return 1
+        print(f"{done.path}: {done.seconds:.1f} s at {done.sample_rate} Hz, peak "
+              f"{20 * np.log10(max(done.peak, 1e-9)):.1f} dBFS, RMS "
+              f"{20 * np.log10(max(done.rms, 1e-9)):.1f} dBFS")
+    return status
+
+
 __all__ = [
     "ERROR", "GM_PROGRAMS", "Key", "MIDI_EXTS", "MUSIC_EXTS", "MidiFileError", "MidiInfo",
     "NOTATION_EXTS", "RenderUnavailable", "Rendered", "TrackInfo", "WARNING",
     "count_bars", "default_soundfont", "describe_score", "estimate_key", "format_duration",
-    "inspect_midi", "inspect_with_score", "instrument_name", "key_from_signature", "midi_format", "piano_roll",
-    "pitch_bounds", "pitch_class_histogram", "read_score", "render_problem", "render_wav",
+    "inspect_midi", "inspect_with_score", "instrument_name", "key_from_signature", "midi_format", "note_name", "piano_roll",
+    "layers_rgb", "pitch_bounds", "pitch_class_histogram", "read_score", "release_soundfont",
+    "render_problem", "render_wav",
     "roll_png", "roll_rgb", "score_from_bytes",
 ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

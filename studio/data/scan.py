@@ -38,6 +38,7 @@ import numpy as np
 
 from studio.data import text as _textdata
 from studio.data.files import WalkCancelled, file_digest, walk
+from studio.data.midi_file import MUSIC_EXTS  # MIDI, MusicXML, ABC
 from studio.data.text import TEXT_EXTENSIONS
 
 TEXT_EXTS = frozenset(TEXT_EXTENSIONS)  # exactly what the text engine reads
@@ -46,7 +47,6 @@ from studio.data.image import MAX_PIXELS_DEFAULT as MAX_IMAGE_PIXELS  # noqa: E4
 
 IMAGE_EXTS = frozenset(IMAGE_EXTENSIONS)
 AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"})
-from studio.data.midi_file import MUSIC_EXTS  # noqa: E402  (MIDI, MusicXML, ABC)
 CAPTION_EXT = ".txt"
 
 KINDS = ("text", "image", "audio", "midi", "unsupported")
@@ -59,7 +59,7 @@ MIN_TEXT_CHARS = 16
 
 THUMB_SIZE = 128        # longest side of an image thumbnail, pixels
 ENVELOPE_BINS = 160     # min/max pairs in an audio thumbnail's waveform
-ROLL_THUMB = (160, 64)  # a music file's piano-roll thumbnail, pixels (width, height)
+ROLL_THUMB = (160, 96)  # a music file's piano-roll thumbnail, pixels (width, height)
 SNIPPET_CHARS = 280     # characters of text kept for the grid
 TEXT_SAMPLE_BYTES = 1 << 20  # larger text files are judged by this much of their start
 _AUDIO_BLOCK = 1 << 16  # frames read at a time from audio
@@ -451,7 +451,9 @@ def _scan_midi(item: ScanItem) -> ScanItem:
     from studio.data import midi_file
 
     info, score = midi_file.inspect_with_score(item.path)
-    item = _with(item, midi=info, duration=info.duration, problem=info.problem,
+    # every reason, first the worst (the grid shows the part before the first ";")
+    problem = "; ".join((info.problem, *info.notes_extra)) if info.problem else ""
+    item = _with(item, midi=info, duration=info.duration, problem=problem,
                  severity=info.severity)
     if score is not None and info.notes:
         item = _with(item, thumbnail=midi_file.roll_png(score, *ROLL_THUMB))

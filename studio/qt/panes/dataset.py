@@ -95,8 +95,8 @@ ERROR_COLOR = QColor("#d64541")
 EMPTY_HINT = "Drop files or folders here, or use Add folder…"
 LEGACY_NOTE = "not UTF-8: read as"  # the scan's warning on text in a legacy encoding
 NOTHING_FOUND = ("No files found in the added folders. The studio reads text (.txt, .md, "
-                 ".jsonl, .csv), images (.png, .jpg, .webp …) and audio (.wav, .flac, .mp3 "
-                 "…): add a folder that holds some, or remove this one under Sources.")
+                 ".jsonl, .csv), images (.png, .jpg, .webp …), audio (.wav, .flac, .mp3 "
+                 "…) and music (.mid, .musicxml, .abc): add a folder that holds some, or remove this one under Sources.")
 WARNING_COLOR = QColor("#e69b00")
 
 
@@ -121,6 +121,8 @@ def _meta(item: ScanItem, long: bool = False) -> str:
     if item.kind == "audio" and item.sample_rate:
         ch = {1: "mono", 2: "stereo"}.get(item.channels, f"{item.channels} ch")
         return f"{units.duration(item.duration)} · {item.sample_rate / 1000:g} kHz {ch}"
+    if item.kind == "midi" and item.midi is not None and item.midi.notes:
+        return item.midi.summary() if long else item.midi.short()
     if item.kind == "text" and item.usable:
         approx = "" if item.tokens_exact else "≈"
         docs = f" · {item.documents:,} records" if item.documents > 1 else ""
@@ -226,6 +228,8 @@ class DatasetModel(QAbstractListModel):
             lines.append(f"Split: {role}")
         if it.caption:
             lines.append(f"Caption: {_esc(it.caption[:200])}")
+        if it.kind == "midi" and it.midi is not None and it.midi.notes:
+            lines += [_esc(line) for line in it.midi.detail_lines()]
         return "<br>".join(lines)
 
     def flags(self, index):
@@ -274,7 +278,7 @@ def _esc(text: str) -> str:
 
 
 class DatasetFilter(QSortFilterProxyModel):
-    MODES = ("All files", "Text", "Images", "Audio", "Problems", "Excluded")
+    MODES = ("All files", "Text", "Images", "Audio", "Music", "Problems", "Excluded")
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -307,6 +311,8 @@ class DatasetFilter(QSortFilterProxyModel):
             return it.kind == "image"
         if m == "Audio":
             return it.kind == "audio"
+        if m == "Music":
+            return it.kind == "midi"
         if m == "Problems":
             return bool(it.problem)
         if m == "Excluded":
@@ -366,7 +372,7 @@ class DatasetDelegate(QStyledItemDelegate):
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(pal.color(QPalette.ColorRole.AlternateBase))
         painter.drawRoundedRect(QRectF(prev), 4, 4)
-        if it.kind == "image" and it.thumbnail:
+        if it.kind in ("image", "midi") and it.thumbnail:  # midi: a piano-roll thumbnail
             self._paint_image(painter, prev, it)
         elif it.kind == "audio" and it.envelope is not None and len(it.envelope):
             self._paint_wave(painter, prev, it, pal)
@@ -562,6 +568,7 @@ class DetailView(QWidget):
         self.empty.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.image_view = ImageView(self)
         self._audio_view = None  # built on the first audio file (pyqtgraph loads lazily)
+        self._midi_view = None   # built on the first music file
         self.text_view = QPlainTextEdit(self)
         self.text_view.setReadOnly(True)
         self.text_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
@@ -644,9 +651,20 @@ class DetailView(QWidget):
             self.stack.addWidget(self._audio_view)
         return self._audio_view
 
+    @property
+    def midi_view(self):
+        """Piano roll, Play/Stop and the file's tracks (``studio.qt.widgets.piano_roll``)."""
+        if self._midi_view is None:
+            from studio.qt.widgets.piano_roll import MidiView
+            self._midi_view = MidiView(self, save=False, details=True, roll_height=160)
+            self.stack.addWidget(self._midi_view)
+        return self._midi_view
+
     def _stop_audio(self) -> None:
         if self._audio_view is not None:
             self._audio_view.stop()
+        if self._midi_view is not None:
+            self._midi_view.stop()
 
     def show_item(self, item: ScanItem | None) -> None:
         same = item is not None and self.item is not None and item.path == self.item.path
@@ -741,6 +759,11 @@ class DetailView(QWidget):
             self.aug_box.hide()
             self.stack.setCurrentWidget(self.audio_view)
             self.audio_view.set_path(item.path)
+        elif item.kind == "midi" and item.usable:
+            self.aug_box.hide()
+            self._stop_audio()
+            self.stack.setCurrentWidget(self.midi_view)
+            self.midi_view.set_path(item.path)
         elif item.kind == "text" and item.size:  # also unusable text: see what is wrong
             self.aug_box.hide()
             self._stop_audio()

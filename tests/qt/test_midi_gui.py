@@ -1,0 +1,211 @@
+"""Music in the GUI: the gallery's MIDI cards (piano roll with the primer in its own
+colour, Save MIDI..., drag-out, Play) and the dataset pane's rows for MIDI files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("symusic")
+
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QColor, QMouseEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication, QFileDialog  # noqa: E402
+
+from studio.core import events as ev  # noqa: E402
+from studio.data import midi_file  # noqa: E402
+from studio.qt.panes.dataset import ItemRole  # noqa: E402
+from studio.qt.panes.gallery import GalleryPane  # noqa: E402
+from studio.qt.widgets.piano_roll import GENERATED, PRIMER, MidiView  # noqa: E402
+from studio.qt.widgets.tasks import wait_all  # noqa: E402
+from studio.state.gallery import GalleryState  # noqa: E402
+from tests.qt.test_dataset_pane import row_of, scanned_pane  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _join_workers():
+    yield
+    assert wait_all(20_000)
+
+
+@pytest.fixture
+def chorale(shared_data, tmp_path) -> Path:
+    path = tmp_path / "step_000010_0.mid"
+    shutil.copyfile(shared_data / "midi" / "bach_bwv1.mid", path)
+    return path
+
+
+@pytest.fixture
+def card_view(qtbot, chorale):
+    """A gallery showing one MIDI sample, its card's view loaded."""
+    pane = GalleryPane(GalleryState())
+    pane.resize(900, 600)
+    qtbot.addWidget(pane)
+    pane.show()
+    meta = {"primer_bars": 2, "stats": {"in_key": 0.934, "notes_per_bar": 7.5,
+                                        "pc_distance": 0.1234, "groove": 3}}
+    pane.gallery.feed(ev.SampleReady(10, (ev.Sample("midi", 10, 0, path=str(chorale),
+                                                    seed=3, meta=meta),)))
+    view = pane.current_column.cards[0].body
+    assert isinstance(view, MidiView)
+    qtbot.waitUntil(lambda: view.roll.loaded is not None, timeout=10_000)
+    return view
+
+
+def _pixel_of(view: MidiView, layer: int) -> QColor:
+    """The colour drawn at the middle of the longest note of a layer."""
+    loaded = view.roll.loaded
+    notes = loaded.notes[loaded.notes[:, 4] == layer]
+    x0, x1, pitch = notes[(notes[:, 1] - notes[:, 0]).argmax(), :3]
+    lo, hi = loaded.bounds
+    row_h = view.roll.height() / (hi - lo + 1)
+    img = view.roll.grab().toImage()
+    return QColor(img.pixel(int((x0 + x1) / 2 * view.roll.width()),
+                            int((hi - pitch + 0.5) * row_h)))
+
+
+def test_card_draws_the_roll_with_the_primer_apart_and_the_stats(card_view):
+    view = card_view
+    loaded = view.roll.loaded
+    assert loaded.seconds == pytest.approx(63.16, abs=0.01)
+    assert len(loaded.notes) == 491
+    # two bars of twenty are the primer: the notes that start in them, drawn grey
+    assert loaded.primer_fraction == pytest.approx(2 / 20)
+    primer = loaded.notes[:, 4] == PRIMER
+    assert primer.any() and np.all(loaded.notes[primer, 0] < 0.1)
+    assert np.all(loaded.notes[loaded.notes[:, 4] == GENERATED, 0] >= 0.1)
+    grey, blue = _pixel_of(view, PRIMER), _pixel_of(view, GENERATED)
+    assert abs(grey.red() - grey.blue()) < 25 and grey.red() < 220
+    highlight = view.palette().highlight().color()
+    assert blue.hue() == pytest.approx(highlight.hue(), abs=12) and blue.saturation() > 60
+    # the playhead follows the tempo map: half the piece's seconds is half its width
+    assert loaded.fraction_at(loaded.seconds / 2) == pytest.approx(0.5, abs=0.02)
+    assert "5 tracks · 76 BPM · 4/4 · F major · 20 bars · 491 notes" in view.summary.text()
+    assert "Acoustic Grand Piano · first 2 bars given (grey)" in view.summary.text()
+    assert view.stats.isVisible()
+    assert view.stats.text() == ("93% in key · 7.5 notes/bar · pitch-class distance 0.12 "
+                                 "· groove 3")
+    assert "Soprano" in view.summary.toolTip()
+
+
+def test_save_midi_writes_the_file(card_view, chorale, tmp_path, monkeypatch):
+    target = tmp_path / "out" / "my tune"
+    target.parent.mkdir()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (str(target), "MIDI files")))
+    card_view.save_button.click()
+    saved = target.with_suffix(".mid")
+    assert saved.read_bytes() == chorale.read_bytes()
+    assert card_view.status.text() == "saved my tune.mid"
+
+
+def test_drag_carries_the_file_url(card_view, chorale, qtbot, monkeypatch):
+    roll = card_view.roll
+    urls = roll.mime_data().urls()
+    assert [u.toLocalFile() for u in urls] == [str(chorale.resolve())]
+    started = []
+    monkeypatch.setattr(roll, "start_drag", lambda: started.append(True))
+    qtbot.mousePress(roll, Qt.MouseButton.LeftButton, pos=QPoint(10, 10))
+    far = QPointF(10 + 4 * QApplication.startDragDistance(), 10)
+    move = QMouseEvent(QEvent.Type.MouseMove, far, roll.mapToGlobal(far),
+                       Qt.MouseButton.NoButton, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(roll, move)
+    assert started == [True]
+
+
+@pytest.mark.skipif(midi_file.render_problem() != "", reason=midi_file.render_problem())
+def test_play_without_an_output_device_says_so(card_view, qtbot, monkeypatch):
+    pytest.importorskip("PySide6.QtMultimedia")
+    from PySide6.QtMultimedia import QMediaDevices
+
+    monkeypatch.setattr(QMediaDevices, "audioOutputs", staticmethod(lambda: []))
+    view = card_view
+    # two bars are enough to hear (and render quickly)
+    short = Path(view.path).with_name("two_bars.mid")
+    midi_file.read_score(view.path).clip(0, 2 * 40320).dump_midi(str(short))
+    view.set_path(str(short))
+    qtbot.waitUntil(lambda: view.roll.loaded is not None, timeout=10_000)
+    view.play_button.click()
+    assert view.play_button.text() == "■ Stop"
+    qtbot.waitUntil(lambda: view.status.text() == "silent: no audio output device",
+                    timeout=30_000)
+    assert "speakers or headphones" in view.status.toolTip()
+    assert view.player.source().toLocalFile().endswith(".wav")
+    assert view.roll.playhead is not None
+    view.play_button.click()
+    assert view.play_button.text() == "▶ Play" and view.roll.playhead is None
+
+
+def test_play_without_the_soundfont_says_what_is_missing(card_view, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_SOUNDFONT", str(tmp_path / "gone.sf3"))
+    card_view.play_button.click()
+    assert card_view.status.text() == "cannot play: SoundFont or tinysoundfont missing"
+    assert "gone.sf3" in card_view.status.toolTip()
+    assert not card_view.play_button.isChecked()
+
+
+# -- the dataset pane ----------------------------------------------------------------------
+
+def test_dataset_rows_for_music_files(qtbot, shared_data, tmp_path):
+    folder = tmp_path / "chorales"
+    folder.mkdir()
+    for name in ("bach_bwv1.mid", "bach_bwv10.mid"):
+        shutil.copyfile(shared_data / "midi" / name, folder / name)
+    (folder / "broken.mid").write_bytes((shared_data / "midi" / "bach_bwv1.mid")
+                                        .read_bytes()[:900])
+    pane = scanned_pane(qtbot, folder)
+    assert "2 music" in pane.stats_label.text() or "3 music" in pane.stats_label.text()
+
+    good = row_of(pane, "bach_bwv1.mid")
+    item = good.data(ItemRole)
+    assert item.kind == "midi" and item.usable
+    tip = good.data(Qt.ItemDataRole.ToolTipRole)
+    for words in ("20 bars · F · 76 BPM", "Horn 2: Acoustic Grand Piano (program 0)",
+                  "time signature 4/4", "key F major (key signature in the file)"):
+        assert words in tip
+    qtbot.waitUntil(lambda: pane.thumbs.get(item) is not None, timeout=10_000)
+    assert pane.thumbs.get(item).width() == 160          # the piano-roll thumbnail
+
+    bad = row_of(pane, "broken.mid").data(ItemRole)
+    assert bad.severity == "error" and bad.problem.startswith("truncated")
+    assert "truncated" in row_of(pane, "broken.mid").data(Qt.ItemDataRole.ToolTipRole)
+
+    pane.filter_combo.setCurrentText("Music")
+    assert pane.proxy.rowCount() == 3
+
+    # the detail view: the piano roll, every track, and Play
+    assert pane.select_path(item.path)
+    view = pane.detail.midi_view
+    assert pane.detail.stack.currentWidget() is view
+    qtbot.waitUntil(lambda: view.roll.loaded is not None, timeout=10_000)
+    assert "Tenor: Acoustic Grand Piano" in view.summary.text()
+    assert "20 bars" in pane.detail.meta_label.text()
+    assert not view.save_button.isVisible() and view.play_button.isEnabled()
+
+
+def test_old_renders_are_pruned(tmp_path):
+    import os
+
+    from studio.qt.widgets.piano_roll import _prune
+
+    for i in range(5):
+        f = tmp_path / f"{i}.wav"
+        f.write_bytes(b"x")
+        os.utime(f, (1000 + i, 1000 + i))
+    _prune(tmp_path, 2)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["3.wav", "4.wav"]
+
+
+def test_a_sample_the_engine_could_not_decode_says_why(qtbot, chorale):
+    from studio.qt.widgets.piano_roll import midi_card_body
+
+    sample = ev.Sample("midi", 0, 0, path=str(chorale), text="0 new notes",
+                       meta={"problem": "MidiTok could not decode the tokens"})
+    view = midi_card_body(sample)
+    qtbot.addWidget(view)
+    assert view.stats.text() == "⚠ MidiTok could not decode the tokens"
+    assert view.stats.toolTip() == "0 new notes"
