@@ -384,13 +384,11 @@ def load_scores(files: Sequence[Path], tracks: str) -> tuple[list, list]:
 
 
 def split_files(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """(train, val) file indices: shuffled with ``seed``, by file; one file trains."""
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    n_val = int(round(n * val_fraction)) if n > 1 else 0
-    if val_fraction > 0 and n > 1:
-        n_val = max(1, min(n - 1, n_val))
-    return sorted(order[n_val:]), sorted(order[:n_val])
+    """(train, val) file indices: the text datasets' seeded rule (by file), so the dataset
+    pane's split preview holds for music files too."""
+    from studio.data.text import _split_indices
+
+    return _split_indices(n, val_fraction, seed)
 
 
 def tokenized(cache, tokenizer, key: str, score_fn: Callable[[], Any]) -> np.ndarray:
