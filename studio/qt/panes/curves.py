@@ -155,7 +155,8 @@ class CurvesPane(QWidget):
         # extra metrics (EvalLogged.metrics, samples' meta["stats"]): a third row, put in
         # the layout when the first one arrives (most runs have none)
         self.extra_plot = pg.PlotItem()
-        self.extra_plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
+        self.extra_legend = _SideLegend(labelTextSize="8pt")
+        self.extra_plot.legend = self.extra_legend  # beside the plot, as the loss legend
         self._extra_items: dict[str, pg.PlotDataItem] = {}
         self.plots = [self.loss_plot, self.ppl_plot, self.lr_plot, self.speed_plot,
                       self.extra_plot]
@@ -448,7 +449,11 @@ class CurvesPane(QWidget):
                 item.setData([], [])
             return False
         if self.extra_plot.scene() is None:
-            self.view.addItem(self.extra_plot, row=2, col=0, colspan=3)
+            row = self.view.addLayout(row=2, col=0, colspan=3)
+            row.setContentsMargins(0, 0, 0, 0)
+            row.addItem(self.extra_plot, row=0, col=0)
+            row.addItem(self.extra_legend, row=0, col=1)
+            row.layout.setAlignment(self.extra_legend, Qt.AlignmentFlag.AlignTop)
             self.view.ci.layout.setRowStretchFactor(2, 2)
         for name, series in extras.items():
             item = self._extra_items.get(name)
