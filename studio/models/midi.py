@@ -121,9 +121,12 @@ class MidiFamily:
         if cfg.sample.midi_primer:
             path = resolve(cfg.sample.midi_primer)
             primers = [(Path(path).name, md.read_score(path))]
-        loaded.extras.update(midi_primers=primers[:1], midi_train_stats=data.train_stats,
-                             midi_tokens_per_bar=data.tokens_per_bar,
-                             midi_tracks=cfg.data.midi_tracks)
+        # the run's own data comes first; a later call (the forgetting probe reading its
+        # reference set through this method) must not replace the primer and statistics
+        for key, value in (("midi_primers", primers[:1]), ("midi_train_stats", data.train_stats),
+                           ("midi_tokens_per_bar", data.tokens_per_bar),
+                           ("midi_tracks", cfg.data.midi_tracks)):
+            loaded.extras.setdefault(key, value)
         return data
 
     # -- training ----------------------------------------------------------------------
