@@ -76,3 +76,18 @@ def test_fine_tuning_the_audio_starter_on_the_loops_lowers_held_out_code_loss(tm
     # per-code perplexity: how many of the 256 codes it is still choosing among
     assert after.perplexity == pytest.approx(math.exp(after.val_loss))
     assert after.perplexity < 256
+
+
+@needs_starter("midi")
+def test_fine_tuning_the_midi_starter_on_chorales_lowers_held_out_loss(tmp_path, capsys):
+    before, after, sink = fine_tune("chorales.toml", "midi", 12, tmp_path, "sample.every=12",
+                                    "sample.midi_bars=4", "train.warmup_steps=2",
+                                    "augment.midi_transpose=1")
+    with capsys.disabled():
+        print(f"\n[demo] chorale held-out token loss: starter {before:.3f} -> after 12 steps "
+              f"{after.val_loss:.3f}")
+    assert after.val_loss < before - 0.1
+    first, last = sink.of(ev.SampleReady)[0], sink.of(ev.SampleReady)[-1]
+    assert first.step == 0 and last.step == 12
+    assert all(Path(s.path).suffix == ".mid" and "pc_distance" in s.meta["stats"]
+               for s in last.samples)

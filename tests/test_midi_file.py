@@ -226,6 +226,7 @@ def test_piano_roll_places_notes_by_time_pitch_and_velocity(tmp_path):
 # -- rendering -----------------------------------------------------------------------------
 
 needs_render = pytest.mark.skipif(mf.render_problem() != "", reason=mf.render_problem())
+SR = 32000  # render_wav's default, as the GUI renders: the decoded SoundFont is reused
 
 
 @needs_render
@@ -235,19 +236,19 @@ def test_render_wav_is_audible_and_as_long_as_the_notes(tmp_path):
         ("piano", 0, False, [(0, 960, 60, 100), (960, 960, 64, 100)]),
         ("flute", 73, False, [(0, 1920, 72, 90)])))
     out = tmp_path / "duet.wav"
-    done = mf.render_wav(path, out, sample_rate=16000)
-    assert done.seconds == pytest.approx(2.0 + mf.RENDER_TAIL_S, abs=1 / 16000)
+    done = mf.render_wav(path, out, sample_rate=SR)
+    assert done.seconds == pytest.approx(2.0 + mf.RENDER_TAIL_S, abs=1 / SR)
     with wave.open(str(out)) as w:
-        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 2, 2)
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (SR, 2, 2)
         frames = w.getnframes()
         audio = np.frombuffer(w.readframes(frames), "<i2").reshape(-1, 2) / 32768.0
-    assert frames == round(3.0 * 16000)
-    notes_part = audio[: 2 * 16000]
+    assert frames == round(3.0 * SR)
+    notes_part = audio[: 2 * SR]
     rms = float(np.sqrt(np.mean(notes_part ** 2)))
     assert rms > 0.05, rms                                     # clearly audible
     assert np.abs(audio).max() == pytest.approx(mf.TARGET_PEAK, abs=0.01)  # never clipped
     # every quarter second of the notes sounds
-    quarters = notes_part[: 8 * 4000].reshape(8, 4000, 2)
+    quarters = notes_part[: 8 * (SR // 4)].reshape(8, SR // 4, 2)
     assert np.all(np.sqrt((quarters ** 2).mean(axis=(1, 2))) > 0.01)
     # the decoded SoundFont is kept for the next render, and freed when renders stop
     assert mf._SYNTHS and mf._RELEASE.is_alive() and mf._RELEASE.interval == mf.SYNTH_IDLE_S
@@ -264,18 +265,18 @@ def test_render_plays_the_written_pitch_and_the_drums(tmp_path):
     def render(name, pitch, program, drum=False):
         path = write_score(tmp_path / f"{name}.mid",
                            tracks=((name, program, drum, [(0, 960, pitch, 100)]),))
-        mf.render_wav(path, tmp_path / f"{name}.wav", sample_rate=16000)
+        mf.render_wav(path, tmp_path / f"{name}.wav", sample_rate=SR)
         with wave.open(str(tmp_path / f"{name}.wav")) as w:
             return np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, 2) \
                 .mean(axis=1) / 32768.0
 
     for name, pitch, program, hz in (("piano", 69, 0, 440.0), ("bass", 57, 32, 220.0)):
-        part = render(name, pitch, program)[1600:1600 + 8192]
+        part = render(name, pitch, program)[SR // 10:SR // 10 + 16384]
         spectrum = np.abs(np.fft.rfft(part * np.hanning(len(part))))
-        peak = np.fft.rfftfreq(len(part), 1 / 16000)[spectrum.argmax()]
+        peak = np.fft.rfftfreq(len(part), 1 / SR)[spectrum.argmax()]
         assert peak == pytest.approx(hz, abs=3.0), name
     snare = render("snare", 38, 0, drum=True)      # channel 10: the drum kit
-    assert float(np.sqrt(np.mean(snare[:8000] ** 2))) > 0.01
+    assert float(np.sqrt(np.mean(snare[:SR // 2] ** 2))) > 0.01
 
 
 def test_render_without_a_soundfont_says_what_is_missing(tmp_path, monkeypatch):
@@ -318,3 +319,15 @@ def test_scan_gives_music_files_a_thumbnail_and_reasons(shared_data, tmp_path):
     assert odd.severity == scanmod.WARNING
     assert odd.problem == ("drums only; absurd tempo (1000 BPM, sensible is 16-480): timing "
                            "will be off, fix the tempo in your MIDI program")
+
+
+def test_command_line_describes_files_and_fails_on_a_bad_one(shared_data, tmp_path, capsys):
+    good = shared_data / "midi" / "bach_bwv1.mid"
+    assert mf.main([str(good)]) == 0
+    bad = tmp_path / "bad.mid"
+    bad.write_text("hello")
+    assert mf.main([str(good), str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "5 tracks · 76 BPM · 4/4 · F major · 20 bars · 491 notes · 1:03" in out
+    assert "track 5: Bass: Acoustic Grand Piano (program 0), 93 notes, F2-D4" in out
+    assert f"{bad}: no notes\n  cannot be used: not a MIDI file" in out

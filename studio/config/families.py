@@ -221,3 +221,33 @@ register(FamilySpec(
     detect=_is_musicgen,
     epoch_items=lambda stats, cfg: int(stats.duration / cfg.data.clip_seconds),
 ))
+
+
+def _is_midi_model(config: dict, folder: Path) -> bool:
+    # a causal LM with MidiTok's tokenizer beside it (asked before the text family's
+    # generic detector, which would claim any transformers folder)
+    return (folder / "miditok.json").is_file()
+
+
+register(FamilySpec(
+    name="midi", title="Music (MIDI)",
+    summary="symbolic music: a causal LM (GPT-2 or any AutoModelForCausalLM) over MidiTok "
+            "tokens of MIDI files",
+    implementation="studio.models.midi:MidiFamily",
+    file_kinds=("midi",), sample_kind="midi", has_perplexity=True, item_noun="files",
+    split_note="The music files are shuffled with this seed and data.val_fraction of them "
+               "held out for validation (by file: a transposed copy never sits on both "
+               "sides); the first held-out file's opening bars are the samples' primer.",
+    export_loader="transformers.AutoModelForCausalLM.from_pretrained(folder) + "
+                  "miditok.REMI(params=folder/'miditok.json')",
+    starter="starter:midi", adapter_task_type="CAUSAL_LM",
+    # a small model on a small folder: a higher rate; samples cost seconds, not minutes
+    defaults={"train": {"lr": 5e-4, "weight_decay": 0.01},
+              "data": {"block_size": 256, "val_fraction": 0.15},
+              "sample": {"every": 50, "temperature": 1.0, "top_k": 0, "top_p": 0.95}},
+    extra_knobs=("data.block_size", "sample.temperature", "sample.top_k", "sample.top_p"),
+    detect=_is_midi_model,
+    # blocks overlap by half; a file is ~600 tokens (a hymn or a reel, REMI + BPE), so it
+    # makes about 1200 / block_size of them (the scan does not tokenize)
+    epoch_items=lambda stats, cfg: max(1, stats.included * max(1, 1200 // cfg.data.block_size)),
+))

@@ -140,6 +140,23 @@ class DataConfig:
                                  "closest to its own shape (little is cropped). Off: every "
                                  "image is centre-cropped to a resolution x resolution "
                                  "square.", families=("text_to_image",))
+    midi_tracks: str = knob("all", "Which tracks of each music file train: all; no_drums (drum "
+                                   "tracks left out); melody (only the highest non-drum "
+                                   "voice: a lead line to continue).",
+                            choices=("all", "no_drums", "melody"), families=("midi",))
+    midi_tokenizer: str = knob("auto", "MidiTok tokenization: auto (the model folder's "
+                                       "miditok.json when it has one, else REMI); remi (bars "
+                                       "and positions); tsd (time shifts, fewer tokens). A new "
+                                       "one gets BPE trained on the training files.",
+                               choices=("auto", "remi", "tsd"), families=("midi",))
+    midi_vocab: int = knob(1000, "Vocabulary of a new MidiTok tokenizer after BPE (merged "
+                                 "tokens: shorter sequences, more context per block); at or "
+                                 "below the base vocabulary (~500) BPE is off. Ignored when the "
+                                 "model folder brings its tokenizer.", min=0, max=50000,
+                           families=("midi",))
+    midi_cache_gb: float = knob(1.0, "Most disk the MIDI token cache may use, in GB (files "
+                                     "used longest ago go first). 0: no limit.", min=0.0,
+                                advanced=True, families=("midi",))
 
 
 @dataclass(frozen=True)
@@ -255,6 +272,16 @@ class SampleConfig:
                                 max=1000, families=("image",))
     seed: int = knob(1234, "Seed of the sampler, fixed so each step's samples are comparable.",
                      min=0)
+    midi_primer: str = knob("", "A MIDI file whose first bars the model continues (relative "
+                                "to the config file); empty: the first held-out file.",
+                            families=("midi",))
+    midi_primer_bars: int = knob(4, "Bars of the primer given to the model; 0: no "
+                                    "continuation, free generation only.", min=0, max=64,
+                                 families=("midi",))
+    midi_bars: int = knob(8, "Bars of music generated per sample.", min=1, max=128,
+                          families=("midi",))
+    midi_free: int = knob(2, "Samples generated from scratch (a seed each), besides the "
+                             "continuation.", min=0, max=16, families=("midi",))
 
 
 @dataclass(frozen=True)
@@ -306,6 +333,16 @@ class AugmentConfig:
                                        "time).", min=0.0, max=12.0, families=("audio",))
     pitch_p: float = knob(0.0, "Probability of a pitch shift.", min=0.0, max=1.0,
                           families=("audio",))
+    midi_transpose: int = knob(0, "Each training file also trains transposed by every "
+                                  "semitone up to this far up and down (copies leaving the "
+                                  "piano's range are left out; drums never move). 0: off.",
+                               min=0, max=12, families=("midi",))
+    midi_velocity: int = knob(0, "Each transposed copy gets a random velocity offset up to "
+                                 "this (MidiTok's augmentation; loudness variety). 0: off.",
+                              min=0, max=64, families=("midi",))
+    midi_tempo: float = knob(0.0, "Each transposed copy gets its tempo scaled by a random "
+                                  "factor within 1 +- this. 0: off.", min=0.0, max=0.5,
+                             families=("midi",))
 
 
 FREEZE_MODES = ("full", "lora", "frozen")

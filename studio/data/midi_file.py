@@ -594,12 +594,22 @@ def layers_rgb(layers, height: int, *, bounds: tuple[int, int] | None = None,
 
 
 def roll_png(score, width: int = 160, height: int = 64) -> bytes:
-    """A PNG thumbnail of the piece's piano roll (for the dataset pane)."""
+    """A PNG thumbnail of the piece's piano roll (for the dataset pane): notes on a
+    transparent background, so it sits on a light or a dark theme alike."""
     from PIL import Image
 
-    pic = roll_rgb(piano_roll(score, width), height)
+    roll = piano_roll(score, width)
+    lo, hi = pitch_bounds(roll)
+    span = hi - lo + 1
+    pitch_of_row = hi - np.minimum((np.arange(height) * span) // max(1, height), span - 1)
+    img = roll[pitch_of_row]                        # (height, width), row 0 = highest
+    pic = np.zeros((height, width, 4), np.uint8)
+    pic[..., :3] = NOTE_RGB
+    pic[pitch_of_row % 12 == 0, :, 3] = 40          # faint octave lines at the Cs
+    notes = img > 0
+    pic[notes, 3] = (140 + 115 * img[notes]).astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(pic, "RGB").save(buf, "PNG", optimize=False)
+    Image.fromarray(pic, "RGBA").save(buf, "PNG", optimize=False)
     return buf.getvalue()
 
 
@@ -775,6 +785,40 @@ def _write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> 
     os.replace(tmp, path)
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m studio.data.midi_file FILE... [--melody] [--wav OUT]``: describe music
+    files (and render the first to a WAV). Exit status 1 when a file cannot be used."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m studio.data.midi_file",
+                                 description="Describe MIDI / MusicXML / ABC files.")
+    ap.add_argument("files", nargs="+")
+    ap.add_argument("--melody", action="store_true",
+                    help="judge for melody training (a drums-only file is then unusable)")
+    ap.add_argument("--wav", help="render the first file to this WAV with the SoundFont")
+    args = ap.parse_args(argv)
+    status = 0
+    for path in args.files:
+        info = inspect_midi(path, melody=args.melody)
+        print(f"{path}: {info.summary() if info.notes else 'no notes'}")
+        for line in info.detail_lines() if info.notes else ():
+            print(f"  {line}")
+        if info.problem:
+            print(f"  {'cannot be used' if info.severity == ERROR else 'check'}: "
+                  f"{'; '.join((info.problem, *info.notes_extra))}")
+            status = status or int(info.severity == ERROR)
+    if args.wav:
+        try:
+            done = render_wav(args.files[0], args.wav)
+        except (RenderUnavailable, MidiFileError) as exc:
+            print(f"no audio: {exc}")
+            return 1
+        print(f"{done.path}: {done.seconds:.1f} s at {done.sample_rate} Hz, peak "
+              f"{20 * np.log10(max(done.peak, 1e-9)):.1f} dBFS, RMS "
+              f"{20 * np.log10(max(done.rms, 1e-9)):.1f} dBFS")
+    return status
+
+
 __all__ = [
     "ERROR", "GM_PROGRAMS", "Key", "MIDI_EXTS", "MUSIC_EXTS", "MidiFileError", "MidiInfo",
     "NOTATION_EXTS", "RenderUnavailable", "Rendered", "TrackInfo", "WARNING",
@@ -784,3 +828,7 @@ __all__ = [
     "render_problem", "render_wav",
     "roll_png", "roll_rgb", "score_from_bytes",
 ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -39,6 +39,8 @@ def load_run_model(run_dir: str | Path, weights: str = "best",
     fam = get_family(cfg.run.family)
     loaded = fam.load(cfg.model.source, device, torch.float32, revision=cfg.model.revision,
                       trust_remote_code=cfg.model.trust_remote_code)
+    if hasattr(fam, "after_load"):  # a model shaped by the run's data (MIDI: its tokenizer)
+        fam.after_load(loaded, cfg)
     groups = fz.resolve_plan(fam.layer_groups(loaded), cfg.freeze)
     fz.apply_plan(loaded.model, groups, cfg.freeze)
     src: Path | None

@@ -70,6 +70,36 @@ def _explain_load_error(source: str, exc: Exception) -> ModelError:
                       "check the hub id or the folder path")
 
 
+def load_causal_lm(source: str, device: Any = "cpu", dtype: Any = None, *, revision: str = "",
+                   trust_remote_code: bool = False, extra: Any = None) -> tuple[Any, Any]:
+    """An ``AutoModelForCausalLM`` from a starter, local folder or hub id, with load errors
+    explained; ``extra(path, kwargs)`` loads what goes with it (the text family's
+    tokenizer) inside the same error handling. Returns (model, extra's result or None).
+    Shared by every family whose model is a causal LM (text, MIDI)."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()   # our own log says what matters
+    hf_logging.disable_progress_bar()
+
+    path = resolve_model_source(source)
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    if revision:
+        kwargs["revision"] = revision
+    if source.startswith("starter:") and not Path(path).is_dir():
+        name = source.split(":", 1)[1]
+        raise ModelError(f"{source}: the starter model is missing at {path}",
+                         f"rebuild it with `python -m studio.starters build {name}`")
+    try:
+        got = extra(path, kwargs) if extra is not None else None
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32,
+                                                     **kwargs)
+    except (OSError, ValueError, EnvironmentError, KeyError) as exc:
+        raise _explain_load_error(source, exc) from None
+    model.to(device)
+    return model, got
+
+
 class TextFamily:
     name = "text"
     throughput_unit = "tok"
@@ -77,29 +107,16 @@ class TextFamily:
     # -- loading -----------------------------------------------------------------------
     def load(self, source: str, device: Any = "cpu", dtype: Any = None, *, revision: str = "",
              trust_remote_code: bool = False) -> Loaded:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+        from transformers import AutoTokenizer
 
-        hf_logging.set_verbosity_error()   # our own log says what matters
-        hf_logging.disable_progress_bar()
+        def tokenizer(path: str, kwargs: dict) -> Any:
+            return AutoTokenizer.from_pretrained(path, **kwargs)
 
-        path = resolve_model_source(source)
-        kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
-        if revision:
-            kwargs["revision"] = revision
-        if source.startswith("starter:") and not Path(path).is_dir():
-            raise ModelError(f"{source}: the starter model is missing at {path}",
-                             "rebuild it with `python -m studio.starters build text`")
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32,
-                                                         **kwargs)
-        except (OSError, ValueError, EnvironmentError, KeyError) as exc:
-            raise _explain_load_error(source, exc) from None
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        model.to(device)
-        return Loaded(model=model, extras={"tokenizer": tokenizer}, source=source)
+        model, tok = load_causal_lm(source, device, dtype, revision=revision,
+                                    trust_remote_code=trust_remote_code, extra=tokenizer)
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        return Loaded(model=model, extras={"tokenizer": tok}, source=source)
 
     # -- layer tree --------------------------------------------------------------------
     def layer_groups(self, loaded: Loaded) -> list[LayerGroup]:

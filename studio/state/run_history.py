@@ -73,6 +73,7 @@ class Unfreeze:
 OVERFIT_FIELDS = ("step", "evaluations", "val_from", "val_to", "train_from", "train_to")
 TRAIN_COLUMNS = ("step", "loss", "ema", "lr", "throughput", "epoch", "grad_norm")
 VAL_COLUMNS = ("step", "val_loss", "ppl", "ref_loss")  # ref: the forgetting probe
+EXTRA_COLUMNS = ("step", "value")
 
 
 class RunHistory(Observable):
@@ -87,6 +88,10 @@ class RunHistory(Observable):
         self.total_steps = 0
         self.train = Series(TRAIN_COLUMNS)
         self.val = Series(VAL_COLUMNS)
+        # extra metrics, by name: an evaluation's metrics besides ref_loss, and the mean of
+        # the numbers a family puts in its samples' meta["stats"] (MIDI: pitch-class
+        # distance to the training files, share in key...) — the curves' third row
+        self.extras: dict[str, Series] = {}
         self.unfreezes: list[Unfreeze] = []
         self.overfit: dict | None = None  # the last OverfitWarning (the curves' banner)
         self.version = 0
@@ -138,6 +143,7 @@ class RunHistory(Observable):
         self.total_steps = 0
         self.train.clear()
         self.val.clear()
+        self.extras.clear()
         self.unfreezes.clear()
         self.overfit = None
         self._ema_raw, self._ema_n = 0.0, 0
@@ -170,6 +176,13 @@ class RunHistory(Observable):
         elif isinstance(event, ev.EvalLogged):
             self._add_eval(event.step, event.val_loss, event.perplexity,
                            event.metrics.get("ref_loss"))
+            self._add_extras(event.step, {k: v for k, v in event.metrics.items()
+                                          if k != "ref_loss"})
+        elif isinstance(event, ev.SampleReady):
+            stats = sample_stats(event.samples)
+            if not stats:
+                return False
+            self._add_extras(event.step, stats)
         elif isinstance(event, ev.OverfitWarning):
             self.overfit = {k: getattr(event, k) for k in OVERFIT_FIELDS}
         elif isinstance(event, ev.UnfreezeApplied):
@@ -204,6 +217,8 @@ class RunHistory(Observable):
         before = len(self.train)
         self.train.truncate_from_step(step)
         self.val.truncate_from_step(step)
+        for series in self.extras.values():
+            series.truncate_from_step(step)
         self.unfreezes = [u for u in self.unfreezes if u.step < step]
         if self.overfit is not None and self.overfit["step"] >= step:
             self.overfit = None
@@ -225,6 +240,13 @@ class RunHistory(Observable):
             self.val.truncate_from_step(step)
         self.val.append(step=step, val_loss=val_loss, ppl=ppl,
                         ref_loss=None if ref_loss is None else _f(ref_loss))
+
+    def _add_extras(self, step: int, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            series = self.extras.setdefault(name, Series(EXTRA_COLUMNS))
+            if len(series) and step <= series.last("step"):
+                series.truncate_from_step(step)
+            series.append(step=step, value=_f(value))
 
     def _add_unfreeze(self, step: int, groups: tuple[str, ...]) -> None:
         self.unfreezes = [u for u in self.unfreezes if u.step < step]
@@ -249,6 +271,18 @@ class RunHistory(Observable):
             out["ppl"] = float(self.val.column("ppl")[j])
             out["ref_loss"] = float(self.val.column("ref_loss")[j])
         return out
+
+
+def sample_stats(samples: Iterable[ev.Sample]) -> dict[str, float]:
+    """The mean of each number in the samples' ``meta["stats"]`` (the fixed-seed samples
+    only: "Sample now" ones use other seeds, so they would not compare across steps)."""
+    sums: dict[str, list[float]] = {}
+    for s in samples:
+        stats = s.meta.get("stats") if not s.meta.get("fresh") else None
+        for name, value in (stats or {}).items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                sums.setdefault(name, []).append(float(value))
+    return {name: sum(v) / len(v) for name, v in sums.items()}
 
 
 def _f(value) -> float:

@@ -50,6 +50,9 @@ LR = (40, 160, 80)
 SPEED = (200, 60, 90)
 UNFREEZE = (120, 120, 120)
 MARKER = (230, 110, 20)
+# extra metrics (the third row: a family's sample statistics), in order of appearance
+EXTRA_COLORS = ((31, 119, 180), (230, 110, 20), (40, 160, 80), (150, 80, 190),
+                (200, 60, 90), (120, 120, 120))
 OVERLAY_COLOURS = [(120, 120, 120), (23, 190, 207), (188, 189, 34), (227, 119, 194),
                    (140, 86, 75)]
 
@@ -149,12 +152,20 @@ class CurvesPane(QWidget):
         self.ppl_plot = self.view.addPlot(row=1, col=0)
         self.lr_plot = self.view.addPlot(row=1, col=1, axisItems={"left": _SciAxis("left")})
         self.speed_plot = self.view.addPlot(row=1, col=2)
-        self.plots = [self.loss_plot, self.ppl_plot, self.lr_plot, self.speed_plot]
+        # extra metrics (EvalLogged.metrics, samples' meta["stats"]): a third row, put in
+        # the layout when the first one arrives (most runs have none)
+        self.extra_plot = pg.PlotItem()
+        self.extra_legend = _SideLegend(labelTextSize="8pt")
+        self.extra_plot.legend = self.extra_legend  # beside the plot, as the loss legend
+        self._extra_items: dict[str, pg.PlotDataItem] = {}
+        self.plots = [self.loss_plot, self.ppl_plot, self.lr_plot, self.speed_plot,
+                      self.extra_plot]
         self.view.ci.layout.setRowStretchFactor(0, 3)
         self.view.ci.layout.setRowStretchFactor(1, 2)
         titles = {self.loss_plot: ("loss", "Loss"), self.ppl_plot: ("perplexity", "Perplexity"),
                   self.lr_plot: ("learning rate", "Learning rate"),
-                  self.speed_plot: ("items/s", "Throughput")}
+                  self.speed_plot: ("items/s", "Throughput"),
+                  self.extra_plot: ("value", "Sample statistics")}
         # Ranges are set here, not by pyqtgraph's auto-range: the step axis spans the whole
         # run (0..total steps) and the value axes move only when the data leaves them or
         # they grow too loose, so axes (the costliest part of a repaint) are rarely redrawn.
@@ -280,6 +291,8 @@ class CurvesPane(QWidget):
             self.ppl_plot: [(v.column("step"), v.column("ppl"))],
             self.lr_plot: [(t.column("step"), t.column("lr"))],
             self.speed_plot: [(t.column("step"), t.column("throughput"))],
+            self.extra_plot: [(e.column("step"), e.column("value"))
+                              for e in self.history.extras.values()],
         }[plot]
         for _h, items in self._overlays:
             for item in items:
@@ -418,12 +431,39 @@ class CurvesPane(QWidget):
             keep = np.isfinite(ref)
             self.ref.setData(vsteps[keep], ref[keep])
             self._update_banner()
+        if self._draw_extras():
+            fit.append(self.extra_plot)
         if self._fit_x():
             fit = list(self.plots)  # a new x range: every plot's visible values changed
         self._fit_y(fit)
         if tuple(h.unfreezes) != self._unfreezes_drawn:
             self._sync_unfreezes()
         self._update_stack()
+
+    def _draw_extras(self) -> bool:
+        """The extra metrics' curves (a new name gets its own line and legend entry);
+        True when there are any."""
+        extras = self.history.extras
+        if not extras:
+            for item in self._extra_items.values():  # a reset: no stale lines
+                item.setData([], [])
+            return False
+        if self.extra_plot.scene() is None:
+            row = self.view.addLayout(row=2, col=0, colspan=3)
+            row.setContentsMargins(0, 0, 0, 0)
+            row.addItem(self.extra_plot, row=0, col=0)
+            row.addItem(self.extra_legend, row=0, col=1)
+            row.layout.setAlignment(self.extra_legend, Qt.AlignmentFlag.AlignTop)
+            self.view.ci.layout.setRowStretchFactor(2, 2)
+        for name, series in extras.items():
+            item = self._extra_items.get(name)
+            if item is None:
+                color = EXTRA_COLORS[len(self._extra_items) % len(EXTRA_COLORS)]
+                item = _item(self.extra_plot, name.replace("_", " "),
+                             pg.mkPen(color, width=2), "o", color)
+                self._extra_items[name] = item
+            item.setData(series.column("step"), series.column("value"))
+        return True
 
     def banner_text(self) -> str:
         o = self.history.overfit

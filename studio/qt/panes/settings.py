@@ -77,7 +77,13 @@ LABELS = {"lr": "Learning rate", "val_fraction": "Validation fraction",
           "max_new_tokens": "New tokens", "keep_best": "Keep the best weights",
           "every": "Every (steps)", "keep_last": "Keep last", "max_batches": "Max batches",
           "loudness_db": "Loudness (dBFS)", "noise_snr_db": "Noise SNR (dB)",
-          "gain_db": "Gain (± dB)", "codes_cache": "Codes cache folder"}
+          "gain_db": "Gain (± dB)", "codes_cache": "Codes cache folder",
+          "midi_tracks": "Tracks that train", "midi_tokenizer": "Tokenizer (MidiTok)",
+          "midi_vocab": "Vocabulary (BPE)", "midi_cache_gb": "Token cache (GB)",
+          "midi_transpose": "Transpose (± semitones)", "midi_velocity": "Velocity (±)",
+          "midi_tempo": "Tempo (± share)", "midi_primer": "Primer file",
+          "midi_primer_bars": "Primer bars", "midi_bars": "Bars per sample",
+          "midi_free": "Pieces from scratch"}
 
 
 def _label(key: str) -> str:

@@ -1,0 +1,288 @@
+"""Symbolic music family: a transformers causal LM (GPT-2 or any ``AutoModelForCausalLM``,
+hub ids included) over MidiTok token ids.
+
+The model code is the text family's (loading, layer tree, loss; LoRA and the freeze plan
+are generic); what differs is the tokenizer — MidiTok's, saved beside the weights as
+``miditok.json`` and never read as a Hugging Face tokenizer — the data (music files, see
+``studio.data.midi``) and the samples: ``.mid`` files continuing the first bars of a
+held-out file and generated from scratch, each with musical statistics against the
+training files (the curves draw them).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from studio.core.errors import ConfigError, ModelError
+from studio.core.events import Sample
+from studio.core.paths import resolve_model_source
+from studio.data import midi as md
+from studio.models.base import LayerGroup, Loaded
+from studio.models.text import TextFamily, load_causal_lm, text_layer_groups
+
+DEFAULT_TOKENS_PER_BAR = 24.0   # before the data says (REMI+BPE on melodies: 10-40)
+
+
+def _hub_tokenizer(source: str, revision: str) -> Any:
+    """A hub model's ``miditok.json``, when it has one and it can be fetched."""
+    try:
+        from huggingface_hub import hf_hub_download
+
+        path = hf_hub_download(source, md.TOKENIZER_FILE, revision=revision or None)
+    except Exception:  # offline, no such file, not a hub id: a new tokenizer is trained
+        return None
+    return md.load_tokenizer(Path(path).parent)
+
+
+class MidiFamily:
+    name = "midi"
+    throughput_unit = "tok"
+
+    def __init__(self) -> None:
+        self._text = TextFamily()   # loss and validation loss are a causal LM's
+
+    # -- loading -----------------------------------------------------------------------
+    def load(self, source: str, device: Any = "cpu", dtype: Any = None, *, revision: str = "",
+             trust_remote_code: bool = False) -> Loaded:
+        model, _ = load_causal_lm(source, device, dtype, revision=revision,
+                                  trust_remote_code=trust_remote_code)
+        folder = Path(resolve_model_source(source))
+        tok = md.load_tokenizer(folder) if folder.is_dir() else _hub_tokenizer(source, revision)
+        loaded = Loaded(model=model, extras={"midi_tokenizer": tok,
+                                             "tokenizer_from_folder": tok is not None},
+                        source=source)
+        if tok is not None:
+            self._fit_model(loaded, tok)
+        return loaded
+
+    def _fit_model(self, loaded: Loaded, tok: Any) -> None:
+        """Point the model's special ids at MidiTok's and size its vocabulary to the
+        tokenizer (a new tokenizer on a text model: the embeddings are resized)."""
+        model = loaded.model
+        n = len(tok)
+        have = model.get_input_embeddings().weight.shape[0]
+        if have != n:
+            if loaded.extras.get("tokenizer_from_folder", False):
+                raise ModelError(f"{loaded.source}: miditok.json has {n} tokens but the "
+                                 f"model's vocabulary has {have}",
+                                 "keep the tokenizer file that was saved with these weights")
+            model.resize_token_embeddings(n)
+        ids = {"bos_token_id": tok["BOS_None"], "eos_token_id": tok["EOS_None"],
+               "pad_token_id": tok.pad_token_id}
+        for k, v in ids.items():
+            setattr(model.config, k, v)
+            if getattr(model, "generation_config", None) is not None:
+                setattr(model.generation_config, k, v)
+
+    def after_load(self, loaded: Loaded, cfg: Any) -> None:
+        """A restored run (sample, export) whose base model had no MidiTok tokenizer: the
+        run trained one on its data; training it again is deterministic, so the same
+        tokenizer (and vocabulary size) comes back."""
+        if loaded.extras.get("midi_tokenizer") is None:
+            self.datasets(loaded, cfg, resolve=Path)
+
+    # -- layer tree ------------------------------------------------------------------
+    def layer_groups(self, loaded: Loaded) -> list[LayerGroup]:
+        return text_layer_groups(loaded.model)
+
+    # -- data --------------------------------------------------------------------------
+    def datasets(self, loaded: Loaded, cfg: Any, resolve=lambda p: Path(p)) -> md.MidiData:
+        from studio.core.errors import DataError
+        from studio.data import progress
+
+        max_len = getattr(loaded.model.config, "n_positions", None) or getattr(
+            loaded.model.config, "max_position_embeddings", None)
+        if max_len and cfg.data.block_size > max_len:
+            raise ConfigError("data.block_size", f"{cfg.data.block_size} is longer than the "
+                              f"model's context of {max_len} tokens",
+                              f"set data.block_size to {max_len} or less")
+        files, skipped = md.find_music_files([resolve(p) for p in cfg.data.paths],
+                                             cfg.data.exclude)
+        if not files:
+            raise DataError(", ".join(cfg.data.paths) or "data.paths",
+                            "holds no music files", "add .mid or .midi files")
+        had = loaded.extras.get("midi_tokenizer")
+        if had is not None and cfg.data.midi_tokenizer not in ("auto", type(had).__name__.lower()):
+            progress.report(f"data.midi_tokenizer = {cfg.data.midi_tokenizer!r} ignored: the "
+                            f"model folder brings its own {type(had).__name__} tokenizer")
+        holder = {"tokenizer": had}
+        data = md.build_midi_data(files, cfg, holder)
+        data.skipped[:0] = skipped
+        if had is None:
+            self._fit_model(loaded, holder["tokenizer"])
+        loaded.extras["midi_tokenizer"] = holder["tokenizer"]
+        primers = data.primers
+        if cfg.sample.midi_primer:
+            path = resolve(cfg.sample.midi_primer)
+            primers = [(Path(path).name, md.read_score(path))]
+        # the run's own data comes first; a later call (the forgetting probe reading its
+        # reference set through this method) must not replace the primer and statistics
+        for key, value in (("midi_primers", primers[:1]), ("midi_train_stats", data.train_stats),
+                           ("midi_tokens_per_bar", data.tokens_per_bar),
+                           ("midi_tracks", cfg.data.midi_tracks)):
+            loaded.extras.setdefault(key, value)
+        return data
+
+    # -- training ----------------------------------------------------------------------
+    def loss(self, loaded: Loaded, batch: torch.Tensor) -> torch.Tensor:
+        return self._text.loss(loaded, batch)
+
+    def val_loss(self, loaded: Loaded, batch: torch.Tensor, index: int) -> torch.Tensor:  # noqa: ARG002
+        return self._text.loss(loaded, batch)
+
+    # -- sampling ----------------------------------------------------------------------
+    def _tokenizer(self, loaded: Loaded) -> Any:
+        tok = loaded.extras.get("midi_tokenizer")
+        if tok is None:
+            raise ModelError(f"{loaded.source}: no MidiTok tokenizer yet",
+                             "sample after the data is read (a run), or use a model folder "
+                             "with a miditok.json")
+        return tok
+
+    @torch.no_grad()
+    def sample(self, loaded: Loaded, scfg: Any, step: int, out_dir: Path | None = None,
+               prompts: tuple[str, ...] | None = None) -> list[Sample]:
+        """One continuation of the primer (its first ``sample.midi_primer_bars`` bars) and
+        ``sample.midi_free`` pieces from scratch, each ``sample.midi_bars`` bars, as .mid
+        files with fixed seeds; the training RNG is left as it was. ``prompts`` (from
+        ``studio sample --prompt``) naming music files are used as primers."""
+        tok = self._tokenizer(loaded)
+        model = loaded.model
+        if out_dir is None:
+            out_dir = Path(tempfile.mkdtemp(prefix="studio-midi-samples-"))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        primers = list(loaded.extras.get("midi_primers") or [])
+        if prompts:
+            given = [Path(p) for p in prompts if Path(p).suffix.lower() in md.EXTENSIONS]
+            if given:
+                primers = [(p.name, md.read_score(p)) for p in given]
+        if scfg.midi_primer_bars == 0:
+            primers = []
+        jobs = [(name, score) for name, score in primers] + \
+            [("free", None)] * scfg.midi_free
+        was_training = model.training
+        model.eval()
+        samples = []
+        try:
+            for i, (name, score) in enumerate(jobs):
+                samples.append(self._one(loaded, tok, scfg, step, i, name, score, out_dir))
+        finally:
+            model.train(was_training)
+        (out_dir / "index.json").write_text(json.dumps(
+            [{"index": s.index, "prompt": s.prompt, "path": Path(s.path).name, "seed": s.seed,
+              "meta": s.meta} for s in samples], indent=1), encoding="utf-8")
+        return samples
+
+    def _one(self, loaded: Loaded, tok: Any, scfg: Any, step: int, i: int, name: str,
+             score: Any, out_dir: Path) -> Sample:
+        seed = scfg.seed + i
+        model = loaded.model
+        device = next(model.parameters()).device
+        if score is not None:
+            score = md.select_tracks(score, loaded.extras.get("midi_tracks", "all"))
+            primer = md.first_bars(score, scfg.midi_primer_bars)
+            prompt_ids = md.encode(tok, primer, eos=False)
+        else:
+            primer, prompt_ids = None, [tok["BOS_None"]]
+        ctx = getattr(model.config, "n_positions", None) or getattr(
+            model.config, "max_position_embeddings", None) or 1024
+        prompt_ids = list(prompt_ids)
+        per_bar = loaded.extras.get("midi_tokens_per_bar") or DEFAULT_TOKENS_PER_BAR
+        budget = max(1, int(math.ceil(scfg.midi_bars * per_bar * 1.3)))
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            new = self._generate(model, tok, scfg, prompt_ids, budget, ctx, device)
+        piece, problem = self._decode(tok, list(prompt_ids) + new, primer)
+        # the piece ends after the primer plus the asked bars (the budget runs over)
+        bar = md.bar_ticks(piece)   # in the decoded score's ticks (MidiTok's resolution)
+        start = 0 if primer is None else scfg.midi_primer_bars * bar
+        piece = piece.clip(0, start + scfg.midi_bars * bar, clip_end=True)
+        stats = md.music_stats([piece], [start])
+        figures = stats.compared(loaded.extras.get("midi_train_stats"))
+        path = out_dir / f"midi_{i:02d}_{'continue' if primer is not None else 'free'}" \
+                         f"_seed{seed}.mid"
+        piece.dump_midi(str(path))
+        what = (f"{stats.notes} new notes over {stats.bars:.0f} bars; "
+                f"{md.describe_stats(stats)}" + (f" ({problem})" if problem else ""))
+        meta = {"primer_bars": scfg.midi_primer_bars if primer is not None else 0,
+                "stats": figures, "tokens": len(new)}
+        if problem:
+            meta["problem"] = problem
+        return Sample(kind="midi", step=step, index=i, prompt=name, text=what, path=str(path),
+                      seed=seed, meta=meta)
+
+    @staticmethod
+    def _generate(model: Any, tok: Any, scfg: Any, prompt: list[int], budget: int, ctx: int,
+                  device: Any) -> list[int]:
+        """``budget`` tokens after ``prompt`` (fewer when the model ends the piece). A
+        piece longer than the model's context is written in a sliding window: each round
+        sees the last half context and adds up to half a context."""
+        new: list[int] = []
+        eos = tok["EOS_None"]
+        while len(new) < budget:
+            chunk = min(budget - len(new), max(1, ctx // 2))
+            window = (prompt + new)[-(ctx - chunk):]
+            ids = torch.tensor([window], device=device)
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                                 max_new_tokens=chunk, temperature=scfg.temperature,
+                                 top_k=scfg.top_k or None, top_p=scfg.top_p,
+                                 pad_token_id=tok.pad_token_id, eos_token_id=eos)
+            got = out[0, len(window):].tolist()
+            new += got
+            if not got or eos in got:
+                break
+        return new
+
+    @staticmethod
+    def _decode(tok: Any, ids: list[int], primer: Any) -> tuple[Any, str]:
+        """The generated score; when MidiTok cannot decode what the model wrote (an
+        untrained model writes anything), the primer alone and why."""
+        try:
+            return md.decode(tok, ids), ""
+        except Exception as exc:  # MidiTok raises many kinds on malformed sequences
+            import symusic
+            fallback = primer if primer is not None else symusic.Score(480)
+            return fallback, f"could not decode the generated tokens: {type(exc).__name__}"
+
+    # -- export ------------------------------------------------------------------------
+    def export(self, loaded: Loaded, out_dir: Path, card: str = "") -> None:
+        tok = self._tokenizer(loaded)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        loaded.model.save_pretrained(out_dir)
+        md.save_tokenizer(tok, out_dir)
+        (out_dir / "README.md").write_text((card or "# MIDI model\n") + "\n" + usage_snippet(),
+                                           encoding="utf-8")
+
+
+GENERATE_SNIPPET = '''\
+import json, torch, miditok
+from transformers import AutoModelForCausalLM
+
+folder = "{folder}"
+model = AutoModelForCausalLM.from_pretrained(folder)
+params = f"{{folder}}/miditok.json"   # MidiTok's file (not a Hugging Face tokenizer)
+tok = getattr(miditok, json.load(open(params))["tokenization"])(params=params)
+bos, eos = tok["BOS_None"], tok["EOS_None"]
+torch.manual_seed(0)
+steps = min(512, model.config.max_position_embeddings - 1)   # within its context
+out = model.generate(torch.tensor([[bos]]), do_sample=True, max_new_tokens=steps,
+                     top_p=0.95, temperature=1.0, pad_token_id=tok.pad_token_id,
+                     eos_token_id=eos)
+ids = [i for i in out[0].tolist() if i not in (bos, eos, tok.pad_token_id)]
+tok.decode(ids).dump_midi("generated.mid")
+'''
+
+
+def usage_snippet(folder: str = ".") -> str:
+    """The export README's "generate a .mid" section (a test runs its code)."""
+    return ("## Generate a MIDI file\n\nThe weights load with transformers; the tokenizer "
+            "is MidiTok's `miditok.json`.\n`samples/` holds the `.mid` samples of the "
+            "run, step by step.\n\n```python\n" + GENERATE_SNIPPET.format(folder=folder)
+            + "```\n")
