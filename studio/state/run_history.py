@@ -89,6 +89,9 @@ class RunHistory(Observable):
         self.val = Series(VAL_COLUMNS)
         self.unfreezes: list[Unfreeze] = []
         self.overfit: dict | None = None  # the last OverfitWarning (the curves' banner)
+        # a family's own evaluation scores (EvalLogged.metrics other than ref_loss; e.g.
+        # captioning's BLEU-4 and CIDEr-D), one (step, value) series per name
+        self.scores: dict[str, Series] = {}
         self.version = 0
         self._smoothing = self._check_smoothing(smoothing)
         self._ema_raw = 0.0   # uncorrected EMA state
@@ -140,6 +143,7 @@ class RunHistory(Observable):
         self.val.clear()
         self.unfreezes.clear()
         self.overfit = None
+        self.scores.clear()
         self._ema_raw, self._ema_n = 0.0, 0
         self.version += 1
         self.changed("reset")
@@ -170,6 +174,7 @@ class RunHistory(Observable):
         elif isinstance(event, ev.EvalLogged):
             self._add_eval(event.step, event.val_loss, event.perplexity,
                            event.metrics.get("ref_loss"))
+            self._add_scores(event.step, event.metrics)
         elif isinstance(event, ev.OverfitWarning):
             self.overfit = {k: getattr(event, k) for k in OVERFIT_FIELDS}
         elif isinstance(event, ev.UnfreezeApplied):
@@ -204,6 +209,8 @@ class RunHistory(Observable):
         before = len(self.train)
         self.train.truncate_from_step(step)
         self.val.truncate_from_step(step)
+        for series in self.scores.values():
+            series.truncate_from_step(step)
         self.unfreezes = [u for u in self.unfreezes if u.step < step]
         if self.overfit is not None and self.overfit["step"] >= step:
             self.overfit = None
@@ -225,6 +232,15 @@ class RunHistory(Observable):
             self.val.truncate_from_step(step)
         self.val.append(step=step, val_loss=val_loss, ppl=ppl,
                         ref_loss=None if ref_loss is None else _f(ref_loss))
+
+    def _add_scores(self, step: int, metrics: dict) -> None:
+        for name, value in metrics.items():
+            if name == "ref_loss" or not isinstance(value, (int, float)):
+                continue
+            series = self.scores.setdefault(name, Series(("step", "value"), capacity=64))
+            if len(series) and step <= series.last("step"):
+                series.truncate_from_step(step)
+            series.append(step=step, value=float(value))
 
     def _add_unfreeze(self, step: int, groups: tuple[str, ...]) -> None:
         self.unfreezes = [u for u in self.unfreezes if u.step < step]
@@ -248,6 +264,10 @@ class RunHistory(Observable):
             out["val_loss"] = float(self.val.column("val_loss")[j])
             out["ppl"] = float(self.val.column("ppl")[j])
             out["ref_loss"] = float(self.val.column("ref_loss")[j])
+        for name, series in self.scores.items():
+            if len(series):
+                k = _nearest(series.column("step"), step)
+                out[f"score:{name}"] = float(series.column("value")[k])
         return out
 
 

@@ -50,6 +50,7 @@ LR = (40, 160, 80)
 SPEED = (200, 60, 90)
 UNFREEZE = (120, 120, 120)
 MARKER = (230, 110, 20)
+SCORE_COLOURS = [(0, 140, 140), (190, 120, 0), (120, 70, 170), (90, 140, 40)]
 OVERLAY_COLOURS = [(120, 120, 120), (23, 190, 207), (188, 189, 34), (227, 119, 194),
                    (140, 86, 75)]
 
@@ -186,6 +187,9 @@ class CurvesPane(QWidget):
         self.ref = _item(self.loss_plot, "reference (forgetting)",
                          pg.mkPen(REF, width=2, style=Qt.PenStyle.DashLine), "s", REF)
         self.ppl = _item(self.ppl_plot, None, pg.mkPen(PPL, width=2), "o", PPL)
+        # a family's own evaluation scores (captioning: BLEU-4, CIDEr-D), drawn in the
+        # perplexity plot's place when its loss has no perplexity; items made on first sight
+        self.score_items: dict[str, pg.PlotDataItem] = {}
         self.lr = _item(self.lr_plot, None, pg.mkPen(LR, width=2))
         self.speed = _item(self.speed_plot, None, pg.mkPen(SPEED, width=1))
 
@@ -277,7 +281,8 @@ class CurvesPane(QWidget):
             self.loss_plot: [(t.column("step"), t.column("loss")),
                              (v.column("step"), v.column("val_loss")),
                              (v.column("step"), v.column("ref_loss"))],
-            self.ppl_plot: [(v.column("step"), v.column("ppl"))],
+            self.ppl_plot: [(v.column("step"), v.column("ppl"))] + [
+                (sc.column("step"), sc.column("value")) for sc in self.history.scores.values()],
             self.lr_plot: [(t.column("step"), t.column("lr"))],
             self.speed_plot: [(t.column("step"), t.column("throughput"))],
         }[plot]
@@ -411,6 +416,9 @@ class CurvesPane(QWidget):
             none = len(ppl) > 0 and not np.isfinite(ppl).any()
             self.ppl.setData(vsteps[:0] if none else vsteps, ppl[:0] if none else ppl)
             title = "Perplexity — none for this model's loss" if none else "Perplexity"
+            if self._draw_scores():
+                title = "Perplexity and scores" if not none else \
+                    "Scores on held-out data (higher is better)"
             if title != self.ppl_plot.titleLabel.text:
                 self.ppl_plot.setTitle(title, size="9pt",
                                        color=self.palette().color(QPalette.ColorRole.Text).name())
@@ -424,6 +432,24 @@ class CurvesPane(QWidget):
         if tuple(h.unfreezes) != self._unfreezes_drawn:
             self._sync_unfreezes()
         self._update_stack()
+
+    def _draw_scores(self) -> bool:
+        """Set the score items from the history (new names get an item and a legend
+        entry); True when there is any score to show."""
+        scores = self.history.scores
+        for name, series in scores.items():
+            item = self.score_items.get(name)
+            if item is None:
+                if self.ppl_plot.legend is None:
+                    self.ppl_plot.addLegend(offset=(4, 4), labelTextSize="8pt")
+                colour = SCORE_COLOURS[len(self.score_items) % len(SCORE_COLOURS)]
+                item = _item(self.ppl_plot, name, pg.mkPen(colour, width=2), "o", colour)
+                self.score_items[name] = item
+            item.setData(series.column("step"), series.column("value"))
+        for name, item in self.score_items.items():
+            if name not in scores:
+                item.setData([], [])
+        return any(len(series) for series in scores.values())
 
     def banner_text(self) -> str:
         o = self.history.overfit
@@ -562,6 +588,8 @@ class CurvesPane(QWidget):
                 parts.append(f"ppl {values['ppl']:.2f}")
         if not math.isnan(values.get("ref_loss", math.nan)):
             parts.append(f"reference {values['ref_loss']:.4f}")
+        parts += [f"{k[6:]} {x:.3f}" for k, x in values.items()
+                  if k.startswith("score:") and not math.isnan(x)]
         if "lr" in values and not math.isnan(values["lr"]):
             parts.append(f"lr {values['lr']:.2e}")
         if "throughput" in values and self.history.throughput_unit:

@@ -321,6 +321,11 @@ class SampleCard(QFrame):
             self.body.ready.connect(self._show_duration)
             if self.body.envelope is not None or self.body.failed:
                 self._show_duration(self.body.duration)
+        elif sample.kind == "caption":
+            from studio.qt.widgets.caption_card import caption_card_body
+
+            self.body = caption_card_body(sample, pane)
+            layout.addWidget(self.body)
         else:
             self.body = QLabel(f"{sample.kind} sample: {sample.path or sample.text}")
             layout.addWidget(self.body)
