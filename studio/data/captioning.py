@@ -60,6 +60,32 @@ def caption_safe(spec: AugmentSpec, captions: list[str]) -> tuple[AugmentSpec, l
     return dataclasses.replace(spec, **changes), notes
 
 
+# -- the batch (what a step trains on) ------------------------------------------------------------------------------
+
+
+@dataclass
+class CaptionBatch:
+    """Images and their caption tokens. Behaves like a tensor where the engine needs it."""
+
+    pixel_values: torch.Tensor   # [B, 3, H, W], normalised for the vision encoder
+    input_ids: torch.Tensor      # [B, L]
+    attention_mask: torch.Tensor  # [B, L]
+    labels: torch.Tensor         # [B, L], -100 where no loss is taken
+
+    def _map(self, fn) -> "CaptionBatch":
+        return CaptionBatch(fn(self.pixel_values), fn(self.input_ids), fn(self.attention_mask),
+                            fn(self.labels))
+
+    def to(self, device: Any, non_blocking: bool = False) -> "CaptionBatch":
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def pin_memory(self) -> "CaptionBatch":
+        return self._map(lambda t: t.pin_memory())
+
+    def __len__(self) -> int:
+        return int(self.pixel_values.shape[0])
+
+
 def load_pixels(path: str | Path, size: int) -> torch.Tensor:
     """One image as ``uint8 [3, size, size]``, resized (not cropped) as image processors do."""
     import numpy as np
@@ -103,8 +129,6 @@ class CaptionData:
         return int(self.images[0].shape[-1]) if self.images else self.cap.image_size
 
     def _batch(self, ids: list[int], pixels01: torch.Tensor):
-        from studio.models.captioning import CaptionBatch
-
         input_ids, mask, labels = self.cap.pad([self.tokens[i] for i in ids])
         return CaptionBatch(self.cap.normalise(pixels01), input_ids, mask, labels)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,37 +27,12 @@ import torch
 from studio.core.errors import ModelError
 from studio.core.events import Sample
 from studio.core.paths import resolve_model_source
+from studio.data.captioning import CaptionBatch
 from studio.models.base import LayerGroup, Loaded
 
 KINDS = ("blip", "ved", "auto")  # how the model is driven (see Captioner)
 SAMPLE_IMAGES = 6                # held-out images captioned in each sample set
 METRIC_IMAGES = 64               # held-out images captioned for BLEU / CIDEr per evaluation
-
-
-# -- the batch ------------------------------------------------------------------------------
-
-
-@dataclass
-class CaptionBatch:
-    """Images and their caption tokens. Behaves like a tensor where the engine needs it."""
-
-    pixel_values: torch.Tensor   # [B, 3, H, W], normalised for the vision encoder
-    input_ids: torch.Tensor      # [B, L]
-    attention_mask: torch.Tensor  # [B, L]
-    labels: torch.Tensor         # [B, L], -100 where no loss is taken
-
-    def _map(self, fn) -> "CaptionBatch":
-        return CaptionBatch(fn(self.pixel_values), fn(self.input_ids), fn(self.attention_mask),
-                            fn(self.labels))
-
-    def to(self, device: Any, non_blocking: bool = False) -> "CaptionBatch":
-        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
-
-    def pin_memory(self) -> "CaptionBatch":
-        return self._map(lambda t: t.pin_memory())
-
-    def __len__(self) -> int:
-        return int(self.pixel_values.shape[0])
 
 
 # -- one driver for the three kinds of captioner -------------------------------------------
