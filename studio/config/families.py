@@ -77,6 +77,10 @@ class FamilySpec:
     """Recognises a local model folder of this family from its JSON files."""
     fallback_detect: bool = False
     """Asked last: its detector matches generic folders (any transformers config)."""
+    reads_captions: bool = False
+    """Does it train on captioned images (``studio.data.captioned``: image + ``.txt`` /
+    ``.caption`` sidecar)? The dataset pane then shows captions, the missing-caption
+    warning, the caption editor and the bucket preview."""
 
     def __post_init__(self) -> None:
         frozen = {s: MappingProxyType(dict(v)) for s, v in self.defaults.items()}
