@@ -251,6 +251,6 @@ register(FamilySpec(
                  "augment.rotation", "augment.rotation_p", "augment.scale_jitter",
                  "augment.color_jitter", "augment.color_p", "augment.noise_std",
                  "augment.noise_p", "data.background"),
-    detect=_is_captioner,
+    detect=_is_captioner, reads_captions=True,
     epoch_items=lambda stats, cfg: stats.included,
 ))

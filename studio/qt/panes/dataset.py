@@ -925,7 +925,7 @@ class DatasetPane(QWidget):
         for w in (self.add_folder_button, self.add_files_button, self.sources_button,
                   self.rescan_button, self.auto_caption_button):
             bar.addWidget(w)
-        self.auto_caption_button.setVisible("image" in self.state.training_kinds)
+        self.auto_caption_button.setVisible(self._reads_captions())
         bar.addStretch(1)
 
         # progress
@@ -1154,8 +1154,12 @@ class DatasetPane(QWidget):
         else:
             self.progress_row.hide()
 
+    def _reads_captions(self) -> bool:
+        """Does the project's family train on captioned images (Auto-caption applies)?"""
+        return families.get(self.state.family).reads_captions
+
     def _refresh_stats(self) -> None:
-        self.auto_caption_button.setVisible("image" in self.state.training_kinds)
+        self.auto_caption_button.setVisible(self._reads_captions())
         text = self.state.summary()
         extra = self.state.progress_text if not self.state.scanning else ""
         self.stats_label.setText(text + (f" — {extra}" if extra else ""))
