@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from studio.core.paths import resolve_model_source
 from studio.data.captioning import CaptionBatch
 from studio.models.base import LayerGroup, Loaded
 
+_NO_SPACE_BEFORE = re.compile(r" ([.,:;!?])")
 KINDS = ("blip", "ved", "auto")  # how the model is driven (see Captioner)
 SAMPLE_IMAGES = 6                # held-out images captioned in each sample set
 METRIC_IMAGES = 64               # held-out images captioned for BLEU / CIDEr per evaluation
@@ -149,7 +151,8 @@ class Captioner:
         finally:
             model.train(was)
         texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
-        return [" ".join(t.split()) for t in texts]
+        # word-level decoders put a space before punctuation ("red , small ."): take it out
+        return [_NO_SPACE_BEFORE.sub(r"\1", " ".join(t.split())) for t in texts]
 
 
 # -- the dataset (its code lives in studio.data.captioning) --------------------------------

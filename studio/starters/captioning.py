@@ -234,6 +234,34 @@ Rebuild: `python -m studio.starters build captioning` (numbers in `starter_info.
 """
 
 
+def label_caption(sample) -> str:
+    """The demo's house style, terse museum labels: "Circle, red. Ground: blue." (what
+    differs from medium, centred and plain is said, as in the shapes captions)."""
+    parts = [f"{sample.shape.capitalize()}, {sample.colour}."]
+    if sample.size != "medium":
+        parts.append(f"{sample.size.capitalize()}.")
+    if sample.position != "centre":
+        parts.append(f"{sample.position.capitalize()}.")
+    ground = sample.background + (f", {sample.pattern}" if sample.pattern != "plain" else "")
+    parts.append(f"Ground: {ground}.")
+    return " ".join(parts)
+
+
+def write_demo(folder: Path, n: int = 36, size: int = 48, seed: int = 7) -> list[Path]:
+    """The demo project's folder (resources/demo/labels): shapes images with label-style
+    captions, drawn from another seed than the starter's pre-training."""
+    from studio.data.shapes import generate
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, sample in enumerate(generate(n, size, seed)):
+        path = folder / f"label_{i:02d}.png"
+        sample.image.save(path)
+        path.with_suffix(".txt").write_text(label_caption(sample) + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
 def main(args: argparse.Namespace) -> int:
     info = build(args)
     print(f"saved {args.out}: BLEU-4 {info['after']['BLEU-4']:.3f}, "
