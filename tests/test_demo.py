@@ -76,3 +76,22 @@ def test_fine_tuning_the_audio_starter_on_the_loops_lowers_held_out_code_loss(tm
     # per-code perplexity: how many of the 256 codes it is still choosing among
     assert after.perplexity == pytest.approx(math.exp(after.val_loss))
     assert after.perplexity < 256
+
+
+@needs_starter("captioning")
+def test_fine_tuning_the_captioner_on_labels_moves_held_out_captions_to_the_style(tmp_path,
+                                                                                capsys):
+    import re
+
+    _, after, sink = fine_tune("labels.toml", "captioning", 200, tmp_path, "sample.every=200")
+    start = sink.of(ev.EvalLogged)[0]
+    with capsys.disabled():
+        print(f"\n[demo] labels, held-out captions: BLEU-4 {start.metrics['BLEU-4']:.3f} -> "
+              f"{after.metrics['BLEU-4']:.3f}, CIDEr-D {start.metrics['CIDEr-D']:.3f} -> "
+              f"{after.metrics['CIDEr-D']:.3f} after 200 steps")
+    assert after.metrics["CIDEr-D"] > start.metrics["CIDEr-D"] + 1.5
+    assert after.metrics["BLEU-4"] > start.metrics["BLEU-4"] + 0.2
+    # the house style: "Shape, colour. ... Ground: colour." instead of "a red circle on ..."
+    label = re.compile(r"^(Circle|Square|Triangle|Star), [a-z]+\.")
+    assert not any(label.match(s.text) for s in sink.of(ev.SampleReady)[0].samples)
+    assert sum(bool(label.match(s.text)) for s in sink.of(ev.SampleReady)[-1].samples) >= 4

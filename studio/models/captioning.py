@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from studio.core.errors import ModelError
+from studio.core.errors import ConfigError, ModelError
 from studio.core.events import Sample
 from studio.core.paths import resolve_model_source
 from studio.data.captioning import CaptionBatch
@@ -326,7 +326,11 @@ class CaptioningFamily:
         max_new = int(getattr(scfg, "max_new_tokens", 48))
         if prompts and all(Path(p).is_file() for p in prompts):
             return self._sample_files(loaded, [Path(p) for p in prompts], max_new, step)
-        if data is None or data.n_val == 0:
+        if data is None:  # outside a run, with no image files given
+            raise ConfigError("sample.prompts", "a captioning model captions images, and no "
+                                                "image file was given",
+                              "name image files: studio sample RUN_DIR --prompt photo.png")
+        if data.n_val == 0:
             return []
         which = list(range(min(SAMPLE_IMAGES, data.n_val)))
         generated, refs = self._caption_held_out(loaded, data, which, max_new)

@@ -212,9 +212,8 @@ licence. No outside data.
 ## Training
 
 {info['steps']} AdamW steps of batch {info['batch_size']}, peak rate {info['lr']}, cosine,
-{info['minutes']} minutes on 2 CPU cores; mean loss of the last 100 steps
-{info['loss_last_100']} (BLIP's cross-entropy with label smoothing 0.1, so it never
-reaches 0).
+{info['minutes']} minutes on a shared 2-core CPU ({info.get('threads', 1)} torch thread); mean loss of the last 100 steps
+{info['loss_last_100']} (cross-entropy per caption token, no label smoothing).
 
 ## Measured (held-out shapes, greedy decoding)
 
@@ -229,6 +228,10 @@ CIDEr-D in [0, 10]):
 | true caption | starter's caption |
 |---|---|
 {examples}
+
+Limits: it names the colours and the background reliably; where it errs is the shape's
+position (left / right / top / bottom swapped or dropped) and, for small shapes, the kind
+(a small star read as a circle): 48-pixel input and 8-pixel patches leave little detail.
 
 Rebuild: `python -m studio.starters build captioning` (numbers in `starter_info.json`).
 """
