@@ -417,8 +417,13 @@ class CurvesPane(QWidget):
             self.ppl.setData(vsteps[:0] if none else vsteps, ppl[:0] if none else ppl)
             title = "Perplexity — none for this model's loss" if none else "Perplexity"
             if self._draw_scores():
-                title = "Perplexity and scores" if not none else \
-                    "Scores on held-out data (higher is better)"
+                # the names in their curves' colours (a legend inside this small plot
+                # covered the curves)
+                names = " · ".join(
+                    f"<span style='color:rgb{SCORE_COLOURS[k % len(SCORE_COLOURS)]}'>{n}</span>"
+                    for k, n in enumerate(self.score_items))
+                title = (f"Perplexity, {names}" if not none else
+                         f"{names} on held-out data (higher is better)")
             if title != self.ppl_plot.titleLabel.text:
                 self.ppl_plot.setTitle(title, size="9pt",
                                        color=self.palette().color(QPalette.ColorRole.Text).name())
@@ -440,10 +445,8 @@ class CurvesPane(QWidget):
         for name, series in scores.items():
             item = self.score_items.get(name)
             if item is None:
-                if self.ppl_plot.legend is None:
-                    self.ppl_plot.addLegend(offset=(4, 4), labelTextSize="8pt")
                 colour = SCORE_COLOURS[len(self.score_items) % len(SCORE_COLOURS)]
-                item = _item(self.ppl_plot, name, pg.mkPen(colour, width=2), "o", colour)
+                item = _item(self.ppl_plot, None, pg.mkPen(colour, width=2), "o", colour)
                 self.score_items[name] = item
             item.setData(series.column("step"), series.column("value"))
         for name, item in self.score_items.items():
