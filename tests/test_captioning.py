@@ -236,3 +236,50 @@ def test_studio_caption_never_clobbers_a_caption_file(tiny, shapes, tmp_path, mo
     olds = [f["old"] for line in journal.splitlines() for f in json.loads(line)["files"]
             if f["path"] == str(mine)]
     assert base64.b64decode(olds[-1]) == b"my own words\n"
+
+
+def test_a_vision_encoder_decoder_trains_captions_and_exports(tmp_path, shapes):
+    """ViT + GPT-2 (VisionEncoderDecoderModel) from configs: loaded, trained one step,
+    captioning, exported and reloaded by its own class."""
+    from transformers import (
+        GPT2Config,
+        VisionEncoderDecoderConfig,
+        VisionEncoderDecoderModel,
+        ViTConfig,
+        ViTImageProcessor,
+    )
+
+    from tests.tinymodels import make_tiny_text_model
+
+    text = make_tiny_text_model(tmp_path / "gpt2")
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(text)
+    enc = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1,
+                    num_attention_heads=2, intermediate_size=64)
+    dec = GPT2Config(vocab_size=len(tok), n_positions=24, n_embd=32, n_layer=1, n_head=2,
+                     add_cross_attention=True, bos_token_id=tok.eos_token_id,
+                     eos_token_id=tok.eos_token_id)
+    model = VisionEncoderDecoderModel(
+        VisionEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec))
+    folder = tmp_path / "ved"
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+
+    fam = get_family("captioning")
+    loaded = fam.load(str(folder), "cpu")
+    cap = loaded.extras["captioner"]
+    assert cap.kind == "ved" and cap.image_size == 32 and cap.max_tokens == 24
+    names = [g.name for g in fam.layer_groups(loaded)]
+    assert names[:2] == ["vision_encoder", "projection"] and "block.0" in names
+    data = fam.datasets(loaded, load_config(config(tmp_path, folder, shapes)))
+    loss = fam.loss(loaded, data.train_batch(torch.arange(3), seed=0))
+    loss.backward()
+    assert torch.isfinite(loss)
+    said = cap.caption(data.val_pixels([0]), 4)
+    assert len(said) == 1 and isinstance(said[0], str)
+    fam.export(loaded, tmp_path / "out")
+    again = VisionEncoderDecoderModel.from_pretrained(tmp_path / "out")
+    assert again.config.decoder_start_token_id == tok.eos_token_id
+    assert fam.load(str(tmp_path / "out"), "cpu").extras["captioner"].kind == "ved"

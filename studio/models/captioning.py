@@ -220,13 +220,13 @@ def load_captioner(source: str, device: Any = "cpu", dtype: Any = None, *, revis
         raise _explain(source, exc) from None
     if tok.pad_token_id is None and tok.eos_token_id is not None:
         tok.pad_token = tok.eos_token  # GPT-2 decoders have no pad token
-    if kind == "ved":
-        c = model.config
-        if c.decoder_start_token_id is None:
-            c.decoder_start_token_id = tok.bos_token_id if tok.bos_token_id is not None \
-                else tok.eos_token_id
-        if c.pad_token_id is None:
-            c.pad_token_id = tok.pad_token_id
+    if kind == "ved":  # a ViT + GPT-2 pairing often leaves these unset
+        start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        for c in (model.config, model.generation_config):
+            if getattr(c, "decoder_start_token_id", None) is None:
+                c.decoder_start_token_id = start
+            if getattr(c, "pad_token_id", None) is None:
+                c.pad_token_id = tok.pad_token_id
     model.to(device)
     return Captioner(kind, model, tok, ip, proc)
 
@@ -444,13 +444,14 @@ def captioner_layer_groups(model: torch.nn.Module) -> list[LayerGroup]:
     n_blocks = 1 + max([int(g.split(".")[1]) for g in assigned.values()
                         if g.startswith("block.")], default=-1)
     titles = {"vision_encoder": "Vision encoder",
-              "projection": "Image-to-text bridge (cross-attention, projection)",
+              "projection": "Cross-attention",
               "embeddings": "Text embeddings", "final_norm": "Final norm",
               "lm_head": "Text head", "other": "Other"}
-    titles.update({f"block.{i}": f"Text decoder block {i}" for i in range(n_blocks)})
+    titles.update({f"block.{i}": f"Decoder block {i}" for i in range(n_blocks)})
     notes = {"vision_encoder": "frozen unless you choose otherwise: its features are what "
                                "pre-training paid for; a house style moves the words",
-             "projection": "where the decoder reads the image"}
+             "projection": "the image-to-text bridge: where the text decoder reads the "
+                           "image (its cross-attention, and any projection between them)"}
     order = ["vision_encoder", "projection", "embeddings",
              *[f"block.{i}" for i in range(n_blocks)], "final_norm", "lm_head", "other"]
     groups = []
