@@ -266,3 +266,12 @@ def test_every_hostile_image_keeps_its_reason_or_gets_its_bucket(tmp_path):
     files["cmyk_jpg"].with_suffix(".txt").write_text("ink", encoding="utf-8")
     (item,) = cap.read_captions([files["cmyk_jpg"]])
     assert item.caption == "ink"
+
+
+def test_flip_conflicts_finds_captions_that_name_a_side(tmp_path):
+    items = [cap.CaptionedImage(tmp_path / f"{i}.png", c, f"{i}.txt") for i, c in enumerate(
+        ["a red circle on the left on a blue background", "a Right-hand glove",
+         "a bright star", "copyright notice", "a circle in the top left"])]
+    assert [it.caption for it in cap.flip_conflicts(items)] == [
+        "a red circle on the left on a blue background", "a Right-hand glove",
+        "a circle in the top left"]

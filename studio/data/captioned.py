@@ -53,7 +53,7 @@ from studio.data.text import encoding_name, legacy_encoding
 __all__ = [
     "CAPTION_EXTENSIONS", "MAX_CAPTION_BYTES", "BucketPreview", "CaptionBook", "CaptionEdit",
     "CaptionEdits", "CaptionedImage", "Fit", "bucket_for", "bucket_step", "buckets_of", "caption_for", "preview_bucket", "caption_file_of", "compose_caption",
-    "crop_box", "find_replace", "fit_to_bucket", "folder_caption", "has_trigger",
+    "crop_box", "find_replace", "fit_to_bucket", "flip_conflicts", "folder_caption", "has_trigger",
     "load_captioned", "make_buckets", "missing_summary", "prepend_trigger",
     "read_caption_file", "read_captions", "split_tags", "write_caption",
 ]
@@ -63,7 +63,8 @@ MAX_CAPTION_BYTES = 64 * 1024   # a caption file larger than this is not a capti
 FOLDER = "folder name"
 TRIGGER = "trigger word"
 _REPEATS_PREFIX = re.compile(r"^\d+_(?=.)")    # kohya's "10_my_style" folders
-_RESAVE = "re-save it as UTF-8 (the dataset pane's Convert to UTF-8, or Save As in an editor)"
+_RESAVE = ("save the caption once in the studio (it writes UTF-8), or re-save the file as "
+           "UTF-8 in an editor")
 
 
 # -- reading captions -----------------------------------------------------------------------
@@ -283,6 +284,16 @@ def compose_caption(caption: str, *, trigger: str = "", dropout: float = 0.0,
         rng.shuffle(tail)
         tags = tags[:keep] + tail
     return ", ".join(lead + tags)
+
+
+_SIDES = re.compile(r"(?<!\w)(left|right|leftmost|rightmost|left-hand|right-hand)(?!\w)",
+                    re.IGNORECASE)
+
+
+def flip_conflicts(items: Iterable[CaptionedImage]) -> list[CaptionedImage]:
+    """The images whose caption says "left" or "right": a horizontal flip would make their
+    caption wrong, so a family that flips says so (and turns flips off for them)."""
+    return [it for it in items if _SIDES.search(it.caption)]
 
 
 def find_replace(captions: dict[str, str], find: str, replace: str, *,

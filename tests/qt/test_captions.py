@@ -12,7 +12,7 @@ from PIL import Image
 
 from studio.config import families
 from studio.data import captioned, shapes
-from studio.qt.panes.dataset import DatasetPane
+from studio.qt.panes.dataset import DatasetPane, ItemRole
 from studio.qt.widgets import buckets as bucketmod
 from studio.qt.widgets.tasks import wait_all
 from studio.state.project import Project
@@ -63,6 +63,11 @@ def test_pane_warns_about_images_without_captions(qtbot, folder):
     assert bar.isVisible()
     assert ("2 of 8 images have no caption: they train as 'my_style' (the folder's name)"
             in bar.label.text())
+    bar.label.linkActivated.emit("missing")     # "show them": the grid lists the two
+    assert pane.filter_combo.currentText() == "No caption"
+    assert sorted(pane.proxy.index(r, 0).data(ItemRole).name
+                  for r in range(pane.proxy.rowCount())) == ["wide_a.png", "wide_b.png"]
+    pane.filter_combo.setCurrentText("All files")
     pane.project.replace_section("data", trigger_word="sks")
     assert "they train as 'sks' (the trigger word)" in bar.label.text()
     # the detail view names the file the caption came from
@@ -128,6 +133,20 @@ def test_detail_save_goes_through_the_undo_journal(qtbot, folder):
     assert (folder / "shape_0002.txt").read_text(encoding="utf-8") == "a new caption\n"
     pane.captions_bar.edits.undo()
     assert (folder / "shape_0002.txt").read_text(encoding="utf-8") == old
+
+
+def test_a_legacy_caption_is_rewritten_as_utf8_by_saving_it(qtbot, folder):
+    (folder / "wide_a.txt").write_bytes("café crème".encode("cp1252"))
+    pane = captioned_pane(qtbot, folder)
+    assert pane.select_path(str(folder / "wide_a.png"))
+    assert "not UTF-8" in pane.detail.caption_status.text()
+    assert "1 caption file to check (wide_a.txt is not UTF-8" in pane.captions_bar.label.text()
+    assert pane.detail.caption_save.isEnabled()          # nothing typed: saving converts
+    assert pane.detail.save_caption()
+    assert (folder / "wide_a.txt").read_text(encoding="utf-8") == "café crème\n"
+    assert "1 caption file to check" not in pane.captions_bar.label.text()
+    pane.captions_bar.edits.undo()
+    assert (folder / "wide_a.txt").read_bytes() == "café crème".encode("cp1252")
 
 
 def test_bucket_preview_groups_and_draws_the_centre_crop(qtbot, tmp_path, shared_data):

@@ -275,7 +275,7 @@ def _esc(text: str) -> str:
 
 
 class DatasetFilter(QSortFilterProxyModel):
-    MODES = ("All files", "Text", "Images", "Audio", "Problems", "Excluded")
+    MODES = ("All files", "Text", "Images", "Audio", "Problems", "Excluded", "No caption")
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -293,7 +293,7 @@ class DatasetFilter(QSortFilterProxyModel):
     def state_changed(self, what: str) -> None:
         """Re-filter when the change can move rows in or out of the current view."""
         if (self.mode == "Excluded" and what == "included") or (
-                what == "item" and (self.mode == "Problems" or self.text)):
+                what == "item" and (self.mode in ("Problems", "No caption") or self.text)):
             self.invalidateFilter()
 
     def filterAcceptsRow(self, row: int, parent) -> bool:
@@ -312,6 +312,8 @@ class DatasetFilter(QSortFilterProxyModel):
             return bool(it.problem)
         if m == "Excluded":
             return not model.state.is_included(it)
+        if m == "No caption":   # images and audio without a caption file
+            return it.kind in ("image", "audio") and not it.caption
         return True
 
 
@@ -788,9 +790,11 @@ class DetailView(QWidget):
         self.caption_edit.blockSignals(False)
         sidecar = os.path.basename(item.caption_path) or os.path.splitext(item.name)[0] + ".txt"
         self.caption_box.setTitle(f"Caption — {sidecar}")
-        self.caption_status.setText(getattr(item, "caption_problem", "") or (
-            "" if item.caption_path else "no caption file yet"))
-        self.caption_save.setEnabled(False)
+        problem = getattr(item, "caption_problem", "")
+        self.caption_status.setText(problem or ("" if item.caption_path
+                                                else "no caption file yet"))
+        # a caption read from a legacy encoding: saving it as it is rewrites it as UTF-8
+        self.caption_save.setEnabled(bool(problem and item.caption))
         self.caption_revert.setEnabled(False)
 
     def _caption_edited(self) -> None:
@@ -1029,6 +1033,8 @@ class DatasetPane(QWidget):
         # captioned images (FamilySpec.reads_captions): warning, editor, bucket preview
         self.captions_bar = CaptionsBar(project, self.state, self)
         self.detail.caption_writer = self.captions_bar.write_one
+        self.captions_bar.show_missing.connect(
+            lambda: self.filter_combo.setCurrentText("No caption"))
         lay.addWidget(self.captions_bar)
         lay.addLayout(split_row)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import html
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from studio.config import families
@@ -31,6 +31,8 @@ def reads_captions(state: DatasetState) -> bool:
 
 
 class CaptionsBar(QWidget):
+    show_missing = Signal()   # the warning's "show them" link: filter the grid to them
+
     def __init__(self, project: Project, state: DatasetState, parent: QWidget | None = None
                  ) -> None:
         super().__init__(parent)
@@ -43,6 +45,7 @@ class CaptionsBar(QWidget):
         self.label = QLabel(self)
         self.label.setWordWrap(True)
         self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.label.linkActivated.connect(lambda _link: self.show_missing.emit())
         self.edit_button = QPushButton("Edit captions…", self)
         self.edit_button.setToolTip("Edit captions, find and replace across the caption files, "
                                     "prepend the trigger word (every change can be undone)")
@@ -90,7 +93,8 @@ class CaptionsBar(QWidget):
         parts = [f"{own} of {len(items)} image{'s' if len(items) != 1 else ''} captioned"]
         missing = captioned.missing_summary(items)
         if missing:
-            parts = [f"<span style='color:{WARNING}'>⚠ {html.escape(missing, quote=False)}</span>"]
+            parts = [f"<span style='color:{WARNING}'>⚠ {html.escape(missing, quote=False)}"
+                     f"</span> (<a href='missing'>show them</a>)"]
         bad = [it for it in items if it.problem]
         if bad:
             first = bad[0].problem.split(";")[0]   # what is wrong; the fix is in the editor
