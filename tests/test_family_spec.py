@@ -18,7 +18,7 @@ def test_the_shipped_families_are_complete():
     assert families.names()[:3] == ("text", "image", "audio")
     for spec in families.all_specs():
         assert spec.title and spec.summary and spec.file_kinds and spec.export_loader
-        assert spec.sample_kind in ("text", "image", "audio", "midi")
+        assert spec.sample_kind in ("text", "image", "audio", "midi", "caption")
         module, cls = spec.implementation.split(":")
         assert module.startswith("studio.models.") and cls
     assert families.get("image").defaults["train"]["lr"] == 1e-4

@@ -170,6 +170,10 @@ def _parser() -> argparse.ArgumentParser:
                                         "memory of runs, side by side")
     cp.add_argument("run_dirs", nargs="+")
 
+    from studio.cli.caption import add_parser as add_caption_parser
+
+    add_caption_parser(sub)
+
     c = sub.add_parser("config", help="print a commented default config")
     c.add_argument("--family", default="text", choices=families.names())
 
@@ -551,6 +555,12 @@ def _doctor(args) -> int:
     return 0 if sysinfo.overall(findings) != "problem" else EXIT_FAILED
 
 
+def _caption(args) -> int:
+    from studio.cli.caption import run
+
+    return run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command is None:
@@ -570,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"runs": _runs, "sample": _sample, "export": _export, "inspect": _inspect,
                 "config": _config, "cluster": _cluster, "doctor": _doctor,
                 "lr-find": _lr_find, "probe": _probe, "queue": _queue, "sweep": _sweep,
-                "compare": _compare}[args.command](args)
+                "compare": _compare, "caption": _caption}[args.command](args)
     except StudioError as exc:
         if args.debug:
             traceback.print_exc()

@@ -251,3 +251,36 @@ register(FamilySpec(
     # makes about 1200 / block_size of them (the scan does not tokenize)
     epoch_items=lambda stats, cfg: max(1, stats.included * max(1, 1200 // cfg.data.block_size)),
 ))
+
+
+def _is_captioner(config: dict, folder: Path) -> bool:
+    if config.get("model_type") in ("blip", "vision-encoder-decoder"):
+        return True
+    return any("ForConditionalGeneration" in a and "Blip" in a or a == "GitForCausalLM"
+               for a in config.get("architectures") or ())
+
+
+register(FamilySpec(
+    name="captioning", title="Captioning", summary="image to text (BLIP, ViT+GPT-2 "
+                                                   "VisionEncoderDecoder, GIT)",
+    implementation="studio.models.captioning:CaptioningFamily",
+    file_kinds=("image",), sample_kind="caption", has_perplexity=False,
+    item_noun="captioned images",
+    split_note="The captioned images are shuffled with this seed and data.val_fraction of "
+               "them held out: their generated captions are scored (BLEU-4, CIDEr-D) and "
+               "shown beside the true ones.",
+    export_loader='transformers.pipeline("image-to-text", model=folder)(image, text="") '
+                  "(BLIP; a VisionEncoderDecoderModel: VisionEncoderDecoderModel"
+                  ".from_pretrained(folder))",
+    starter="starter:captioning",
+    # a captioner fine-tunes gently; each evaluation also captions the held-out images
+    defaults={"train": {"lr": 1e-4, "weight_decay": 0.01},
+              "sample": {"every": 50, "max_new_tokens": 32},
+              "augment": {"hflip": 0.5}},
+    extra_knobs=("sample.max_new_tokens", "augment.hflip", "augment.vflip",
+                 "augment.rotation", "augment.rotation_p", "augment.scale_jitter",
+                 "augment.color_jitter", "augment.color_p", "augment.noise_std",
+                 "augment.noise_p", "data.background"),
+    detect=_is_captioner, reads_captions=True,
+    epoch_items=lambda stats, cfg: stats.included,
+))

@@ -16,8 +16,9 @@ from studio.config.schema import GroupPlan, TrainConfig
 HEAD_NAMES = ("lm_head", "final_norm", "head", "out")
 # Groups that stay frozen unless freeze.groups names them: MusicGen's text encoder (the
 # conditioning a user fine-tunes *towards*, rarely worth moving) and its codec (shown for
-# its size; it has no trainable parameters in the tree: its codes are the targets).
-FROZEN_BY_DEFAULT = ("text_encoder", "codec")
+# its size; it has no trainable parameters in the tree: its codes are the targets); a
+# captioner's vision encoder (its features are what pre-training paid for).
+FROZEN_BY_DEFAULT = ("text_encoder", "codec", "vision_encoder")
 
 
 def _has_params(g: Any) -> bool:

@@ -117,14 +117,19 @@ class StdoutSink:
             best = "  (best)" if event.is_best else ""
             ref = event.metrics.get("ref_loss")
             ref = f"  reference loss {ref:.4f}" if ref is not None else ""
+            # a family's own scores (captioning: BLEU-4, CIDEr-D)
+            ref += "".join(f"  {k} {v:.4f}" for k, v in event.metrics.items() if k != "ref_loss")
             self._line(f"eval @ step {event.step}: val loss {event.val_loss:.4f}{ppl}{best}{ref}")
         elif isinstance(event, ev.SampleReady):
             for s in event.samples:
                 if s.kind == "text":
                     body = (s.prompt + s.text).replace("\n", " ⏎ ")
                     self._line(f"sample @ step {event.step} #{s.index}: {body[:300]}")
-                else:
-                    self._line(f"sample @ step {event.step} #{s.index}: {s.path}")
+                else:  # a caption sample also says what was generated and what is true
+                    said = f'  "{s.text}"' if s.text else ""
+                    if s.meta.get("reference"):
+                        said += f' (true: "{s.meta["reference"]}")'
+                    self._line(f"sample @ step {event.step} #{s.index}: {s.path}{said}")
         elif isinstance(event, ev.CheckpointSaved):
             self._line(f"checkpoint ({event.reason}) @ step {event.step}: {event.path}")
         elif isinstance(event, ev.UnfreezeApplied):

@@ -170,6 +170,7 @@ class RunProbes:
     def __init__(self, cfg: Any, family: Any, loaded: Any, data: Any,
                  log: Callable[[str, str], None]) -> None:
         self.cfg = cfg
+        self.family, self.loaded, self.data = family, loaded, data
         self.reference = build_reference(family, loaded, cfg, data, log)
         self.watch = OverfitWatch(cfg.eval.overfit_patience)
         self.ref_start: float | None = None
@@ -177,15 +178,20 @@ class RunProbes:
         self.ref_n = 0  # reference evaluations so far
 
     def eval_metrics(self, evaluate: Callable[[Any], float]) -> dict[str, float]:
-        """Extra numbers for this evaluation (``evaluate(data)`` -> mean loss)."""
+        """Extra numbers for this evaluation (``evaluate(data)`` -> mean loss): the
+        forgetting probe's ``ref_loss``, and whatever the family's optional
+        ``eval_metrics(loaded, data)`` scores (captioning: BLEU-4, CIDEr-D)."""
+        extra = {}
+        if hasattr(self.family, "eval_metrics") and self.data.n_val:
+            extra = self.family.eval_metrics(self.loaded, self.data)
         if self.reference is None:
-            return {}
+            return extra
         ref = evaluate(self.reference)
         if self.ref_start is None:
             self.ref_start = ref
         self.ref_last = ref
         self.ref_n += 1
-        return {"ref_loss": ref}
+        return {**extra, "ref_loss": ref}
 
     def after_eval(self, step: int, val: float) -> ev.OverfitWarning | None:
         return self.watch.add_eval(step, val)

@@ -17,4 +17,5 @@ BUILDERS: dict[str, str] = {
     "image": "studio.starters.image",
     "audio": "studio.starters.audio",
     "midi": "studio.starters.midi",
+    "captioning": "studio.starters.captioning",
 }

@@ -919,6 +919,9 @@ class DatasetPane(QWidget):
     """The dataset browser. ``state`` is its ``DatasetState``."""
 
     scan_finished = Signal(bool)   # cancelled
+    # Auto-caption… pressed: the window opens the dialog (it runs a model, which a pane
+    # may not import); the argument is the dataset's image files
+    auto_caption_requested = Signal(list)
 
     def __init__(self, project: Project, parent: QWidget | None = None,
                  state: DatasetState | None = None) -> None:
@@ -947,6 +950,13 @@ class DatasetPane(QWidget):
         self.rescan_button.setText("Rescan")
         self.rescan_button.setToolTip("Read the files again (after changing them on disk)")
         self.rescan_button.clicked.connect(lambda: self.rescan(force=True))
+        self.auto_caption_button = QToolButton(self)
+        self.auto_caption_button.setText("Auto-caption…")
+        self.auto_caption_button.setToolTip("Write captions for the images without one with a "
+                                            "captioning model; review and edit them first")
+        self.auto_caption_button.clicked.connect(
+            lambda: self.auto_caption_requested.emit(
+                [it.path for it in self.state.items if it.kind == "image"]))
         self.filter_combo = QComboBox(self)
         self.filter_combo.addItems(DatasetFilter.MODES)
         self.filter_combo.setToolTip("Show only some of the files")
@@ -957,8 +967,9 @@ class DatasetPane(QWidget):
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
         for w in (self.add_folder_button, self.add_files_button, self.sources_button,
-                  self.rescan_button):
+                  self.rescan_button, self.auto_caption_button):
             bar.addWidget(w)
+        self.auto_caption_button.setVisible(self._reads_captions())
         bar.addStretch(1)
 
         # progress
@@ -1191,7 +1202,12 @@ class DatasetPane(QWidget):
         else:
             self.progress_row.hide()
 
+    def _reads_captions(self) -> bool:
+        """Does the project's family train on captioned images (Auto-caption applies)?"""
+        return families.get(self.state.family).reads_captions
+
     def _refresh_stats(self) -> None:
+        self.auto_caption_button.setVisible(self._reads_captions())
         text = self.state.summary()
         extra = self.state.progress_text if not self.state.scanning else ""
         self.stats_label.setText(text + (f" — {extra}" if extra else ""))

@@ -326,6 +326,11 @@ class SampleCard(QFrame):
 
             self.body = midi_card_body(sample, self)
             layout.addWidget(self.body)
+        elif sample.kind == "caption":
+            from studio.qt.widgets.caption_card import caption_card_body
+
+            self.body = caption_card_body(sample, pane)
+            layout.addWidget(self.body)
         else:
             self.body = QLabel(f"{sample.kind} sample: {sample.path or sample.text}")
             layout.addWidget(self.body)
