@@ -17,7 +17,10 @@ HEAD_NAMES = ("lm_head", "final_norm", "head", "out")
 # Groups that stay frozen unless freeze.groups names them: MusicGen's text encoder (the
 # conditioning a user fine-tunes *towards*, rarely worth moving) and its codec (shown for
 # its size; it has no trainable parameters in the tree: its codes are the targets).
-FROZEN_BY_DEFAULT = ("text_encoder", "codec")
+FROZEN_BY_DEFAULT = ("text_encoder", "codec",
+                     # Stable Diffusion: SDXL's second text encoder, and the VAE (no
+                     # trainable parameters in the tree: its latents are the targets)
+                     "text_encoder_2", "vae")
 
 
 def _has_params(g: Any) -> bool:

@@ -83,6 +83,13 @@ def _module_of(param_name: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name else ""
 
 
+def _is_lora_target(name: str, fc: FreezeConfig) -> bool:
+    """``freeze.lora_targets`` (ends of module names) narrows LoRA to those layers; empty:
+    every linear / conv layer of a LoRA group."""
+    ends = tuple(getattr(fc, "lora_targets", ()) or ())
+    return not ends or any(name == e or name.endswith("." + e) for e in ends)
+
+
 def apply_plan(model: nn.Module, states: list[GroupState], fc: FreezeConfig) -> nn.Module:
     """Freeze everything, inject LoRA adapters for LoRA groups, record each group's
     parameters. Nothing trains until ``activate``."""
@@ -94,7 +101,8 @@ def apply_plan(model: nn.Module, states: list[GroupState], fc: FreezeConfig) -> 
     types = _lora_types()
     for name, mod in model.named_modules():
         st = module_group.get(name)
-        if st is not None and st.mode == "lora" and isinstance(mod, types):
+        if st is not None and st.mode == "lora" and isinstance(mod, types) \
+                and _is_lora_target(name, fc):
             lora_targets.append(name)
     lora_groups = [st.group.name for st in states if st.mode == "lora"]
     if lora_groups and not lora_targets:

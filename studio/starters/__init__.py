@@ -16,4 +16,5 @@ BUILDERS: dict[str, str] = {
     "text": "studio.starters.text",
     "image": "studio.starters.image",
     "audio": "studio.starters.audio",
+    "text_to_image": "studio.starters.text_to_image",
 }
