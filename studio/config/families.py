@@ -77,6 +77,10 @@ class FamilySpec:
     """Recognises a local model folder of this family from its JSON files."""
     fallback_detect: bool = False
     """Asked last: its detector matches generic folders (any transformers config)."""
+    reads_captions: bool = False
+    """Does it train on captioned images (``studio.data.captioned``: image + ``.txt`` /
+    ``.caption`` sidecar)? The dataset pane then shows captions, the missing-caption
+    warning, the caption editor and the bucket preview."""
     export_formats: tuple[tuple[str, str], ...] = (
         ("full", "Full model folder (LoRA merged in)"),
         ("adapter", "LoRA adapter only (PEFT, small; needs the base model)"))
@@ -263,6 +267,7 @@ register(FamilySpec(
               "eval": {"reference": "off"}},
     extra_knobs=("sample.prompts", "sample.num_images", "sample.inference_steps",
                  "sample.guidance_scale"),
+    reads_captions=True,
     export_formats=(("diffusers_lora", "diffusers LoRA folder (pipe.load_lora_weights)"),
                     ("kohya", "LoRA .safetensors for A1111 / ComfyUI / kohya_ss"),
                     ("full", "Full pipeline folder (LoRA merged in; large)")),

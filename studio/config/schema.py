@@ -125,6 +125,31 @@ class DataConfig:
                                min=0.0, max=0.5)
     split_seed: int = knob(0, "Seed of the train/validation split; change it to draw another "
                               "split.", min=0)
+    # captioned images (studio.data.captioned): image + same-name .txt / .caption sidecar
+    trigger_word: str = knob("", "A rare word that names your style or subject (e.g. "
+                                 "my_style): put first in every caption that lacks it, and "
+                                 "the caption of images without one (else their folder's "
+                                 "name). Prompt with it after training.",
+                             families=("text_to_image",))
+    caption_dropout: float = knob(0.0, "Share of training steps that see an image with an "
+                                       "empty caption, so the model also learns the "
+                                       "unconditional image guidance steers away from "
+                                       "(0.05-0.1 is usual).", min=0.0, max=1.0,
+                                  families=("text_to_image",))
+    shuffle_tags: bool = knob(False, "Shuffle a caption's comma-separated tags each time it "
+                                     "is used (for tag-list captions; a sentence without "
+                                     "commas is left as it is).", families=("text_to_image",))
+    keep_tags: int = knob(0, "With shuffle_tags: the first N tags stay in place (the trigger "
+                             "word always leads).", min=0, families=("text_to_image",))
+    resolution: int = knob(512, "Bucket base resolution: each image is scaled and centre-"
+                                "cropped to a bucket of about resolution x resolution "
+                                "pixels with its own aspect (512 for SD 1.5, 1024 for SDXL). "
+                                "Memory and time grow with its square.", min=64,
+                           families=("text_to_image",))
+    bucketing: bool = knob(True, "Aspect-ratio buckets: each image trains at the bucket "
+                                 "closest to its own shape (little is cropped). Off: every "
+                                 "image is centre-cropped to a resolution x resolution "
+                                 "square.", families=("text_to_image",))
 
 
 @dataclass(frozen=True)

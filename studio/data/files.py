@@ -36,6 +36,7 @@ def digest_or_none(path: str | Path) -> str | None:
 # -- finding files ------------------------------------------------------------------------
 
 CAPTION_EXT = ".txt"
+CAPTION_EXTENSIONS = (".txt", ".caption")   # kohya's two sidecar conventions, .txt first
 # Extensions of media files whose same-name .txt is a caption (a sidecar), not a document.
 MEDIA_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif",
                     ".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif")
@@ -64,7 +65,7 @@ class Found:
 
     @property
     def is_caption(self) -> bool:
-        """A ``name.txt`` beside a same-name image or audio file (case-insensitive): its
+        """A ``name.txt`` (or ``name.caption``) beside a same-name image or audio file (case-insensitive): its
         caption or description. A path given directly is never a caption unless its folder
         holds such a file too (``caption_beside_media`` decides for given paths)."""
         names = self.folder_names
@@ -75,7 +76,7 @@ class Found:
 
 def _caption_in(path: Path, names: frozenset[str] | set[str]) -> bool:
     stem, ext = os.path.splitext(path.name)
-    if ext.lower() != CAPTION_EXT:
+    if ext.lower() not in CAPTION_EXTENSIONS:
         return False
     stem = stem.lower()
     return any(os.path.splitext(n)[0].lower() == stem and

@@ -34,6 +34,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from studio.data import captioned as _captioned
 from studio.data import text as _textdata
 from studio.data.files import WalkCancelled, file_digest, walk
 from studio.data.text import TEXT_EXTENSIONS
@@ -44,7 +45,7 @@ from studio.data.image import MAX_PIXELS_DEFAULT as MAX_IMAGE_PIXELS  # noqa: E4
 
 IMAGE_EXTS = frozenset(IMAGE_EXTENSIONS)
 AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"})
-CAPTION_EXT = ".txt"
+from studio.data.files import CAPTION_EXT, CAPTION_EXTENSIONS  # noqa: E402
 
 KINDS = ("text", "image", "audio", "unsupported")
 
@@ -94,9 +95,10 @@ class ScanItem:
     documents: int = 0        # documents the text engine will read (records of .jsonl / .csv)
     tokens: int = 0
     tokens_exact: bool = False
-    # caption sidecar (images and audio)
+    # caption sidecar (images and audio): name.txt, else name.caption
     caption_path: str = ""
     caption: str = ""
+    caption_problem: str = ""   # an empty, non-UTF-8 or huge caption file: why, and the fix
 
     @property
     def name(self) -> str:
@@ -172,18 +174,22 @@ def list_files(paths: Iterable[str | os.PathLike],
             missing.append(_Entry(str(found.path), str(found.root), missing=True))
         elif not (found.problem and os.path.isdir(found.path)):
             files.append((str(found.path), str(found.root)))
-    # Pair "name.txt" with a same-name image or audio file in the same folder.
+    # Pair "name.txt" (else "name.caption") with a same-name image or audio file in the
+    # same folder; both are caption files, never listed on their own.
     media_stems: dict[str, str] = {}
     for f, _ in files:
         if kind_of(f) in ("image", "audio"):
             media_stems.setdefault(os.path.splitext(f)[0].lower(), f)
     captions: dict[str, str] = {}
+    caption_files: set[str] = set()
     entries: list[_Entry] = []
     for f, root in files:
         base, ext = os.path.splitext(f)
-        if ext.lower() == CAPTION_EXT and base.lower() in media_stems:
-            captions[media_stems[base.lower()]] = f
-    caption_files = set(captions.values())
+        if ext.lower() in CAPTION_EXTENSIONS and base.lower() in media_stems:
+            caption_files.add(f)
+            media = media_stems[base.lower()]
+            if ext.lower() == CAPTION_EXT or media not in captions:
+                captions[media] = f
     for f, root in files:
         if f in caption_files:
             continue
@@ -258,7 +264,8 @@ def scan_file(path: str, *, root: str = "", caption_path: str = "",
                                    severity=ERROR)
     base = _with(base, digest=digest)
     if caption_path:
-        base = _with(base, caption=read_caption(caption_path))
+        caption, problem = _captioned.read_caption_file(caption_path)
+        base = _with(base, caption=caption, caption_problem=problem)
     if st.st_size == 0:
         return _with(base, problem="empty file", severity=ERROR)
     if kind == "image":
@@ -269,11 +276,9 @@ def scan_file(path: str, *, root: str = "", caption_path: str = "",
 
 
 def read_caption(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8-sig", errors="replace") as f:
-            return f.read(64 * 1024).strip()
-    except OSError:
-        return ""
+    """The text of a caption file ("" when it cannot be used: ``studio.data.captioned``
+    says why)."""
+    return _captioned.read_caption_file(path)[0]
 
 
 def folder_description(path: str | os.PathLike) -> str:
@@ -284,13 +289,10 @@ def folder_description(path: str | os.PathLike) -> str:
 
 
 def write_caption(media_path: str, text: str) -> str:
-    """Write (atomically) the ``.txt`` sidecar of an image or audio file; return its path."""
-    target = os.path.splitext(media_path)[0] + CAPTION_EXT
-    tmp = target + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text.strip() + "\n" if text.strip() else "")
-    os.replace(tmp, target)
-    return target
+    """Write (atomically) the caption sidecar of an image or audio file (its existing
+    ``.txt`` / ``.caption``, else ``.txt``); return its path. To keep the old text for
+    undo, write through ``studio.data.captioned.CaptionEdits``."""
+    return str(_captioned.write_caption(media_path, text).path)
 
 
 # -- images -------------------------------------------------------------------------------

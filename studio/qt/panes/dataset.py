@@ -81,6 +81,7 @@ from studio.core import units
 from studio.core.errors import StudioError
 from studio.data import scan as scanmod
 from studio.data.scan import ERROR, ScanItem
+from studio.qt.widgets.captions_bar import CaptionsBar
 from studio.qt.widgets.tasks import Task, run_in_background
 from studio.state.dataset import DatasetState
 from studio.state.project import Project
@@ -538,6 +539,9 @@ class DetailView(QWidget):
         self.state = state
         self.item: ScanItem | None = None
         self._text_task: Task | None = None
+        # (image path, text) -> the caption file written; the pane's captions row sets it
+        # so a save goes through its undo journal
+        self.caption_writer = scanmod.write_caption
 
         self.title = QLabel(self)
         f = self.title.font()
@@ -611,6 +615,7 @@ class DetailView(QWidget):
         self.caption_revert.clicked.connect(self._revert_caption)
         self.caption_status = QLabel(self.caption_box)
         self.caption_status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.caption_status.setWordWrap(True)  # a caption file's problem can be long
         cap_buttons = QHBoxLayout()
         cap_buttons.addWidget(self.caption_status, 1)
         cap_buttons.addWidget(self.caption_revert)
@@ -781,9 +786,10 @@ class DetailView(QWidget):
         self.caption_edit.blockSignals(True)
         self.caption_edit.setPlainText(item.caption)
         self.caption_edit.blockSignals(False)
-        sidecar = os.path.splitext(item.name)[0] + ".txt"
+        sidecar = os.path.basename(item.caption_path) or os.path.splitext(item.name)[0] + ".txt"
         self.caption_box.setTitle(f"Caption — {sidecar}")
-        self.caption_status.setText("" if item.caption_path else "no caption file yet")
+        self.caption_status.setText(getattr(item, "caption_problem", "") or (
+            "" if item.caption_path else "no caption file yet"))
         self.caption_save.setEnabled(False)
         self.caption_revert.setEnabled(False)
 
@@ -800,7 +806,7 @@ class DetailView(QWidget):
             return False
         text = self.caption_edit.toPlainText().strip()
         try:
-            path = scanmod.write_caption(item.path, text)
+            path = self.caption_writer(item.path, text)
         except OSError as exc:
             self.caption_status.setText(f"<span style='color:{ERROR_COLOR.name()}'>not saved: "
                                         f"{_esc(exc.strerror or str(exc))}</span>")
@@ -1009,6 +1015,10 @@ class DatasetPane(QWidget):
         lay.addWidget(self.progress_row)
         lay.addWidget(self.splitter, 1)
         lay.addWidget(self.stats_label)
+        # captioned images (FamilySpec.reads_captions): warning, editor, bucket preview
+        self.captions_bar = CaptionsBar(project, self.state, self)
+        self.detail.caption_writer = self.captions_bar.write_one
+        lay.addWidget(self.captions_bar)
         lay.addLayout(split_row)
 
         self._unsubscribe = [self.state.subscribe(self._on_state),
@@ -1091,6 +1101,8 @@ class DatasetPane(QWidget):
             self._update_empty_hint()
         if what in ("items", "included", "item", "reset", "scan"):
             self._refresh_stats()
+            if not self.state.scanning:
+                self.captions_bar.refresh()
         if what in ("split", "included", "scan", "reset") or (
                 what == "items" and not self.state.scanning):
             self._refresh_split()
@@ -1107,6 +1119,7 @@ class DatasetPane(QWidget):
     def _on_project(self, what: str) -> None:
         if what in ("dataset", "config", "model"):
             self._refresh_sources()
+            self.captions_bar.refresh()
             if self.seed_spin.value() != self.project.config.data.split_seed:
                 self.seed_spin.blockSignals(True)
                 self.seed_spin.setValue(self.project.config.data.split_seed)
