@@ -304,10 +304,8 @@ def _sample(args) -> int:
 
 
 def _export(args) -> int:
-    from studio.engine.restore import export_run
+    from studio.engine.restore import export_formats_of, export_run
     from studio.runs import RunFolder
-
-    from studio.engine.restore import export_formats_of
 
     out = Path(args.out_dir) if args.out_dir else RunFolder(args.run_dir).export_dir
     fmts = args.format or list(export_formats_of(args.run_dir))

@@ -38,6 +38,27 @@ from studio.core.errors import DataError
 FIT_RULE = "lanczos-cover-centre-crop-v1"  # how an image becomes its bucket (cache key)
 
 
+@dataclass
+class T2IBatch:
+    """One micro-batch, split by bucket (one UNet forward per latent size). Behaves like
+    a tensor where the engine needs it (``to``, ``pin_memory``, ``len``)."""
+
+    parts: list[dict[str, torch.Tensor]] = field(default_factory=list)
+
+    def _map(self, fn) -> "T2IBatch":
+        return T2IBatch([{k: fn(v) for k, v in p.items()} for p in self.parts])
+
+    def to(self, device: Any, non_blocking: bool = False) -> "T2IBatch":
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def pin_memory(self) -> "T2IBatch":
+        return self._map(lambda t: t.pin_memory())
+
+    def __len__(self) -> int:
+        return sum(int(p["latents"].shape[0]) for p in self.parts)
+
+
+
 def fingerprint(module: torch.nn.Module) -> str:
     """A hash of a module's config and a strided sample of every weight: another model,
     or these weights changed, give another key (cheap even for SDXL's text encoders)."""
@@ -106,8 +127,6 @@ class T2IData:
 
     # -- batches ----------------------------------------------------------------------
     def _batch(self, ids: list[int], captions: list[str]):
-        from studio.models.text_to_image import T2IBatch
-
         groups: dict[tuple[int, int], list[int]] = {}
         for k, i in enumerate(ids):
             groups.setdefault(self.items[i].bucket, []).append(k)
@@ -189,15 +208,15 @@ def _encoder(loaded: Any):
     return encode
 
 
-def build_dataset(family: Any, loaded: Any, cfg: Any, resolve=lambda p: Path(p)) -> T2IData:
+def build_dataset(family: Any, loaded: Any, cfg: Any, resolve=lambda p: Path(p), *,
+                  text_encoder_trains: bool = False) -> T2IData:
     from studio.config.io import resolve_path
     from studio.data import progress
     from studio.data.audio import CodesCache
     from studio.data.cache import cache_root, prune_cache
-    from studio.data.captioned import fit_file, load_captioned, make_buckets, missing_summary
+    from studio.data.captioned import buckets_of, fit_file, load_captioned, missing_summary
     from studio.data.files import digest_or_none
     from studio.data.image import Skipped, split_images
-    from studio.models import freeze as fz
 
     d = cfg.data
     trigger = str(getattr(d, "trigger_word", "") or "").strip()
@@ -206,7 +225,14 @@ def build_dataset(family: Any, loaded: Any, cfg: Any, resolve=lambda p: Path(p))
     if res % step:
         raise DataError("data.resolution", f"{res} px is not a multiple of {step} (the VAE and "
                         "UNet downsample by that much)", f"use {res // step * step or step}")
-    buckets = make_buckets(res, step=step) if getattr(d, "bucketing", True) else [(res, res)]
+    # the dataset pane's bucket preview asks the same function
+    buckets = buckets_of(res, bool(getattr(d, "bucketing", True)))
+    odd = [b for b in buckets if b[0] % step or b[1] % step]
+    if odd:
+        raise DataError("data.resolution", f"the buckets of {res} px include {odd[0][0]}x"
+                        f"{odd[0][1]}, not a multiple of {step} px (this model's VAE and UNet "
+                        "downsample by that much)", "use a resolution of at least 256, or "
+                        "turn data.bucketing off")
     ds = load_captioned([resolve(p) for p in d.paths], trigger=trigger,
                         exclude=[resolve(p) for p in d.exclude])
     skipped = list(ds.skipped)
@@ -255,9 +281,7 @@ def build_dataset(family: Any, loaded: Any, cfg: Any, resolve=lambda p: Path(p))
     train_ids, val_ids = split_images(len(items), d.val_fraction, d.split_seed)
 
     # text embeddings: cached when the captions are static and the text encoders frozen
-    plan = fz.resolve_plan(family.layer_groups(loaded), cfg.freeze)
-    te_trains = any(s.mode != "frozen" and s.group.name.startswith("text_encoder")
-                    for s in plan)
+    te_trains = text_encoder_trains
     shuffle = bool(getattr(d, "shuffle_tags", False))
     embed = None
     te_cache = None

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from torch import nn
 from studio.core.errors import ConfigError, ModelError
 from studio.core.events import Sample
 from studio.core.paths import resolve_model_source
+from studio.data.text_to_image import T2IBatch
 from studio.models.base import LayerGroup, Loaded
 
 PIPELINES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
@@ -78,26 +78,6 @@ class _UNetShape:
         heads = c.attention_head_dim
         self.num_attention_heads = int(heads if isinstance(heads, int) else max(heads))
         self.num_hidden_layers = len(c.block_out_channels) * 2 + 1
-
-
-@dataclass
-class T2IBatch:
-    """One micro-batch, split by bucket (one UNet forward per latent size). Behaves like
-    a tensor where the engine needs it (``to``, ``pin_memory``, ``len``)."""
-
-    parts: list[dict[str, torch.Tensor]] = field(default_factory=list)
-
-    def _map(self, fn) -> "T2IBatch":
-        return T2IBatch([{k: fn(v) for k, v in p.items()} for p in self.parts])
-
-    def to(self, device: Any, non_blocking: bool = False) -> "T2IBatch":
-        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
-
-    def pin_memory(self) -> "T2IBatch":
-        return self._map(lambda t: t.pin_memory())
-
-    def __len__(self) -> int:
-        return sum(int(p["latents"].shape[0]) for p in self.parts)
 
 
 # -- loading ----------------------------------------------------------------------------
@@ -181,7 +161,7 @@ def load_single_file(source: str, path: Path):
     xl = single_file_is_xl(path)
     cls = StableDiffusionXLPipeline if xl else StableDiffusionPipeline
     local = config_folder_for(path)
-    kw: dict[str, Any] = {"torch_dtype": torch.float32}
+    kw: dict[str, Any] = {"dtype": torch.float32}
     if not xl:
         kw.update(safety_checker=None, requires_safety_checker=False)
     repo = SINGLE_FILE_CONFIGS[xl]
@@ -261,7 +241,7 @@ class TextToImageFamily:
             name = pipeline_class_name(source, path, revision)
             cls = StableDiffusionXLPipeline if name.endswith("XLPipeline") else \
                 StableDiffusionPipeline
-            kw: dict[str, Any] = {"torch_dtype": torch.float32}
+            kw: dict[str, Any] = {"dtype": torch.float32}
             if revision:
                 kw["revision"] = revision
             if cls is StableDiffusionPipeline:  # the safety checker is not trained or used
@@ -291,8 +271,13 @@ class TextToImageFamily:
     # -- data --------------------------------------------------------------------------
     def datasets(self, loaded: Loaded, cfg: Any, resolve=lambda p: Path(p)):
         from studio.data.text_to_image import build_dataset
+        from studio.models import freeze as fz
 
-        return build_dataset(self, loaded, cfg, resolve)
+        # text embeddings can be cached only while the text encoders stay frozen
+        plan = fz.resolve_plan(self.layer_groups(loaded), cfg.freeze)
+        te_trains = any(st.mode != "frozen" and st.group.name.startswith("text_encoder")
+                        for st in plan)
+        return build_dataset(self, loaded, cfg, resolve, text_encoder_trains=te_trains)
 
     def resolution(self, loaded: Loaded, cfg: Any) -> int:
         """Training resolution in pixels: ``data.resolution``, else the model's own."""

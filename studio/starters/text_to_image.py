@@ -31,7 +31,6 @@ import math
 import platform
 import shlex
 import shutil
-import sys
 import time
 from pathlib import Path
 
