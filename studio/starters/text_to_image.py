@@ -399,3 +399,46 @@ and text encoder together on cached latents (noise prediction, 10% empty caption
 classifier-free guidance works). Data: `studio.data.shapes` (generated here; no
 third-party images). Python {info['python']}, torch {info['torch']}.
 """
+
+
+# -- the demo's captioned folder ----------------------------------------------------------
+
+NEON_TRIGGER = "neon"
+
+
+def neon_style(sample):
+    """The demo's style, as a PIL image: the shape's outline glowing in its own colour on
+    black (what a user would teach with a trigger word)."""
+    from PIL import Image, ImageChops, ImageFilter
+
+    im = sample.image.convert("RGB")
+    mask = Image.new("L", im.size, 0)
+    solid = ImageChops.difference(im, Image.new("RGB", im.size, im.getpixel((0, 0))))
+    mask = solid.convert("L").point(lambda v: 255 if v > 40 else 0)
+    edge = mask.filter(ImageFilter.FIND_EDGES).filter(ImageFilter.MaxFilter(3))
+    from studio.data.shapes import COLOURS
+
+    glow = Image.new("RGB", im.size, COLOURS[sample.colour])
+    return Image.composite(glow, Image.new("RGB", im.size, (0, 0, 0)), edge)
+
+
+def write_neon_demo(folder: Path, n: int = 12, size: int = 32, seed: int = 7) -> list[Path]:
+    """``n`` neon-style shapes with captions "neon, a red circle" (the subject in the
+    starter's own words, the style named by the trigger word)."""
+    from studio.data.shapes import caption_of, generate, render
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, drawn in enumerate(generate(n, size, seed=seed)):
+        # drawn again on a plain background, so the outline is the shape's own
+        ground = "black" if drawn.colour != "black" else "white"
+        s = render(drawn.shape, drawn.colour, drawn.size, drawn.position, ground, "plain",
+                   size)
+        path = folder / f"neon_{i:02d}.png"
+        neon_style(s).save(path)
+        words = caption_of(s.shape, s.colour, s.size, s.position, "black", "plain")
+        subject = words.split(" on a ")[0]
+        path.with_suffix(".txt").write_text(f"{NEON_TRIGGER}, {subject}\n", encoding="utf-8")
+        out.append(path)
+    return out
