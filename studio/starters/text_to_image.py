@@ -314,7 +314,7 @@ def build(args: argparse.Namespace) -> dict:
     gen = torch.Generator().manual_seed(args.seed)
     train = shapes.generate(args.images, args.size, seed=args.seed)
     held_out = shapes.generate(args.eval_images, args.size, seed=args.seed + 1)
-    tmp_tok = args.out.with_name(args.out.name + ".tokenizer-tmp")
+    tmp_tok = args.out.with_name("." + args.out.name + ".tokenizer-tmp")
     pipe = make_pipeline(shapes.vocabulary(), image_size=args.size, text_dim=32,
                          text_layers=2, unet_channels=(32, 64), vae_channels=(16, 32, 32),
                          seed=args.seed, tokenizer_dir=tmp_tok)
@@ -334,7 +334,7 @@ def build(args: argparse.Namespace) -> dict:
     result = measure(images, held_out)
     log(f"held-out: {result}")
 
-    tmp = args.out.with_name(args.out.name + ".building")
+    tmp = args.out.with_name("." + args.out.name + ".building")  # hidden: not a starter yet
     shutil.rmtree(tmp, ignore_errors=True)
     pipe.save_pretrained(tmp)
     grid = make_grid(images[:16])
