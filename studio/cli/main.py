@@ -338,6 +338,12 @@ def _inspect(args) -> int:
     source = args.model or cfg.model.source
     family = args.family or (cfg.run.family if args.config else
                              family_of_folder(source) or cfg.run.family)
+    if not args.config:  # the family's own defaults (text-to-image: LoRA on attention)
+        import dataclasses
+
+        base = families.default_config(family)
+        cfg = apply_overrides(dataclasses.replace(base, data=dataclasses.replace(
+            base.data, paths=("-",))), tuple(args.overrides))
     loaded, groups = load_model(source, family)  # the Model pane's inspector too
     states = fz.resolve_plan(groups, cfg.freeze)
     fz.apply_plan(loaded.model, states, cfg.freeze)  # LoRA adapters counted for real

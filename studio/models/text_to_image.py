@@ -436,6 +436,7 @@ class TextToImageFamily:
         seeds = [scfg.seed + i for i in range(int(getattr(scfg, "num_images", 2)))]
         steps = int(getattr(scfg, "inference_steps", 25))
         guidance = float(getattr(scfg, "guidance_scale", 7.5))
+        say_where = out_dir is None  # `studio sample`: the files go to a new temp folder
         if out_dir is None:
             import tempfile
             out_dir = Path(tempfile.mkdtemp(prefix="studio-samples-"))
@@ -454,6 +455,7 @@ class TextToImageFamily:
                     Image.fromarray(img.permute(1, 2, 0).numpy()).save(out_dir / name)
                     s = Sample(kind="image", step=step, index=len(samples), prompt=text,
                                path=str(out_dir / name), seed=seed,
+                               text=f"\n(image: {out_dir / name})" if say_where else "",
                                meta={"trigger": with_trigger, "prompt_index": pi,
                                      "row": vi, "column": si, "base_prompt": prompt,
                                      "grid": f"p{pi:02d}_grid.png",
@@ -549,8 +551,8 @@ def sd_layer_groups(model: SDModel) -> list[LayerGroup]:
         g.title = f"UNet: {g.title}"
         has_attn = any(".attn" in n or "attentions." in n for n in g.params)
         if not has_attn:
-            g.note = ("no attention layers: LoRA (on the attention projections by default, "
-                      "freeze.lora_targets) adds nothing here; choose full to train it")
+            g.note = ("no attention layers: LoRA on the attention projections (the "
+                      "default freeze.lora_targets) adds nothing here")
         groups.append(g)
     vae_n = sum(p.numel() for n, p in named.items() if n.startswith("vae."))
     groups.append(LayerGroup("vae", "VAE (image <-> latent)", [], count=0,
