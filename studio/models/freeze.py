@@ -245,6 +245,9 @@ def model_shape(model: nn.Module, n_blocks: int = 0) -> dict:
     if audio:
         shape["vocab"] *= audio["codebooks"]
         shape["audio"] = audio
+    latent = getattr(cfg, "latent", None)  # a latent diffusion UNet (text-to-image)
+    if isinstance(latent, dict):
+        shape["latent"] = dict(latent)
     return shape
 
 
@@ -252,6 +255,11 @@ def positions(shape: dict, data) -> tuple[int, str]:
     """Positions per training example and how to say them: ``data.block_size`` tokens for
     text; for audio the codec frames of one ``data.clip_seconds`` clip plus the delay
     pattern's extra frame per codebook after the first."""
+    latent = shape.get("latent")
+    if latent:  # the UNet's positions: the latent pixels of a bucket of data.resolution
+        res = int(getattr(data, "resolution", 0) or latent["native"])
+        side = max(1, res // int(latent["scale"]))
+        return side * side, f"{res}x{res} px images ({side}x{side} latents)"
     audio = shape.get("audio")
     if audio:
         frames = max(1, math.ceil(float(data.clip_seconds) * audio["frame_rate"]))

@@ -54,7 +54,7 @@ class SDModel(nn.Module):
         self.unet, self.vae, self.text_encoder = unet, vae, text_encoder
         self.text_encoder_2 = text_encoder_2
         # what generic helpers read (dropout override, memory estimate): the UNet's sizes
-        self.config = _UNetShape(unet)
+        self.config = _UNetShape(unet, vae)
 
     @property
     def xl(self) -> bool:
@@ -70,14 +70,20 @@ class SDModel(nn.Module):
 
 
 class _UNetShape:
-    """A config-like view for ``studio.models.freeze.model_shape``: the UNet's width."""
+    """A config-like view for ``studio.models.freeze.model_shape`` (the memory estimate):
+    the UNet's levels as layers, its widest channels, one "head" (attention runs through
+    scaled_dot_product_attention, which keeps no score matrix), and its positions: the
+    latent pixels (``latent``: VAE downsampling and the model's own resolution)."""
 
-    def __init__(self, unet: nn.Module) -> None:
+    def __init__(self, unet: nn.Module, vae: nn.Module) -> None:
         c = unet.config
         self.hidden_size = int(max(c.block_out_channels))
-        heads = c.attention_head_dim
-        self.num_attention_heads = int(heads if isinstance(heads, int) else max(heads))
+        self.num_attention_heads = 1
         self.num_hidden_layers = len(c.block_out_channels) * 2 + 1
+        scale = 2 ** (len(vae.config.block_out_channels) - 1)
+        s = c.sample_size
+        s = s[0] if isinstance(s, (list, tuple)) else s
+        self.latent = {"scale": scale, "native": int(s) * scale}
 
 
 # -- loading ----------------------------------------------------------------------------
