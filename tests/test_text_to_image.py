@@ -103,6 +103,12 @@ def test_latent_and_text_caches_hit_and_a_caption_edit_misses_once(setup, tmp_pa
     assert second.cache_stats["text_cache"].misses == 1
     batch = second.val_batch(0, 4)
     assert "embeds" in batch.parts[0] and len(batch) == second.n_val
+    # shuffled tags are not static: no embedding cache, the text encoder runs each step
+    shuffled = fam.datasets(loaded, load_config(setup["cfg"], [f'data.paths=["{data}"]',
+                                                               "data.shuffle_tags=true"]))
+    assert shuffled.embed is None
+    batch = shuffled.train_batch(torch.tensor([0, 1]), seed=3)
+    assert "ids0" in batch.parts[0] and torch.isfinite(fam.loss(loaded, batch))
 
 
 def _studio_image(run_dir: str, seed: int = 7) -> torch.Tensor:
