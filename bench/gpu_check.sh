@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU check for a lent CUDA machine: the GPU tests, then the engine-overhead benchmark on the
-# 124M GPT-2 config in bf16. About 4-6 minutes in all; every step has a timeout, so it
-# ends inside 9 minutes whatever happens.
+# 124M GPT-2 config in bf16, then one SD-1.5-size and one SDXL-size LoRA step measure
+# (bench/t2i_gpu_step.py: it/s, peak memory). About 6-9 minutes in all; every step has a
+# timeout, so it ends inside 14 minutes whatever happens.
 #
 # That machine has torch, transformers, peft and accelerate but neither PySide6, diffusers
 # nor this package installed, so the package is used from the checkout (PYTHONPATH) and no
@@ -83,6 +84,11 @@ EOF
     rc=$?
     if [ "$rc" -eq 124 ]; then echo "benchmark: timed out after 330 s (lower BENCH_STEPS)"; fi
     if [ "$rc" -ne 0 ]; then status=1; fi
+
+    section "text-to-image: SD 1.5 and SDXL LoRA steps (random weights, real architectures)"
+    # skipped with a line when diffusers is not installed on the lent machine
+    timeout 120 "$PY" bench/t2i_gpu_step.py --model sd15 --batch 4 --steps 20 || status=1
+    timeout 150 "$PY" bench/t2i_gpu_step.py --model sdxl --batch 2 --steps 10 || status=1
 
     section "done"
     echo "exit status $status"

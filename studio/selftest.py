@@ -122,6 +122,7 @@ def _family_config(family: str, demo: Path, work: Path, steps: int, device: str)
         # a fresh codes cache: the audio path must decode and encode for real, not hit
         # codes that an earlier run left in the user's cache
         f"data.codes_cache={q(str(work / 'codes'))}",
+        f"data.latents_cache={q(str(work / 'latents'))}",  # text-to-image: the VAE runs
         f"train.max_steps={steps}", f"train.device={q(device)}",
         f"eval.every={steps}", f"sample.every={steps}", f"checkpoint.every={steps}",
         *_SHRINK])

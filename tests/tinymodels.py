@@ -157,3 +157,28 @@ def write_audio_dataset(folder: Path, n: int = 6, seconds: float = 1.5, sr: int 
         sf.write(folder / f"clip_{i}.wav", x.astype("float32"), sr)
         (folder / f"clip_{i}.txt").write_text(desc, encoding="utf-8")
     return folder
+
+
+def make_tiny_sd(out: Path, seed: int = 0) -> Path:
+    """A tiny StableDiffusionPipeline folder (CLIP text encoder + tokenizer over the shapes
+    captions' words, AutoencoderKL, UNet2DConditionModel, DDIM) built from configs: 32 px
+    images, 8x8 latents."""
+    from studio.data import shapes
+    from studio.starters.text_to_image import make_pipeline
+
+    out = Path(out)
+    if (out / "model_index.json").exists():
+        return out
+    pipe = make_pipeline(shapes.vocabulary() + ["sks", "style"], image_size=32, text_dim=32,
+                         text_layers=1, unet_channels=(16, 32), vae_channels=(8, 16, 16),
+                         seed=seed, tokenizer_dir=out.with_name(out.name + "-tok"))
+    pipe.save_pretrained(out)
+    return out
+
+
+def write_captioned_dataset(folder: Path, n: int = 6, size: int = 32, seed: int = 0) -> Path:
+    """Generated shapes with a .txt caption each."""
+    from studio.data import shapes
+
+    shapes.write_folder(folder, n, size=size, seed=seed)
+    return Path(folder)

@@ -80,9 +80,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--allow-unchanged", action="store_true",
                    help="export even when the chosen weights are the base model unchanged "
                         "(the run's best validation loss was at step 0)")
-    e.add_argument("--format", choices=("full", "adapter"), default="full",
+    e.add_argument("--format", action="append",
+                   choices=tuple(dict.fromkeys(k for sp in families.all_specs()
+                                               for k, _ in sp.export_formats)),
                    help="full: a complete model folder (LoRA merged in); adapter: a PEFT "
-                        "LoRA adapter folder")
+                        "LoRA adapter folder; text_to_image: diffusers_lora, kohya. "
+                        "Repeatable; default: the family's usual (full; text_to_image: "
+                        "diffusers_lora and kohya)")
 
     i = sub.add_parser("inspect", help="show a model's layer groups with parameter counts")
     i.add_argument("model", nargs="?", help='"starter:text", a local folder or a hub id '
@@ -304,17 +308,19 @@ def _sample(args) -> int:
 
 
 def _export(args) -> int:
-    from studio.engine.restore import export_run
+    from studio.engine.restore import export_formats_of, export_run
     from studio.runs import RunFolder
 
     out = Path(args.out_dir) if args.out_dir else RunFolder(args.run_dir).export_dir
-    export_run(args.run_dir, out, weights=args.weights, fmt=args.format,
-               allow_unchanged=args.allow_unchanged)
+    fmts = args.format or list(export_formats_of(args.run_dir))
+    for fmt in fmts:
+        export_run(args.run_dir, out, weights=args.weights, fmt=fmt,
+                   allow_unchanged=args.allow_unchanged)
     from studio.config import load_config
     family = load_config(RunFolder(args.run_dir).config_path).run.family
-    how = ("peft.PeftModel.from_pretrained(base_model, folder)" if args.format == "adapter"
+    how = ("peft.PeftModel.from_pretrained(base_model, folder)" if fmts == ["adapter"]
            else families.get(family).export_loader)
-    print(f"Exported to {out} — load with {how}")
+    print(f"Exported ({', '.join(fmts)}) to {out} — load with {how}")
     return 0
 
 
@@ -336,6 +342,12 @@ def _inspect(args) -> int:
     source = args.model or cfg.model.source
     family = args.family or (cfg.run.family if args.config else
                              family_of_folder(source) or cfg.run.family)
+    if not args.config:  # the family's own defaults (text-to-image: LoRA on attention)
+        import dataclasses
+
+        base = families.default_config(family)
+        cfg = apply_overrides(dataclasses.replace(base, data=dataclasses.replace(
+            base.data, paths=("-",))), tuple(args.overrides))
     loaded, groups = load_model(source, family)  # the Model pane's inspector too
     states = fz.resolve_plan(groups, cfg.freeze)
     fz.apply_plan(loaded.model, states, cfg.freeze)  # LoRA adapters counted for real

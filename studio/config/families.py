@@ -81,6 +81,13 @@ class FamilySpec:
     """Does it train on captioned images (``studio.data.captioned``: image + ``.txt`` /
     ``.caption`` sidecar)? The dataset pane then shows captions, the missing-caption
     warning, the caption editor and the bucket preview."""
+    export_formats: tuple[tuple[str, str], ...] = (
+        ("full", "Full model folder (LoRA merged in)"),
+        ("adapter", "LoRA adapter only (PEFT, small; needs the base model)"))
+    """(key, label) of each format ``studio export --format`` and the Export dialog offer;
+    keys other than full / adapter are written by the family's ``export_format``."""
+    default_exports: tuple[str, ...] = ("full",)
+    """What ``studio export RUN OUT`` writes when no --format is given."""
 
     def __post_init__(self) -> None:
         frozen = {s: MappingProxyType(dict(v)) for s, v in self.defaults.items()}
@@ -166,9 +173,26 @@ def family_of_folder(source: str) -> str | None:
 
 # -- the shipped families ------------------------------------------------------------------
 
+def _pipeline_class(folder: Path) -> str:
+    try:
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return str(index.get("_class_name", "")) if isinstance(index, dict) else ""
+
+
+SD_PIPELINES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
+
+
 def _is_diffusers_unet(config: dict, folder: Path) -> bool:
+    if _pipeline_class(folder) in SD_PIPELINES:  # text-to-image's, not an unconditional UNet
+        return False
     return ((folder / "model_index.json").is_file() or (folder / "unet").is_dir()
             or str(config.get("_class_name", "")).startswith("UNet"))
+
+
+def _is_stable_diffusion(config: dict, folder: Path) -> bool:
+    return _pipeline_class(folder) in SD_PIPELINES
 
 
 def _is_musicgen(config: dict, folder: Path) -> bool:
@@ -282,5 +306,36 @@ register(FamilySpec(
                  "augment.color_jitter", "augment.color_p", "augment.noise_std",
                  "augment.noise_p", "data.background"),
     detect=_is_captioner, reads_captions=True,
+    epoch_items=lambda stats, cfg: stats.included,
+))
+
+
+register(FamilySpec(
+    name="text_to_image", title="Text to image",
+    summary="Stable Diffusion 1.5 / SDXL with LoRA on captioned images (diffusers)",
+    implementation="studio.models.text_to_image:TextToImageFamily",
+    file_kinds=("image",), sample_kind="image", has_perplexity=False, item_noun="images",
+    export_loader="pipe.load_lora_weights(folder) on the base "
+                  "diffusers.StableDiffusionPipeline / StableDiffusionXLPipeline",
+    starter="starter:text_to_image",
+    split_note="The captioned images are shuffled with this seed and data.val_fraction of "
+               "them held out for validation (their plain captions, fixed timesteps and "
+               "noise).",
+    # artists' usual LoRA recipe: attention projections of the UNet, text encoder frozen
+    defaults={"train": {"lr": 1e-4, "weight_decay": 0.0, "batch_size": 4},
+              "freeze": {"default_mode": "lora", "lora_rank": 16, "lora_alpha": 16.0,
+                         "lora_targets": ("to_q", "to_k", "to_v", "to_out.0", "q_proj",
+                                          "k_proj", "v_proj", "out_proj")},
+              "sample": {"every": 100, "prompts": ("a red circle on a blue background",),
+                         "num_images": 2, "inference_steps": 25, "guidance_scale": 7.5},
+              "eval": {"reference": "off"}},
+    extra_knobs=("sample.prompts", "sample.num_images", "sample.inference_steps",
+                 "sample.guidance_scale"),
+    reads_captions=True,
+    export_formats=(("diffusers_lora", "diffusers LoRA folder (pipe.load_lora_weights)"),
+                    ("kohya", "LoRA .safetensors for A1111 / ComfyUI / kohya_ss"),
+                    ("full", "Full pipeline folder (LoRA merged in; large)")),
+    default_exports=("diffusers_lora", "kohya"),
+    detect=_is_stable_diffusion,
     epoch_items=lambda stats, cfg: stats.included,
 ))

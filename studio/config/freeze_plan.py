@@ -17,8 +17,10 @@ HEAD_NAMES = ("lm_head", "final_norm", "head", "out")
 # Groups that stay frozen unless freeze.groups names them: MusicGen's text encoder (the
 # conditioning a user fine-tunes *towards*, rarely worth moving) and its codec (shown for
 # its size; it has no trainable parameters in the tree: its codes are the targets); a
-# captioner's vision encoder (its features are what pre-training paid for).
-FROZEN_BY_DEFAULT = ("text_encoder", "codec", "vision_encoder")
+# captioner's vision encoder (its features are what pre-training paid for); Stable
+# Diffusion's second (SDXL) text encoder and its VAE (no trainable parameters in the tree:
+# its latents are the targets).
+FROZEN_BY_DEFAULT = ("text_encoder", "codec", "vision_encoder", "text_encoder_2", "vae")
 
 
 def _has_params(g: Any) -> bool:

@@ -110,6 +110,16 @@ class DataConfig:
                                       "starts, the codes of the files used longest ago are "
                                       "deleted first (never this run's). 0: no limit.",
                                  min=0.0, advanced=True, families=("audio",))
+    latents_cache: str = knob("", "Folder of cached VAE latents and text embeddings (keyed by "
+                                  "file content, caption text and every setting that changes "
+                                  "them; later epochs and runs skip the VAE; relative to the "
+                                  "config file); empty: ~/.cache/fine-tuning-studio/"
+                                  "t2i-latents.", advanced=True, families=("text_to_image",))
+    latents_cache_gb: float = knob(2.0, "Most disk the latents cache may use, in GB: when a "
+                                        "run starts, the latents of the images used longest "
+                                        "ago are deleted first (never this run's). 0: no "
+                                        "limit.", min=0.0, advanced=True,
+                                   families=("text_to_image",))
     val_fraction: float = knob(0.1, "Share of documents held out for validation (by block when "
                                     "there is one document). 0 turns evaluation off.",
                                min=0.0, max=0.5)
@@ -134,7 +144,8 @@ class DataConfig:
     resolution: int = knob(512, "Bucket base resolution: each image is scaled and centre-"
                                 "cropped to a bucket of about resolution x resolution "
                                 "pixels with its own aspect (512 for SD 1.5, 1024 for SDXL). "
-                                "Memory and time grow with its square.", min=64,
+                                "Memory and time grow with its square. 0: the model's "
+                                "own size (SD 1.5: 512, SDXL: 1024, the starter: 32).", min=0,
                            families=("text_to_image",))
     bucketing: bool = knob(True, "Aspect-ratio buckets: each image trains at the bucket "
                                  "closest to its own shape (little is cropped). Off: every "
@@ -216,6 +227,14 @@ class TrainConfig:
                                 "fsdp shards weights, gradients and optimizer state across the "
                                 "GPUs, for models that do not fit one. One process: unused.",
                          choices=("ddp", "fsdp"), advanced=True)
+    snr_gamma: float = knob(5.0, "Min-SNR-gamma loss weighting (Hang et al. 2023): timesteps "
+                                 "with little noise count less, so training converges faster "
+                                 "and steadier; 5 is the paper's value, 0 turns it off.",
+                            min=0.0, max=100.0, families=("text_to_image",))
+    noise_offset: float = knob(0.0, "Offset noise: adds this much per-channel constant noise "
+                                    "so the model can learn very dark or very bright images "
+                                    "(0.05-0.1 is usual; 0 off).", min=0.0, max=1.0,
+                               advanced=True, families=("text_to_image",))
 
 
 @dataclass(frozen=True)
@@ -388,6 +407,12 @@ class FreezeConfig:
     lora_alpha: float = knob(16.0, "LoRA scale (alpha / rank multiplies the adapter's update).",
                              min=0.0, min_exclusive=True)
     lora_dropout: float = knob(0.0, "Dropout on the LoRA branch's input.", min=0.0, max=0.9)
+    lora_targets: tuple[str, ...] = knob(
+        (), "Layers that get LoRA adapters, by the end of their name (to_q matches "
+            "...attn1.to_q); empty: every linear and conv layer of a LoRA group. Text-to-image "
+            "defaults to the attention projections (to_q, to_k, to_v, to_out.0 in the UNet; "
+            "q_proj, k_proj, v_proj, out_proj in the text encoders).", factory=tuple,
+        advanced=True, families=("text_to_image",))
 
 
 BIAS_TEMPLATES = (

@@ -34,6 +34,8 @@ class DataOrder:
     def _order(self, epoch: int) -> torch.Tensor:
         if epoch != self._epoch:
             g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-            self._perm = torch.randperm(self.data.n_train, generator=g)
+            # a dataset may order its own epochs (text-to-image: runs of one bucket)
+            order = getattr(self.data, "epoch_order", None)
+            self._perm = order(g) if order else torch.randperm(self.data.n_train, generator=g)
             self._epoch = epoch
         return self._perm

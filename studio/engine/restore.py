@@ -179,9 +179,29 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, weights: str = "best
         r.family.export(r.loaded, out, card=card)
         say("Copying the run's samples…")
         copy_samples(RunFolder(run_dir), out / "samples")
+    elif fmt in dict(families.get(r.cfg.run.family).export_formats):
+        # a family's own format (text-to-image: a diffusers LoRA folder, a kohya file)
+        card = (f"# Fine-tuned with Fine-Tuning Studio\n\nBase model: `{r.cfg.model.source}`"
+                f"\n\nWeights: `{r.weights_dir}`\n\nTraining data: "
+                f"{', '.join(r.cfg.data.paths)}\n")
+        r.family.export_format(r.loaded, out, fmt, name=_file_name(r.cfg.run.name), card=card)
     else:
-        raise StudioError(f"unknown export format {fmt!r}", "use full or adapter")
+        keys = ", ".join(dict(families.get(r.cfg.run.family).export_formats))
+        raise StudioError(f"unknown export format {fmt!r}", f"use one of {keys}")
     return out
+
+
+def _file_name(name: str) -> str:
+    """A run name as a file name (A1111 shows a LoRA by its file name)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "lora"
+
+
+def export_formats_of(run_dir: str | Path) -> tuple[str, ...]:
+    """What ``studio export`` writes by default for this run's family."""
+    cfg = load_config(RunFolder(run_dir).config_path)
+    return families.get(cfg.run.family).default_exports
 
 
 def copy_samples(folder: RunFolder, dest: Path) -> None:

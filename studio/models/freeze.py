@@ -83,6 +83,13 @@ def _module_of(param_name: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name else ""
 
 
+def _is_lora_target(name: str, fc: FreezeConfig) -> bool:
+    """``freeze.lora_targets`` (ends of module names) narrows LoRA to those layers; empty:
+    every linear / conv layer of a LoRA group."""
+    ends = tuple(getattr(fc, "lora_targets", ()) or ())
+    return not ends or any(name == e or name.endswith("." + e) for e in ends)
+
+
 def apply_plan(model: nn.Module, states: list[GroupState], fc: FreezeConfig) -> nn.Module:
     """Freeze everything, inject LoRA adapters for LoRA groups, record each group's
     parameters. Nothing trains until ``activate``."""
@@ -94,7 +101,8 @@ def apply_plan(model: nn.Module, states: list[GroupState], fc: FreezeConfig) -> 
     types = _lora_types()
     for name, mod in model.named_modules():
         st = module_group.get(name)
-        if st is not None and st.mode == "lora" and isinstance(mod, types):
+        if st is not None and st.mode == "lora" and isinstance(mod, types) \
+                and _is_lora_target(name, fc):
             lora_targets.append(name)
     lora_groups = [st.group.name for st in states if st.mode == "lora"]
     if lora_groups and not lora_targets:
@@ -237,6 +245,9 @@ def model_shape(model: nn.Module, n_blocks: int = 0) -> dict:
     if audio:
         shape["vocab"] *= audio["codebooks"]
         shape["audio"] = audio
+    latent = getattr(cfg, "latent", None)  # a latent diffusion UNet (text-to-image)
+    if isinstance(latent, dict):
+        shape["latent"] = dict(latent)
     return shape
 
 
@@ -244,6 +255,11 @@ def positions(shape: dict, data) -> tuple[int, str]:
     """Positions per training example and how to say them: ``data.block_size`` tokens for
     text; for audio the codec frames of one ``data.clip_seconds`` clip plus the delay
     pattern's extra frame per codebook after the first."""
+    latent = shape.get("latent")
+    if latent:  # the UNet's positions: the latent pixels of a bucket of data.resolution
+        res = int(getattr(data, "resolution", 0) or latent["native"])
+        side = max(1, res // int(latent["scale"]))
+        return side * side, f"{res}x{res} px images ({side}x{side} latents)"
     audio = shape.get("audio")
     if audio:
         frames = max(1, math.ceil(float(data.clip_seconds) * audio["frame_rate"]))

@@ -18,4 +18,5 @@ BUILDERS: dict[str, str] = {
     "audio": "studio.starters.audio",
     "midi": "studio.starters.midi",
     "captioning": "studio.starters.captioning",
+    "text_to_image": "studio.starters.text_to_image",
 }

@@ -38,3 +38,26 @@ def test_export_a_run_from_the_window(qtbot, tiny_run_config, tmp_path, monkeypa
     assert "AutoModelForCausalLM" in dialog.status.text()
     assert (tmp_path / "my export" / "config.json").is_file()
     assert dialog.show_button.isEnabled()
+
+
+def test_the_format_list_is_the_family_s(qtbot, tmp_path):
+    from studio.config import save_config
+    from studio.config.families import default_config
+    from studio.engine.restore import WeightsChoice
+    from studio.qt.dialogs import export as export_dialog
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    import dataclasses
+
+    cfg = default_config("text_to_image")
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, paths=(str(tmp_path),)))
+    save_config(cfg, folder / "config.toml")
+    got = []
+    dialog = ExportDialog(folder, choices=lambda _r: [WeightsChoice("latest", 4, "Latest", False)],
+                          export=lambda *a, **k: got.append(a) or str(tmp_path))
+    qtbot.addWidget(dialog)
+    keys = [dialog.format.itemData(i) for i in range(dialog.format.count())]
+    assert keys == [export_dialog.DEFAULT, "diffusers_lora", "kohya", "full"]
+    assert "diffusers LoRA folder + LoRA .safetensors" in dialog.format.itemText(0)
+    assert all(dialog.format.model().item(i).isEnabled() for i in range(len(keys)))

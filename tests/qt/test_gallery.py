@@ -196,3 +196,32 @@ def test_sample_now_rows_are_marked_and_kept_beside_the_fixed_seeds(pane):
     assert cards[2].check.text() == "#1 · sampled now (1)" and cards[2].check.font().italic()
     assert "new seeds" in cards[2].check.toolTip()
     assert cards[0].check.text() == "#1"
+
+
+def test_text_to_image_shows_one_grid_per_prompt_and_enlarges_with_prompt_seed_step(
+        pane, tmp_path, qtbot):
+    from PySide6.QtWidgets import QLabel
+
+    img = QImage(32, 32, QImage.Format.Format_RGB32)
+    img.fill(QColor(200, 40, 40))
+    path = tmp_path / "p.png"
+    assert img.save(str(path))
+    samples = []
+    for p, base in enumerate(("a red circle", "a blue star")):
+        for row, (text, trig) in enumerate(((f"sks, {base}", True), (base, False))):
+            for col in range(2):
+                samples.append(ev.Sample("image", 5, len(samples), prompt=text, path=str(path),
+                                         seed=10 + col, meta={
+                                             "prompt_index": p, "row": row, "column": col,
+                                             "trigger": trig, "base_prompt": base}))
+    pane.gallery.feed(ev.SampleReady(5, tuple(samples)))
+    col = pane.current_column
+    assert [h.text() for h in col.headers] == ["<b>a red circle</b>", "<b>a blue star</b>"]
+    where = [col.grid.getItemPosition(col.grid.indexOf(c))[:2] for c in col.cards]
+    # heading, with-trigger row, without row; then the next prompt's
+    assert where == [(1, 0), (1, 1), (2, 0), (2, 1), (4, 0), (4, 1), (5, 0), (5, 1)]
+    qtbot.mouseClick(col.cards[3].body, Qt.MouseButton.LeftButton)
+    (dialog,) = [w for w in pane.findChildren(ImageDialog) if w.isVisible()]
+    about = " ".join(w.text() for w in dialog.findChildren(QLabel))
+    assert "prompt: a red circle" in about and "seed 11 · step 5" in about
+    dialog.close()

@@ -33,8 +33,7 @@ from studio.core.errors import StudioError
 from studio.qt.widgets.tasks import Task, run_in_background
 from studio.runs.store import RunFolder
 
-FORMATS = {"full": "Full model folder (LoRA merged in)",
-           "adapter": "LoRA adapter only (PEFT, small; needs the base model)"}
+DEFAULT = "default"  # the family's default_exports, all of them
 WARN = "#b35c00"
 
 
@@ -45,9 +44,13 @@ def _engine_choices(run_dir: str) -> list:
 
 def _engine_export(run_dir: str, out: str, weights: str, fmt: str, allow_unchanged: bool,
                    report: Callable, cancel: Any) -> str:  # noqa: ARG001 - one stage at a time
-    from studio.engine.restore import export_run
-    return str(export_run(run_dir, out, weights=weights, fmt=fmt,
-                          allow_unchanged=allow_unchanged, progress=report))
+    from studio.engine.restore import export_formats_of, export_run
+
+    # DEFAULT: what `studio export` writes (text-to-image: a diffusers LoRA and a kohya file)
+    for one in (export_formats_of(run_dir) if fmt == DEFAULT else (fmt,)):
+        export_run(run_dir, out, weights=weights, fmt=one, allow_unchanged=allow_unchanged,
+                   progress=report)
+    return str(out)
 
 
 def _trains_lora(cfg) -> bool:
@@ -75,12 +78,20 @@ class ExportDialog(QDialog):
                                             else ""), c.key)
         self.weights.currentIndexChanged.connect(self._update)
         self.format = QComboBox(self)
-        for key, text in FORMATS.items():
+        spec = families.get(self.cfg.run.family)
+        offered = dict(spec.export_formats)
+        if len(spec.default_exports) > 1:  # the family's usual set, written together
+            self.format.addItem(" + ".join(offered[k].split(" (")[0]
+                                           for k in spec.default_exports), DEFAULT)
+        for key, text in offered.items():
             self.format.addItem(text, key)
+        lora_only = {"adapter", "diffusers_lora", "kohya", DEFAULT} - {"full"}
         if not _trains_lora(self.cfg):  # an adapter needs LoRA to hold
-            self.format.model().item(1).setEnabled(False)
-            self.format.setItemData(1, "This run trained no LoRA adapters.",
-                                    Qt.ItemDataRole.ToolTipRole)
+            for i in range(self.format.count()):
+                if self.format.itemData(i) in lora_only:
+                    self.format.model().item(i).setEnabled(False)
+                    self.format.setItemData(i, "This run trained no LoRA adapters.",
+                                            Qt.ItemDataRole.ToolTipRole)
         self.format.currentIndexChanged.connect(self._update)
         self.folder = QLineEdit(str(folder.export_dir), self)
         browse = QPushButton("Browse…", self)

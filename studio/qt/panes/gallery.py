@@ -219,6 +219,11 @@ class ImageDialog(QDialog):
         scroll.setWidgetResizable(True)
         layout = QVBoxLayout(self)
         layout.addWidget(scroll)
+        if sample.prompt:  # text-to-image: what drew it, so it can be drawn again
+            about = QLabel(f"prompt: {sample.prompt}\nseed {sample.seed} · step {sample.step}")
+            about.setWordWrap(True)
+            about.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            layout.addWidget(about)
         layout.addWidget(QLabel(sample.path))
         self.resize(620, 620)
 
@@ -394,12 +399,43 @@ class SampleColumn(QWidget):
             card.setParent(None)
             card.deleteLater()
         self.cards = []
+        for header in getattr(self, "headers", []):
+            header.setParent(None)
+            header.deleteLater()
+        self.headers: list[QLabel] = []
+        if samples and all("prompt_index" in s.meta for s in samples):
+            self._prompt_grids(samples)
+            return
         columns = 3 if samples and all(s.kind == "image" for s in samples) else 1
         for i, sample in enumerate(samples):
             card = SampleCard(sample, self.pane.is_selected(sample), self.pane)
             card.toggled.connect(self.pane.set_selected)
             self.grid.addWidget(card, i // columns, i % columns)
             self.cards.append(card)
+
+
+    def _prompt_grids(self, samples: list[Sample]) -> None:
+        """Text-to-image: one grid per prompt, a row per variant (with the trigger word,
+        without it) and a column per seed, under the prompt as a heading."""
+        row = 0
+        by_prompt: dict[int, list[Sample]] = {}
+        for s in samples:
+            by_prompt.setdefault(int(s.meta["prompt_index"]), []).append(s)
+        for _, group in sorted(by_prompt.items()):
+            base = group[0].meta.get("base_prompt") or group[0].prompt
+            header = QLabel(f"<b>{html.escape(base)}</b>")
+            header.setWordWrap(True)
+            self.headers.append(header)
+            width = 1 + max(int(s.meta.get("column", 0)) for s in group)
+            self.grid.addWidget(header, row, 0, 1, width)
+            rows = sorted({int(s.meta.get("row", 0)) for s in group})
+            for r in rows:
+                for s in (x for x in group if int(x.meta.get("row", 0)) == r):
+                    card = SampleCard(s, self.pane.is_selected(s), self.pane)
+                    card.toggled.connect(self.pane.set_selected)
+                    self.grid.addWidget(card, row + 1 + rows.index(r), int(s.meta.get("column", 0)))
+                    self.cards.append(card)
+            row += 1 + len(rows)
 
 
 class GalleryPane(QWidget):
