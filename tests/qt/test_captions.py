@@ -276,3 +276,17 @@ def test_editor_names_an_empty_caption_file_instead_of_none(qtbot, folder):
               for r in range(editor.table.rowCount())}
     assert source["wide_a.png"].startswith("wide_a.txt is empty: trains as 'my_style'")
     assert source["wide_b.png"] == "none: trains as 'my_style'"
+
+
+def test_show_them_lists_the_images_without_a_caption_not_the_audio_beside_them(qtbot, folder):
+    import wave
+    with wave.open(str(folder / "birdsong.wav"), "wb") as w:   # no caption either
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x01" * 8000)
+    pane = captioned_pane(qtbot, folder)
+    assert "2 of 8 images have no caption" in pane.captions_bar.label.text()
+    pane.captions_bar.label.linkActivated.emit("missing")
+    assert sorted(pane.proxy.index(r, 0).data(ItemRole).name
+                  for r in range(pane.proxy.rowCount())) == ["wide_a.png", "wide_b.png"]
