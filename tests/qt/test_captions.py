@@ -290,3 +290,26 @@ def test_show_them_lists_the_images_without_a_caption_not_the_audio_beside_them(
     pane.captions_bar.label.linkActivated.emit("missing")
     assert sorted(pane.proxy.index(r, 0).data(ItemRole).name
                   for r in range(pane.proxy.rowCount())) == ["wide_a.png", "wide_b.png"]
+
+
+def test_captions_row_stacks_its_buttons_in_a_narrow_dock(qtbot, folder):
+    pane = captioned_pane(qtbot, folder)
+    bar = pane.captions_bar
+    edit, buckets = bar.edit_button, bar.buckets_button
+    assert edit.y() == buckets.y() and edit.x() < buckets.x()     # wide: side by side
+    pane.resize(480, 760)
+    qtbot.waitUntil(lambda: buckets.y() > edit.y())               # narrow: stacked
+    assert abs(edit.x() - buckets.x()) < 4
+    assert bar.label.width() > 240    # the warning keeps room for its words
+
+
+def test_captions_row_waits_for_the_scan_instead_of_saying_no_images(qtbot, folder):
+    pane = captioned_pane(qtbot, folder)
+    bar = pane.captions_bar
+    pane.state.begin_scan()
+    assert bar.label.text() == "counted when the scan is done…"
+    assert not bar.edit_button.isEnabled() and not bar.buckets_button.isEnabled()
+    pane.cancel_scan()
+    pane.rescan(force=True)
+    qtbot.waitUntil(lambda: not pane.state.scanning, timeout=30_000)
+    assert "2 of 8 images have no caption" in bar.label.text() and bar.edit_button.isEnabled()

@@ -1160,7 +1160,7 @@ class DatasetPane(QWidget):
             self._update_empty_hint()
         if what in ("items", "included", "item", "reset", "scan"):
             self._refresh_stats()
-            if not self.state.scanning:
+            if not self.state.scanning or what == "scan":   # "counted when the scan is done"
                 self.captions_bar.refresh()
         if what in ("split", "included", "scan", "reset") or (
                 what == "items" and not self.state.scanning):
