@@ -313,3 +313,23 @@ def test_captions_row_waits_for_the_scan_instead_of_saying_no_images(qtbot, fold
     pane.rescan(force=True)
     qtbot.waitUntil(lambda: not pane.state.scanning, timeout=30_000)
     assert "2 of 8 images have no caption" in bar.label.text() and bar.edit_button.isEnabled()
+
+
+def test_prepend_preview_says_what_images_without_a_caption_train_as(qtbot, folder):
+    """Prepending writes caption files; the images without one train as the project's
+    trigger word only when data.trigger_word is that word (else as the folder's name)."""
+    pane = captioned_pane(qtbot, folder)
+    editor = pane.captions_bar.open_editor()
+    qtbot.addWidget(editor)
+    editor.trigger_edit.setText("sks")
+    text = editor.prepend_preview.text()
+    assert "6 captions do not start with 'sks' yet." in text
+    assert ("2 images without a caption still train as 'my_style': set data.trigger_word to "
+            "'sks' (Settings) to train them as 'sks'.") in text
+    editor.close()
+    pane.project.replace_section("data", trigger_word="sks")
+    editor = pane.captions_bar.open_editor()
+    qtbot.addWidget(editor)
+    editor.trigger_edit.setText("sks")
+    assert "Images without a caption train as the trigger word already." in \
+        editor.prepend_preview.text()
