@@ -276,3 +276,60 @@ def test_editor_names_an_empty_caption_file_instead_of_none(qtbot, folder):
               for r in range(editor.table.rowCount())}
     assert source["wide_a.png"].startswith("wide_a.txt is empty: trains as 'my_style'")
     assert source["wide_b.png"] == "none: trains as 'my_style'"
+
+
+def test_show_them_lists_the_images_without_a_caption_not_the_audio_beside_them(qtbot, folder):
+    import wave
+    with wave.open(str(folder / "birdsong.wav"), "wb") as w:   # no caption either
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x01" * 8000)
+    pane = captioned_pane(qtbot, folder)
+    assert "2 of 8 images have no caption" in pane.captions_bar.label.text()
+    pane.captions_bar.label.linkActivated.emit("missing")
+    assert sorted(pane.proxy.index(r, 0).data(ItemRole).name
+                  for r in range(pane.proxy.rowCount())) == ["wide_a.png", "wide_b.png"]
+
+
+def test_captions_row_stacks_its_buttons_in_a_narrow_dock(qtbot, folder):
+    pane = captioned_pane(qtbot, folder)
+    bar = pane.captions_bar
+    edit, buckets = bar.edit_button, bar.buckets_button
+    assert edit.y() == buckets.y() and edit.x() < buckets.x()     # wide: side by side
+    pane.resize(480, 760)
+    qtbot.waitUntil(lambda: buckets.y() > edit.y())               # narrow: stacked
+    assert abs(edit.x() - buckets.x()) < 4
+    assert bar.label.width() > 240    # the warning keeps room for its words
+
+
+def test_captions_row_waits_for_the_scan_instead_of_saying_no_images(qtbot, folder):
+    pane = captioned_pane(qtbot, folder)
+    bar = pane.captions_bar
+    pane.state.begin_scan()
+    assert bar.label.text() == "counted when the scan is done…"
+    assert not bar.edit_button.isEnabled() and not bar.buckets_button.isEnabled()
+    pane.cancel_scan()
+    pane.rescan(force=True)
+    qtbot.waitUntil(lambda: not pane.state.scanning, timeout=30_000)
+    assert "2 of 8 images have no caption" in bar.label.text() and bar.edit_button.isEnabled()
+
+
+def test_prepend_preview_says_what_images_without_a_caption_train_as(qtbot, folder):
+    """Prepending writes caption files; the images without one train as the project's
+    trigger word only when data.trigger_word is that word (else as the folder's name)."""
+    pane = captioned_pane(qtbot, folder)
+    editor = pane.captions_bar.open_editor()
+    qtbot.addWidget(editor)
+    editor.trigger_edit.setText("sks")
+    text = editor.prepend_preview.text()
+    assert "6 captions do not start with 'sks' yet." in text
+    assert ("2 images without a caption still train as 'my_style': set data.trigger_word to "
+            "'sks' (Settings) to train them as 'sks'.") in text
+    editor.close()
+    pane.project.replace_section("data", trigger_word="sks")
+    editor = pane.captions_bar.open_editor()
+    qtbot.addWidget(editor)
+    editor.trigger_edit.setText("sks")
+    assert "Images without a caption train as the trigger word already." in \
+        editor.prepend_preview.text()

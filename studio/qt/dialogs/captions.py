@@ -270,12 +270,27 @@ class CaptionEditor(QDialog):
             self.prepend_preview.setText("Type the trigger word.")
         elif n:
             self.prepend_preview.setText(f"{n} caption{'s' if n != 1 else ''} do not start "
-                                         f"with '{word}' yet; images without a caption train "
-                                         f"as the trigger word already.")
+                                         f"with '{word}' yet." + self._uncaptioned_note(word))
         else:
-            self.prepend_preview.setText(f"Every caption holds '{word}'.")
+            self.prepend_preview.setText(f"Every caption holds '{word}'."
+                                         + self._uncaptioned_note(word))
         self.prepend_button.setText(f"Prepend to {n}" if n else "Prepend to all")
         self.prepend_button.setEnabled(bool(n))
+
+    def _uncaptioned_note(self, word: str) -> str:
+        """What the images without a caption train as: prepending writes files only, so
+        unless the project's trigger word (data.trigger_word) is this word, they do not
+        train as it."""
+        bare = [it for it in self.book.items if not it.from_file]
+        if not bare:
+            return ""
+        if word == self.book.trigger:
+            return " Images without a caption train as the trigger word already."
+        n = len(bare)
+        return (f" {n} image{'s' if n != 1 else ''} without a caption still train"
+                f"{'s' if n == 1 else ''} as '{_short(bare[0].caption, 24)}': set "
+                f"data.trigger_word to '{word}' (Settings) to train {'it' if n == 1 else 'them'}"
+                f" as '{word}'.")
 
     # -- writing -------------------------------------------------------------------------------
     def _write(self, changes: dict[str, str], label: str) -> list[CaptionEdit]:

@@ -310,6 +310,17 @@ class DatasetFilter(QSortFilterProxyModel):
                 what == "item" and (self.mode in ("Problems", "No caption") or self.text)):
             self.invalidateFilter()
 
+    @staticmethod
+    def _captioned_kinds(state: DatasetState) -> tuple[str, ...]:
+        """The kinds 'No caption' lists: those of images and audio the family trains on
+        (the captions row's "3 of 17 images have no caption — show them" shows those 3,
+        not every audio file beside them too); both when it trains on neither."""
+        try:
+            kinds = tuple(k for k in ("image", "audio") if k in state.training_kinds)
+        except Exception:  # noqa: BLE001 - an unknown family: no preference
+            kinds = ()
+        return kinds or ("image", "audio")
+
     def filterAcceptsRow(self, row: int, parent) -> bool:
         model: DatasetModel = self.sourceModel()
         it = model.item(row)
@@ -329,7 +340,7 @@ class DatasetFilter(QSortFilterProxyModel):
         if m == "Excluded":
             return not model.state.is_included(it)
         if m == "No caption":   # images and audio without a caption file
-            return it.kind in ("image", "audio") and not it.caption
+            return it.kind in self._captioned_kinds(model.state) and not it.caption
         return True
 
 
@@ -1160,7 +1171,7 @@ class DatasetPane(QWidget):
             self._update_empty_hint()
         if what in ("items", "included", "item", "reset", "scan"):
             self._refresh_stats()
-            if not self.state.scanning:
+            if not self.state.scanning or what == "scan":   # "counted when the scan is done"
                 self.captions_bar.refresh()
         if what in ("split", "included", "scan", "reset") or (
                 what == "items" and not self.state.scanning):

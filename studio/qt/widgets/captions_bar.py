@@ -13,7 +13,7 @@ import dataclasses
 import html
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from studio.config import families
 from studio.data import captioned
@@ -56,15 +56,29 @@ class CaptionsBar(QWidget):
         self.buckets_button.setToolTip("Which aspect-ratio bucket each image trains in, and "
                                        "what is cut off (data.resolution, data.bucketing)")
         self.buckets_button.clicked.connect(self.open_buckets)
+        # the two buttons side by side; stacked in a narrow dock, where side by side they
+        # squeezed the warning into six lines with its links broken across them
+        self.buttons = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        self.buttons.addWidget(self.edit_button)
+        self.buttons.addWidget(self.buckets_button)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(QLabel("<b>Captions:</b>", self), 0, Qt.AlignmentFlag.AlignTop)
         lay.addWidget(self.label, 1)
-        lay.addWidget(self.edit_button, 0, Qt.AlignmentFlag.AlignTop)
-        lay.addWidget(self.buckets_button, 0, Qt.AlignmentFlag.AlignTop)
+        lay.addLayout(self.buttons)
+        lay.setAlignment(self.buttons, Qt.AlignmentFlag.AlignTop)
         self.editor = None
         self.bucket_dialog = None
         self.refresh()
+
+    NARROW = 640   # px: below this the buttons stack
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        want = (QBoxLayout.Direction.TopToBottom if self.width() < self.NARROW
+                else QBoxLayout.Direction.LeftToRight)
+        if self.buttons.direction() != want:
+            self.buttons.setDirection(want)
 
     # -- what the row says ---------------------------------------------------------------
     def images(self) -> list:
@@ -83,9 +97,12 @@ class CaptionsBar(QWidget):
         self.setVisible(show)
         if not show:
             return
-        items = self.captions()
+        items = [] if self.state.scanning else self.captions()
         if not items:
-            self.label.setText("no images yet")
+            # while a scan runs the images found so far are not all of them: counting them
+            # ("no images yet", "3 of 5 have no caption") would say something untrue
+            self.label.setText("counted when the scan is done…" if self.state.scanning
+                               else "no images yet")
             self.edit_button.setEnabled(False)
             self.buckets_button.setEnabled(False)
             return
@@ -96,7 +113,7 @@ class CaptionsBar(QWidget):
         missing = captioned.missing_summary(items)
         if missing:
             parts = [f"<span style='color:{WARNING}'>⚠ {html.escape(missing, quote=False)}"
-                     f"</span> (<a href='missing'>show them</a>)"]
+                     f"</span> (<a href='missing'>show&nbsp;them</a>)"]
         bad = [it for it in items if it.problem]
         if bad:
             # what is wrong with the first two (the fix is in the detail view and the editor)
@@ -104,7 +121,7 @@ class CaptionsBar(QWidget):
             parts.append(f"<span style='color:{WARNING}'>{len(bad)} caption file"
                          f"{'s' if len(bad) != 1 else ''} to check: "
                          f"{html.escape(', '.join(whats), quote=False)}</span> "
-                         f"(<a href='problems'>show them</a>)")
+                         f"(<a href='problems'>show&nbsp;them</a>)")
         trigger = self.project.config.data.trigger_word.strip()
         if trigger:
             parts.append(f"trigger word '{html.escape(trigger, quote=False)}'")
