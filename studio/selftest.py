@@ -37,7 +37,7 @@ _SHRINK = ("train.batch_size=2", "train.warmup_steps=0", 'train.schedule="consta
            "train.grad_accum=1", "eval.max_batches=1", 'eval.reference="off"',
            "eval.early_stopping_patience=0", "checkpoint.keep_last=1",
            "sample.max_new_tokens=16", "sample.num_images=1", "sample.inference_steps=2",
-           "sample.audio_seconds=0.5")
+           "sample.audio_seconds=0.5", "sample.midi_bars=2", "sample.midi_free=1")
 REINSTALL = "reinstall Fine-Tuning Studio"
 MISSING_FIX = (f"{REINSTALL} from a complete installer; from source: "
                "pip install -r requirements.txt")

@@ -81,6 +81,7 @@ def test_fine_tuning_the_audio_starter_on_the_loops_lowers_held_out_code_loss(tm
 @needs_starter("midi")
 def test_fine_tuning_the_midi_starter_on_chorales_lowers_held_out_loss(tmp_path, capsys):
     before, after, sink = fine_tune("chorales.toml", "midi", 12, tmp_path, "sample.every=12",
+                                    "sample.midi_free=1",
                                     "sample.midi_bars=4", "train.warmup_steps=2",
                                     "augment.midi_transpose=1")
     with capsys.disabled():

@@ -265,6 +265,8 @@ register(FamilySpec(
     export_loader="transformers.AutoModelForCausalLM.from_pretrained(folder) + "
                   "miditok.REMI(params=folder/'miditok.json')",
     starter="starter:midi", adapter_task_type="CAUSAL_LM",
+    reference="starters/midi/reference",
+    reference_name="held-out tunes of the MIDI starter's collections (O'Neill, Ryan)",
     # a small model on a small folder: a higher rate; samples cost seconds, not minutes
     defaults={"train": {"lr": 5e-4, "weight_decay": 0.01},
               "data": {"block_size": 256, "val_fraction": 0.15},

@@ -209,7 +209,8 @@ class MidiFamily:
         path = out_dir / f"midi_{i:02d}_{'continue' if primer is not None else 'free'}" \
                          f"_seed{seed}.mid"
         piece.dump_midi(str(path))
-        what = (f"{stats.notes} new notes over {stats.bars:.0f} bars; "
+        # `studio sample` prints prompt + text: say where the file went
+        what = (f" -> {path}\n  {stats.notes} new notes over {stats.bars:.0f} bars; "
                 f"{md.describe_stats(stats)}" + (f" ({problem})" if problem else ""))
         meta = {"primer_bars": scfg.midi_primer_bars if primer is not None else 0,
                 "stats": figures, "tokens": len(new)}
@@ -221,8 +222,7 @@ class MidiFamily:
     @staticmethod
     def _generate(model: Any, tok: Any, scfg: Any, prompt: list[int], budget: int, ctx: int,
                   device: Any) -> list[int]:
-        """``budget`` tokens after ``prompt`` (fewer when the model ends the piece). A
-        piece longer than the model's context is written in a sliding window: each round
+        """``budget`` tokens after ``prompt``. A piece longer than the model's context is written in a sliding window: each round
         sees the last half context and adds up to half a context."""
         new: list[int] = []
         eos = tok["EOS_None"]
@@ -230,13 +230,16 @@ class MidiFamily:
             chunk = min(budget - len(new), max(1, ctx // 2))
             window = (prompt + new)[-(ctx - chunk):]
             ids = torch.tensor([window], device=device)
+            # the asked length is the length: the end-of-piece token is held back until
+            # the budget is spent (a model fine-tuned on short hymns would stop at once)
             out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True,
-                                 max_new_tokens=chunk, temperature=scfg.temperature,
+                                 max_new_tokens=chunk, min_new_tokens=chunk,
+                                 temperature=scfg.temperature,
                                  top_k=scfg.top_k or None, top_p=scfg.top_p,
                                  pad_token_id=tok.pad_token_id, eos_token_id=eos)
             got = out[0, len(window):].tolist()
             new += got
-            if not got or eos in got:
+            if not got:
                 break
         return new
 

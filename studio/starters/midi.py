@@ -172,6 +172,7 @@ def save(args, model, tok, train, val, untrained, final, curve, t0, found) -> di
     model.save_pretrained(tmp)
     md.save_tokenizer(tok, tmp)
     samples = starter_samples(tmp, val[0], [s for _, s in train], args.steps)
+    write_reference(tmp, val)
     info = {
         "out": str(out), "parameters": sum(p.numel() for p in model.parameters()),
         "tunes_found": found, "train_tunes": len(train), "val_tunes": len(val),
@@ -206,3 +207,18 @@ def starter_samples(folder: Path, primer: tuple[str, object], train_scores: list
                          midi_tokens_per_bar=per_bar)
     shutil.rmtree(folder / "samples", ignore_errors=True)
     return fam.sample(loaded, default_config("midi").sample, step, folder / "samples")
+
+
+REFERENCE_TUNES = 8
+
+
+def write_reference(folder: Path, val: list) -> Path:
+    """Held-out tunes (not the samples' primer) as .mid files in ``folder/reference``: the
+    forgetting probe's default set for MIDI models (does fine-tuning on chorales cost the
+    starter its reels?)."""
+    ref = folder / "reference"
+    shutil.rmtree(ref, ignore_errors=True)
+    ref.mkdir(parents=True)
+    for k, (name, score) in enumerate(val[1:1 + REFERENCE_TUNES]):
+        score.dump_midi(str(ref / f"{k:02d}_{re.sub(r'[^A-Za-z0-9]+', '_', name)}.mid"))
+    return ref

@@ -649,8 +649,9 @@ class CurvesPane(QWidget):
                 ax.setPen(pg.mkPen(fg))
                 ax.setTextPen(pg.mkPen(fg))
             p.titleLabel.setText(p.titleLabel.text, color=fg.name(), size="9pt")
-        self.legend.setLabelTextColor(fg)
         bg = pal.color(QPalette.ColorRole.Base)
         bg.setAlpha(200)
-        self.legend.setBrush(pg.mkBrush(bg))
+        for legend in (self.legend, self.extra_legend):
+            legend.setLabelTextColor(fg)
+            legend.setBrush(pg.mkBrush(bg))
 
