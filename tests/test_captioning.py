@@ -94,17 +94,21 @@ def test_bleu4_and_cider_d_match_hand_computed_values():
 # -- data -----------------------------------------------------------------------------------
 
 def test_augmentation_never_contradicts_captions():
+    from studio.data.captioned import CaptionedImage
     from studio.data.captioning import caption_safe
     from studio.data.image import AugmentSpec
 
+    def items(*captions):
+        return [CaptionedImage(Path(f"{k}.png"), c, f"{k}.txt") for k, c in enumerate(captions)]
+
     spec = AugmentSpec(hflip=0.5, vflip=0.5, color_jitter=0.3, color_p=0.5)
-    safe, notes = caption_safe(spec, ["a star on the left on a black background",
-                                      "a cat at the top"])
+    safe, notes = caption_safe(spec, items("a star on the left on a black background",
+                                           "a cat at the top"))
     assert safe.hflip == 0 and safe.vflip == 0 and safe.color_jitter == 0.3
     assert any("augment.hflip turned off" in n and "left" in n for n in notes)
-    same, none = caption_safe(spec, ["a white cat", "a black dog"])
+    same, none = caption_safe(spec, items("a white cat", "a black dog"))
     assert same == spec and none == []
-    red, _ = caption_safe(spec, ["a red circle"])
+    red, _ = caption_safe(spec, items("a red circle"))
     assert red.color_jitter == 0 and red.hflip == 0.5
 
 

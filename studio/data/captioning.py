@@ -28,10 +28,9 @@ import torch
 from studio.core.errors import DataError
 from studio.data.image import AugmentSpec, augment_batch, read_image, split_images
 
-# transform (AugmentSpec field) -> (words a caption may use that it would make wrong, why)
+# transform (AugmentSpec field) -> (words a caption may use that it would make wrong, why);
+# left / right is studio.data.captioned.flip_conflicts' rule (text-to-image asks it too)
 CONTRADICTIONS: dict[str, tuple[frozenset[str], str]] = {
-    "hflip": (frozenset({"left", "right", "leftmost", "rightmost", "lefthand",
-                         "righthand"}), "a horizontal flip swaps left and right"),
     "vflip": (frozenset({"top", "bottom", "above", "below", "upper", "lower", "upside",
                          "beneath", "under"}), "a vertical flip swaps top and bottom"),
     "color_jitter": (frozenset({"red", "green", "blue", "yellow", "purple", "orange", "pink",
@@ -40,23 +39,37 @@ CONTRADICTIONS: dict[str, tuple[frozenset[str], str]] = {
                      "a colour jitter shifts hues"),
 }
 _WORDS = re.compile(r"[a-z]+")
+_SIDE_WORDS = re.compile(r"left|right", re.IGNORECASE)
 
 
-def caption_safe(spec: AugmentSpec, captions: list[str]) -> tuple[AugmentSpec, list[str]]:
+def caption_safe(spec: AugmentSpec, items: list) -> tuple[AugmentSpec, list[str]]:
     """``spec`` with every transform that some caption contradicts turned off, and one note
-    per transform turned off (naming a caption that says so)."""
+    per transform turned off (naming a caption that says so). ``items`` are
+    ``CaptionedImage``s."""
+    from studio.data.captioned import flip_conflicts
+
     notes = []
     changes: dict[str, float] = {}
+    captions = [it.caption for it in items]
+
+    def turn_off(name: str, hits: list[int], said: list[str], why: str) -> None:
+        changes[name] = 0.0
+        notes.append(f"augment.{name} turned off: {len(hits)} caption(s) say "
+                     f"{'/'.join(said)} (e.g. \"{captions[hits[0]][:60]}\") and {why}")
+
+    if spec.hflip:
+        sided = {id(it) for it in flip_conflicts(items)}
+        hits = [k for k, it in enumerate(items) if id(it) in sided]
+        if hits:
+            said = sorted({w.lower() for w in _SIDE_WORDS.findall(captions[hits[0]])})
+            turn_off("hflip", hits, said, "a horizontal flip swaps left and right")
     words_of = [set(_WORDS.findall(c.lower())) for c in captions]
     for name, (words, why) in CONTRADICTIONS.items():
         if not getattr(spec, name):
             continue
         hits = [k for k, w in enumerate(words_of) if w & words]
         if hits:
-            said = sorted(words_of[hits[0]] & words)
-            changes[name] = 0.0
-            notes.append(f"augment.{name} turned off: {len(hits)} caption(s) say "
-                         f"{'/'.join(said)} (e.g. \"{captions[hits[0]][:60]}\") and {why}")
+            turn_off(name, hits, sorted(words_of[hits[0]] & words), why)
     return dataclasses.replace(spec, **changes), notes
 
 
@@ -173,7 +186,7 @@ def load_caption_data(cap: Any, cfg: Any, resolve=lambda p: Path(p)) -> CaptionD
     skipped = list(found.skipped) + list(found.problems)
     uncaptioned = [it for it in found.items if not it.from_file]
     size = cap.image_size
-    paths, captions, images = [], [], []
+    paths, captions, images, kept = [], [], [], []
     for it in found.items:
         if not it.from_file:
             continue
@@ -184,6 +197,7 @@ def load_caption_data(cap: Any, cfg: Any, resolve=lambda p: Path(p)) -> CaptionD
             continue
         paths.append(Path(it.path))
         captions.append(it.caption)
+        kept.append(it)
     if not images:
         where = ", ".join(str(p) for p in d.paths) or "data.paths"
         why = (f"none of its {len(uncaptioned)} images has a caption file"
@@ -196,7 +210,7 @@ def load_caption_data(cap: Any, cfg: Any, resolve=lambda p: Path(p)) -> CaptionD
     cut = sum(1 for _, c in toks if c)
     train_ids, val_ids = split_images(len(images), d.val_fraction, d.split_seed)
     spec, notes = caption_safe(AugmentSpec.from_config(cfg.augment),
-                               [captions[i] for i in train_ids])
+                               [kept[i] for i in train_ids])
     summary = (f"Read {len(images)} captioned images ({len(skipped)} skipped) at "
                f"{size}x{size}. Training: {len(train_ids)} images; validation: "
                f"{len(val_ids)} held-out images (their generated captions are scored with "

@@ -282,9 +282,10 @@ class CaptioningFamily:
         from studio.data.captioning import load_caption_data
 
         data = load_caption_data(loaded.extras["captioner"], cfg, resolve)
-        # the held-out images the samples and caption metrics use (sample() is called
-        # without the dataset: this is how it finds them)
-        loaded.extras["held_out"] = data
+        # the held-out images the samples use (sample() is called without the dataset:
+        # this is how it finds them); the run's own dataset is read first, so a reference
+        # set read later (eval.reference = a folder) does not replace it
+        loaded.extras.setdefault("held_out", data)
         loaded.extras["max_new_tokens"] = int(cfg.sample.max_new_tokens)
         return data
 
