@@ -554,7 +554,8 @@ def sd_layer_groups(model: SDModel) -> list[LayerGroup]:
                             "text_encoder_2.", te_note))
     for g in unet_layer_groups(model.unet):
         g.params = [f"unet.{n}" for n in g.params]
-        g.title = f"UNet: {g.title}"
+        g.title = g.title.replace("Time embedding", "UNet time embedding").replace(
+            "Input conv", "UNet input conv").replace("Output (norm + conv)", "UNet output")
         has_attn = any(".attn" in n or "attentions." in n for n in g.params)
         if not has_attn:
             g.note = ("no attention layers: LoRA on the attention projections (the "
