@@ -23,6 +23,13 @@ HEAD_NAMES = ("lm_head", "final_norm", "head", "out")
 FROZEN_BY_DEFAULT = ("text_encoder", "codec", "vision_encoder", "text_encoder_2", "vae")
 
 
+def is_lora_target(module: str, targets: Sequence[str]) -> bool:
+    """``freeze.lora_targets`` (ends of module names: ``to_q`` matches ``...attn1.to_q``)
+    narrows LoRA to those layers; empty: every linear / conv layer of a LoRA group. The
+    engine adapts exactly these, and the layer tree counts exactly these."""
+    return not targets or any(module == e or module.endswith("." + e) for e in targets)
+
+
 def _has_params(g: Any) -> bool:
     has = getattr(g, "has_params", None)
     return bool(has) if has is not None else bool(getattr(g, "params", ()))

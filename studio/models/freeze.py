@@ -86,8 +86,9 @@ def _module_of(param_name: str) -> str:
 def _is_lora_target(name: str, fc: FreezeConfig) -> bool:
     """``freeze.lora_targets`` (ends of module names) narrows LoRA to those layers; empty:
     every linear / conv layer of a LoRA group."""
-    ends = tuple(getattr(fc, "lora_targets", ()) or ())
-    return not ends or any(name == e or name.endswith("." + e) for e in ends)
+    from studio.config.freeze_plan import is_lora_target
+
+    return is_lora_target(name, tuple(getattr(fc, "lora_targets", ()) or ()))
 
 
 def apply_plan(model: nn.Module, states: list[GroupState], fc: FreezeConfig) -> nn.Module:

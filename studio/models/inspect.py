@@ -249,20 +249,26 @@ def describe_model(model: Any, groups: Sequence[Any]) -> dict:
         for p in g.params:
             module_group[p.rsplit(".", 1)[0] if "." in p else ""] = g.name
     lora = {g.name: 0 for g in groups}
+    modules: dict[str, dict[str, int]] = {g.name: {} for g in groups}
     for name, mod in model.named_modules():
         gname = module_group.get(name)
         if gname is None:
             continue
         if Conv1D and isinstance(mod, Conv1D):  # GPT-2: weight is (in, out)
-            lora[gname] += int(mod.weight.shape[0] + mod.weight.shape[1])
+            per_rank = int(mod.weight.shape[0] + mod.weight.shape[1])
         elif isinstance(mod, nn.Linear):
-            lora[gname] += mod.in_features + mod.out_features
+            per_rank = mod.in_features + mod.out_features
         elif isinstance(mod, (nn.Conv1d, nn.Conv2d)):
-            lora[gname] += mod.in_channels * math.prod(mod.kernel_size) + mod.out_channels
+            per_rank = mod.in_channels * math.prod(mod.kernel_size) + mod.out_channels
+        else:
+            continue
+        lora[gname] += per_rank
+        modules[gname][name] = per_rank  # freeze.lora_targets may narrow LoRA to some
     blocks = sum(1 for g in groups if g.name.startswith("block."))
     return {**model_shape(model, blocks),
             "total_params": sum(p.numel() for p in params.values()),
             "lora_per_rank": lora,
+            "lora_modules": modules,
             "param_shapes": {n: tuple(p.shape) for n, p in params.items()}}
 
 

@@ -42,6 +42,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from studio.config.freeze_plan import (  # noqa: F401
     HEAD_NAMES,
     discriminative_factor,
+    is_lora_target,
     preset_plan,
     run_length,
 )
@@ -71,6 +72,15 @@ class GroupInfo:
     note: str = ""
     lora_per_rank: int | None = None
     lora_exact: bool = False
+    lora_modules: tuple[tuple[str, int], ...] = ()
+    """(module name, LoRA parameters per unit of rank) of each adaptable layer, when
+    counted on the real model: ``freeze.lora_targets`` may narrow LoRA to some of them."""
+
+    def lora_units(self, targets: Sequence[str] = ()) -> int:
+        """LoRA parameters per unit of rank for the layers ``targets`` selects."""
+        if self.lora_modules:
+            return sum(n for m, n in self.lora_modules if is_lora_target(m, targets))
+        return self.lora_per_rank or 0
 
     @property
     def has_params(self) -> bool:
@@ -319,13 +329,14 @@ class FreezeTree(Observable):
                 total += r.info.count
             elif r.mode == "lora" and r.info.has_params:
                 # unknown adapter sizes count as 0 and make the total an estimate
-                total += (r.info.lora_per_rank or 0) * self._fc.lora_rank
+                total += r.info.lora_units(self._fc.lora_targets) * self._fc.lora_rank
                 approx = approx or not r.info.lora_exact
         return total, approx
 
     def lora_params(self, run_steps: int | None = None) -> int:
         """Adapter parameters added to the model by the LoRA groups."""
-        return sum((r.info.lora_per_rank or 0) * self._fc.lora_rank for r in self._rows
+        return sum(r.info.lora_units(self._fc.lora_targets) * self._fc.lora_rank
+                   for r in self._rows
                    if r.mode == "lora" and r.info.has_params and self._counts(r, run_steps))
 
     @property

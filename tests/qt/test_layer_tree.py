@@ -127,6 +127,16 @@ def test_mode_combo_sets_lora_and_counts_adapters_exactly(make_pane, model, tiny
     trainable, approx = pane.state.trainable_params()
     assert trainable == real and not approx
     assert f"Trainable {real:,} of" in pane.estimate_label.text()
+    # freeze.lora_targets narrows LoRA to some layers: the tree counts what the engine adapts
+    pane.project.replace_section("freeze", lora_targets=("c_attn",))
+    fc = pane.project.config.freeze
+    loaded = get_family("text").load(str(tiny_text_model), "cpu")
+    states = fz.resolve_plan(groups, fc)
+    fz.apply_plan(loaded.model, states, fc)
+    narrowed = sum(dict(loaded.model.named_parameters())[n].numel() for s in states
+                   for n in s.params)
+    assert 0 < narrowed < real
+    assert pane.state.trainable_params() == (narrowed, False)
 
 
 @pytest.mark.parametrize("preset", FREEZE_PRESETS)

@@ -424,6 +424,7 @@ class LayerTreePane(QWidget):
         self.model_info = info
         d, vocab = int(info.get("d_model", 0) or 0), int(info.get("vocab", 0) or 0)
         exact = info.get("lora_per_rank") or {}
+        modules = info.get("lora_modules") or {}
         infos = []
         for g in groups:
             gi = GroupInfo.of(g)
@@ -431,7 +432,8 @@ class LayerTreePane(QWidget):
                 lpr, ok = int(exact[gi.name]), True
             else:
                 lpr, ok = approx_lora_per_rank(gi.name, gi.count, d, vocab), False
-            infos.append(GroupInfo(gi.name, gi.title, gi.count, gi.note, lpr, ok))
+            infos.append(GroupInfo(gi.name, gi.title, gi.count, gi.note, lpr, ok,
+                                   tuple((modules.get(gi.name) or {}).items())))
         if self.state is not None:
             self.state.detach()
         self.state = FreezeTree(infos, project=self.project)
