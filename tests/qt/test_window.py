@@ -426,3 +426,14 @@ def test_while_training_the_runs_pane_rereads_only_live_rows(tmp_path, qtbot, mo
     assert read == [live]
     assert pane.tree.topLevelItem(0).text(2) == "5/8"
     assert pane.tree.topLevelItem(1).text(1) == "interrupted" and old.exists()
+
+
+def test_the_default_layout_fits_a_small_laptop_screen(make_window, qtbot):
+    """Every default dock shown, the window still shrinks to 1024x640 (a 1366x768 laptop
+    with its taskbar); the Queue pane's grid row once forced ~1080 px."""
+    win = make_window()
+    hint = win.minimumSizeHint()
+    assert hint.width() <= 1024 and hint.height() <= 640, hint
+    win.resize(1024, 640)
+    qtbot.wait(20)
+    assert (win.width(), win.height()) == (1024, 640)
