@@ -333,3 +333,19 @@ def test_prepend_preview_says_what_images_without_a_caption_train_as(qtbot, fold
     editor.trigger_edit.setText("sks")
     assert "Images without a caption train as the trigger word already." in \
         editor.prepend_preview.text()
+
+
+def test_new_open_and_quit_ask_the_caption_editor_first(qtbot, folder, make_window, dialogs):
+    """Captions typed and not saved are not lost to File > New / Open / Quit: the editor
+    asks first, and its Cancel stops the command."""
+    win = make_window()
+    pane = captioned_pane(qtbot, folder)
+    pane.setParent(win, Qt.WindowType.Window)  # the editor lives inside the window
+    editor = pane.captions_bar.open_editor()
+    editor.table.item(0, 1).setText("typed and not saved")
+    dialogs.answer = QMessageBox.StandardButton.Cancel
+    assert not win.files.maybe_save()
+    assert editor.isVisible() and dialogs.titles("question") == ["Unsaved captions"]
+    dialogs.answer = QMessageBox.StandardButton.Discard
+    assert win.files.maybe_save()
+    assert not editor.isVisible()
