@@ -4,6 +4,7 @@ bucket preview."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -23,7 +24,7 @@ SKETCHES = families.FamilySpec(
     name="sketches", title="Sketches", summary="captioned images (test family)",
     implementation="studio.models.image:ImageFamily", file_kinds=("image",),
     sample_kind="image", has_perplexity=False, export_loader="sketches.load(folder)",
-    reads_captions=True, extra_knobs=("data.trigger_word", "data.resolution"),
+    reads_captions=True, extra_knobs=("data.trigger_word", "data.resolution", "data.bucketing"),
 )
 
 
@@ -349,3 +350,15 @@ def test_new_open_and_quit_ask_the_caption_editor_first(qtbot, folder, make_wind
     dialogs.answer = QMessageBox.StandardButton.Discard
     assert win.files.maybe_save()
     assert not editor.isVisible()
+
+
+def test_buckets_button_only_for_a_family_that_buckets(qtbot, folder):
+    """A captioning family reads captions but trains no aspect buckets: no Buckets… button."""
+    tags = dataclasses.replace(SKETCHES, name="tags", extra_knobs=("data.trigger_word",))
+    families.register(tags)
+    try:
+        assert captioned_pane(qtbot, folder).captions_bar.buckets_button.isVisible()
+        bar = captioned_pane(qtbot, folder, family="tags").captions_bar
+        assert bar.edit_button.isVisible() and not bar.buckets_button.isVisible()
+    finally:
+        families.unregister("tags")
