@@ -362,3 +362,15 @@ def test_buckets_button_only_for_a_family_that_buckets(qtbot, folder):
         assert bar.edit_button.isVisible() and not bar.buckets_button.isVisible()
     finally:
         families.unregister("tags")
+
+
+def test_bucket_cells_keep_the_factor_with_its_words_and_are_not_selectable(qtbot, tmp_path):
+    small = tmp_path / "small.png"
+    Image.new("RGB", (96, 96), (0, 0, 200)).save(small)
+    dialog = bucketmod.BucketPreviewDialog([str(small)], resolution=512, bucketing=True)
+    qtbot.addWidget(dialog)
+    dialog.set_previews(bucketmod.compute([str(small)], dialog.buckets))
+    text = dialog.grid.item(0).text()
+    assert "upscaled\u00a0×" in text and "upscaled ×" not in text
+    dialog.grid.setCurrentRow(0)
+    assert not dialog.grid.selectedItems()
