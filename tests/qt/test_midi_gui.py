@@ -224,3 +224,13 @@ def test_side_by_side_the_piano_roll_gets_half_the_pane(qtbot, shared_data, tmp_
     qtbot.waitUntil(lambda: pane.splitter.orientation() == Qt.Orientation.Horizontal)
     grid, detail = pane.splitter.sizes()
     assert detail >= 0.45 * (grid + detail), (grid, detail)
+
+
+def test_the_primer_label_clears_the_octave_names_in_a_small_card(card_view, qtbot):
+    roll = card_view.roll
+    roll.setFixedSize(220, 120)
+    roll.grab()   # paints: the octave names' boxes are known
+    assert roll.octave_boxes
+    x = roll.loaded.primer_fraction * roll.width()
+    box = roll.primer_label_box(x)
+    assert not any(box.intersects(b) for b in roll.octave_boxes)
