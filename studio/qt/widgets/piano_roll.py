@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.data import midi_file
+from studio.data.cache import cache_root
 from studio.qt.widgets.tasks import run_in_background
 
 PLAYHEAD = QColor("#e5533d")
@@ -120,12 +120,12 @@ def _primer_end_tick(score, primer_bars: int) -> int:
 
 
 def render_cached(path: str) -> str:
-    """The file rendered to a WAV in the temp folder (kept while the file is unchanged,
-    so a second Play starts at once); raises RenderUnavailable / MidiFileError."""
+    """The file rendered to a WAV in the studio's cache folder (kept while the file is
+    unchanged, so a second Play starts at once); raises RenderUnavailable / MidiFileError."""
     st = os.stat(path)
     what = f"{os.path.abspath(path)}|{st.st_mtime_ns}|{st.st_size}|{midi_file.default_soundfont()}"
     key = hashlib.blake2b(what.encode(), digest_size=10).hexdigest()
-    folder = Path(tempfile.gettempdir()) / "studio-midi-audio"
+    folder = cache_root("midi-audio")   # beside the studio's other caches, not in /tmp
     folder.mkdir(parents=True, exist_ok=True)
     wav = folder / f"{key}.wav"
     if not wav.is_file():
@@ -136,7 +136,7 @@ def render_cached(path: str) -> str:
 
 def _prune(folder: Path, keep: int) -> None:
     """Delete all but the ``keep`` most recently written renders (a long run's samples
-    would otherwise fill the temp folder, a few MB each)."""
+    would otherwise fill the cache folder, a few MB each)."""
     try:
         old = sorted(folder.glob("*.wav"), key=lambda f: f.stat().st_mtime, reverse=True)
         for f in old[max(0, keep):]:
