@@ -440,3 +440,23 @@ def test_the_default_layout_fits_a_small_laptop_screen(make_window, qtbot):
     win.resize(1024, 640)
     qtbot.wait(20)
     assert (win.width(), win.height()) == (1024, 640)
+
+
+def test_a_restored_floating_dock_comes_up_above_the_window(make_window, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QDockWidget
+
+    win = make_window()
+    win.docks["dataset"].setFloating(True)
+    win.project.dirty = False
+    win.close()
+    raised = []
+    real = QDockWidget.raise_
+    def spy(dock):   # raised while floating, with its window shown
+        if dock.isFloating() and dock.parentWidget().isVisible():
+            raised.append(dock.objectName())
+        real(dock)
+
+    monkeypatch.setattr(QDockWidget, "raise_", spy)
+    again = make_window()
+    assert again.docks["dataset"].isFloating() and again.docks["dataset"].isVisible()
+    qtbot.waitUntil(lambda: "dock_dataset" in raised)
