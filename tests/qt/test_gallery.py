@@ -196,3 +196,16 @@ def test_sample_now_rows_are_marked_and_kept_beside_the_fixed_seeds(pane):
     assert cards[2].check.text() == "#1 · sampled now (1)" and cards[2].check.font().italic()
     assert "new seeds" in cards[2].check.toolTip()
     assert cards[0].check.text() == "#1"
+
+
+def test_a_card_shows_the_seed_only_for_seeded_samples(pane):
+    from PySide6.QtWidgets import QLabel
+
+    from studio.qt.panes.gallery import is_seeded
+
+    seeded, unseeded = texts(3)
+    unseeded = ev.Sample("text", 3, 1, prompt="x", text="y", meta={"seeded": False})
+    pane.gallery.feed(ev.SampleReady(3, (seeded, unseeded)))
+    labels = [[w.text() for w in c.findChildren(QLabel)] for c in pane.current_column.cards]
+    assert "seed 7" in labels[0] and not any(t.startswith("seed ") for t in labels[1])
+    assert not is_seeded(ev.Sample("caption", 3, 0))   # a caption of a dataset image
