@@ -55,12 +55,16 @@ def test_stats_and_problems(state):
     fill(state)
     s = state.stats
     assert s.counts == {"text": 9, "image": 2, "audio": 1}
-    assert s.files == 12 and s.included == 11 and s.errors == 1 and s.warnings == 1
+    # a text project: the audio file and the usable image are not included (never read)
+    assert s.files == 12 and s.included == 9 and s.errors == 1 and s.warnings == 1
     assert s.tokens == 900 and s.documents == 9 and s.duration == pytest.approx(2.5)
-    assert s.total_size == 9 * 400 + 1000 + 500
+    assert s.total_size == 9 * 400 and s.unused == {"audio": 1, "image": 1}
     assert [it.path for it in state.problems] == ["/d/bad.png", "/d/dup.txt"]
     line = state.summary()
     assert "9 text files, 2 images, 1 audio file" in line and "≈900 tokens" in line and "1 unusable" in line
+    assert "9 included · 1 audio file not used by this family · 1 image not used" in line
+    state.project.replace_section("run", family="image")   # counted again, no rescan
+    assert state.stats.included == 1 and state.stats.unused == {"text": 9, "audio": 1}
 
 
 def test_include_exclude_writes_through_to_the_project(state):

@@ -66,6 +66,14 @@ class Docks(dict):
         if state is not None:
             self.window.restoreState(state, LAYOUT_VERSION)
 
+    def raise_floating(self) -> None:
+        """Floating docks the layout brought back (restoreState shows them before the
+        window) go above the window once it is shown: else they start behind it, shown
+        as on in View but nowhere to be seen."""
+        for dock in self.values():
+            if dock.isFloating() and dock.isVisible():
+                dock.raise_()
+
     def save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.window.saveGeometry())
         self.settings.setValue("window/state", self.window.saveState(LAYOUT_VERSION))

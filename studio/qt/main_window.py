@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
         if not self._painted:
             self._painted = True
             self.first_painted.emit()
+            self.docks.raise_floating()
             QTimer.singleShot(0, self._build_deferred)
 
     def _build_deferred(self) -> None:

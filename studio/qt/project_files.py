@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox
 
 from studio.config import families
 from studio.config.schema import RunConfig
@@ -53,7 +53,11 @@ class ProjectFiles(QObject):
         return self.window.project
 
     def maybe_save(self) -> bool:
-        """Ask about unsaved changes; False when the user cancels."""
+        """Ask about unsaved changes; False when the user cancels. Open dialogs holding
+        unsaved work of their own (the caption editor) are asked to close first: New, Open
+        and Quit would destroy them with everything typed in them."""
+        if not self.close_dialogs_with_work():
+            return False
         if not self.project.dirty:
             return True
         answer = QMessageBox.question(
@@ -64,6 +68,15 @@ class ProjectFiles(QObject):
         if answer == QMessageBox.StandardButton.Save:
             return self.save()
         return answer == QMessageBox.StandardButton.Discard
+
+    def close_dialogs_with_work(self) -> bool:
+        """Close each shown dialog that says ``asks_before_closing`` (its own Save / Discard
+        / Cancel question); False when one stays open (the user cancelled)."""
+        for dialog in self.window.findChildren(QDialog):
+            if getattr(dialog, "asks_before_closing", False) and dialog.isVisible() \
+                    and not dialog.close():
+                return False
+        return True
 
     def new(self) -> Project | None:
         """A new empty project (after the unsaved-changes question), or None."""

@@ -59,7 +59,8 @@ class Item(Protocol):
 class DatasetStats:
     counts: dict[str, int] = field(default_factory=dict)  # files per kind (all files)
     files: int = 0
-    included: int = 0          # files that will be used (included and usable)
+    included: int = 0          # files that will be used (included, usable, a kind the
+                               # family trains on)
     excluded: int = 0          # unticked by the user
     total_size: int = 0        # bytes of the included, usable files
     duration: float = 0.0      # seconds of included, usable audio
@@ -68,6 +69,8 @@ class DatasetStats:
     documents: int = 0         # text documents the engine will read
     errors: int = 0            # files that cannot be used
     warnings: int = 0          # usable files with something to look at
+    unused: dict[str, int] = field(default_factory=dict)  # included, usable files of kinds
+                                                          # the family does not train on
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,7 @@ class DatasetState(Observable):
         self.selected: str | None = None
         self._stats: DatasetStats | None = None
         self._acc: dict | None = None
+        self._stats_kinds: tuple[str, ...] | None = None
         self._split: Split | None = None
         self._split_key: tuple | None = None
         self._unsubscribe = project.subscribe(self._on_project)
@@ -342,10 +346,12 @@ class DatasetState(Observable):
         acc = self._acc
         if acc is None:
             acc = self._acc = {"counts": {k: 0 for k in KIND_ORDER}, "folded": 0,
-                               "included": 0, "excluded": 0, "size": 0, "duration": 0.0,
+                               "excluded": 0, "duration": 0.0,
                                "tokens": 0, "documents": 0, "errors": 0, "warnings": 0,
-                               "exact": True}
-        if acc["folded"] < len(self.items) or self._stats is None:
+                               "exact": True, "used": {}}
+        kinds = self._kinds_or_all()
+        if acc["folded"] < len(self.items) or self._stats is None \
+                or self._stats_kinds != kinds:
             excluded_set = self.project.excluded
             counts = acc["counts"]
             for it in self.items[acc["folded"]:]:
@@ -359,8 +365,8 @@ class DatasetState(Observable):
                     continue
                 if not it.usable:
                     continue
-                acc["included"] += 1
-                acc["size"] += it.size
+                n, size = acc["used"].get(it.kind, (0, 0))
+                acc["used"][it.kind] = (n + 1, size + it.size)
                 if it.kind == "audio":
                     acc["duration"] += it.duration
                 elif it.kind == "text":
@@ -368,13 +374,28 @@ class DatasetState(Observable):
                     acc["documents"] += it.documents
                     acc["exact"] = acc["exact"] and it.tokens_exact
             acc["folded"] = len(self.items)
+            # a file of a kind the family does not train on (music in an image project) is
+            # not "included": the run never reads it (counted per kind so that a change of
+            # family needs no rescan)
+            used = acc["used"]
+            self._stats_kinds = kinds
             self._stats = DatasetStats(
                 counts={k: v for k, v in counts.items() if v}, files=len(self.items),
-                included=acc["included"], excluded=acc["excluded"], total_size=acc["size"],
+                included=sum(n for k, (n, _) in used.items() if kinds is None or k in kinds),
+                excluded=acc["excluded"],
+                total_size=sum(b for k, (_, b) in used.items() if kinds is None or k in kinds),
+                unused={k: n for k, (n, _) in used.items() if kinds is not None and k not in kinds},
                 duration=acc["duration"], tokens=acc["tokens"],
                 tokens_exact=acc["exact"] and acc["tokens"] > 0, documents=acc["documents"],
                 errors=acc["errors"], warnings=acc["warnings"])
         return self._stats
+
+    def _kinds_or_all(self) -> tuple[str, ...] | None:
+        """The family's file kinds (None: an unknown family, every kind counts)."""
+        try:
+            return self.training_kinds
+        except Exception:  # noqa: BLE001 - an unregistered family
+            return None
 
     def split(self) -> Split:
         data = self.project.config.data
@@ -454,6 +475,8 @@ class DatasetState(Observable):
             return "No files yet — add a folder or drop files here."
         parts = [", ".join(_count(n, k) for k, n in s.counts.items())]
         parts.append(f"{s.included:,} included")
+        for kind, n in s.unused.items():
+            parts.append(f"{_count(n, kind)} not used by this family")
         if s.excluded:
             parts.append(f"{s.excluded:,} excluded")
         parts.append(units.size(s.total_size))

@@ -4,6 +4,7 @@ bucket preview."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -23,7 +24,7 @@ SKETCHES = families.FamilySpec(
     name="sketches", title="Sketches", summary="captioned images (test family)",
     implementation="studio.models.image:ImageFamily", file_kinds=("image",),
     sample_kind="image", has_perplexity=False, export_loader="sketches.load(folder)",
-    reads_captions=True, extra_knobs=("data.trigger_word", "data.resolution"),
+    reads_captions=True, extra_knobs=("data.trigger_word", "data.resolution", "data.bucketing"),
 )
 
 
@@ -333,3 +334,43 @@ def test_prepend_preview_says_what_images_without_a_caption_train_as(qtbot, fold
     editor.trigger_edit.setText("sks")
     assert "Images without a caption train as the trigger word already." in \
         editor.prepend_preview.text()
+
+
+def test_new_open_and_quit_ask_the_caption_editor_first(qtbot, folder, make_window, dialogs):
+    """Captions typed and not saved are not lost to File > New / Open / Quit: the editor
+    asks first, and its Cancel stops the command."""
+    win = make_window()
+    pane = captioned_pane(qtbot, folder)
+    pane.setParent(win, Qt.WindowType.Window)  # the editor lives inside the window
+    editor = pane.captions_bar.open_editor()
+    editor.table.item(0, 1).setText("typed and not saved")
+    dialogs.answer = QMessageBox.StandardButton.Cancel
+    assert not win.files.maybe_save()
+    assert editor.isVisible() and dialogs.titles("question") == ["Unsaved captions"]
+    dialogs.answer = QMessageBox.StandardButton.Discard
+    assert win.files.maybe_save()
+    assert not editor.isVisible()
+
+
+def test_buckets_button_only_for_a_family_that_buckets(qtbot, folder):
+    """A captioning family reads captions but trains no aspect buckets: no Buckets… button."""
+    tags = dataclasses.replace(SKETCHES, name="tags", extra_knobs=("data.trigger_word",))
+    families.register(tags)
+    try:
+        assert captioned_pane(qtbot, folder).captions_bar.buckets_button.isVisible()
+        bar = captioned_pane(qtbot, folder, family="tags").captions_bar
+        assert bar.edit_button.isVisible() and not bar.buckets_button.isVisible()
+    finally:
+        families.unregister("tags")
+
+
+def test_bucket_cells_keep_the_factor_with_its_words_and_are_not_selectable(qtbot, tmp_path):
+    small = tmp_path / "small.png"
+    Image.new("RGB", (96, 96), (0, 0, 200)).save(small)
+    dialog = bucketmod.BucketPreviewDialog([str(small)], resolution=512, bucketing=True)
+    qtbot.addWidget(dialog)
+    dialog.set_previews(bucketmod.compute([str(small)], dialog.buckets))
+    text = dialog.grid.item(0).text()
+    assert "upscaled\u00a0×" in text and "upscaled ×" not in text
+    dialog.grid.setCurrentRow(0)
+    assert not dialog.grid.selectedItems()

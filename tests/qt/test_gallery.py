@@ -225,3 +225,16 @@ def test_text_to_image_shows_one_grid_per_prompt_and_enlarges_with_prompt_seed_s
     about = " ".join(w.text() for w in dialog.findChildren(QLabel))
     assert "prompt: a red circle" in about and "seed 11 · step 5" in about
     dialog.close()
+
+
+def test_a_card_shows_the_seed_only_for_seeded_samples(pane):
+    from PySide6.QtWidgets import QLabel
+
+    from studio.qt.panes.gallery import is_seeded
+
+    seeded, unseeded = texts(3)
+    unseeded = ev.Sample("text", 3, 1, prompt="x", text="y", meta={"seeded": False})
+    pane.gallery.feed(ev.SampleReady(3, (seeded, unseeded)))
+    labels = [[w.text() for w in c.findChildren(QLabel)] for c in pane.current_column.cards]
+    assert "seed 7" in labels[0] and not any(t.startswith("seed ") for t in labels[1])
+    assert not is_seeded(ev.Sample("caption", 3, 0))   # a caption of a dataset image

@@ -224,3 +224,24 @@ def test_side_by_side_the_piano_roll_gets_half_the_pane(qtbot, shared_data, tmp_
     qtbot.waitUntil(lambda: pane.splitter.orientation() == Qt.Orientation.Horizontal)
     grid, detail = pane.splitter.sizes()
     assert detail >= 0.45 * (grid + detail), (grid, detail)
+
+
+def test_the_primer_label_clears_the_octave_names_in_a_small_card(card_view, qtbot):
+    roll = card_view.roll
+    roll.setFixedSize(220, 120)
+    roll.grab()   # paints: the octave names' boxes are known
+    assert roll.octave_boxes
+    x = roll.loaded.primer_fraction * roll.width()
+    box = roll.primer_label_box(x)
+    assert not any(box.intersects(b) for b in roll.octave_boxes)
+
+
+def test_renders_go_to_the_studio_cache_folder(chorale, tmp_path, monkeypatch):
+    from studio.qt.widgets import piano_roll
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(piano_roll.midi_file, "render_wav",
+                        lambda src, dst: Path(dst).write_bytes(b"RIFF"))
+    wav = Path(piano_roll.render_cached(str(chorale)))
+    assert wav.parent == tmp_path / "xdg" / "fine-tuning-studio" / "midi-audio"
+    assert wav.is_file()

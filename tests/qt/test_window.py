@@ -426,3 +426,37 @@ def test_while_training_the_runs_pane_rereads_only_live_rows(tmp_path, qtbot, mo
     assert read == [live]
     assert pane.tree.topLevelItem(0).text(2) == "5/8"
     assert pane.tree.topLevelItem(1).text(1) == "interrupted" and old.exists()
+
+
+def test_the_default_layout_fits_a_small_laptop_screen(make_window, qtbot):
+    """Every default dock shown, the window still shrinks to 1024x640 (a 1366x768 laptop
+    with its taskbar); the Queue pane's grid row once forced ~1080 px."""
+    win = make_window()
+    # once it shows the model, the Model pane's boxes once held the window at ~1165x728
+    qtbot.waitUntil(lambda: win.model_pane.layer_tree.tree.topLevelItemCount() > 0,
+                    timeout=30_000)
+    hint = win.minimumSizeHint()
+    assert hint.width() <= 1024 and hint.height() <= 640, hint
+    win.resize(1024, 640)
+    qtbot.wait(20)
+    assert (win.width(), win.height()) == (1024, 640)
+
+
+def test_a_restored_floating_dock_comes_up_above_the_window(make_window, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QDockWidget
+
+    win = make_window()
+    win.docks["dataset"].setFloating(True)
+    win.project.dirty = False
+    win.close()
+    raised = []
+    real = QDockWidget.raise_
+    def spy(dock):   # raised while floating, with its window shown
+        if dock.isFloating() and dock.parentWidget().isVisible():
+            raised.append(dock.objectName())
+        real(dock)
+
+    monkeypatch.setattr(QDockWidget, "raise_", spy)
+    again = make_window()
+    assert again.docks["dataset"].isFloating() and again.docks["dataset"].isVisible()
+    qtbot.waitUntil(lambda: "dock_dataset" in raised)

@@ -58,6 +58,8 @@ class CaptionEditor(QDialog):
     ``written(edits)`` is called after each write or undo so the dataset pane can show the
     new captions."""
 
+    asks_before_closing = True  # New / Open / Quit close it first (see ProjectFiles)
+
     def __init__(self, images: list[str], *, trigger: str = "", edits: CaptionEdits | None = None,
                  thumbnails: dict[str, bytes] | None = None,
                  written: Callable[[list[str]], None] | None = None,

@@ -138,7 +138,7 @@ class CurvesPane(QWidget):
 
         # -- plots --------------------------------------------------------------------
         self.view = pg.GraphicsLayoutWidget()
-        self.view.setMinimumSize(320, 220)
+        self.view.setMinimumSize(320, 160)  # short enough for a 768 px screen
         self.view.ci.setContentsMargins(4, 4, 4, 4)
         # the loss legend sits beside its plot, never over the curves (inside the plot it
         # hid the forgetting curve's label and the right end of every curve)

@@ -252,6 +252,17 @@ class AudioDialog(QDialog):
         super().done(result)
 
 
+# kinds whose samples no seed decides (a caption of a dataset image is decoded greedily):
+# their cards showed a meaningless "seed 0"
+UNSEEDED_KINDS = frozenset({"caption"})
+
+
+def is_seeded(sample: Sample) -> bool:
+    """Does a seed say something about this sample? Not for UNSEEDED_KINDS, nor where the
+    family marks it ``meta["seeded"] = False``."""
+    return sample.kind not in UNSEEDED_KINDS and sample.meta.get("seeded", True) is not False
+
+
 class SampleCard(QFrame):
     """One sample: a tick box for export, and the sample itself."""
 
@@ -276,9 +287,10 @@ class SampleCard(QFrame):
         head = QHBoxLayout()
         head.addWidget(self.check)
         head.addStretch(1)
-        seed = QLabel(f"seed {sample.seed}")
-        seed.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        head.addWidget(seed)
+        if is_seeded(sample):
+            seed = QLabel(f"seed {sample.seed}")
+            seed.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+            head.addWidget(seed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 8)
         layout.setSpacing(4)

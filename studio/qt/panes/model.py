@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -151,11 +153,21 @@ class ModelPane(QWidget):
         ll.addWidget(self.layer_tree, 1)
         ll.addWidget(self.tree_status)
 
-        lay = QVBoxLayout(self)
+        # the three boxes scroll together rather than hold the dock (and with it the
+        # window) at ~670x620 once a model is shown: the window must fit a 1366x768 screen
+        body = QWidget(self)
+        lay = QVBoxLayout(body)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(choose)
         lay.addWidget(arch)
         lay.addWidget(layers, 1)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
 
         self._unsubscribe = state.subscribe(self._on_state)
 

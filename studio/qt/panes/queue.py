@@ -85,6 +85,7 @@ class QueuePane(QWidget):
             h.setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)
         h.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.table.setMinimumHeight(48)  # a header and a row; the bottom docks stay short
         self.note = QLabel()
         self.note.setWordWrap(True)
 
@@ -92,18 +93,23 @@ class QueuePane(QWidget):
         for w in (self.add_button, self.run_button, self.remove_button, self.overlay_button):
             bar.addWidget(w)
         bar.addStretch(1)
+        # the grid's values on one line and its presets on the next: on one line they
+        # made the bottom docks (and so the window) at least ~690 px wide
         grid = QHBoxLayout()
         grid.addWidget(QLabel("Grid: rates"))
         grid.addWidget(self.lrs, 2)
         grid.addWidget(QLabel("batches"))
         grid.addWidget(self.batches, 1)
-        grid.addWidget(QLabel("freeze"))
-        grid.addLayout(presets_row)
-        grid.addWidget(self.sweep_button)
+        freeze_row = QHBoxLayout()
+        freeze_row.addWidget(QLabel("freeze"))
+        freeze_row.addLayout(presets_row)
+        freeze_row.addStretch(1)
+        freeze_row.addWidget(self.sweep_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
         layout.addLayout(grid)
+        layout.addLayout(freeze_row)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.note)
         state.subscribe(self._on_state)

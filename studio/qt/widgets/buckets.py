@@ -8,6 +8,7 @@ bad image shows its reason instead of a crop.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -74,6 +75,12 @@ def compute(paths: Sequence[str], buckets: Sequence[Bucket]) -> list[BucketPrevi
     return [captioned.preview_bucket(p, buckets) for p in paths]
 
 
+def keep_together(text: str) -> str:
+    """A number stays on the line of the word before it ("upscaled ×5.3", "to 36%"):
+    a narrow cell wrapped "×5.3" onto a line of its own."""
+    return re.sub(r" ([×~]?[\d.]+%?)(?=$| ·)", "\u00a0\\1", text)
+
+
 def summary(previews: Sequence[BucketPreview]) -> str:
     """"512×512: 12 images · 640×384: 5 · 2 cannot be used"."""
     counts = Counter(p.bucket for p in previews if not p.problem)
@@ -119,6 +126,9 @@ class BucketPreviewDialog(QDialog):
         self.grid.setGridSize(QSize(TILE + 44, TILE + 66))
         self.grid.setWordWrap(True)
         self.grid.setSpacing(6)
+        # nothing acts on a selection here: a click must not look like it picked a cell
+        self.grid.setSelectionMode(QListView.SelectionMode.NoSelection)
+        self.grid.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
@@ -145,7 +155,7 @@ class BucketPreviewDialog(QDialog):
                                                      -(p.bucket[0] / max(1, p.bucket[1]))))
         for p in order:
             name = p.path.replace("\\", "/").rsplit("/", 1)[-1]
-            item = QListWidgetItem(QIcon(overlay(p)), f"{name}\n{p.describe()}")
+            item = QListWidgetItem(QIcon(overlay(p)), f"{name}\n{keep_together(p.describe())}")
             tip = f"{p.path}\n{p.describe()}"
             if p.scale > 1.001 and not p.problem:
                 tip += ("\nSmaller than its bucket: upscaled, so it trains a little soft "

@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from studio.config import families
+from studio.config.schema import DataConfig
 from studio.data import captioned
 from studio.state.dataset import DatasetState
 from studio.state.project import Project
@@ -28,6 +29,12 @@ def reads_captions(state: DatasetState) -> bool:
         return families.get(state.family).reads_captions
     except Exception:  # noqa: BLE001 - an unknown family: no captions row
         return False
+
+
+def buckets(family: str) -> bool:
+    """Does ``family`` bucket its images (it reads the ``data.bucketing`` knob)?"""
+    meta = next(f.metadata for f in dataclasses.fields(DataConfig) if f.name == "bucketing")
+    return families.knob_applies(family, "data.bucketing", meta.get("families"))
 
 
 class CaptionsBar(QWidget):
@@ -97,6 +104,8 @@ class CaptionsBar(QWidget):
         self.setVisible(show)
         if not show:
             return
+        # a family that does not bucket (captioning) has no buckets to preview
+        self.buckets_button.setVisible(buckets(self.state.family))
         items = [] if self.state.scanning else self.captions()
         if not items:
             # while a scan runs the images found so far are not all of them: counting them

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.data import midi_file
+from studio.data.cache import cache_root
 from studio.qt.widgets.tasks import run_in_background
 
 PLAYHEAD = QColor("#e5533d")
@@ -120,12 +120,12 @@ def _primer_end_tick(score, primer_bars: int) -> int:
 
 
 def render_cached(path: str) -> str:
-    """The file rendered to a WAV in the temp folder (kept while the file is unchanged,
-    so a second Play starts at once); raises RenderUnavailable / MidiFileError."""
+    """The file rendered to a WAV in the studio's cache folder (kept while the file is
+    unchanged, so a second Play starts at once); raises RenderUnavailable / MidiFileError."""
     st = os.stat(path)
     what = f"{os.path.abspath(path)}|{st.st_mtime_ns}|{st.st_size}|{midi_file.default_soundfont()}"
     key = hashlib.blake2b(what.encode(), digest_size=10).hexdigest()
-    folder = Path(tempfile.gettempdir()) / "studio-midi-audio"
+    folder = cache_root("midi-audio")   # beside the studio's other caches, not in /tmp
     folder.mkdir(parents=True, exist_ok=True)
     wav = folder / f"{key}.wav"
     if not wav.is_file():
@@ -136,7 +136,7 @@ def render_cached(path: str) -> str:
 
 def _prune(folder: Path, keep: int) -> None:
     """Delete all but the ``keep`` most recently written renders (a long run's samples
-    would otherwise fill the temp folder, a few MB each)."""
+    would otherwise fill the cache folder, a few MB each)."""
     try:
         old = sorted(folder.glob("*.wav"), key=lambda f: f.stat().st_mtime, reverse=True)
         for f in old[max(0, keep):]:
@@ -184,6 +184,7 @@ class PianoRollView(QWidget):
         super().__init__(parent)
         self.path = ""
         self.loaded: LoadedMidi | None = None
+        self.octave_boxes: list[QRectF] = []   # where the octave names were drawn
         self.message = "loading…"
         self.playhead: float | None = None   # seconds, None when hidden
         self._press: QPoint | None = None
@@ -227,7 +228,7 @@ class PianoRollView(QWidget):
             p.setPen(QPen(pal.color(QPalette.ColorRole.PlaceholderText), 1,
                           Qt.PenStyle.DashLine))
             p.drawLine(int(x), 0, int(x), self.height())
-            label = QRectF(x - 50, 1, 47, 15)
+            label = self.primer_label_box(x)
             p.fillRect(label, pal.color(QPalette.ColorRole.Base))
             p.drawText(label, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                        "primer")
@@ -235,6 +236,16 @@ class PianoRollView(QWidget):
         if x is not None:
             p.setPen(QPen(PLAYHEAD, 2))
             p.drawLine(int(x), 0, int(x), self.height())
+
+    def primer_label_box(self, x: float) -> QRectF:
+        """Where "primer" is written beside its line at ``x``: left of it at the top, else
+        the first place clear of the octave names (in a small card the top C's name sat
+        under it)."""
+        h = self.height() - 16
+        places = [QRectF(x - 50, 1, 47, 15), QRectF(x + 3, 1, 47, 15),
+                  QRectF(x - 50, h, 47, 15), QRectF(x + 3, h, 47, 15)]
+        return next((r for r in places if not any(r.intersects(b) for b in self.octave_boxes)),
+                    places[0])
 
     def _paint_octaves(self, p: QPainter, lo: int, hi: int, row_h: float,
                        labels: bool = False) -> None:
@@ -246,6 +257,8 @@ class PianoRollView(QWidget):
         font = p.font()
         font.setPointSizeF(max(6.5, self.font().pointSizeF() * 0.75))
         p.setFont(font)
+        if labels:
+            self.octave_boxes = []
         for pitch in range(lo, hi + 1):
             if pitch % 12:
                 continue
@@ -255,6 +268,7 @@ class PianoRollView(QWidget):
                 p.drawLine(0, int(y), self.width(), int(y))
             elif row_h * 12 > 28:
                 box = QRectF(1, y - 12, 20, 11)
+                self.octave_boxes.append(box)
                 veil = QColor(base)
                 veil.setAlphaF(0.8)
                 p.fillRect(box, veil)
