@@ -165,7 +165,7 @@ class CurvesPane(QWidget):
         titles = {self.loss_plot: ("loss", "Loss"), self.ppl_plot: ("perplexity", "Perplexity"),
                   self.lr_plot: ("learning rate", "Learning rate"),
                   self.speed_plot: ("items/s", "Throughput"),
-                  self.extra_plot: ("value", "Sample statistics")}
+                  self.extra_plot: ("value", "Scores and sample statistics")}
         # Ranges are set here, not by pyqtgraph's auto-range: the step axis spans the whole
         # run (0..total steps) and the value axes move only when the data leaves them or
         # they grow too loose, so axes (the costliest part of a repaint) are rarely redrawn.
