@@ -189,6 +189,19 @@ def test_train_resume_export_and_generate_through_the_cli(chorales, tiny_midi_mo
     assert "GPT2LMHeadModel" in capsys.readouterr().out
 
 
+def test_a_lora_run_exports_an_adapter_with_its_miditok_file(chorales, tiny_midi_model,
+                                                            tmp_path):
+    cfg = write_config(tmp_path / "run.toml", tiny_midi_model, chorales)
+    assert main(["train", str(cfg), "train.max_steps=2", "freeze.default_mode=lora",
+                 "sample.every=0"]) == 0
+    (run,) = list_runs(tmp_path / "runs")
+    out = tmp_path / "adapter"
+    assert main(["export", str(run.path), str(out), "--format", "adapter",
+                 "--weights", "latest", "--allow-unchanged"]) == 0
+    assert (out / "adapter_model.safetensors").is_file() and (out / "miditok.json").is_file()
+    assert not (out / "tokenizer.json").exists()  # never a Hugging Face tokenizer file
+
+
 def test_a_text_model_gets_a_new_tokenizer_and_its_run_exports(chorales, tiny_text_model,
                                                               tmp_path):
     """No miditok.json: BPE is trained on the training files, the embeddings resized, and

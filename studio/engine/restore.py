@@ -168,8 +168,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, weights: str = "best
         lcfg.task_type = families.get(r.cfg.run.family).adapter_task_type
         lcfg.inference_mode = True
         lcfg.save_pretrained(str(out))
-        tok = r.loaded.extras.get("tokenizer")
-        if tok is not None:
+        save_tokenizer = getattr(r.family, "save_tokenizer", None)
+        if save_tokenizer is not None:  # a family whose tokenizer is not a HF one (MIDI)
+            save_tokenizer(r.loaded, out)
+        elif (tok := r.loaded.extras.get("tokenizer")) is not None:
             tok.save_pretrained(out)
     elif fmt == "full":
         if has_lora(model):

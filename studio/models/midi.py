@@ -255,11 +255,14 @@ class MidiFamily:
             return fallback, f"could not decode the generated tokens: {type(exc).__name__}"
 
     # -- export ------------------------------------------------------------------------
+    def save_tokenizer(self, loaded: Loaded, out_dir: Path) -> None:
+        """MidiTok's file beside the weights (an adapter export needs it too)."""
+        md.save_tokenizer(self._tokenizer(loaded), out_dir)
+
     def export(self, loaded: Loaded, out_dir: Path, card: str = "") -> None:
-        tok = self._tokenizer(loaded)
         out_dir.mkdir(parents=True, exist_ok=True)
         loaded.model.save_pretrained(out_dir)
-        md.save_tokenizer(tok, out_dir)
+        self.save_tokenizer(loaded, out_dir)
         (out_dir / "README.md").write_text((card or "# MIDI model\n") + "\n" + usage_snippet(),
                                            encoding="utf-8")
 
