@@ -33,6 +33,7 @@ import torch
 
 from studio.core.errors import DataError
 from studio.data import midi_file as mf
+from studio.data.tokens import TokenBlocks
 
 EXTENSIONS = tuple(sorted(mf.MUSIC_EXTS))  # .mid, .midi; MusicXML/ABC through music21
 TOKENIZER_FILE = "miditok.json"     # beside the weights; NOT tokenizer.json (HF's name)
@@ -316,35 +317,13 @@ def describe_stats(s: MusicStats) -> str:
 # -- the dataset -------------------------------------------------------------------------
 
 @dataclass
-class MidiData:
-    """Token blocks (CPU int64) of the training and held-out files, like the text
-    family's; plus what sampling needs (primers, the training files' statistics)."""
+class MidiData(TokenBlocks):
+    """Token blocks of the training and held-out files, as the text family's; plus what
+    sampling needs (primers, the training files' statistics)."""
 
-    train: torch.Tensor
-    val: torch.Tensor
-    summary: str
-    skipped: list
     primers: list = field(default_factory=list)      # (name, score) of held-out files
     train_stats: MusicStats | None = None
     tokens_per_bar: float = 16.0
-
-    @property
-    def n_train(self) -> int:
-        return len(self.train)
-
-    @property
-    def n_val(self) -> int:
-        return len(self.val)
-
-    def train_batch(self, idx: torch.Tensor, seed: int) -> torch.Tensor:  # noqa: ARG002
-        return self.train[idx]
-
-    def val_batch(self, b: int, bs: int) -> torch.Tensor:
-        return self.val[b * bs:(b + 1) * bs]
-
-    @staticmethod
-    def items_in(batch: torch.Tensor) -> int:
-        return batch.numel()  # tokens
 
 
 def find_music_files(paths: Sequence[Path], exclude: Sequence[str] = ()) -> tuple[list, list]:

@@ -22,11 +22,16 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from studio.data.cache import cache_root, prune_cache
+
+if TYPE_CHECKING:
+    import torch
 
 TOKEN_CACHE_GB = 4.0          # default cap of the cache (the least recently used go first)
 _PIECE = 1 << 20              # tokens converted / copied at a time
@@ -190,3 +195,34 @@ def blocks_in_pieces(blocks: np.ndarray) -> Iterable[tuple[int, np.ndarray]]:
     step = max(1, _PIECE // max(1, blocks.shape[1]))
     for i in range(0, len(blocks), step):
         yield i, blocks[i:i + step]
+
+
+@dataclass
+class TokenBlocks:
+    """Token blocks (CPU int64 tensors) of the training and held-out split and a summary
+    for the log: the dataset of every family that trains a causal LM on token ids (text,
+    MIDI). ``train_batch`` / ``val_batch`` / ``items_in`` are what the engine calls."""
+
+    train: "torch.Tensor"
+    val: "torch.Tensor"
+    summary: str
+    skipped: list
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train)
+
+    @property
+    def n_val(self) -> int:
+        return len(self.val)
+
+    def train_batch(self, idx: "torch.Tensor", seed: int) -> "torch.Tensor":  # noqa: ARG002
+        return self.train[idx]
+
+    def val_batch(self, b: int, bs: int) -> "torch.Tensor":
+        return self.val[b * bs:(b + 1) * bs]
+
+    @staticmethod
+    def items_in(batch: "torch.Tensor") -> int:
+        return batch.numel()  # tokens
+

@@ -28,8 +28,7 @@ import torch
 
 from studio.core.errors import ConfigError, DataError, ModelError
 from studio.core.events import Sample
-from studio.core.paths import resolve_model_source
-from studio.models.base import LayerGroup, Loaded
+from studio.models.base import LayerGroup, Loaded, checked_source
 
 MAX_TEXT_TOKENS = 64
 
@@ -225,12 +224,7 @@ class AudioFamily:
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-        path = resolve_model_source(source)
-        if source.startswith("starter:") and not Path(path).is_dir():
-            raise ModelError(f"{source}: the starter model is missing at {path}",
-                             "rebuild it with `python -m studio.starters build audio`")
-        if source.startswith((".", "/", "~")) and not Path(path).expanduser().exists():
-            raise ModelError(f"{source}: no such model folder", "check the path")
+        path = checked_source(source)
         kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
         if revision:
             kw["revision"] = revision

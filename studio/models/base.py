@@ -59,6 +59,26 @@ class Family(Protocol):
     def export(self, loaded: Loaded, out_dir: Any, card: str = "") -> None: ...
 
 
+def checked_source(source: str, noun: str = "model folder") -> str:
+    """The path ``from_pretrained`` gets for ``source`` (a folder, ``starter:NAME``, or a hub
+    id, returned as it is); a ModelError naming the fix when a shipped starter is missing or
+    a local path does not exist (before a loader turns it into a confusing hub error)."""
+    from pathlib import Path
+
+    from studio.core.errors import ModelError
+    from studio.core.paths import resolve_model_source
+
+    path = resolve_model_source(source)
+    p = Path(path).expanduser()
+    if source.startswith("starter:") and not p.is_dir():
+        name = source.split(":", 1)[1]
+        raise ModelError(f"{source}: the starter model is missing at {path}",
+                         f"rebuild it with `python -m studio.starters build {name}`")
+    if source.startswith((".", "/", "~")) and not p.exists():
+        raise ModelError(f"{source}: no such {noun}", "check the path")
+    return path
+
+
 # transformers' / diffusers' from_pretrained is not thread-safe: the Model pane's background
 # load and a starting run's load overlapping gave "Cannot copy out of meta tensor".
 LOAD_LOCK = threading.RLock()

@@ -27,9 +27,8 @@ import torch
 
 from studio.core.errors import ConfigError, ModelError
 from studio.core.events import Sample
-from studio.core.paths import resolve_model_source
 from studio.data.captioning import CaptionBatch
-from studio.models.base import LayerGroup, Loaded
+from studio.models.base import LayerGroup, Loaded, checked_source
 
 _NO_SPACE_BEFORE = re.compile(r" ([.,:;!?])")
 KINDS = ("blip", "ved", "auto")  # how the model is driven (see Captioner)
@@ -204,12 +203,7 @@ def load_captioner(source: str, device: Any = "cpu", dtype: Any = None, *, revis
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    path = resolve_model_source(source)
-    if source.startswith("starter:") and not Path(path).is_dir():
-        raise ModelError(f"{source}: the starter model is missing at {path}",
-                         "rebuild it with `python -m studio.starters build captioning`")
-    if source.startswith((".", "/", "~")) and not Path(path).expanduser().exists():
-        raise ModelError(f"{source}: no such model folder", "check the path")
+    path = checked_source(source)
     kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if revision:
         kw["revision"] = revision

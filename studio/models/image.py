@@ -19,8 +19,7 @@ import torch.nn.functional as F
 
 from studio.core.errors import ModelError
 from studio.core.events import Sample
-from studio.core.paths import resolve_model_source
-from studio.models.base import LayerGroup, Loaded
+from studio.models.base import LayerGroup, Loaded, checked_source
 
 
 @dataclass
@@ -66,14 +65,9 @@ class ImageFamily:
 
         d_logging.set_verbosity_error()
         d_logging.disable_progress_bar()
-        path = resolve_model_source(source)
+        path = checked_source(source)
         kw: dict[str, Any] = {"revision": revision} if revision else {}
         p = Path(path)
-        if source.startswith("starter:") and not p.is_dir():
-            raise ModelError(f"{source}: the starter model is missing at {path}",
-                             "rebuild it with `python -m studio.starters build image`")
-        if source.startswith((".", "/", "~")) and not p.exists():
-            raise ModelError(f"{source}: no such model folder", "check the path")
         try:
             if p.is_dir() and (p / "config.json").is_file() and not (p / "unet").is_dir():
                 unet = UNet2DModel.from_pretrained(path, **kw)  # a bare UNet folder

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,35 +18,8 @@ from torch import nn
 from studio.core.errors import ModelError
 from studio.core.events import Sample
 from studio.core.paths import resolve_model_source
+from studio.data.tokens import TokenBlocks as TextData
 from studio.models.base import LayerGroup, Loaded
-
-
-@dataclass
-class TextData:
-    """Packed token blocks (CPU int64 tensors) and a summary for the log."""
-
-    train: torch.Tensor
-    val: torch.Tensor
-    summary: str
-    skipped: list
-
-    @property
-    def n_train(self) -> int:
-        return len(self.train)
-
-    @property
-    def n_val(self) -> int:
-        return len(self.val)
-
-    def train_batch(self, idx: torch.Tensor, seed: int) -> torch.Tensor:  # noqa: ARG002
-        return self.train[idx]
-
-    def val_batch(self, b: int, bs: int) -> torch.Tensor:
-        return self.val[b * bs:(b + 1) * bs]
-
-    @staticmethod
-    def items_in(batch: torch.Tensor) -> int:
-        return batch.numel()  # tokens
 
 
 def _explain_load_error(source: str, exc: Exception) -> ModelError:
