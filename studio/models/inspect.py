@@ -176,8 +176,10 @@ def read_model_summary(folder: str | os.PathLike) -> ModelSummary:
                    "codebooks": int(dec["num_codebooks"]),
                    "codebook_size": int(codec.get("codebook_size") or dec.get("vocab_size")
                                         or 0)}
+    # a Hugging Face tokenizer's files, or MidiTok's (a MIDI model's token vocabulary)
     s.tokenizer = any((d / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json",
-                                                  "vocab.json", "tokenizer.model"))
+                                                  "vocab.json", "tokenizer.model",
+                                                  "miditok.json"))
     if pipeline:
         _pipeline_parts(top, s)
     files = sorted(d.glob("*.safetensors"))

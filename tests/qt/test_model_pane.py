@@ -222,3 +222,16 @@ def test_a_latent_diffusion_summary_says_picture_size_and_prompt_vocabulary(qtbo
     assert f"({size}×{size} latents" in pane.fields["context"].text()
     assert s.image["pixels"] > size
     assert pane.fields["vocab"].text() == f"{s.vocab:,} tokens"
+
+
+def test_a_midi_model_with_miditok_json_has_its_tokenizer(qtbot, tmp_path):
+    # the MIDI starter's vocabulary read "1,000 tokens (no tokenizer files!)": its
+    # tokenizer is MidiTok's miditok.json, not a Hugging Face tokenizer file
+    (tmp_path / "config.json").write_text(
+        '{"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": 1000}')
+    (tmp_path / "miditok.json").write_text("{}")
+    s = read_model_summary(tmp_path)
+    assert s.tokenizer
+    pane = make_pane(qtbot)
+    pane._show_summary(s)
+    assert pane.fields["vocab"].text() == "1,000 tokens"
