@@ -331,3 +331,10 @@ def test_command_line_describes_files_and_fails_on_a_bad_one(shared_data, tmp_pa
     assert "5 tracks · 76 BPM · 4/4 · F major · 20 bars · 491 notes · 1:03" in out
     assert "track 5: Bass: Acoustic Grand Piano (program 0), 93 notes, F2-D4" in out
     assert f"{bad}: no notes\n  cannot be used: not a MIDI file" in out
+
+
+def test_summary_says_one_track_not_one_tracks(tmp_path):
+    # a generated melody is one track: the gallery card read "1 tracks · ... · 1 notes"
+    info = mf.inspect_midi(write_score(tmp_path / "one.mid"))
+    assert info.summary().startswith("1 track · ")
+    assert "1 bar · 1 note · " in info.summary()

@@ -366,12 +366,18 @@ class MidiInfo:
 
     def summary(self) -> str:
         """One line: "4 tracks · 76 BPM · 4/4 · F major · 20 bars · 491 notes · 1:03"."""
-        parts = [f"{len([t for t in self.tracks if t.notes])} tracks", self.tempo_text,
+        parts = [_count(len([t for t in self.tracks if t.notes]), "track"), self.tempo_text,
                  self.time_signature_text]
         if self.key:
             parts.append(self.key + (" (est.)" if self.key_source == "estimate" else ""))
-        parts += [f"{self.bars} bars", f"{self.notes} notes", format_duration(self.duration)]
+        parts += [_count(self.bars, "bar"), _count(self.notes, "note"),
+                  format_duration(self.duration)]
         return " · ".join(parts)
+
+
+def _count(n: int, word: str) -> str:
+    """ "1 track", "2 tracks": a generated melody is often one track (or one bar)."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 _NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")

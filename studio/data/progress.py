@@ -84,5 +84,7 @@ class Meter:
         elapsed = now - self.t0
         share = done / self.total if self.total else 1.0
         eta = f", about {elapsed * (1 - share) / share:.0f} s left" if 0 < share < 1 else ""
-        report(f"{self.what}: {done / self.scale:,.1f} of {self.total / self.scale:,.1f} "
+        # counted things (scale 1: images, files) read "3 of 12", sizes "3.5 of 12.0 MB"
+        fmt = ",.0f" if self.scale == 1 else ",.1f"
+        report(f"{self.what}: {done / self.scale:{fmt}} of {self.total / self.scale:{fmt}} "
                f"{self.unit} ({share:.0%}){eta}")

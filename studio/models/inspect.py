@@ -99,6 +99,28 @@ def _unet_shape(cfg: dict) -> dict:
             "attention": sum(1 for b in blocks if "Attn" in b)}
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        got = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return got if isinstance(got, dict) else {}
+
+
+def _pipeline_parts(top: Path, s: ModelSummary) -> None:
+    """A diffusers pipeline's other parts: a VAE makes the UNet work on latents (its
+    sample_size is the latent's, the pictures are larger), a text encoder reads prompts."""
+    vae = _read_json(top / "vae" / "config.json")
+    if s.image is not None and vae.get("block_out_channels") and s.image.get("sample_size"):
+        factor = 2 ** (len(vae["block_out_channels"]) - 1)
+        s.image["pixels"] = int(s.image["sample_size"]) * factor
+    text = _read_json(top / "text_encoder" / "config.json")
+    if text.get("vocab_size"):
+        s.vocab = int(text["vocab_size"])
+        s.tokenizer = any((top / "tokenizer" / n).is_file()
+                          for n in ("tokenizer.json", "tokenizer_config.json", "vocab.json"))
+
+
 def is_model_folder(folder: str | os.PathLike) -> bool:
     """A folder written by save_pretrained (transformers or a diffusers pipeline)."""
     d = Path(folder)
@@ -154,8 +176,12 @@ def read_model_summary(folder: str | os.PathLike) -> ModelSummary:
                    "codebooks": int(dec["num_codebooks"]),
                    "codebook_size": int(codec.get("codebook_size") or dec.get("vocab_size")
                                         or 0)}
+    # a Hugging Face tokenizer's files, or MidiTok's (a MIDI model's token vocabulary)
     s.tokenizer = any((d / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json",
-                                                  "vocab.json", "tokenizer.model"))
+                                                  "vocab.json", "tokenizer.model",
+                                                  "miditok.json"))
+    if pipeline:
+        _pipeline_parts(top, s)
     files = sorted(d.glob("*.safetensors"))
     if files:
         total = 0

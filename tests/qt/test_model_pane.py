@@ -203,3 +203,35 @@ def test_the_pane_is_a_view_of_its_model_source_state(qtbot):
     pane.use_folder()
     assert state.message_is_error and pane.message.text() == state.message
     assert project.model_source == "starter:image"
+
+
+def test_a_latent_diffusion_summary_says_picture_size_and_prompt_vocabulary(qtbot):
+    # the text_to_image starter read "8×8 px images" (its UNet's latent size) and
+    # "Vocabulary: none (no text input)" although its text encoder reads the prompts
+    from studio.core.paths import resolve_model_source
+
+    folder = resolve_model_source("starter:text_to_image")
+    if not (Path(folder) / "vae").is_dir():
+        pytest.skip("the text_to_image starter is not built in this checkout")
+    s = read_model_summary(folder)
+    assert s.vocab and s.vocab > 100 and s.tokenizer
+    pane = make_pane(qtbot)
+    pane._show_summary(s)
+    size = s.image["sample_size"]
+    assert pane.fields["context"].text().startswith(f"{s.image['pixels']}×")
+    assert f"({size}×{size} latents" in pane.fields["context"].text()
+    assert s.image["pixels"] > size
+    assert pane.fields["vocab"].text() == f"{s.vocab:,} tokens"
+
+
+def test_a_midi_model_with_miditok_json_has_its_tokenizer(qtbot, tmp_path):
+    # the MIDI starter's vocabulary read "1,000 tokens (no tokenizer files!)": its
+    # tokenizer is MidiTok's miditok.json, not a Hugging Face tokenizer file
+    (tmp_path / "config.json").write_text(
+        '{"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": 1000}')
+    (tmp_path / "miditok.json").write_text("{}")
+    s = read_model_summary(tmp_path)
+    assert s.tokenizer
+    pane = make_pane(qtbot)
+    pane._show_summary(s)
+    assert pane.fields["vocab"].text() == "1,000 tokens"

@@ -334,8 +334,11 @@ class ModelPane(QWidget):
                                f"({chans} channels) · {per} layer{'s' * (per != 1)} per "
                                f"block · attention in {im['attention']} of them")
             size = im["sample_size"]
-            f["context"].setText(f"{size}×{size} px images, {im['in_channels']} channels"
-                                 if size else "?")
+            px = im.get("pixels")  # latent diffusion: the UNet's size is the latents'
+            f["context"].setText("?" if not size else
+                                 f"{px}×{px} px images ({size}×{size} latents, "
+                                 f"{im['in_channels']} channels)" if px else
+                                 f"{size}×{size} px images, {im['in_channels']} channels")
         else:
             f["shape"].setText(" · ".join(bits) or "?")
             f["context"].setText(f"{s.context:,} tokens" if s.context else "?")
