@@ -35,9 +35,9 @@ from studio.engine import dist as dd
 from studio.engine import policies as pol
 from studio.engine.checkpoint import Progress
 from studio.engine.data_order import DataOrder
+from studio.engine.device import gpu_memory_bytes, pick_precision
 from studio.engine.ema import EMA
 from studio.engine.ema import FILE as EMA_FILE
-from studio.engine.device import gpu_memory_bytes, pick_precision
 from studio.engine.optim import build_optimizer, lr_multiplier
 from studio.engine.probes import RunProbes
 from studio.engine.reporting import FolderSink, Meter, report_failure
