@@ -235,6 +235,12 @@ class TrainConfig:
                                     "so the model can learn very dark or very bright images "
                                     "(0.05-0.1 is usual; 0 off).", min=0.0, max=1.0,
                                advanced=True, families=("text_to_image",))
+    ema_decay: float = knob(0.0, "Keep an exponential moving average of the weights that "
+                                 "train (0.999 is usual; 0 off): evaluation, samples and the "
+                                 "exported weights use the average, which is smoother than "
+                                 "the last step. It warms up, but needs steps well beyond "
+                                 "1/(1 - decay) to pay off.", min=0.0, max=0.99999,
+                            advanced=True)
 
 
 @dataclass(frozen=True)

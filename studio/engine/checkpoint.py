@@ -4,6 +4,7 @@ A checkpoint folder ``step_NNNNNN/`` holds:
   model.safetensors   the trainable weights (frozen ones come from the base model)
   optimizer.pt        optimizer (+ grad scaler) state, read back with torch.load(weights_only=True)
   rng.safetensors     torch CPU (+ CUDA) RNG states, so dropout continues identically
+  ema.safetensors     the EMA (shadow) weights, when train.ema_decay is on (ema.py)
   state.json          the run's ``Progress`` (step, data position, best validation loss,
                       early-stopping counter...) plus a few facts for people reading it
 
@@ -130,15 +131,18 @@ def _write_dir_atomically(final: Path, write) -> Path:
 
 
 def save_checkpoint(final: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scaler, state: dict, *, write_files: bool = True) -> Path:
+                    scaler, state: dict, *, write_files: bool = True,
+                    extra: Mapping[str, dict[str, torch.Tensor]] | None = None) -> Path:
     """``write_files=False``: take part in gathering sharded state without writing (the
-    other FSDP ranks, while rank 0 writes)."""
+    other FSDP ranks, while rank 0 writes). ``extra``: more tensor files by name (the EMA's)."""
     weights, opt_state = trainable_state(model), optimizer_state(optimizer)
     if not write_files:
         return final
 
     def write(tmp: Path) -> None:
         save_file(weights, str(tmp / "model.safetensors"))
+        for name, tensors in (extra or {}).items():
+            save_file(tensors, str(tmp / name))
         opt = {"optimizer": opt_state}
         if scaler is not None:
             opt["scaler"] = scaler.state_dict()

@@ -3,7 +3,9 @@
 build model -> apply the freeze plan -> optimizer over the groups that train -> for each
 optimizer step: maybe unfreeze (timeline) -> forward/backward under autocast, accumulate,
 clip, step, schedule -> log (floats pulled off the GPU only on log steps) -> every N:
-evaluate, sample, checkpoint -> check RunControl. Everything observable goes out as one
+evaluate, sample, checkpoint -> check RunControl. With train.ema_decay, an EMA of the weights
+that train follows every step and stands in for them when evaluating, sampling and saving
+the best weights (ema.py). Everything observable goes out as one
 event to the sink. What a checkpoint saves is ``Progress`` (checkpoint.py); what to do on
 out of memory, divergence and a stalled validation loss are policies (policies.py); what
 differs between processes under DDP/FSDP sits behind ``Dist`` (dist.py).
@@ -14,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +36,8 @@ from studio.engine import policies as pol
 from studio.engine.checkpoint import Progress
 from studio.engine.data_order import DataOrder
 from studio.engine.device import gpu_memory_bytes, pick_precision
+from studio.engine.ema import EMA
+from studio.engine.ema import FILE as EMA_FILE
 from studio.engine.optim import build_optimizer, lr_multiplier
 from studio.engine.probes import RunProbes
 from studio.engine.reporting import FolderSink, Meter, report_failure
@@ -157,6 +162,8 @@ class _Trainer:
         self.trained = self.loaded
         self.trainable: list[torch.nn.Parameter] = []  # what gradient clipping looks at
         self.scaler = torch.amp.GradScaler("cuda") if self.precision.use_scaler else None
+        self.ema = EMA(t.ema_decay) if t.ema_decay > 0 else None
+        self.ema_said = False          # "evaluating with EMA weights" is logged once
 
         # 3. where the run starts: step 0, or the whole program state of its last checkpoint
         progress.total_steps = run_length(t, max(1, self.data.n_train))
@@ -175,7 +182,7 @@ class _Trainer:
         # the groups training when it was saved (a group due at exactly this step joins at
         # the next step, as it would have without the interruption)
         self.activate_due(emit=False, only=saved.active_groups)
-        saved = ck.load_checkpoint(latest, self.loaded.model, self.optimizer, self.scaler)
+        saved = self._load_checkpoint(latest)
         p.restore(saved.to_state())
         # a max_steps from the config wins (a resume may lengthen the run); a length in
         # epochs stays what it was
@@ -260,6 +267,8 @@ class _Trainer:
                 if self.handle_oom():
                     continue
                 return "stopped"
+            if self.ema is not None:
+                self.ema.update(self.loaded.model)
             meter.items += items * self.dist.world
             p.step += 1
 
@@ -378,6 +387,10 @@ class _Trainer:
         Rank 0 evaluates (every rank under FSDP, agreeing on rank 0's number)."""
         if self.data.n_val == 0 or not self.dist.takes_part:
             return ""
+        with self.ema_weights("evaluating"):
+            return self._run_eval()
+
+    def _run_eval(self) -> str:
         p, ecfg = self.progress, self.cfg.eval
         val = self.dist.agree(self.evaluate())
         is_best = self.early.record(p, val)
@@ -414,7 +427,7 @@ class _Trainer:
             shift = FRESH_SEEDS * self.fresh_samples
             scfg = dataclasses.replace(scfg, seed=scfg.seed + shift)
             out = out / f"fresh_{self.fresh_samples}"
-        with self.dist.output_dir(out) as out_dir:
+        with self.dist.output_dir(out) as out_dir, self.ema_weights("sampling"):
             samples = self.family.sample(self.loaded, scfg, step, out_dir)
         if fresh:
             samples = [dataclasses.replace(s, index=s.index + shift, meta={
@@ -427,14 +440,33 @@ class _Trainer:
             return  # this exact state is already on disk
         self.last_ckpt_step = step
         if self.dist.takes_part:  # FSDP: every rank helps gather the sharded state
+            extra = {} if self.ema is None else {EMA_FILE: self.ema.state()}
             path = ck.save_checkpoint(self.folder.checkpoint_dir(step), self.loaded.model,
                                       self.optimizer, self.scaler, self._state(),
-                                      write_files=self.dist.main)
+                                      write_files=self.dist.main, extra=extra)
             if self.dist.main:  # rank 0 owns the folder
                 ck.prune(self.folder.checkpoints(), self.cfg.checkpoint.keep_last)
             self.folder.update_status(last_checkpoint=str(path), step=step)
             self.sink.emit(ev.CheckpointSaved(step=step, path=str(path), reason=reason))
         self.dist.barrier()  # the other ranks wait until it is on disk
+
+    def _load_checkpoint(self, ckpt: Path) -> Progress:
+        """Weights, optimizer, RNG (and the EMA's shadows) of a checkpoint back in place."""
+        saved = ck.load_checkpoint(ckpt, self.loaded.model, self.optimizer, self.scaler)
+        if self.ema is not None:
+            self.ema.load(ckpt, self.loaded.model)
+        return saved
+
+    def ema_weights(self, doing: str):
+        """The EMA weights in the model for a block (evaluating, sampling), the training
+        weights after it; without an EMA nothing changes."""
+        if self.ema is None:
+            return nullcontext()
+        if not self.ema_said:
+            self.ema_said = True
+            self.log(f"{doing} with EMA weights (decay {self.ema.decay:g}): evaluation, samples "
+                     "and the best and exported weights use the moving average")
+        return self.ema.applied(self.loaded.model)
 
     def _state(self) -> dict:
         """state.json: the progress as of now, plus the batch shape for people reading it."""
@@ -520,8 +552,7 @@ class _Trainer:
         (after the user lowered the rate in the GUI), False to stop."""
         p = self.progress
         message = pol.divergence_message(loss, p.step)
-        latest = pol.roll_back(p, self.folder, lambda c: ck.load_checkpoint(
-            c, self.loaded.model, self.optimizer, self.scaler), message)
+        latest = pol.roll_back(p, self.folder, self._load_checkpoint, message)
         self.last_ckpt_step = p.step
         back = f"{message}; weights restored from {latest.name} (step {p.step})"
         return self._ask_user(

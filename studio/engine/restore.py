@@ -12,6 +12,7 @@ from safetensors.torch import load_file, save_file
 
 from studio.config import RunConfig, families, load_config
 from studio.core.errors import RunError, StudioError
+from studio.engine import ema
 from studio.engine.checkpoint import load_weights
 from studio.models import freeze as fz
 from studio.models.base import Loaded, get_family
@@ -57,6 +58,9 @@ def load_run_model(run_dir: str | Path, weights: str = "best",
         raise RunError(f"{run_dir}: the run has no saved weights yet",
                        "let it reach its first checkpoint, or resume it")
     load_weights(loaded.model, load_file(str(src / "model.safetensors")), str(src))
+    averaged = ema.weights_file(src)  # a run with train.ema_decay: its moving average
+    if averaged is not None:          # (best/ was saved with it in place already)
+        load_weights(loaded.model, averaged, str(src / ema.FILE))
     loaded.model.eval()
     return RestoredRun(cfg, fam, loaded, src, groups)
 
