@@ -275,7 +275,8 @@ register(FamilySpec(
     detect=_is_midi_model,
     # blocks overlap by half; a file is ~600 tokens (a hymn or a reel, REMI + BPE), so it
     # makes about 1200 / block_size of them (the scan does not tokenize)
-    epoch_items=lambda stats, cfg: max(1, stats.included * max(1, 1200 // cfg.data.block_size)),
+    # no files: no items (not 1), so an empty new project keeps its default budget
+    epoch_items=lambda stats, cfg: stats.included * max(1, 1200 // cfg.data.block_size),
 ))
 
 

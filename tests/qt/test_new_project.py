@@ -62,3 +62,17 @@ def test_a_new_projects_steps_follow_its_data_and_say_the_epochs(make_window, te
     qtbot.waitUntil(lambda: "epoch" in label.text(), timeout=WAIT)
     assert f"{cfg.train.max_steps} steps ≈" in label.text()
     assert "set from the size of your data" in label.text()
+
+
+def test_a_new_empty_project_of_every_family_has_no_unsaved_changes(make_window, dialogs):
+    # a new Music (MIDI) project read "Untitled*" and asked to be saved at once: its empty
+    # dataset counted as one training item and refitted the step budget
+    from studio.config import families
+
+    win = make_window()
+    for spec in families.all_specs():
+        dialogs.answer = QMessageBox.StandardButton.Discard
+        dialogs.item_ok, dialogs.item = True, f"{spec.title}: {spec.summary}"
+        win.act_new.trigger()
+        assert win.project.config.run.family == spec.name
+        assert not win.project.dirty, spec.name
