@@ -67,7 +67,7 @@ def family_defaults(family: str) -> RunConfig:
     return families.default_config(family)
 
 
-LABELS = {"lr": "Learning rate", "val_fraction": "Validation fraction",
+LABELS = {"lr": "Learning rate", "ema_decay": "EMA decay", "val_fraction": "Validation fraction",
           "grad_accum": "Gradient accumulation", "grad_clip": "Gradient clip norm",
           "runs_dir": "Runs folder", "min_lr_ratio": "Final LR ratio", "eps": "Epsilon",
           "beta1": "Beta 1", "beta2": "Beta 2", "top_k": "Top-k", "top_p": "Top-p",
