@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.events import Sample
+from studio.qt.widgets.image_view import enlarged
 from studio.qt.widgets.tasks import run_in_background
 from studio.state.gallery import GalleryState, export_samples
 
@@ -205,18 +206,7 @@ class ImageDialog(QDialog):
     def __init__(self, sample: Sample, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Step {sample.step} · sample {sample.index + 1}")
-        pix = QPixmap(sample.path)
-        label = QLabel()
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        if pix.isNull():
-            label.setText(f"Cannot read {sample.path}")
-        else:
-            factor = max(1, min(8, 512 // max(1, max(pix.width(), pix.height()))))
-            label.setPixmap(pix.scaled(pix.size() * factor, Qt.AspectRatioMode.KeepAspectRatio,
-                                       Qt.TransformationMode.FastTransformation))
-        scroll = QScrollArea()
-        scroll.setWidget(label)
-        scroll.setWidgetResizable(True)
+        scroll = enlarged(sample.path, 512)
         layout = QVBoxLayout(self)
         layout.addWidget(scroll)
         if sample.prompt:  # text-to-image: what drew it, so it can be drawn again

@@ -11,13 +11,13 @@ from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
     QLabel,
-    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
 from studio.core.events import Sample
+from studio.qt.widgets.image_view import enlarged
 
 THUMB = 96
 
@@ -90,18 +90,7 @@ class CaptionDialog(QDialog):
     def __init__(self, sample: Sample, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Step {sample.step} · {sample.meta.get('image', sample.path)}")
-        label = QLabel()
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        pix = QPixmap(sample.path)
-        if pix.isNull():
-            label.setText(f"Cannot read {sample.path}")
-        else:
-            factor = max(1, min(8, 448 // max(1, max(pix.width(), pix.height()))))
-            label.setPixmap(pix.scaled(pix.size() * factor, Qt.AspectRatioMode.KeepAspectRatio,
-                                       Qt.TransformationMode.FastTransformation))
-        scroll = QScrollArea()
-        scroll.setWidget(label)
-        scroll.setWidgetResizable(True)
+        scroll = enlarged(sample.path, 448)
         captions = QLabel(captions_html(sample, self.palette()))
         captions.setTextFormat(Qt.TextFormat.RichText)
         captions.setWordWrap(True)

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QGraphicsView,
     QHBoxLayout,
     QLabel,
+    QScrollArea,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -18,6 +19,24 @@ from PySide6.QtWidgets import (
 from studio.qt.widgets.tasks import Task, run_in_background
 
 _MIN_ZOOM, _MAX_ZOOM = 0.05, 32.0
+
+
+def enlarged(path: str, target: int) -> QScrollArea:
+    """A sample picture scaled up by a whole factor (pixels stay sharp) to about ``target``
+    px, in a scroll area; says so when the file cannot be read."""
+    label = QLabel()
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    pix = QPixmap(path)
+    if pix.isNull():
+        label.setText(f"Cannot read {path}")
+    else:
+        factor = max(1, min(8, target // max(1, max(pix.width(), pix.height()))))
+        label.setPixmap(pix.scaled(pix.size() * factor, Qt.AspectRatioMode.KeepAspectRatio,
+                                   Qt.TransformationMode.FastTransformation))
+    scroll = QScrollArea()
+    scroll.setWidget(label)
+    scroll.setWidgetResizable(True)
+    return scroll
 
 
 def _read_image(path: str) -> QImage:
