@@ -169,6 +169,7 @@ def test_training_scores_samples_resume_and_pipeline_export(tiny, shapes, tmp_pa
     assert [r.step for r in ready] == [0, 3, 6]
     s = ready[0].samples[0]
     assert s.kind == "caption" and Path(s.path).is_file() and s.meta["reference"]
+    assert s.meta["seeded"] is False  # the card shows no seed for a greedy caption
     assert s.meta["reference"] == Path(s.path).with_suffix(".txt").read_text().strip()
     # the curves' history keeps the scores
     from studio.state.run_history import RunHistory

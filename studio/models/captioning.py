@@ -331,7 +331,8 @@ class CaptioningFamily:
         generated, refs = self._caption_held_out(loaded, data, which, max_new)
         samples = [Sample(kind="caption", step=step, index=k, text=gen,
                           path=str(data.val_path(j)), seed=0,
-                          meta={"reference": ref, "image": Path(data.val_path(j)).name})
+                          meta={"reference": ref, "image": Path(data.val_path(j)).name,
+                                "seeded": False})  # greedy decoding: no seed decides it
                    for k, (j, gen, ref) in enumerate(zip(which, generated, refs))]
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -345,7 +346,7 @@ class CaptioningFamily:
                       step: int) -> list[Sample]:
         texts = caption_images(loaded.extras["captioner"], paths, max_new)
         return [Sample(kind="caption", step=step, index=k, text=t, path=str(p),
-                       meta={"reference": "", "image": p.name})
+                       meta={"reference": "", "image": p.name, "seeded": False})
                 for k, (p, t) in enumerate(zip(paths, texts))]
 
     # -- export ------------------------------------------------------------------------

@@ -237,4 +237,4 @@ def test_a_card_shows_the_seed_only_for_seeded_samples(pane):
     pane.gallery.feed(ev.SampleReady(3, (seeded, unseeded)))
     labels = [[w.text() for w in c.findChildren(QLabel)] for c in pane.current_column.cards]
     assert "seed 7" in labels[0] and not any(t.startswith("seed ") for t in labels[1])
-    assert not is_seeded(ev.Sample("caption", 3, 0))   # a caption of a dataset image
+    assert is_seeded(seeded) and not is_seeded(unseeded)

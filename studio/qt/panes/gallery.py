@@ -242,15 +242,10 @@ class AudioDialog(QDialog):
         super().done(result)
 
 
-# kinds whose samples no seed decides (a caption of a dataset image is decoded greedily):
-# their cards showed a meaningless "seed 0"
-UNSEEDED_KINDS = frozenset({"caption"})
-
-
 def is_seeded(sample: Sample) -> bool:
-    """Does a seed say something about this sample? Not for UNSEEDED_KINDS, nor where the
-    family marks it ``meta["seeded"] = False``."""
-    return sample.kind not in UNSEEDED_KINDS and sample.meta.get("seeded", True) is not False
+    """Does a seed say something about this sample? Not where the family marks it
+    ``meta["seeded"] = False`` (a caption decoded greedily: its card said "seed 0")."""
+    return sample.meta.get("seeded", True) is not False
 
 
 class SampleCard(QFrame):
