@@ -206,7 +206,7 @@ class MainWindow(QMainWindow):
             self.docks[key].setWidget(pane)
             setattr(self, f"{key}_pane", pane)
             if key == "dataset":
-                pane.auto_caption_requested.connect(self.auto_caption)
+                pane.auto_caption_requested.connect(self.tools.auto_caption)
             if old is not None:
                 old.deleteLater()
 
@@ -218,18 +218,6 @@ class MainWindow(QMainWindow):
         self.runs_pane.set_runs_dir(self.project.runs_dir(), self.project.config.run.project)
         self.queue_state.set_path(self._queue_path())  # not while the queue runs
         self.run_status.refresh(force=True)
-
-    def auto_caption(self, images: list) -> None:
-        """The dataset pane's Auto-caption…: the dialog, which rescans the pane after it
-        writes or undoes captions."""
-        from studio.qt.dialogs.autocaption import AutoCaptionDialog
-
-        dialog = AutoCaptionDialog(images, self.project.runs_dir(), self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        pane = self.dataset_pane
-        dialog.written.connect(lambda: pane.rescan(force=True))
-        dialog.show()
-        self.auto_caption_dialog = dialog
 
     def busy(self, message: str) -> bool:
         """True (and says ``message``) while a run trains."""

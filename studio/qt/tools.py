@@ -21,6 +21,7 @@ class WindowTools:
         self.window = window
         self.lr_finder = self.bias_probe = self.balance = None
         self.about_dialog = self.cluster_dialog = self.system_check_dialog = None
+        self.auto_caption_dialog = None
 
     @property
     def project(self):
@@ -69,6 +70,20 @@ class WindowTools:
         self.export_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.export_dialog.show()
         return self.export_dialog
+
+    def auto_caption(self, images: list):
+        """The dataset pane's Auto-caption…: the dialog, which rescans the pane after it
+        writes or undoes captions."""
+        from studio.qt.dialogs.autocaption import AutoCaptionDialog
+
+        w = self.window
+        dialog = AutoCaptionDialog(images, self.project.runs_dir(), w)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        pane = w.dataset_pane
+        dialog.written.connect(lambda: pane.rescan(force=True))
+        dialog.show()
+        self.auto_caption_dialog = dialog
+        return dialog
 
     @property
     def lr_finder_running(self) -> bool:
