@@ -556,6 +556,10 @@ def sd_layer_groups(model: SDModel) -> list[LayerGroup]:
         g.params = [f"unet.{n}" for n in g.params]
         g.title = g.title.replace("Time embedding", "UNet time embedding").replace(
             "Input conv", "UNet input conv").replace("Output (norm + conv)", "UNet output")
+        if g.name == "other" and all(n.startswith("unet.add_embedding.") for n in g.params):
+            # SDXL's added conditioning: the pooled text embedding and the image's size and
+            # crop (time ids) join the timestep embedding through this MLP
+            g.name, g.title = "added_cond", "UNet added conditioning (pooled text, sizes)"
         has_attn = any(".attn" in n or "attentions." in n for n in g.params)
         if not has_attn:
             g.note = ("no attention layers: LoRA on the attention projections (the "
