@@ -52,13 +52,11 @@ def xl(tmp_path_factory):
             "sink": sink}
 
 
-def _pipe(model: Path, lora: Path | None = None):
+def _pipe(model: Path):
     from diffusers import StableDiffusionXLPipeline
 
     pipe = StableDiffusionXLPipeline.from_pretrained(str(model))
     pipe.set_progress_bar_config(disable=True)
-    if lora is not None:
-        pipe.load_lora_weights(str(lora))
     return pipe
 
 
@@ -147,12 +145,16 @@ def test_both_lora_exports_load_in_the_sdxl_pipeline_and_match_the_studio(xl, tm
     r = load_run_model(run_dir, "latest")
     studio = r.family.generate(r.loaded, f"{TRIGGER}, {PROMPT}", [7], steps=3, guidance=3.0,
                                size=(32, 32))[0].float()
-    base = _image(_pipe(xl["model"]))
+    pipe = _pipe(xl["model"])
+    base = _image(pipe)
     assert (studio - base).abs().max() > 8  # the LoRA changed the picture
     for lora in (out, kohya):  # (a) the folder; (b) kohya's file via diffusers' converter
-        got = _image(_pipe(xl["model"], lora))
+        pipe.load_lora_weights(str(lora))
+        got = _image(pipe)
+        pipe.unload_lora_weights()
         assert (got - studio).abs().mean() < 1.0, lora
         assert (got - studio).abs().max() <= 4, lora
+    assert (_image(pipe) - base).abs().max() == 0  # unloaded: the base again
 
 
 def test_resume_mid_run_replays_the_same_losses(xl, tmp_path):
