@@ -171,11 +171,19 @@ def load_single_file(source: str, path: Path):
     if not xl:
         kw.update(safety_checker=None, requires_safety_checker=False)
     repo = SINGLE_FILE_CONFIGS[xl]
+    from diffusers.loaders.single_file_utils import SingleFileComponentError
+
     try:
         if local is not None:
             return cls.from_single_file(str(path), config=str(local), local_files_only=True,
                                         **kw)
         return cls.from_single_file(str(path), local_files_only=_offline(), **kw)
+    except SingleFileComponentError as exc:  # e.g. a UNet-only file: not a whole pipeline
+        first = str(exc.message or exc).strip().splitlines()[0]
+        raise ModelError(f"{source}: the checkpoint is not a whole Stable Diffusion "
+                         f"pipeline ({first})",
+                         "use a full checkpoint (UNet, VAE and text encoder in one file, as "
+                         "Civitai's 'full' downloads are) or a diffusers folder") from None
     except (OSError, ValueError, EnvironmentError) as exc:
         if local is None:
             what = "SDXL" if xl else "SD 1.x"
