@@ -175,6 +175,8 @@ def follow_model(cfg: Any, previous: Any = None) -> Any:
     now = model_settings(cfg.run.family, cfg.model.source, cfg.base_dir)
     before = (model_settings(previous.run.family, previous.model.source, previous.base_dir)
               if previous is not None else {})
+    if not now and not before:
+        return cfg  # most families: nothing follows the model
     defaults = default_config(cfg.run.family)
     keys = {(s, k) for part in (now, before) for s, v in part.items() for k in v}
     for section, key in sorted(keys):
