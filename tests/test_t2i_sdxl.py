@@ -80,6 +80,7 @@ def test_loads_as_sdxl_with_both_text_encoders_in_the_layer_tree(xl):
     assert {"time_embedding", "added_cond", "down.0", "down.1", "mid", "up.0", "up.1",
             "out"} <= set(names)
     assert "other" not in names  # SDXL's add_embedding has its own, named group
+    assert names.index("added_cond") == names.index("time_embedding") + 1
     added = groups[names.index("added_cond")]
     assert added.params and all(p.startswith("unet.add_embedding.") for p in added.params)
     vae = groups[-1]

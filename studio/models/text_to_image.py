@@ -573,6 +573,13 @@ def sd_layer_groups(model: SDModel) -> list[LayerGroup]:
             g.note = ("no attention layers: LoRA on the attention projections (the "
                       "default freeze.lora_targets) adds nothing here")
         groups.append(g)
+    # SDXL's added conditioning joins the timestep embedding: list it beside it
+    added = [g for g in groups if g.name == "added_cond"]
+    if added:
+        groups.remove(added[0])
+        at = next((i + 1 for i, g in enumerate(groups) if g.name == "time_embedding"),
+                  len(groups))
+        groups.insert(at, added[0])
     vae_n = sum(p.numel() for n, p in named.items() if n.startswith("vae."))
     groups.append(LayerGroup("vae", "VAE (image <-> latent)", [], count=0,
                              note=f"{vae_n:,} parameters, always frozen: it turns images into "
