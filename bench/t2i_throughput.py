@@ -241,9 +241,9 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--rank", type=int, default=16)
     ap.add_argument("--images", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=6, help="engine/plain pairs")
+    ap.add_argument("--repeats", type=int, default=10, help="engine/plain pairs")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch CPU threads (0: torch's default; 1 on a shared CPU, where "
                          "threads waiting for a busy core make both sides jitter)")

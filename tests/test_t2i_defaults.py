@@ -70,6 +70,11 @@ def test_a_project_follows_the_model_until_the_user_sets_it(models):
     project.replace_section("data", resolution=768)  # the user's own
     project.set_model_source(models["sdxl"])
     assert project.config.data.resolution == 768
+    # a text project given an SDXL folder becomes text-to-image at the folder's size
+    text = Project(blank_config("text"))
+    text.set_model_source(models["sdxl"])
+    assert text.config.run.family == "text_to_image"
+    assert text.config.data.resolution == 1024
 
 
 def test_buckets_of_zero_says_what_to_set():

@@ -169,7 +169,8 @@ def model_settings(family: str, source: str, base_dir: str = "") -> dict[str, di
 def follow_model(cfg: Any, previous: Any = None) -> Any:
     """``cfg`` with the settings that follow its model (``FamilySpec.model_defaults``) set
     where the user has not set them: a value still at the family's default, or (when the
-    model changed from ``previous``) at what the previous model gave."""
+    model changed from ``previous``) at what the previous model gave or at the previous
+    family's default (choosing a folder of another family switches the family)."""
     import dataclasses
 
     now = model_settings(cfg.run.family, cfg.model.source, cfg.base_dir)
@@ -177,12 +178,14 @@ def follow_model(cfg: Any, previous: Any = None) -> Any:
               if previous is not None else {})
     if not now and not before:
         return cfg  # most families: nothing follows the model
-    defaults = default_config(cfg.run.family)
+    defaults = [default_config(cfg.run.family)]
+    if previous is not None and previous.run.family != cfg.run.family:
+        defaults.append(default_config(previous.run.family))  # a folder switched family
     keys = {(s, k) for part in (now, before) for s, v in part.items() for k in v}
     for section, key in sorted(keys):
         value = getattr(getattr(cfg, section), key)
-        untouched = (getattr(getattr(defaults, section), key),
-                     before.get(section, {}).get(key, object()))
+        untouched = tuple(getattr(getattr(d, section), key) for d in defaults) + (
+            before.get(section, {}).get(key, object()),)
         if value not in untouched:
             continue  # the user's own value
         new = now.get(section, {}).get(key, untouched[0])
