@@ -182,3 +182,61 @@ def write_captioned_dataset(folder: Path, n: int = 6, size: int = 32, seed: int 
 
     shapes.write_folder(folder, n, size=size, seed=seed)
     return Path(folder)
+
+
+def make_tiny_sdxl(out: Path, seed: int = 0) -> Path:
+    """A tiny StableDiffusionXLPipeline folder built from configs: two CLIP text encoders
+    (CLIPTextModel and CLIPTextModelWithProjection, whose penultimate states are joined for
+    the UNet's cross-attention and whose projected pooled output conditions it), two
+    tokenizers, AutoencoderKL, a UNet2DConditionModel with SDXL's "text_time" added
+    embedding, EulerDiscrete: 32 px images, 8x8 latents."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from studio.data import shapes
+    from studio.starters.text_to_image import write_clip_tokenizer
+
+    out = Path(out)
+    if (out / "model_index.json").exists():
+        return out
+    torch.manual_seed(seed)
+    words = shapes.vocabulary() + ["sks", "style"]
+    tok = write_clip_tokenizer(out.with_name(out.name + "-tok"), words, 32)
+
+    def clip(cls, dim: int, **kw):
+        return cls(CLIPTextConfig(
+            vocab_size=len(tok), hidden_size=dim, intermediate_size=dim * 2,
+            num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=32,
+            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id, **kw))
+
+    text, text_2 = clip(CLIPTextModel, 16), clip(CLIPTextModelWithProjection, 32,
+                                                 projection_dim=24)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4,
+                        block_out_channels=(8, 16, 16), layers_per_block=1,
+                        down_block_types=("DownEncoderBlock2D",) * 3,
+                        up_block_types=("UpDecoderBlock2D",) * 3, norm_num_groups=8,
+                        sample_size=32, scaling_factor=0.13025)
+    time_dim = 8  # 6 micro-conditions (sizes, crop) x 8 + the pooled 24 = 72
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(16, 32),
+        layers_per_block=1, norm_num_groups=8,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=16 + 32, attention_head_dim=(2, 4), use_linear_projection=True,
+        addition_embed_type="text_time", addition_time_embed_dim=time_dim,
+        projection_class_embeddings_input_dim=6 * time_dim + 24)
+    scheduler = EulerDiscreteScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear",
+                                       beta_start=0.00085, beta_end=0.012, steps_offset=1,
+                                       prediction_type="epsilon", timestep_spacing="leading")
+    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=text, text_encoder_2=text_2,
+                                     tokenizer=tok, tokenizer_2=tok, unet=unet,
+                                     scheduler=scheduler)
+    pipe.save_pretrained(out)
+    return out

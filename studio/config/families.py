@@ -88,6 +88,11 @@ class FamilySpec:
     keys other than full / adapter are written by the family's ``export_format``."""
     default_exports: tuple[str, ...] = ("full",)
     """What ``studio export RUN OUT`` writes when no --format is given."""
+    model_defaults: Callable[[Path], Mapping[str, Mapping[str, Any]]] | None = None
+    """Settings that follow the chosen model, read from its local folder's JSON files (no
+    weights, no torch), by section: text-to-image's ``data.resolution`` is the UNet's
+    sample size times the VAE's downsampling. They replace the family's default (and the
+    previous model's value) until the user sets them (``follow_model``)."""
 
     def __post_init__(self) -> None:
         frozen = {s: MappingProxyType(dict(v)) for s, v in self.defaults.items()}
@@ -139,6 +144,55 @@ def default_config(name: str) -> Any:
         cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(
             getattr(cfg, section), **values)})
     return dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, family=name))
+
+
+def model_settings(family: str, source: str, base_dir: str = "") -> dict[str, dict[str, Any]]:
+    """What ``family``'s ``model_defaults`` reads from the model ``source`` (a local folder
+    or ``starter:NAME``; relative paths from ``base_dir``); {} for a hub id, a single
+    file or an unreadable folder: the model's own values are then known at load."""
+    from studio.core.paths import resolve_model_source
+
+    spec = _REGISTRY.get(family)
+    if spec is None or spec.model_defaults is None or not source:
+        return {}
+    folder = Path(resolve_model_source(source)).expanduser()
+    if not folder.is_absolute() and base_dir:
+        folder = Path(base_dir) / folder
+    if not folder.is_dir():
+        return {}
+    try:
+        return {s: dict(v) for s, v in spec.model_defaults(folder).items()}
+    except (OSError, ValueError, TypeError, KeyError):
+        return {}
+
+
+def follow_model(cfg: Any, previous: Any = None) -> Any:
+    """``cfg`` with the settings that follow its model (``FamilySpec.model_defaults``) set
+    where the user has not set them: a value still at the family's default, or (when the
+    model changed from ``previous``) at what the previous model gave or at the previous
+    family's default (choosing a folder of another family switches the family)."""
+    import dataclasses
+
+    now = model_settings(cfg.run.family, cfg.model.source, cfg.base_dir)
+    before = (model_settings(previous.run.family, previous.model.source, previous.base_dir)
+              if previous is not None else {})
+    if not now and not before:
+        return cfg  # most families: nothing follows the model
+    defaults = [default_config(cfg.run.family)]
+    if previous is not None and previous.run.family != cfg.run.family:
+        defaults.append(default_config(previous.run.family))  # a folder switched family
+    keys = {(s, k) for part in (now, before) for s, v in part.items() for k in v}
+    for section, key in sorted(keys):
+        value = getattr(getattr(cfg, section), key)
+        untouched = tuple(getattr(getattr(d, section), key) for d in defaults) + (
+            before.get(section, {}).get(key, object()),)
+        if value not in untouched:
+            continue  # the user's own value
+        new = now.get(section, {}).get(key, untouched[0])
+        if new != value:
+            cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(
+                getattr(cfg, section), **{key: new})})
+    return cfg
 
 
 def knob_applies(family: str, path: str, knob_families: tuple[str, ...] | None) -> bool:
@@ -193,6 +247,17 @@ def _is_diffusers_unet(config: dict, folder: Path) -> bool:
 
 def _is_stable_diffusion(config: dict, folder: Path) -> bool:
     return _pipeline_class(folder) in SD_PIPELINES
+
+
+def _sd_model_defaults(folder: Path) -> dict[str, dict[str, Any]]:
+    """A Stable Diffusion folder's own training size: the UNet's sample size (latent
+    pixels) times the VAE's downsampling (SD 1.5: 64 x 8 = 512, SDXL: 128 x 8 = 1024)."""
+    unet = json.loads((folder / "unet" / "config.json").read_text(encoding="utf-8"))
+    vae = json.loads((folder / "vae" / "config.json").read_text(encoding="utf-8"))
+    size = unet["sample_size"]
+    size = size[0] if isinstance(size, list) else size
+    scale = 2 ** (len(vae["block_out_channels"]) - 1)
+    return {"data": {"resolution": int(size) * scale}}
 
 
 def _is_musicgen(config: dict, folder: Path) -> bool:
@@ -331,7 +396,8 @@ register(FamilySpec(
                                           "k_proj", "v_proj", "out_proj")},
               "sample": {"every": 100, "prompts": ("a red circle on a blue background",),
                          "num_images": 2, "inference_steps": 25, "guidance_scale": 7.5},
-              "eval": {"reference": "off"}},
+              "eval": {"reference": "off"},
+              "data": {"resolution": 0}},  # 0: the model's own size (model_defaults)
     extra_knobs=("sample.prompts", "sample.num_images", "sample.inference_steps",
                  "sample.guidance_scale"),
     reads_captions=True,
@@ -341,4 +407,5 @@ register(FamilySpec(
     default_exports=("diffusers_lora", "kohya"),
     detect=_is_stable_diffusion,
     epoch_items=lambda stats, cfg: stats.included,
+    model_defaults=_sd_model_defaults,
 ))

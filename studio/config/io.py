@@ -136,6 +136,7 @@ def config_from_dict(data: dict, base_dir: str | os.PathLike = "") -> RunConfig:
     sections = {key: _section_from_dict(key, SECTIONS[key], value, getattr(defaults, key))
                 for key, value in data.items() if key in SECTIONS}
     cfg = dataclasses.replace(defaults, **sections, base_dir=str(base_dir))
+    cfg = families.follow_model(cfg)  # e.g. text-to-image's resolution: the model's size
     _cross_check(cfg)
     return cfg
 

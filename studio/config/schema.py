@@ -144,8 +144,10 @@ class DataConfig:
     resolution: int = knob(512, "Bucket base resolution: each image is scaled and centre-"
                                 "cropped to a bucket of about resolution x resolution "
                                 "pixels with its own aspect (512 for SD 1.5, 1024 for SDXL). "
-                                "Memory and time grow with its square. 0: the model's "
-                                "own size (SD 1.5: 512, SDXL: 1024, the starter: 32).", min=0,
+                                "Memory and time grow with its square. Follows the "
+                                "chosen model (its own size: SD 1.5 512, SDXL 1024, the "
+                                "starter 32) until you set it; 0: the model's own size, "
+                                "read when it loads.", min=0,
                            families=("text_to_image",))
     bucketing: bool = knob(True, "Aspect-ratio buckets: each image trains at the bucket "
                                  "closest to its own shape (little is cropped). Off: every "

@@ -348,7 +348,14 @@ def bucket_step(resolution: int) -> int:
 
 def buckets_of(resolution: int, bucketing: bool = True) -> list[Bucket]:
     """The buckets the settings ``data.resolution`` and ``data.bucketing`` give: the engine
-    and the dataset pane's preview both ask here. Bucketing off: one square."""
+    and the dataset pane's preview both ask here. Bucketing off: one square.
+    ``resolution`` 0 (the model's own size) must be resolved first (the family's
+    ``resolution``): a DataError says so."""
+    if resolution < 1:
+        raise DataError("data.resolution", f"{resolution} means \"the model's own size\", "
+                        "which is known only once the model is read (a hub id or a "
+                        "single-file checkpoint)", "set data.resolution to the model's size: "
+                        "512 for SD 1.5, 1024 for SDXL")
     if not bucketing:
         side = resolution // bucket_step(resolution) * bucket_step(resolution)
         return [(side, side)]

@@ -171,11 +171,19 @@ def load_single_file(source: str, path: Path):
     if not xl:
         kw.update(safety_checker=None, requires_safety_checker=False)
     repo = SINGLE_FILE_CONFIGS[xl]
+    from diffusers.loaders.single_file_utils import SingleFileComponentError
+
     try:
         if local is not None:
             return cls.from_single_file(str(path), config=str(local), local_files_only=True,
                                         **kw)
         return cls.from_single_file(str(path), local_files_only=_offline(), **kw)
+    except SingleFileComponentError as exc:  # e.g. a UNet-only file: not a whole pipeline
+        first = str(exc.message or exc).strip().splitlines()[0]
+        raise ModelError(f"{source}: the checkpoint is not a whole Stable Diffusion "
+                         f"pipeline ({first})",
+                         "use a full checkpoint (UNet, VAE and text encoder in one file, as "
+                         "Civitai's 'full' downloads are) or a diffusers folder") from None
     except (OSError, ValueError, EnvironmentError) as exc:
         if local is None:
             what = "SDXL" if xl else "SD 1.x"
@@ -556,11 +564,22 @@ def sd_layer_groups(model: SDModel) -> list[LayerGroup]:
         g.params = [f"unet.{n}" for n in g.params]
         g.title = g.title.replace("Time embedding", "UNet time embedding").replace(
             "Input conv", "UNet input conv").replace("Output (norm + conv)", "UNet output")
+        if g.name == "other" and all(n.startswith("unet.add_embedding.") for n in g.params):
+            # SDXL's added conditioning: the pooled text embedding and the image's size and
+            # crop (time ids) join the timestep embedding through this MLP
+            g.name, g.title = "added_cond", "UNet added conditioning (pooled text, sizes)"
         has_attn = any(".attn" in n or "attentions." in n for n in g.params)
         if not has_attn:
             g.note = ("no attention layers: LoRA on the attention projections (the "
                       "default freeze.lora_targets) adds nothing here")
         groups.append(g)
+    # SDXL's added conditioning joins the timestep embedding: list it beside it
+    added = [g for g in groups if g.name == "added_cond"]
+    if added:
+        groups.remove(added[0])
+        at = next((i + 1 for i, g in enumerate(groups) if g.name == "time_embedding"),
+                  len(groups))
+        groups.insert(at, added[0])
     vae_n = sum(p.numel() for n, p in named.items() if n.startswith("vae."))
     groups.append(LayerGroup("vae", "VAE (image <-> latent)", [], count=0,
                              note=f"{vae_n:,} parameters, always frozen: it turns images into "

@@ -31,9 +31,9 @@ def blank_config(family: str) -> RunConfig:
     ships one), no files."""
     cfg = families.default_config(family)
     starter = families.get(family).starter or cfg.model.source
-    return dataclasses.replace(
+    return families.follow_model(dataclasses.replace(
         cfg, model=dataclasses.replace(cfg.model, source=starter),
-        data=dataclasses.replace(cfg.data, paths=()))
+        data=dataclasses.replace(cfg.data, paths=())))
 
 
 class ProjectFiles(QObject):

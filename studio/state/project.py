@@ -66,6 +66,9 @@ class Project(Observable):
             if family is not None and config.run.family == old.run.family != family:
                 config = dataclasses.replace(
                     config, run=dataclasses.replace(config.run, family=family))
+        if (config.model.source, config.run.family) != (old.model.source, old.run.family):
+            from studio.config.families import follow_model
+            config = follow_model(config, old)  # e.g. the resolution the model was made for
         if self.auto_budget:
             if _budget_fields(config) != _budget_fields(old):
                 self.auto_budget = False  # the user set the budget: it is theirs now

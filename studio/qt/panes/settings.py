@@ -62,9 +62,14 @@ KEEP_ON_RESTORE = {("run", "name"), ("run", "runs_dir"), ("run", "family"), ("ru
 _INT_MAX = 2**31 - 1
 
 
-def family_defaults(family: str) -> RunConfig:
-    """The default settings of a model family (its spec's, as the CLI applies them)."""
-    return families.default_config(family)
+def family_defaults(family: str, cfg: RunConfig | None = None) -> RunConfig:
+    """The default settings of a model family (its spec's, as the CLI applies them); with
+    ``cfg``, those that follow its model too (text-to-image: the model's resolution)."""
+    defaults = families.default_config(family)
+    if cfg is None:
+        return defaults
+    return families.follow_model(dataclasses.replace(defaults, model=cfg.model,
+                                                     base_dir=cfg.base_dir))
 
 
 LABELS = {"lr": "Learning rate", "ema_decay": "EMA decay", "val_fraction": "Validation fraction",
@@ -474,8 +479,8 @@ class SettingsPane(QWidget):
             rng.append(f"≤ {m['max']}")
         if rng:
             lines.append("Allowed: " + ", ".join(rng))
-        default = getattr(getattr(family_defaults(self.project.config.run.family), section),
-                          f.name)
+        cfg = self.project.config
+        default = getattr(getattr(family_defaults(cfg.run.family, cfg), section), f.name)
         if not (isinstance(default, tuple) and default and dataclasses.is_dataclass(default[0])):
             lines.append(f"Default ({self.project.config.run.family}): "
                          f"{_toml_value(list(default) if isinstance(default, tuple) else default)}")
@@ -484,7 +489,7 @@ class SettingsPane(QWidget):
     # -- project -> form -----------------------------------------------------------------
     def load_from_project(self) -> None:
         cfg = self.project.config
-        defaults = family_defaults(cfg.run.family)
+        defaults = family_defaults(cfg.run.family, cfg)
         for path, ed in self.editors.items():
             if path in self._pending:
                 continue  # the user's unfinished edit wins until it is valid
@@ -600,7 +605,7 @@ class SettingsPane(QWidget):
     def restore_defaults(self) -> int:
         """Reset the tuning settings to the family's defaults; return how many changed."""
         cfg = self.project.config
-        defaults = family_defaults(cfg.run.family)
+        defaults = family_defaults(cfg.run.family, cfg)
         changes = 0
         new = cfg
         for section in SECTIONS:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QPushButton, QWid
 
 from studio.config import families
 from studio.config.schema import DataConfig
+from studio.core.errors import DataError
 from studio.data import captioned
 from studio.state.dataset import DatasetState
 from studio.state.project import Project
@@ -152,6 +153,13 @@ class CaptionsBar(QWidget):
         from studio.qt.widgets.buckets import BucketPreviewDialog
 
         data = self.project.config.data
+        try:
+            captioned.buckets_of(data.resolution, data.bucketing)
+        except DataError as exc:  # resolution 0 of a model not read yet: say what to set
+            from PySide6.QtWidgets import QMessageBox
+
+            QMessageBox.information(self, "Buckets", str(exc))
+            return None
         self.bucket_dialog = BucketPreviewDialog([it.path for it in self.images()],
                                                  data.resolution, data.bucketing, parent=self)
         self.bucket_dialog.show()
