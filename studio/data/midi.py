@@ -279,16 +279,45 @@ def tonic_aligned(histogram: np.ndarray) -> np.ndarray:
     return np.roll(histogram, -key.tonic) if key is not None else histogram
 
 
+def _bits_by_rotation(histogram: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Bits per note of the notes' pitch classes under ``reference`` turned by each of the
+    12 transpositions; the reference is mixed with 2% of a uniform histogram, so a pitch
+    class it never saw costs about 9 bits, not infinity."""
+    ref = 0.98 * np.asarray(reference, dtype=float) + 0.02 / 12
+    h = np.asarray(histogram, dtype=float)
+    return np.array([-(h * np.log2(np.roll(ref, r))).sum() for r in range(12)])
+
+
 def pc_bits(histogram: np.ndarray, reference: np.ndarray) -> float:
     """Bits per note of the notes' pitch classes under ``reference`` (a tonic-aligned
     histogram), in the key that fits best: the cross-entropy, minimised over the 12
     transpositions. Unlike a histogram distance it does not grow for a short piece with
     few notes (its expected value is the same for 20 notes or 2,000), and the key a piece
-    happens to be in does not count. The reference is mixed with 2% of a uniform
-    histogram, so a pitch class it never saw costs about 9 bits, not infinity."""
-    ref = 0.98 * np.asarray(reference, dtype=float) + 0.02 / 12
-    h = np.asarray(histogram, dtype=float)
-    return float(min(-(h * np.log2(np.roll(ref, r))).sum() for r in range(12)))
+    happens to be in does not count."""
+    return float(_bits_by_rotation(histogram, reference).min())
+
+
+def style_profile(histograms: Sequence[np.ndarray], counts: Sequence[int]
+                  ) -> tuple[np.ndarray, float]:
+    """(the pieces' pitch-class profile up to transposition, their own bits per note
+    under it). Each piece is turned to its estimated tonic and pooled by notes; then, a
+    few rounds, each is turned to the transposition that fits the pool best and pooled
+    again. The key estimate of a single melody is often a fifth or a mode off (a soprano
+    line lacks the harmony), which would smear the profile; the best-fit rounds line the
+    pieces up by what they share, by the same rule a sample is scored with."""
+    n = float(sum(counts))
+    if not n:
+        return np.zeros(12), 0.0
+    hs = [np.asarray(h, dtype=float) for h in histograms]
+    profile = sum(c * tonic_aligned(h) for c, h in zip(counts, hs)) / n
+    for _ in range(4):
+        turns = [int(_bits_by_rotation(h, profile).argmin()) for h in hs]
+        new = sum(c * np.roll(h, -r) for c, h, r in zip(counts, hs, turns)) / n
+        if np.allclose(new, profile):
+            break
+        profile = new
+    own = sum(c * pc_bits(h, profile) for c, h in zip(counts, hs)) / n
+    return profile, float(own)
 
 
 def in_key_share(pitches: np.ndarray, key: mf.Key | None) -> float:
@@ -323,7 +352,7 @@ class MusicStats:
     in_key: float
     notes_per_bar: float
     repeated_bars: float
-    # each score's histogram turned to its own tonic, pooled by notes (key-free "style")
+    # the scores' pitch-class profile up to transposition (``style_profile``)
     aligned: list[float] = field(default_factory=lambda: [0.0] * 12)
     # the scores' own pitch-class bits per note under ``aligned`` (see pc_bits): what a
     # piece of this very set scores, the zero of the pc_surprise curve
@@ -377,11 +406,8 @@ def music_stats(scores: Sequence, start_ticks: Sequence[int] | None = None) -> M
     n = len(pitches)
     # key-free: each score turned to its own tonic before pooling (the twelve chorales of
     # the demo are in eight keys; their raw histograms pooled are nobody's style)
-    own = [pitch_class_histogram(p) for p in all_pitches]
-    counts = [len(p) for p in all_pitches]
-    aligned = (sum(c * tonic_aligned(h) for c, h in zip(counts, own)) / n) if n \
-        else np.zeros(12)
-    own_bits = (sum(c * pc_bits(h, aligned) for c, h in zip(counts, own)) / n) if n else 0.0
+    aligned, own_bits = style_profile([pitch_class_histogram(p) for p in all_pitches],
+                                      [len(p) for p in all_pitches])
     return MusicStats(notes=n, bars=bars_total, histogram=hist.round(5).tolist(),
                       key=key.name if key else "no key",
                       in_key=in_key_share(pitches, key),

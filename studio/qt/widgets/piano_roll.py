@@ -620,6 +620,9 @@ class MidiAugmentPreview(QGroupBox):
         copies, self.bounds = result
         while len(self.columns) < len(copies):
             label, view = QLabel(self), MidiView(self, save=False, roll_height=72)
+            # the label says what changed; the file's summary would repeat the original's
+            # key signature, which a transposed copy keeps (MidiTok leaves it as it is)
+            view.summary.setMaximumHeight(0)
             col = QVBoxLayout()
             col.addWidget(label)
             col.addWidget(view, 1)
