@@ -252,21 +252,14 @@ def test_renders_go_to_the_studio_cache_folder(chorale, tmp_path, monkeypatch):
 # -- the project's MIDI settings in the dataset pane ---------------------------------------
 
 def _midi_pane(qtbot, folder, **data):
-    """A dataset pane over ``folder`` for a MIDI project with ``data`` settings."""
-    from studio.qt.panes.dataset import DatasetPane
-    from studio.state.project import Project
+    """A dataset pane over ``folder`` for a MIDI project, rescanned with ``data`` settings."""
+    from tests.qt.test_captions import captioned_pane
 
-    project = Project()
-    project.replace_section("run", family="midi")
+    pane = captioned_pane(qtbot, folder, "midi")
     if data:
-        project.replace_section("data", **data)
-    pane = DatasetPane(project)
-    qtbot.addWidget(pane)
-    pane.resize(1200, 900)
-    pane.show()
-    with qtbot.waitSignal(pane.scan_finished, timeout=60_000):
-        project.add_dataset_path(str(folder))
-    return project, pane
+        with qtbot.waitSignal(pane.scan_finished, timeout=60_000):
+            pane.project.replace_section("data", **data)
+    return pane.project, pane
 
 
 def _lowest(view: MidiView) -> int:
@@ -316,13 +309,13 @@ def test_the_scan_follows_the_track_choice(qtbot, tmp_path):
     kit.notes.append(Note(0, 120, 36, 110))
     s.tracks.append(kit)
     (folder / "drums.mid").write_bytes(s.dumps_midi())
-    project, pane = _midi_pane(qtbot, folder, midi_tracks="melody")
-    item = pane.state.items[0]
-    assert item.severity == "error" and item.problem.startswith("drum-only")
-    with qtbot.waitSignal(pane.scan_finished, timeout=60_000):
-        project.replace_section("data", midi_tracks="all")   # drums train: only a warning
+    project, pane = _midi_pane(qtbot, folder)   # data.midi_tracks = "all": drums train
     item = pane.state.items[0]
     assert item.severity == "warning" and item.problem == "drums only"
+    with qtbot.waitSignal(pane.scan_finished, timeout=60_000):
+        project.replace_section("data", midi_tracks="melody")   # nothing left to learn
+    item = pane.state.items[0]
+    assert item.severity == "error" and item.problem.startswith("drum-only")
 
 
 def test_save_midi_suggests_run_step_and_seed(qtbot, chorale):
