@@ -112,6 +112,44 @@ def test_music_statistics_on_a_c_major_scale():
     assert s.compared(s)["pc_distance"] == 0.0 and s.compared(s)["notes_per_bar_ratio"] == 1.0
 
 
+def _melody(pitches, tonic_weight=3):
+    """One track of quarter notes; the first pitch repeated ``tonic_weight`` times more."""
+    import symusic
+
+    score, track = symusic.Score(480), symusic.Track(program=0)
+    seq = [pitches[0]] * tonic_weight + list(pitches)
+    for i, p in enumerate(seq):
+        track.notes.append(symusic.Note(i * 480, 480, p, 80))
+    score.tracks.append(track)
+    return score
+
+
+def test_pitch_class_surprise_is_the_same_in_any_key_and_says_off_key_notes():
+    """The demo's question: do the samples' pitches move toward the training files'? The
+    absolute histogram distance says a piece in another key of the very same style is
+    far; pc_surprise (bits per note under the training files' tonic-aligned histogram,
+    in the best key, minus their own) says it is as typical as they are."""
+    c_major = [60, 62, 64, 65, 67, 69, 71, 72]
+    train = md.music_stats([_melody(c_major), _melody([p + 7 for p in c_major])])  # C, G
+    assert train.aligned[0] > train.aligned[1]   # both turned to their tonic: C at 0
+    same_in_f_sharp = md.music_stats([_melody([p + 6 for p in c_major])]).compared(train)
+    assert same_in_f_sharp["pc_surprise"] == pytest.approx(0.0, abs=0.01)
+    assert same_in_f_sharp["pc_distance"] > 0.7        # absolute keys: nearly disjoint
+    chromatic = md.music_stats([_melody(list(range(60, 72)), 0)]).compared(train)
+    assert chromatic["pc_surprise"] > 2.0              # five pitch classes it never saw
+    # pieces drawn from the training files' own notes: short ones are not judged further
+    # away for having few notes (the histogram distance is: 8 notes cannot fill it)
+    rng = np.random.default_rng(0)
+    pool = [60] * 3 + c_major   # the notes of the first training piece
+
+    def mean_of(n_notes, name):
+        return np.mean([md.music_stats([_melody(list(rng.choice(pool, n_notes)), 0)])
+                        .compared(train)[name] for _ in range(20)])
+    short, long = mean_of(8, "pc_surprise"), mean_of(128, "pc_surprise")
+    assert abs(short - long) < 0.2 and abs(long) < 0.1
+    assert mean_of(8, "pc_distance") > mean_of(128, "pc_distance") + 0.1
+
+
 def test_continuation_keeps_the_primer_and_writes_midi(chorales, tiny_midi_model, tmp_path):
     from studio.models.base import get_family
 
@@ -126,6 +164,12 @@ def test_continuation_keeps_the_primer_and_writes_midi(chorales, tiny_midi_model
     assert cont.kind == "midi" and cont.meta["primer_bars"] == 2
     assert set(cont.meta["stats"]) >= {"pc_distance", "in_key", "repeated_bars",
                                         "notes_per_bar_ratio"}
+    # no notes, no pitch classes to judge (this tiny model may write none)
+    assert ("pc_surprise" in cont.meta["stats"]) != cont.text.startswith("0 new notes")
+    # the text says what the piece is (the gallery's tooltip); only `studio sample`
+    # (no folder given) adds where the file went
+    assert cont.text[0].isdigit() and "new notes over" in cont.text.split(";")[0] \
+        and cont.path not in cont.text
     tok = loaded.extras["midi_tokenizer"]
     name, score = loaded.extras["midi_primers"][0]
     primer = md.decode(tok, md.encode(tok, md.first_bars(

@@ -73,6 +73,9 @@ class FamilySpec:
     images: files; audio: clips), so a new project's step budget fits its data."""
     extra_knobs: tuple[str, ...] = ()
     """Family-specific knobs (dotted paths) of *other* families that this one also reads."""
+    scan_knobs: tuple[str, ...] = ()
+    """``data.*`` knobs (names without "data.") that change how the dataset pane's scan
+    judges files; the scan gets them as ``options`` and rescans when they change."""
     detect: Detector | None = None
     """Recognises a local model folder of this family from its JSON files."""
     fallback_detect: bool = False
@@ -337,6 +340,7 @@ register(FamilySpec(
               "data": {"block_size": 256, "val_fraction": 0.15},
               "sample": {"every": 50, "temperature": 1.0, "top_k": 0, "top_p": 0.95}},
     extra_knobs=("data.block_size", "sample.temperature", "sample.top_k", "sample.top_p"),
+    scan_knobs=("midi_tracks",),   # melody only: a drums-only file is an error
     detect=_is_midi_model,
     # blocks overlap by half; a file is ~600 tokens (a hymn or a reel, REMI + BPE), so it
     # makes about 1200 / block_size of them (the scan does not tokenize)

@@ -207,9 +207,51 @@ def apply_variant(score, v: Variant):
     return out
 
 
+def describe_variant(v: Variant) -> str:
+    """ "-3 semitones · velocity +5 · tempo ×1.04" ("as written" for the file itself)."""
+    parts = []
+    if v.pitch:
+        parts.append(f"{v.pitch:+d} semitone{'s' if abs(v.pitch) != 1 else ''}"
+                     .replace("-", "\u2212"))
+    if v.velocity:
+        parts.append(f"velocity {v.velocity:+d}".replace("-", "\u2212"))
+    if v.tempo != 1.0:
+        parts.append(f"tempo \u00d7{v.tempo:.2f}")
+    return " · ".join(parts) or "as written"
+
+
+def augment_preview(path: str | Path, aug: Any, tracks: str, seed: int,
+                    out_dir: str | Path) -> tuple[list[tuple[str, str]], tuple[int, int]]:
+    """One music file as training sees it under ``aug`` (the ``[augment]`` settings) and
+    ``data.midi_tracks = tracks``: the file itself and the extreme copies — the lowest and
+    the highest transposition, or the one velocity/tempo copy when nothing transposes —
+    drawn by ``variants`` and made by ``apply_variant``, the very functions the training
+    set is built with (so the preview cannot drift from what trains). Velocity and tempo
+    offsets are a draw with ``seed`` from the same ranges. Each is written as a .mid file
+    in ``out_dir``; returns ([(label, path)], (lowest, highest) pitch over all of them),
+    so they can be drawn on one pitch axis."""
+    score = select_tracks(read_score(path), tracks)
+    copies = sorted((v for v in variants(aug, seed, score) if v != Variant()),
+                    key=lambda v: v.pitch)
+    picks = [Variant()] + list(dict.fromkeys(copies[:1] + copies[-1:]))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = hashlib.blake2b(str(Path(path).resolve()).encode(), digest_size=6).hexdigest()
+    out, lo, hi = [], 127, 0
+    for v in picks:
+        copy = apply_variant(score, v)
+        target = out_dir / f"{stem}-{tracks}-{v.key}.mid"
+        copy.dump_midi(str(target))
+        pitches = pitched_notes(copy)[:, 1]
+        if len(pitches):
+            lo, hi = min(lo, int(pitches.min())), max(hi, int(pitches.max()))
+        out.append((describe_variant(v), str(target)))
+    return out, ((lo, hi) if lo <= hi else (48, 72))
+
+
 # -- musical statistics ------------------------------------------------------------------
 
-STAT_NAMES = ("pc_distance", "notes_per_bar_ratio", "in_key", "repeated_bars")
+STAT_NAMES = ("pc_surprise", "pc_distance", "notes_per_bar_ratio", "in_key", "repeated_bars")
 
 
 def pitched_notes(score) -> np.ndarray:
@@ -228,6 +270,54 @@ def pitch_class_histogram(pitches: np.ndarray) -> np.ndarray:
     notes after a primer."""
     counts = np.bincount(np.asarray(pitches, dtype=np.int64) % 12, minlength=12).astype(float)
     return counts / counts.sum() if counts.sum() else counts
+
+
+def tonic_aligned(histogram: np.ndarray) -> np.ndarray:
+    """The histogram rotated so that its estimated tonic (Krumhansl-Schmuckler) is at 0:
+    a chorale in B minor and one in D minor then line up degree by degree."""
+    key = mf.estimate_key(histogram)
+    return np.roll(histogram, -key.tonic) if key is not None else histogram
+
+
+def _bits_by_rotation(histogram: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Bits per note of the notes' pitch classes under ``reference`` turned by each of the
+    12 transpositions; the reference is mixed with 2% of a uniform histogram, so a pitch
+    class it never saw costs about 9 bits, not infinity."""
+    ref = 0.98 * np.asarray(reference, dtype=float) + 0.02 / 12
+    h = np.asarray(histogram, dtype=float)
+    return np.array([-(h * np.log2(np.roll(ref, r))).sum() for r in range(12)])
+
+
+def pc_bits(histogram: np.ndarray, reference: np.ndarray) -> float:
+    """Bits per note of the notes' pitch classes under ``reference`` (a tonic-aligned
+    histogram), in the key that fits best: the cross-entropy, minimised over the 12
+    transpositions. Unlike a histogram distance it does not grow for a short piece with
+    few notes (its expected value is the same for 20 notes or 2,000), and the key a piece
+    happens to be in does not count."""
+    return float(_bits_by_rotation(histogram, reference).min())
+
+
+def style_profile(histograms: Sequence[np.ndarray], counts: Sequence[int]
+                  ) -> tuple[np.ndarray, float]:
+    """(the pieces' pitch-class profile up to transposition, their own bits per note
+    under it). Each piece is turned to its estimated tonic and pooled by notes; then, a
+    few rounds, each is turned to the transposition that fits the pool best and pooled
+    again. The key estimate of a single melody is often a fifth or a mode off (a soprano
+    line lacks the harmony), which would smear the profile; the best-fit rounds line the
+    pieces up by what they share, by the same rule a sample is scored with."""
+    n = float(sum(counts))
+    if not n:
+        return np.zeros(12), 0.0
+    hs = [np.asarray(h, dtype=float) for h in histograms]
+    profile = sum(c * tonic_aligned(h) for c, h in zip(counts, hs)) / n
+    for _ in range(4):
+        turns = [int(_bits_by_rotation(h, profile).argmin()) for h in hs]
+        new = sum(c * np.roll(h, -r) for c, h, r in zip(counts, hs, turns)) / n
+        if np.allclose(new, profile):
+            break
+        profile = new
+    own = sum(c * pc_bits(h, profile) for c, h in zip(counts, hs)) / n
+    return profile, float(own)
 
 
 def in_key_share(pitches: np.ndarray, key: mf.Key | None) -> float:
@@ -262,15 +352,28 @@ class MusicStats:
     in_key: float
     notes_per_bar: float
     repeated_bars: float
+    # the scores' pitch-class profile up to transposition (``style_profile``)
+    aligned: list[float] = field(default_factory=lambda: [0.0] * 12)
+    # the scores' own pitch-class bits per note under ``aligned`` (see pc_bits): what a
+    # piece of this very set scores, the zero of the pc_surprise curve
+    own_bits: float = 0.0
 
     def compared(self, reference: "MusicStats | None") -> dict[str, float]:
-        """The curve numbers: pitch-class distance (total variation, 0 = the same
-        histogram, 1 = disjoint) and note density relative to the training files, share
-        of notes in the sample's own estimated key, repeated-bar rate."""
+        """The curve numbers against the training files: pitch-class surprise in any key
+        (bits per note more than the training files' own, see ``pc_bits``: 0 = pitches
+        as typical of them as their own, above 0 = less so); pitch-class distance in
+        absolute keys (total variation of the raw histograms, 0 = the same, 1 = disjoint:
+        a piece in another key of the very same style scores high, and a short one
+        scores high by chance); note density relative to theirs; share of notes in the
+        sample's own estimated key; repeated-bar rate."""
         out = {"in_key": round(self.in_key, 4), "repeated_bars": round(self.repeated_bars, 4)}
         if reference is None:  # nothing to compare with: the density itself
             out["notes_per_bar"] = round(self.notes_per_bar, 3)
         else:
+            if self.notes and any(reference.aligned):
+                out["pc_surprise"] = round(pc_bits(np.asarray(self.histogram),
+                                                   np.asarray(reference.aligned))
+                                           - reference.own_bits, 4)
             dist = 0.5 * float(np.abs(np.asarray(self.histogram) -
                                       np.asarray(reference.histogram)).sum()) \
                 if self.notes else 1.0   # nothing played: as far as it gets
@@ -301,11 +404,16 @@ def music_stats(scores: Sequence, start_ticks: Sequence[int] | None = None) -> M
     hist = pitch_class_histogram(pitches)
     key = mf.estimate_key(hist)   # Krumhansl-Schmuckler, as the dataset pane shows it
     n = len(pitches)
+    # key-free: each score turned to its own tonic before pooling (the twelve chorales of
+    # the demo are in eight keys; their raw histograms pooled are nobody's style)
+    aligned, own_bits = style_profile([pitch_class_histogram(p) for p in all_pitches],
+                                      [len(p) for p in all_pitches])
     return MusicStats(notes=n, bars=bars_total, histogram=hist.round(5).tolist(),
                       key=key.name if key else "no key",
                       in_key=in_key_share(pitches, key),
                       notes_per_bar=n / bars_total if bars_total else 0.0,
-                      repeated_bars=float(np.mean(repeats)) if repeats else 0.0)
+                      repeated_bars=float(np.mean(repeats)) if repeats else 0.0,
+                      aligned=np.asarray(aligned).round(5).tolist(), own_bits=own_bits)
 
 
 def describe_stats(s: MusicStats) -> str:

@@ -209,8 +209,10 @@ def list_files(paths: Iterable[str | os.PathLike],
 
 def scan(paths: Iterable[str | os.PathLike], *, cancel: threading.Event | None = None,
          count_tokens: TokenCounter | None = None, text_field: str = "text",
-         csv_column: str = "text") -> Iterator[ScanStep]:
+         csv_column: str = "text", options: dict | None = None) -> Iterator[ScanStep]:
     """Scan files and folders; yield a :class:`ScanStep` per file, in a stable order.
+    ``options``: data knobs that change how files are judged (a family spec's
+    ``scan_knobs``: ``midi_tracks = "melody"`` makes a drums-only file an error).
 
     Stops (without raising) at the next file boundary once ``cancel`` is set.
     Duplicates are found by content hash; the first file in scan order is the original.
@@ -226,7 +228,7 @@ def scan(paths: Iterable[str | os.PathLike], *, cancel: threading.Event | None =
             return
         item = scan_file(entry.path, root=entry.root, caption_path=entry.caption_path,
                          count_tokens=count_tokens, text_field=text_field,
-                         csv_column=csv_column, missing=entry.missing)
+                         csv_column=csv_column, missing=entry.missing, options=options)
         if item.digest and item.size > 0:
             first = originals.setdefault(item.digest, item.path)
             if first != item.path and not item.problem:
@@ -246,7 +248,8 @@ def _short(path: str, root: str) -> str:
 
 def scan_file(path: str, *, root: str = "", caption_path: str = "",
               count_tokens: TokenCounter | None = None, text_field: str = "text",
-              csv_column: str = "text", missing: bool = False) -> ScanItem:
+              csv_column: str = "text", missing: bool = False,
+              options: dict | None = None) -> ScanItem:
     """Scan one file. Never raises for a bad file: the reason goes in ``problem``."""
     kind = kind_of(path)
     base = ScanItem(path=path, kind=kind, root=root or path, caption_path=caption_path)
@@ -281,7 +284,7 @@ def scan_file(path: str, *, root: str = "", caption_path: str = "",
     if kind == "audio":
         return _scan_audio(base)
     if kind == "midi":
-        return _scan_midi(base)
+        return _scan_midi(base, melody=(options or {}).get("midi_tracks") == "melody")
     return _scan_text(base, count_tokens, text_field, csv_column)
 
 
@@ -447,12 +450,13 @@ def audio_spectrogram(path: str, columns: int = 600, n_fft: int = 1024
 
 # -- music --------------------------------------------------------------------------------
 
-def _scan_midi(item: ScanItem) -> ScanItem:
+def _scan_midi(item: ScanItem, *, melody: bool = False) -> ScanItem:
     """Tracks, tempo, key, bars and a piano-roll thumbnail; the reasons a music file is bad
-    or odd (``studio.data.midi_file.inspect_midi``'s, so the pane and the engine agree)."""
+    or odd (``studio.data.midi_file.inspect_midi``'s, so the pane and the engine agree;
+    ``melody``: only the melody trains, so a drums-only file is an error, as it is there)."""
     from studio.data import midi_file
 
-    info, score = midi_file.inspect_with_score(item.path)
+    info, score = midi_file.inspect_with_score(item.path, melody=melody)
     # every reason, first the worst (the grid shows the part before the first ";")
     problem = "; ".join((info.problem, *info.notes_extra)) if info.problem else ""
     item = _with(item, midi=info, duration=info.duration, problem=problem,

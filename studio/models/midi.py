@@ -154,6 +154,7 @@ class MidiFamily:
         ``studio sample --prompt``) naming music files are used as primers."""
         tok = self._tokenizer(loaded)
         model = loaded.model
+        say_where = out_dir is None  # `studio sample`: the files go to a new temp folder
         if out_dir is None:
             out_dir = Path(tempfile.mkdtemp(prefix="studio-midi-samples-"))
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -171,7 +172,8 @@ class MidiFamily:
         samples = []
         try:
             for i, (name, score) in enumerate(jobs):
-                samples.append(self._one(loaded, tok, scfg, step, i, name, score, out_dir))
+                samples.append(self._one(loaded, tok, scfg, step, i, name, score, out_dir,
+                                         say_where))
         finally:
             model.train(was_training)
         (out_dir / "index.json").write_text(json.dumps(
@@ -180,7 +182,7 @@ class MidiFamily:
         return samples
 
     def _one(self, loaded: Loaded, tok: Any, scfg: Any, step: int, i: int, name: str,
-             score: Any, out_dir: Path) -> Sample:
+             score: Any, out_dir: Path, say_where: bool = False) -> Sample:
         seed = scfg.seed + i
         model = loaded.model
         device = next(model.parameters()).device
@@ -209,9 +211,12 @@ class MidiFamily:
         path = out_dir / f"midi_{i:02d}_{'continue' if primer is not None else 'free'}" \
                          f"_seed{seed}.mid"
         piece.dump_midi(str(path))
-        # `studio sample` prints prompt + text: say where the file went
-        what = (f" -> {path}\n  {stats.notes} new notes over {stats.bars:.0f} bars; "
+        # what the piece is (the gallery's tooltip, the starter's card); `studio sample`
+        # prints prompt + text, so there it starts on a new line and says where the file went
+        what = (f"{stats.notes} new notes over {stats.bars:.0f} bars; "
                 f"{md.describe_stats(stats)}" + (f" ({problem})" if problem else ""))
+        if say_where:
+            what = f"\n{what}\n({path})"
         meta = {"primer_bars": scfg.midi_primer_bars if primer is not None else 0,
                 "stats": figures, "tokens": len(new)}
         if problem:

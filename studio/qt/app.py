@@ -210,8 +210,10 @@ def install_services() -> None:
 BATCH_SECONDS = 0.1  # a scan hands results to the GUI at most ~10 times a second
 
 
-def scan_job(paths, model_source, text_field, csv_column, *, report, cancel) -> bool:
-    """Runs on the scan thread: stream results to the GUI in batches. Returns cancelled."""
+def scan_job(paths, model_source, text_field, csv_column, *, report, cancel,
+             options=None) -> bool:
+    """Runs on the scan thread: stream results to the GUI in batches. Returns cancelled.
+    ``options``: the family's scan knobs (``DatasetState.scan_options``)."""
     from studio.data import scan as scanmod
 
     counter = scanmod.token_counter_for(model_source)
@@ -219,7 +221,8 @@ def scan_job(paths, model_source, text_field, csv_column, *, report, cancel) -> 
     last = time.monotonic()
     done = total = 0
     for step in scanmod.scan(paths, cancel=cancel, count_tokens=counter,
-                             text_field=text_field, csv_column=csv_column):
+                             text_field=text_field, csv_column=csv_column,
+                             options=options):
         batch.append(step.item)
         done, total = step.done, step.total
         now = time.monotonic()

@@ -152,7 +152,13 @@ class DatasetState(Observable):
         """What a scan reads: the paths and the settings that change what it finds."""
         cfg = self.project.config
         return (tuple(self.project.dataset_paths), cfg.data.text_field, cfg.data.csv_column,
-                cfg.model.source)
+                cfg.model.source, self.scan_options())
+
+    def scan_options(self) -> tuple[tuple[str, Any], ...]:
+        """The family's data knobs that change how the scan judges files (its spec's
+        ``scan_knobs``, e.g. MIDI's track choice), as (name, value) pairs."""
+        data = self.project.config.data
+        return tuple((k, getattr(data, k)) for k in families.get(self.family).scan_knobs)
 
     @property
     def needs_rescan(self) -> bool:
@@ -167,7 +173,7 @@ class DatasetState(Observable):
         self.cancel_scan()
         self._scan_key = key
         self.begin_scan()
-        paths, text_field, csv_column, source = key
+        paths, text_field, csv_column, source, options = key
         if not paths or self._scan_fn is None or self._run is None:
             self.finish_scan()
             return True
@@ -178,6 +184,7 @@ class DatasetState(Observable):
             return lambda value: fn(value) if token == self._scan_token else None
 
         self._scan_job = self._run(self._scan_fn, list(paths), source, text_field, csv_column,
+                                   options=dict(options),
                                    progress=mine(self._on_scan_batch),
                                    done=mine(self._on_scan_done),
                                    error=mine(self._on_scan_error))

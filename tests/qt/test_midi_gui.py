@@ -46,7 +46,8 @@ def card_view(qtbot, chorale):
     qtbot.addWidget(pane)
     pane.show()
     meta = {"primer_bars": 2, "stats": {"in_key": 0.934, "notes_per_bar": 7.5,
-                                        "pc_distance": 0.1234, "groove": 3}}
+                                        "pc_surprise": -0.051, "pc_distance": 0.1234,
+                                        "groove": 3}}
     pane.gallery.feed(ev.SampleReady(10, (ev.Sample("midi", 10, 0, path=str(chorale),
                                                     seed=3, meta=meta),)))
     view = pane.current_column.cards[0].body
@@ -86,8 +87,9 @@ def test_card_draws_the_roll_with_the_primer_apart_and_the_stats(card_view):
     assert "5 tracks · 76 BPM · 4/4 · F major · 20 bars · 491 notes" in view.summary.text()
     assert "Acoustic Grand Piano · first 2 bars given (grey)" in view.summary.text()
     assert view.stats.isVisible()
-    assert view.stats.text() == ("93% in key · 7.5 notes/bar · pitch-class distance 0.12 "
-                                 "· groove 3")
+    assert view.stats.text() == ("93% in key · 7.5 notes/bar · pitch classes -0.05 "
+                                 "bits/note vs training (any key) · pitch-class distance "
+                                 "0.12 (absolute keys) · groove 3")
     assert "Soprano" in view.summary.toolTip()
 
 
@@ -245,3 +247,85 @@ def test_renders_go_to_the_studio_cache_folder(chorale, tmp_path, monkeypatch):
     wav = Path(piano_roll.render_cached(str(chorale)))
     assert wav.parent == tmp_path / "xdg" / "fine-tuning-studio" / "midi-audio"
     assert wav.is_file()
+
+
+# -- the project's MIDI settings in the dataset pane ---------------------------------------
+
+def _midi_pane(qtbot, folder, **data):
+    """A dataset pane over ``folder`` for a MIDI project, rescanned with ``data`` settings."""
+    from tests.qt.test_captions import captioned_pane
+
+    pane = captioned_pane(qtbot, folder, "midi")
+    if data:
+        with qtbot.waitSignal(pane.scan_finished, timeout=60_000):
+            pane.project.replace_section("data", **data)
+    return pane.project, pane
+
+
+def _lowest(view: MidiView) -> int:
+    return int(view.roll.loaded.notes[:, 2].min())
+
+
+def test_dataset_pane_previews_the_augmented_copies_training_sees(qtbot, shared_data, tmp_path):
+    folder = tmp_path / "chorales"
+    folder.mkdir()
+    shutil.copyfile(shared_data / "midi" / "bach_bwv1.mid", folder / "bach_bwv1.mid")
+    project, pane = _midi_pane(qtbot, folder, midi_tracks="melody")
+    project.replace_section("augment", midi_transpose=3, midi_velocity=10)
+    assert pane.select_path(str(folder / "bach_bwv1.mid"))
+    box = pane.detail._midi_augment
+    assert box is not None and box.isVisible()
+
+    def loaded(n):
+        return len(box.columns) >= n and all(
+            v.roll.loaded is not None and v.roll.loaded.path == v.path
+            for _, v in box.columns[:n])
+    qtbot.waitUntil(lambda: loaded(3), timeout=20_000)
+    labels = [lab.text() for lab, _ in box.columns]
+    assert labels[0] == "as written"
+    assert labels[1].startswith("−3 semitones · velocity") and labels[2].startswith("+3")
+    written, low, high = (v for _, v in box.columns)
+    # the melody only (data.midi_tracks), moved by the semitones the label says
+    assert written.roll.loaded.info.notes == 70   # bwv1's soprano, not its 4 voices
+    assert _lowest(low) == _lowest(written) - 3 and _lowest(high) == _lowest(written) + 3
+    # one pitch axis for all three, so a transposed copy is drawn higher or lower
+    assert all(v.roll.fixed_bounds == box.bounds for _, v in box.columns)
+    assert box.bounds[0] == _lowest(low)
+    assert low.play_button.isVisible() and not low.save_button.isVisible()
+
+    # augmentation off: the file as written, and the box says so
+    project.replace_section("augment", midi_transpose=0, midi_velocity=0)
+    qtbot.waitUntil(lambda: not box.columns[1][1].isVisible(), timeout=20_000)
+    assert "Augmentation is off" in box.status.text()
+
+
+def test_the_scan_follows_the_track_choice(qtbot, tmp_path):
+    from symusic import Note, Score, Track
+
+    folder = tmp_path / "kit"
+    folder.mkdir()
+    s = Score(480)
+    kit = Track(name="kit", program=0, is_drum=True)
+    kit.notes.append(Note(0, 120, 36, 110))
+    s.tracks.append(kit)
+    (folder / "drums.mid").write_bytes(s.dumps_midi())
+    project, pane = _midi_pane(qtbot, folder)   # data.midi_tracks = "all": drums train
+    item = pane.state.items[0]
+    assert item.severity == "warning" and item.problem == "drums only"
+    with qtbot.waitSignal(pane.scan_finished, timeout=60_000):
+        project.replace_section("data", midi_tracks="melody")   # nothing left to learn
+    item = pane.state.items[0]
+    assert item.severity == "error" and item.problem.startswith("drum-only")
+
+
+def test_save_midi_suggests_run_step_and_seed(qtbot, chorale):
+    from studio.qt.widgets.piano_roll import midi_card_body
+
+    step_dir = chorale.parent / "20261203-1612-chorales" / "samples" / "step_000080"
+    step_dir.mkdir(parents=True)
+    path = step_dir / "midi_00_continue_seed1234.mid"
+    shutil.copyfile(chorale, path)
+    view = midi_card_body(ev.Sample("midi", 80, 0, path=str(path), seed=1234,
+                                    meta={"primer_bars": 2}))
+    qtbot.addWidget(view)
+    assert view.suggested_name() == "20261203-1612-chorales_step80_seed1234_continue.mid"

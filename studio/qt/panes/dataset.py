@@ -599,6 +599,7 @@ class DetailView(QWidget):
         self.image_view = ImageView(self)
         self._audio_view = None  # built on the first audio file (pyqtgraph loads lazily)
         self._midi_view = None   # built on the first music file
+        self._midi_augment = None   # its augmented copies (built with it)
         self.text_view = QPlainTextEdit(self)
         self.text_view.setReadOnly(True)
         self.text_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
@@ -691,11 +692,33 @@ class DetailView(QWidget):
             self.stack.addWidget(self._midi_view)
         return self._midi_view
 
+    def refresh_midi_augment(self) -> None:
+        """The selected music file's augmented copies (``MidiAugmentPreview``) under the
+        project's settings; hidden for other files."""
+        item, project = self.item, getattr(self.state, "project", None)
+        wanted = item is not None and item.kind == "midi" and item.usable \
+            and project is not None
+        if self._midi_augment is None and wanted:
+            from studio.qt.widgets.piano_roll import MidiAugmentPreview
+            self._midi_augment = MidiAugmentPreview(self)
+            self.layout().insertWidget(self.layout().indexOf(self.aug_box) + 1,
+                                       self._midi_augment)
+        if self._midi_augment is None:
+            return
+        self._midi_augment.setVisible(wanted)
+        if wanted:
+            from studio.qt import services
+            self._midi_augment.show_for(item.path, project.config, services.current().run_torch)
+        else:
+            self._midi_augment.stop()
+
     def _stop_audio(self) -> None:
         if self._audio_view is not None:
             self._audio_view.stop()
         if self._midi_view is not None:
             self._midi_view.stop()
+        if self._midi_augment is not None:
+            self._midi_augment.stop()
 
     def show_item(self, item: ScanItem | None) -> None:
         same = item is not None and self.item is not None and item.path == self.item.path
@@ -709,6 +732,7 @@ class DetailView(QWidget):
             for w in header + (self.problem_label, self.caption_box, self.aug_box):
                 w.hide()
             self._stop_audio()
+            self.refresh_midi_augment()
             self.stack.setCurrentWidget(self.empty)
             return
         for w in header:
@@ -734,6 +758,7 @@ class DetailView(QWidget):
             self.problem_label.hide()
         if not same:
             self._show_body(item)
+        self.refresh_midi_augment()   # also when the file's judgement changed
         has_caption = item.kind in ("image", "audio")
         self.caption_box.setVisible(has_caption)
         if has_caption and (not same or caption_moved):
@@ -1194,6 +1219,7 @@ class DatasetPane(QWidget):
                 self.seed_spin.blockSignals(True)
                 self.seed_spin.setValue(self.project.config.data.split_seed)
                 self.seed_spin.blockSignals(False)
+            self.detail.refresh_midi_augment()   # the [augment] or track settings moved
             if not self._rescan_pending and self.state.needs_rescan:
                 self._rescan_pending = True
                 QTimer.singleShot(0, self, self.rescan)  # one scan for a burst of changes

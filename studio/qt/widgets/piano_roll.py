@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import weakref
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from PySide6.QtGui import QColor, QDrag, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -151,7 +153,8 @@ _STAT_FORMATS = {
     "in_key": "{:.0%} in key",
     "notes_per_bar": "{:.1f} notes/bar",
     "repeated_bars": "{:.0%} repeated bars",
-    "pc_distance": "pitch-class distance {:.2f}",
+    "pc_surprise": "pitch classes {:+.2f} bits/note vs training (any key)",
+    "pc_distance": "pitch-class distance {:.2f} (absolute keys)",
     "notes_per_bar_ratio": "density ×{:.2f} of training",
 }
 
@@ -187,6 +190,9 @@ class PianoRollView(QWidget):
         self.octave_boxes: list[QRectF] = []   # where the octave names were drawn
         self.message = "loading…"
         self.playhead: float | None = None   # seconds, None when hidden
+        # (lowest, highest) pitch to draw instead of the file's own: rolls side by side on
+        # one pitch axis (the augmentation preview: a transposed copy sits higher)
+        self.fixed_bounds: tuple[int, int] | None = None
         self._press: QPoint | None = None
         self.setMinimumSize(QSize(160, min_height))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -218,7 +224,7 @@ class PianoRollView(QWidget):
             p.drawText(self.rect().adjusted(6, 0, -6, 0),
                        Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
             return
-        lo, hi = loaded.bounds
+        lo, hi = self.fixed_bounds or loaded.bounds
         row_h = self.height() / (hi - lo + 1)
         self._paint_octaves(p, lo, hi, row_h)
         self._paint_notes(p, loaded, lo, hi, row_h)
@@ -349,6 +355,7 @@ class MidiView(QWidget):
         self.details = details   # list the tracks under the summary (the dataset pane)
         self.path = ""
         self.meta: dict = {}
+        self.save_name = ""   # "Save MIDI..."'s suggested name ("" = the file's own)
         self.player = None
         self.audio_output = None
         self._load_task = None
@@ -433,7 +440,7 @@ class MidiView(QWidget):
 
     # -- save -------------------------------------------------------------------------
     def suggested_name(self) -> str:
-        return Path(self.path).name or "sample.mid"
+        return self.save_name or Path(self.path).name or "sample.mid"
 
     def save_to(self, target: str | os.PathLike) -> Path:
         target = Path(target)
@@ -549,15 +556,121 @@ class MidiView(QWidget):
         super().hideEvent(event)
 
 
+def _augment_job(path: str, aug: Any, tracks: str, seed: int):
+    """On the previews' torch thread: ``studio.data.midi.augment_preview`` (imported
+    there: it brings in torch and MidiTok, which the GUI thread should not wait for)."""
+    from studio.data import midi as md
+
+    return md.augment_preview(path, aug, tracks, seed, cache_root("midi-augment"))
+
+
+AUGMENT_KNOBS = ("midi_transpose", "midi_velocity", "midi_tempo")
+
+
+class MidiAugmentPreview(QGroupBox):
+    """A music file as training sees it under the project's ``[augment]`` settings and
+    track choice: the file itself and its extreme copies (lowest and highest
+    transposition, or the velocity/tempo copy), each a playable piano roll on one shared
+    pitch axis. The copies are made by the training set's own code
+    (``studio.data.midi.augment_preview``), on the torch thread ``run_torch`` names."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Augmented copies — what training sees", parent)
+        self.status = QLabel(self)
+        self.status.setWordWrap(True)
+        self.status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.row = QHBoxLayout()
+        self.row.setSpacing(6)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.status)
+        lay.addLayout(self.row)
+        self.columns: list[tuple[QLabel, MidiView]] = []
+        self.bounds: tuple[int, int] | None = None
+        self._key: tuple | None = None
+        self._task = None
+
+    def show_for(self, path: str, cfg: Any, run_torch) -> None:
+        """Preview ``path`` under ``cfg`` (a project config); nothing is redone when the
+        file and the settings that matter are unchanged."""
+        from types import SimpleNamespace
+
+        aug = SimpleNamespace(**{k: getattr(cfg.augment, k) for k in AUGMENT_KNOBS})
+        tracks, seed = cfg.data.midi_tracks, cfg.data.split_seed
+        key = (path, tuple(vars(aug).values()), tracks, seed)
+        if key == self._key:
+            return
+        self._key = key
+        on = aug.midi_transpose or aug.midi_velocity or aug.midi_tempo
+        self.status.setText(
+            f"data.midi_tracks = \"{tracks}\"; augment.midi_transpose = "
+            f"{aug.midi_transpose}, midi_velocity = {aug.midi_velocity}, midi_tempo = "
+            f"{aug.midi_tempo:g} (Settings pane). "
+            + ("The file as written and the extreme copies it also trains as (velocity "
+               "and tempo: one draw from their range); one pitch axis."
+               if on else "Augmentation is off: each file trains as written."))
+        if self._task is not None:
+            self._task.cancel()
+        self._task = run_torch(_augment_job, path, aug, tracks, seed,
+                               done=lambda result: self._on_done(key, result),
+                               error=lambda exc: self._on_error(key, exc))
+
+    def _on_done(self, key: tuple, result) -> None:
+        if key != self._key:
+            return   # a later selection or setting replaced this one
+        copies, self.bounds = result
+        while len(self.columns) < len(copies):
+            label, view = QLabel(self), MidiView(self, save=False, roll_height=72)
+            # the label says what changed; the file's summary would repeat the original's
+            # key signature, which a transposed copy keeps (MidiTok leaves it as it is)
+            view.summary.setMaximumHeight(0)
+            col = QVBoxLayout()
+            col.addWidget(label)
+            col.addWidget(view, 1)
+            self.row.addLayout(col, 1)
+            self.columns.append((label, view))
+        for k, (label, view) in enumerate(self.columns):
+            shown = k < len(copies)
+            label.setVisible(shown)
+            view.setVisible(shown)
+            if shown:
+                label.setText(copies[k][0])
+                view.roll.fixed_bounds = self.bounds
+                view.set_path(copies[k][1])
+            else:
+                view.stop()
+
+    def _on_error(self, key: tuple, exc: BaseException) -> None:
+        if key == self._key:
+            self.status.setText(f"No preview: {exc}")
+
+    def stop(self) -> None:
+        for _, view in self.columns:
+            view.stop()
+
+
 def midi_card_body(sample, parent: QWidget | None = None) -> MidiView:
     """The gallery's body for a MIDI sample (``Sample.path`` is its ``.mid``; the engine's
     ``meta["primer_bars"]``, ``meta["stats"]`` and ``meta["problem"]`` are shown when
     present)."""
     view = MidiView(parent, roll_height=110)
     view.set_path(sample.path, sample.meta)
+    view.save_name = sample_file_name(sample)
     view.stats.setToolTip(sample.text)   # the engine's own words about the sample
     return view
 
 
-__all__ = ["LoadedMidi", "MidiView", "PianoRollView", "load_midi", "midi_card_body",
-           "render_cached", "stats_line"]
+def sample_file_name(sample) -> str:
+    """A name that says where a saved sample came from, as the run folder and the file
+    name would: "20261203-1612-chorales_step80_seed1234_continue.mid" (the run's folder
+    when the file sits in ``RUN/samples/step_NNNNNN/``)."""
+    path = Path(sample.path)
+    parts = []
+    if path.parent.name.startswith("step_") and path.parent.parent.name == "samples":
+        parts.append(path.parents[2].name)
+    what = "continue" if sample.meta.get("primer_bars") else "free"
+    parts += [f"step{max(0, sample.step)}", f"seed{sample.seed}", what]
+    return re.sub(r"[^\w.-]+", "-", "_".join(parts)) + ".mid"
+
+
+__all__ = ["LoadedMidi", "MidiAugmentPreview", "MidiView", "PianoRollView", "load_midi", "midi_card_body",
+           "render_cached", "sample_file_name", "stats_line"]
