@@ -63,7 +63,8 @@ def describe(event: object) -> tuple[str, str] | None:
 
 
 class RunSession(Observable):
-    """``changed("state")`` when the run state changes, ``changed("log")`` per log line.
+    """``changed("state")`` when the run state changes, ``changed("log")`` per log line,
+    ``changed("log_cleared")`` when the log is emptied (another project is shown).
     Progress fields change every step and bump ``version`` only (views poll)."""
 
     MAX_LOG = 5000
@@ -125,10 +126,12 @@ class RunSession(Observable):
         self.set_state("starting")
 
     def clear(self) -> None:
-        """Back to "Ready" with no run's figures (another project is shown); the log
-        stays."""
+        """Back to "Ready" with no run's figures and an empty log (another project is
+        shown: the last one's messages are in its run folder, not this window's)."""
         self._clear_run("")
+        self.log.clear()
         self.version += 1
+        self.changed("log_cleared")
         self.set_state("idle")
 
     def _clear_run(self, run_dir: str) -> None:
