@@ -186,6 +186,8 @@ class RunSession(Observable):
             if self.state != "stopping":
                 self.set_state("running")
         elif isinstance(event, ev.RunFinished):
+            if event.run_dir:  # a run stopped before it started training said no RunStarted
+                self.run_dir = event.run_dir
             self.step = event.step
             self.finish_reason = event.reason
             self.best_val_loss = event.best_val_loss
