@@ -259,3 +259,25 @@ def test_short_plots_keep_their_rows_and_scroll_rather_than_overlap(pane, qtbot)
     # the step axis is named once (the top plot), not under every row
     assert pane.loss_plot.getAxis("bottom").labelText == "step"
     assert pane.ppl_plot.getAxis("bottom").labelText == ""
+
+
+def test_a_reset_drops_the_last_runs_extra_metrics_and_their_row(pane, qtbot):
+    """Another project (or a new run): a MIDI run's "in key" / "repeated bars" row and
+    legend do not stay under the next run, which may have other statistics or none."""
+    from studio.qt.panes.curves import ROW_MIN_HEIGHTS
+
+    h = pane.history
+    feed(h, 10)
+    h.feed(ev.EvalLogged(10, 1.5, 4.0, 1.5, True, metrics={"in_key": 0.8, "repeated_bars": 0.1}))
+    pane.refresh()
+    qtbot.waitUntil(lambda: pane.extra_plot.scene() is not None, timeout=3000)
+    assert len(pane.extra_legend.items) == 2
+    h.reset()
+    qtbot.wait(50)
+    assert pane.extra_plot.scene() is None and pane.extra_legend.items == []
+    assert pane.view.minimumHeight() < sum(ROW_MIN_HEIGHTS)
+    feed(h, 10)  # a run with other statistics gets a row of its own again
+    h.feed(ev.EvalLogged(10, 1.5, 4.0, 1.5, True, metrics={"bleu4": 0.3}))
+    pane.refresh()
+    qtbot.waitUntil(lambda: pane.extra_plot.scene() is not None, timeout=3000)
+    assert [label.text for _, label in pane.extra_legend.items] == ["bleu4"]

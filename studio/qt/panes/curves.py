@@ -192,6 +192,7 @@ class CurvesPane(QWidget):
         self.extra_legend = _SideLegend(labelTextSize="8pt")
         self.extra_plot.legend = self.extra_legend  # beside the plot, as the loss legend
         self._extra_items: dict[str, pg.PlotDataItem] = {}
+        self._extra_row: pg.GraphicsLayout | None = None  # the third row, while shown
         self.plots = [self.loss_plot, self.ppl_plot, self.lr_plot, self.speed_plot,
                       self.extra_plot]
         self.view.ci.layout.setRowStretchFactor(0, 3)
@@ -418,6 +419,9 @@ class CurvesPane(QWidget):
             if what == "reset":
                 self._x_follow, self._x_set = True, None
                 self.fit_button.setEnabled(False)
+                self._drop_extras()
+                for plot in self.plots:  # no value axis of the last run's numbers
+                    plot.vb.setYRange(0.0, 1.0, padding=0)
             if what == "started" or (what == "reset" and self.history.label):
                 # a run is starting: show its (still empty) plots now, while the model
                 # loads, rather than paying the plots' first layout when data arrives
@@ -500,11 +504,9 @@ class CurvesPane(QWidget):
         True when there are any."""
         extras = self.history.extras
         if not extras:
-            for item in self._extra_items.values():  # a reset: no stale lines
-                item.setData([], [])
             return False
-        if self.extra_plot.scene() is None:
-            row = self.view.addLayout(row=2, col=0, colspan=3)
+        if self._extra_row is None:
+            row = self._extra_row = self.view.addLayout(row=2, col=0, colspan=3)
             row.setContentsMargins(0, 0, 0, 0)
             row.addItem(self.extra_plot, row=0, col=0)
             row.addItem(self.extra_legend, row=0, col=1)
@@ -521,6 +523,24 @@ class CurvesPane(QWidget):
                 self._extra_items[name] = item
             item.setData(series.column("step"), series.column("value"))
         return True
+
+    def _drop_extras(self) -> None:
+        """A reset (another project, a new run): the last run's extra metrics go, their
+        lines, legend entries and row; the next run may have other statistics, or none
+        (a MIDI run's "in key" and "repeated bars" stayed under a text-to-image run)."""
+        for item in self._extra_items.values():
+            self.extra_plot.removeItem(item)  # its legend entry too
+        self._extra_items.clear()
+        row, self._extra_row = self._extra_row, None
+        if row is not None:
+            row.removeItem(self.extra_plot)
+            row.removeItem(self.extra_legend)
+            self.view.ci.removeItem(row)
+            layout = self.view.ci.layout
+            layout.setRowStretchFactor(2, 0)
+            layout.setRowMinimumHeight(2, 0)
+            self._rows = 2
+            self._fit_rows()
 
     def banner_text(self) -> str:
         o = self.history.overfit
