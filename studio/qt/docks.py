@@ -40,6 +40,9 @@ class Docks(dict):
         super().__init__()
         self.window, self.settings = window, settings
         self._sizer: _OnFirstShow | None = None  # the default proportions, once shown
+        # a dialog closing (Open, Export, New) activates the window, and some window
+        # managers (openbox) then stack it over the floating docks: they go on top again
+        self._activation = _OnActivate(window, self.raise_floating)
         window.setDockNestingEnabled(True)
         window.setDockOptions(QMainWindow.DockOption.AnimatedDocks
                               | QMainWindow.DockOption.AllowTabbedDocks
@@ -126,6 +129,20 @@ class Docks(dict):
     def reset_layout(self) -> None:
         self.settings.remove("window/state")
         self.default_layout()
+
+
+class _OnActivate(QObject):
+    """Calls ``then()`` each time ``window`` becomes the active window."""
+
+    def __init__(self, window: QWidget, then: Callable[[], None]) -> None:
+        super().__init__(window)
+        self.then = then
+        window.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt name
+        if event.type() == QEvent.Type.WindowActivate:
+            self.then()
+        return False
 
 
 class _OnFirstShow(QObject):
