@@ -40,7 +40,7 @@ $(SYSSTAMP):
 	@touch $@
 
 run: venv sysdeps
-	$(BIN)/python -m studio gui
+	$(BIN)/python -m studio gui --demo
 
 demo: venv
 	HF_HUB_OFFLINE=1 $(BIN)/studio train resources/demo/sonnets.toml

@@ -51,11 +51,11 @@ def shapes(tmp_path) -> Path:
     return folder
 
 
-def config(tmp_path, tiny, data, **sections) -> Path:
+def config(tmp_path, tiny, folder, **sections) -> Path:
     base = {
         "run": {"name": "cap", "runs_dir": str(tmp_path / "runs"), "family": "captioning"},
         "model": {"source": str(tiny)},
-        "data": {"paths": [str(data)], "val_fraction": 0.25},
+        "data": {"paths": [str(folder)], "val_fraction": 0.25},
         "train": {"max_steps": 6, "batch_size": 4, "lr": 2e-3, "device": "cpu",
                   "warmup_steps": 1},
         "eval": {"every": 3},
@@ -288,3 +288,39 @@ def test_a_vision_encoder_decoder_trains_captions_and_exports(tmp_path, shapes):
     again = VisionEncoderDecoderModel.from_pretrained(tmp_path / "out")
     assert again.config.decoder_start_token_id == tok.eos_token_id
     assert fam.load(str(tmp_path / "out"), "cpu").extras["captioner"].kind == "ved"
+
+
+def test_the_memory_estimate_says_image_size_and_caption_length(tiny, shapes, tmp_path):
+    """Not a text model's "128 tokens": a captioner's example is an image at the vision
+    encoder's size and a caption up to the decoder's limit, through the family's
+    memory_shape hook (what the layer tree and `studio inspect` show)."""
+    from studio.config.schema import DataConfig
+    from studio.models import freeze as fz
+    from studio.models.inspect import inspect_model
+
+    info = inspect_model(str(tiny), "captioning").info
+    block, per_example = fz.positions(info, DataConfig())
+    assert block == 40 and per_example == "32x32 px image + a caption of up to 40 tokens"
+    assert "128" not in per_example
+    assert info["d_model"] == 32 and info["n_layer"] == 1  # the text decoder's sizes
+    # a text model still says its block size
+    assert fz.positions({"n_layer": 2}, DataConfig(block_size=64)) == (64, "64 tokens")
+
+
+def test_caption_scores_honour_eval_max_batches(tiny, shapes, tmp_path, monkeypatch):
+    """eval.max_batches caps the held-out images captioned for BLEU / CIDEr (batches x
+    batch size); 0 scores every held-out image (it was a fixed 64)."""
+    import studio.models.caption_metrics as cm
+
+    fam = get_family("captioning")
+    loaded = fam.load(str(tiny), "cpu")
+    scored: list[int] = []
+    monkeypatch.setattr(cm, "caption_scores",
+                        lambda generated, refs: scored.append(len(generated)) or {})
+    for max_batches, want in ((1, 2), (0, 6)):
+        cfg = load_config(config(tmp_path, tiny, shapes, train={"batch_size": 2},
+                                 eval={"max_batches": max_batches}, data={"val_fraction": 0.5}))
+        data = fam.datasets(loaded, cfg)
+        assert data.n_val == 6
+        fam.eval_metrics(loaded, data)
+        assert scored[-1] == want

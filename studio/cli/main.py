@@ -328,6 +328,7 @@ def _inspect(args) -> int:
     from studio.config import RunConfig, apply_overrides, load_config
     from studio.config.schema import DataConfig
     from studio.models import freeze as fz
+    from studio.models.base import get_family
     from studio.models.inspect import load_model
 
     if (args.model and not args.config and args.model.endswith(".toml")
@@ -360,10 +361,11 @@ def _inspect(args) -> int:
         note = f"  ({g.note})" if g.note else ""
         print(f"  {g.name:<14} {g.count:>12,}  {st.mode:<7} {st.lr_scale:>6.3g} "
               f"{st.start_step:>9}{note}")
-    block, per_example = fz.positions(fz.model_shape(loaded.model), cfg.data)
+    extra = fz.family_shape(get_family(family), loaded)  # a captioner: image + caption
+    block, per_example = fz.positions({**fz.model_shape(loaded.model), **extra}, cfg.data)
     est = fz.estimate_for(loaded.model, states, optimizer=cfg.train.optimizer,
                           momentum=cfg.train.momentum, batch=cfg.train.batch_size,
-                          block=block)
+                          block=block, shape=extra)
     mib = units.memory
     print(f"  trainable {est.trainable_params:,} of {est.total_params:,} parameters once every "
           f"group has started; estimated training memory {mib(est.total)}\n"

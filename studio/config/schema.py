@@ -250,7 +250,9 @@ class EvalConfig:
     every: int = knob(50, "Evaluate on the validation split every N optimizer steps; 0 only at "
                           "the end.", min=0)
     max_batches: int = knob(0, "Cap on validation batches per evaluation; 0 uses the whole "
-                               "split (exact but slower).", min=0)
+                               "split (exact but slower). Captioning: also caps the held-out "
+                               "images captioned for BLEU-4 / CIDEr-D (batches x batch size).",
+                            min=0)
     early_stopping_patience: int = knob(0, "Stop after this many evaluations without a new "
                                            "best validation loss; 0 turns it off.", min=0)
     keep_best: bool = knob(True, "Keep a copy of the weights with the best validation loss "

@@ -58,6 +58,33 @@ def report_failure(exc: BaseException, folder: RunFolder | None, sink: EventSink
             pass
 
 
+def report_stopped_preparing(exc: StudioError, folder: RunFolder | None,
+                             sink: EventSink | None, d: dd.Dist, step: int) -> None:
+    """A stop asked for while the data was being prepared (``data.progress.DataStopped``,
+    before step 1): the run ends *stopped*, as the user asked, not failed. Its status says
+    so, a log line says what was kept (the files prepared completely are cached) and
+    RunFinished("stopped") closes it, in the run folder and to ``sink``."""
+    if not d.main:
+        return
+    exists = folder is not None and folder.path.exists()
+    if exists:
+        try:
+            folder.write_status("stopped", message=str(exc), step=step)
+        except OSError:
+            pass
+    run_dir = str(folder.path) if folder else ""
+    targets = ([FolderSink(folder)] if exists else []) + ([sink] if sink else [])
+    for event in (ev.LogMessage("info", f"Stopped while preparing the data: {exc.fix}" if exc.fix else
+                                  "Stopped while preparing the data"),
+                  ev.RunFinished(step=step, reason="stopped", best_val_loss=None,
+                                 best_step=None, run_dir=run_dir)):
+        for s in targets:
+            try:
+                s.emit(event)
+            except Exception:  # noqa: BLE001 - a broken view must not turn a stop into a crash
+                pass
+
+
 class Meter:
     """Throughput over one log interval. Pauses and side work (evaluation, sampling,
     checkpoints) are skipped: they are not training time."""

@@ -33,7 +33,6 @@ from studio.models.base import LayerGroup, Loaded, checked_source
 _NO_SPACE_BEFORE = re.compile(r" ([.,:;!?])")
 KINDS = ("blip", "ved", "auto")  # how the model is driven (see Captioner)
 SAMPLE_IMAGES = 6                # held-out images captioned in each sample set
-METRIC_IMAGES = 64               # held-out images captioned for BLEU / CIDEr per evaluation
 
 
 # -- one driver for the three kinds of captioner -------------------------------------------
@@ -95,6 +94,27 @@ class Captioner:
             if isinstance(v, int) and v > 0:
                 return min(v, 512)
         return min(int(getattr(self.tokenizer, "model_max_length", 512) or 512), 512)
+
+    def memory_shape(self) -> dict:
+        """For the memory estimate (``studio.models.freeze.positions``): one training
+        example is an image at the vision encoder's size and a caption of up to the
+        decoder's limit; the activations kept for backward are the text decoder's (the
+        vision encoder is frozen by default), so its sizes are the ones that count."""
+        cfg = self.model.config
+        text = getattr(cfg, "text_config", None) or getattr(cfg, "decoder", None) or cfg
+        side, tokens = self.image_size, self.max_tokens
+        shape: dict = {"positions": tokens,
+                       "per_example": f"{side}x{side} px image + a caption of up to "
+                                      f"{tokens} tokens"}
+        for key, names in (("n_layer", ("num_hidden_layers", "n_layer")),
+                           ("d_model", ("hidden_size", "n_embd", "d_model")),
+                           ("n_head", ("num_attention_heads", "n_head")),
+                           ("vocab", ("vocab_size",))):
+            value = next((getattr(text, n) for n in names
+                          if isinstance(getattr(text, n, None), int)), 0)
+            if value > 0:
+                shape[key] = value
+        return shape
 
     @property
     def pad_id(self) -> int:
@@ -271,6 +291,11 @@ class CaptioningFamily:
     def layer_groups(self, loaded: Loaded) -> list[LayerGroup]:
         return captioner_layer_groups(loaded.model)
 
+    def memory_shape(self, loaded: Loaded) -> dict:
+        """The memory estimate's view of a captioner (``Captioner.memory_shape``), not a
+        text model's ``data.block_size`` tokens."""
+        return loaded.extras["captioner"].memory_shape()
+
     # -- data --------------------------------------------------------------------------
     def datasets(self, loaded: Loaded, cfg: Any, resolve=lambda p: Path(p)):
         from studio.data.captioning import load_caption_data
@@ -281,6 +306,9 @@ class CaptioningFamily:
         # set read later (eval.reference = a folder) does not replace it
         loaded.extras.setdefault("held_out", data)
         loaded.extras["max_new_tokens"] = int(cfg.sample.max_new_tokens)
+        # eval.max_batches caps the captions scored as it caps the validation loss's
+        # batches (0: every held-out image)
+        loaded.extras["metric_images"] = int(cfg.eval.max_batches) * int(cfg.train.batch_size)
         return data
 
     # -- training ----------------------------------------------------------------------
@@ -291,11 +319,13 @@ class CaptioningFamily:
         return self.loss(loaded, batch)
 
     def eval_metrics(self, loaded: Loaded, data: Any) -> dict[str, float]:
-        """BLEU-4 and CIDEr-D of greedy captions of (up to METRIC_IMAGES) held-out images
-        against their true captions (pycocoevalcap's scorers)."""
+        """BLEU-4 and CIDEr-D of greedy captions of the held-out images (the first
+        ``eval.max_batches`` x ``train.batch_size`` of them when that knob is set) against
+        their true captions (pycocoevalcap's scorers)."""
         from studio.models.caption_metrics import caption_scores
 
-        n = min(data.n_val, METRIC_IMAGES)
+        cap = int(loaded.extras.get("metric_images") or 0)
+        n = min(data.n_val, cap) if cap else data.n_val
         if n == 0:
             return {}
         generated, refs = self._caption_held_out(loaded, data, range(n),

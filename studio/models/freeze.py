@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -252,10 +253,22 @@ def model_shape(model: nn.Module, n_blocks: int = 0) -> dict:
     return shape
 
 
+def family_shape(family: Any, loaded: Any) -> dict:
+    """What the family's optional ``memory_shape(loaded)`` hook says better than
+    ``model_shape`` (a captioner: its text decoder's sizes, and ``positions`` /
+    ``per_example``: what one training example is); {} without the hook."""
+    hook = getattr(family, "memory_shape", None)
+    return dict(hook(loaded)) if hook is not None else {}
+
+
 def positions(shape: dict, data) -> tuple[int, str]:
-    """Positions per training example and how to say them: ``data.block_size`` tokens for
-    text; for audio the codec frames of one ``data.clip_seconds`` clip plus the delay
-    pattern's extra frame per codebook after the first."""
+    """Positions per training example and how to say them: what the family's
+    ``memory_shape`` hook put in ``shape`` (``positions``, ``per_example``); else
+    ``data.block_size`` tokens for text; for audio the codec frames of one
+    ``data.clip_seconds`` clip plus the delay pattern's extra frame per codebook after the
+    first."""
+    if shape.get("per_example"):
+        return int(shape["positions"]), str(shape["per_example"])
     latent = shape.get("latent")
     if latent:  # the UNet's positions: the latent pixels of a bucket of data.resolution
         res = int(getattr(data, "resolution", 0) or latent["native"])
@@ -270,8 +283,10 @@ def positions(shape: dict, data) -> tuple[int, str]:
 
 
 def estimate_for(model: nn.Module, states: list[GroupState], *, optimizer: str,
-                 momentum: float, batch: int, block: int) -> MemoryEstimate:
-    """The estimate for a loaded model and a resolved plan (what the layer tree shows)."""
+                 momentum: float, batch: int, block: int,
+                 shape: dict | None = None) -> MemoryEstimate:
+    """The estimate for a loaded model and a resolved plan (what the layer tree shows);
+    ``shape``: the model's (``family_shape``), when not ``model_shape(model)``."""
     params = dict(model.named_parameters())
     total = sum(p.numel() for p in params.values())
     trainable = sum(params[n].numel() for s in states if s.mode != "frozen"
@@ -281,7 +296,7 @@ def estimate_for(model: nn.Module, states: list[GroupState], *, optimizer: str,
     blocks = [s for s in states if s.group.name.startswith("block.")]
     lowest = next((k for k, s in enumerate(blocks) if s.mode != "frozen"), len(blocks))
     emb_trains = any(s.group.name == "embeddings" and s.mode != "frozen" for s in states)
-    shape = model_shape(model, len(blocks))
+    shape = {**model_shape(model, len(blocks)), **(shape or {})}
     return estimate_memory(
         total, trainable, optimizer=optimizer, momentum=momentum, batch=batch, block=block,
         n_layer=shape["n_layer"], d_model=shape["d_model"], vocab=shape["vocab"],

@@ -244,6 +244,9 @@ def inspect_model(source: str, family: str, revision: str = "",
                   trust_remote_code: bool = False) -> Inspection:
     """Load the model and list its layer groups, with what the layer tree needs (no
     tensors: the result crosses to the GUI thread)."""
+    from studio.models.base import get_family
+    from studio.models.freeze import family_shape
+
     loaded, groups = load_model(source, family, revision, trust_remote_code)
     try:
         params = {id(p): p.numel() for p in loaded.model.parameters()}
@@ -251,16 +254,18 @@ def inspect_model(source: str, family: str, revision: str = "",
         return Inspection(source=source, family=family, parameters=sum(params.values()),
                           groups=groups, model_class=type(loaded.model).__name__,
                           vocab=len(tok) if tok is not None else None,
-                          info=describe_model(loaded.model, groups))
+                          info=describe_model(loaded.model, groups,
+                                              family_shape(get_family(family), loaded)))
     finally:
         del loaded
 
 
-def describe_model(model: Any, groups: Sequence[Any]) -> dict:
+def describe_model(model: Any, groups: Sequence[Any], family_sizes: dict | None = None) -> dict:
     """What the pane needs to know about a loaded model, counted on the model itself:
     n_layer, d_model, vocab, n_head, total_params, and per group the exact LoRA parameters
     per unit of rank (the layers ``studio.models.freeze.apply_plan`` adapts) and every
-    parameter's shape. Cheap; call it on the thread that loaded the model."""
+    parameter's shape; ``family_sizes`` (the family's ``memory_shape`` hook) overrides the
+    sizes. Cheap; call it on the thread that loaded the model."""
     from torch import nn
 
     from studio.models.freeze import model_shape  # imports torch: lazily
@@ -291,7 +296,7 @@ def describe_model(model: Any, groups: Sequence[Any]) -> dict:
         lora[gname] += per_rank
         modules[gname][name] = per_rank  # freeze.lora_targets may narrow LoRA to some
     blocks = sum(1 for g in groups if g.name.startswith("block."))
-    return {**model_shape(model, blocks),
+    return {**model_shape(model, blocks), **(family_sizes or {}),
             "total_params": sum(p.numel() for p in params.values()),
             "lora_per_rank": lora,
             "lora_modules": modules,

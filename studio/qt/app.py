@@ -38,7 +38,11 @@ def _process_age_s() -> float:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="studio gui", description="Open the studio window.")
-    p.add_argument("project", nargs="?", help="project file (.toml); default: the demo project")
+    p.add_argument("project", nargs="?",
+                   help="project file (.toml); default: the project you had open last "
+                        "(File > Open Recent), else the demo project")
+    p.add_argument("--demo", action="store_true",
+                   help="open the shipped demo project (an untitled copy), not the last one")
     p.add_argument("--smoke", action="store_true",
                    help="quit with status 0 after the first paint (start-up check)")
     p.add_argument("--train", action="store_true",
@@ -278,6 +282,28 @@ def load_project(path: str | None):
     return demo_project()
 
 
+def startup_project(path: str | None, demo: bool, settings):
+    """The project the window opens with, and a note for the status bar: ``path`` when
+    given, the demo when asked for, else the one the user had open last (the first of
+    File > Open Recent, as a returning user expects), else the demo. A last project that
+    is gone or no longer reads falls back to the demo and says why."""
+    from studio.core.errors import StudioError
+    from studio.qt.project_files import read_recent
+
+    if path or demo:
+        return load_project(path), ""
+    recent = read_recent(settings)
+    if not recent:
+        return demo_project(), ""
+    last = Path(recent[0])
+    if not last.is_file():
+        return demo_project(), f"{last} is gone: opened the demo project"
+    try:
+        return load_project(str(last)), ""
+    except (StudioError, OSError) as exc:
+        return demo_project(), f"Could not open the last project ({exc}): opened the demo"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     app = make_app()
@@ -286,15 +312,20 @@ def main(argv: list[str] | None = None) -> int:
     if choice == "auto":
         _follow_system_theme(app)
 
+    from PySide6.QtCore import QSettings
+
     from studio.core.errors import StudioError
     from studio.qt.main_window import MainWindow
 
     try:
-        project = load_project(args.project)
+        project, note = startup_project(args.project, args.demo, QSettings())
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     window = MainWindow(project)
+    if note:
+        print(note, file=sys.stderr)
+        window.statusBar().showMessage(note, 10_000)
     collector = GuiThreadCollector(busy=lambda: window.host.running)  # noqa: F841 - kept alive
 
     if args.smoke:

@@ -26,6 +26,14 @@ def local_paths(mime) -> list[str]:
     return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
 
 
+def read_recent(settings) -> list[str]:
+    """File > Open Recent's project files (QSettings ``recent_projects``), newest first."""
+    value = settings.value("recent_projects", [])
+    if isinstance(value, str):
+        value = [value]
+    return [str(v) for v in (value or [])]
+
+
 def blank_config(family: str) -> RunConfig:
     """A new project's settings: the family's defaults, its shipped starter model (if it
     ships one), no files."""
@@ -194,10 +202,7 @@ class ProjectFiles(QObject):
 
     # -- recent projects -------------------------------------------------------------------
     def recent(self) -> list[str]:
-        value = self.window.settings.value("recent_projects", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
+        return read_recent(self.window.settings)
 
     def _set_recent(self, items: list[str]) -> None:
         self.window.settings.setValue("recent_projects", items[:MAX_RECENT])

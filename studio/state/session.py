@@ -63,7 +63,8 @@ def describe(event: object) -> tuple[str, str] | None:
 
 
 class RunSession(Observable):
-    """``changed("state")`` when the run state changes, ``changed("log")`` per log line.
+    """``changed("state")`` when the run state changes, ``changed("log")`` per log line,
+    ``changed("log_cleared")`` when the log is emptied (another project is shown).
     Progress fields change every step and bump ``version`` only (views poll)."""
 
     MAX_LOG = 5000
@@ -125,10 +126,12 @@ class RunSession(Observable):
         self.set_state("starting")
 
     def clear(self) -> None:
-        """Back to "Ready" with no run's figures (another project is shown); the log
-        stays."""
+        """Back to "Ready" with no run's figures and an empty log (another project is
+        shown: the last one's messages are in its run folder, not this window's)."""
         self._clear_run("")
+        self.log.clear()
         self.version += 1
+        self.changed("log_cleared")
         self.set_state("idle")
 
     def _clear_run(self, run_dir: str) -> None:
@@ -183,6 +186,8 @@ class RunSession(Observable):
             if self.state != "stopping":
                 self.set_state("running")
         elif isinstance(event, ev.RunFinished):
+            if event.run_dir:  # a run stopped before it started training said no RunStarted
+                self.run_dir = event.run_dir
             self.step = event.step
             self.finish_reason = event.reason
             self.best_val_loss = event.best_val_loss

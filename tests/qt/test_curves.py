@@ -62,7 +62,7 @@ def test_items_show_the_history_buffers(pane, qtbot):
     np.testing.assert_allclose(pane.ppl.getData()[1], np.exp(vy))
     np.testing.assert_allclose(pane.lr.getData()[1], h.train.column("lr"))
     np.testing.assert_allclose(pane.speed.getData()[1], h.train.column("throughput"))
-    assert pane.stack.currentWidget() is pane.view
+    assert pane.stack.currentWidget() is pane.plots_area
 
 
 def test_the_timer_redraws_from_growing_buffers(pane, qtbot):
@@ -223,3 +223,61 @@ def test_legend_sits_beside_the_loss_plot_and_names_every_curve(pane, qtbot):
     # the longer past run runs off the right edge; this run keeps the whole width
     settle(pane, qtbot, 20)
     assert pane.loss_plot.vb.viewRange()[0][1] < 150
+
+
+def test_short_plots_keep_their_rows_and_scroll_rather_than_overlap(pane, qtbot):
+    """In a short dock (a 1024 x 640 window) the three rows of plots (the third: scores
+    and sample statistics) keep their least heights and the pane scrolls; before, each
+    plot was squeezed to its axes and its value labels drawn over one another."""
+    from studio.qt.panes.curves import LABEL_GAP_PX, ROW_MIN_HEIGHTS
+
+    h = pane.history
+    for s in range(1, 41):
+        h.feed(step(s, 4.0 / s + 1.0, lr=6e-4 * min(1.0, s / 10)))
+        if s % 10 == 0:
+            h.feed(ev.EvalLogged(s, 4.0 / s + 1.2, float(np.exp(4.0 / s + 1.2)), 1.0, True,
+                                 metrics={"bleu4": s / 100, "cider_d": s / 10}))
+    pane.resize(600, 230)
+    pane.refresh()
+    qtbot.waitUntil(lambda: pane.extra_plot.scene() is not None, timeout=3000)
+    qtbot.wait(200)
+    rows = {pane.loss_plot: 0, pane.ppl_plot: 1, pane.lr_plot: 1, pane.speed_plot: 1,
+            pane.extra_plot: 2}
+    for plot, row in rows.items():
+        assert plot.height() >= ROW_MIN_HEIGHTS[row] - 1, plot.titleLabel.text
+        assert plot.vb.height() >= 40, plot.titleLabel.text  # room for a curve
+    assert pane.view.height() >= sum(ROW_MIN_HEIGHTS)
+    assert pane.plots_area.verticalScrollBar().maximum() > 0  # scrolls, never squeezes
+    # the value axes: a label per LABEL_GAP_PX at most (pyqtgraph's own spacing put four
+    # "2.0e-04" labels in 48 px)
+    for plot in rows:
+        axis = plot.getAxis("left")
+        lo, hi = plot.vb.viewRange()[1]
+        size = plot.vb.height()
+        labels = [v for v in axis.tickValues(lo, hi, size)[0][1] if lo <= v <= hi]
+        assert 1 <= len(labels) <= size / LABEL_GAP_PX + 1, (plot.titleLabel.text, labels)
+    # the step axis is named once (the top plot), not under every row
+    assert pane.loss_plot.getAxis("bottom").labelText == "step"
+    assert pane.ppl_plot.getAxis("bottom").labelText == ""
+
+
+def test_a_reset_drops_the_last_runs_extra_metrics_and_their_row(pane, qtbot):
+    """Another project (or a new run): a MIDI run's "in key" / "repeated bars" row and
+    legend do not stay under the next run, which may have other statistics or none."""
+    from studio.qt.panes.curves import ROW_MIN_HEIGHTS
+
+    h = pane.history
+    feed(h, 10)
+    h.feed(ev.EvalLogged(10, 1.5, 4.0, 1.5, True, metrics={"in_key": 0.8, "repeated_bars": 0.1}))
+    pane.refresh()
+    qtbot.waitUntil(lambda: pane.extra_plot.scene() is not None, timeout=3000)
+    assert len(pane.extra_legend.items) == 2
+    h.reset()
+    qtbot.wait(50)
+    assert pane.extra_plot.scene() is None and pane.extra_legend.items == []
+    assert pane.view.minimumHeight() < sum(ROW_MIN_HEIGHTS)
+    feed(h, 10)  # a run with other statistics gets a row of its own again
+    h.feed(ev.EvalLogged(10, 1.5, 4.0, 1.5, True, metrics={"bleu4": 0.3}))
+    pane.refresh()
+    qtbot.waitUntil(lambda: pane.extra_plot.scene() is not None, timeout=3000)
+    assert [label.text for _, label in pane.extra_legend.items] == ["bleu4"]

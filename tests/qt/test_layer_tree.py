@@ -337,3 +337,20 @@ def test_clear_goes_back_to_the_placeholder(make_pane, model):
     _, groups, info = model
     pane.set_groups(groups, info)
     assert pane.body.isVisible() and pane.preset_buttons["head_only"].isChecked()
+
+
+def test_the_group_names_are_never_squeezed_in_a_narrow_dock(qtbot, model):
+    """A docked Model pane is ~400 px wide: the Group column keeps its names whole ("Block
+    0", not "Blo…") and the tree scrolls sideways instead."""
+    pane = LayerTreePane(Project())
+    qtbot.addWidget(pane)
+    pane.resize(400, 520)
+    pane.show()
+    _, groups, info = model
+    pane.set_groups(groups, info)
+    qtbot.waitUntil(lambda: pane.timeline.track("block.0") is not None)
+    tree = pane.tree
+    tree.expandAll()
+    QTest.qWait(100)
+    need = tree.sizeHintForColumn(COL_GROUP)
+    assert need > 0 and tree.header().sectionSize(COL_GROUP) >= need

@@ -460,3 +460,21 @@ def test_a_restored_floating_dock_comes_up_above_the_window(make_window, qtbot, 
     again = make_window()
     assert again.docks["dataset"].isFloating() and again.docks["dataset"].isVisible()
     qtbot.waitUntil(lambda: "dock_dataset" in raised)
+
+
+def test_floating_docks_come_back_above_the_window_when_it_is_activated(make_window,
+                                                                         monkeypatch):
+    """Under openbox, closing the Open dialog activated the window over the floating
+    Gallery, which then sat hidden behind it for the rest of the session."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication, QDockWidget
+
+    win = make_window()
+    win.docks["gallery"].setFloating(True)
+    win.docks["gallery"].show()
+    raised = []
+    real = QDockWidget.raise_
+    monkeypatch.setattr(QDockWidget, "raise_",
+                        lambda dock: raised.append(dock.objectName()) or real(dock))
+    QApplication.sendEvent(win, QEvent(QEvent.Type.WindowActivate))
+    assert raised == ["dock_gallery"]  # the floating one only

@@ -273,8 +273,10 @@ class LayerTreePane(QWidget):
         self.tree.setIndentation(14)
         header = self.tree.header()
         header.setStretchLastSection(False)
-        header.setSectionResizeMode(COL_GROUP, QHeaderView.ResizeMode.Stretch)
-        for c in (COL_PARAMS, COL_MODE, COL_LR, COL_START):
+        # every column as wide as its contents, the group names too: stretched, "Group"
+        # got what the others left and read "Blo…" in a docked window; a narrow dock
+        # scrolls the tree sideways instead
+        for c in (COL_GROUP, COL_PARAMS, COL_MODE, COL_LR, COL_START):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         header.setMinimumSectionSize(40)
         for c, tip in ((COL_GROUP, "Ticked groups train"),

@@ -22,10 +22,12 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
+    QFrame,
     QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -53,11 +55,38 @@ MARKER = (230, 110, 20)
 # extra metrics (the third row: a family's sample statistics), in order of appearance
 EXTRA_COLORS = ((31, 119, 180), (230, 110, 20), (40, 160, 80), (150, 80, 190),
                 (200, 60, 90), (120, 120, 120))
+# The least height of each row of plots (loss; perplexity, learning rate and throughput;
+# the extra metrics): a title, the step axis' labels and a value range with two or three
+# readable ticks. A shorter pane scrolls: squeezed below this, the rows drew their tick
+# labels over one another and their curves in a line of pixels.
+ROW_MIN_HEIGHTS = (124, 92, 92)
+LABEL_GAP_PX = 16  # a value label's line and some air
+TITLE_HEIGHT = 18  # a 9 pt title's line (pyqtgraph reserves 30 px)
 OVERLAY_COLOURS = [(120, 120, 120), (23, 190, 207), (188, 189, 34), (227, 119, 194),
                    (140, 86, 75)]
 
 
-class _SciAxis(pg.AxisItem):
+class _ValueAxis(pg.AxisItem):
+    """A value axis with at most one label per ``LABEL_GAP_PX`` of its length: pyqtgraph
+    puts at least two intervals' worth (up to five labels) on any axis, which on a short
+    plot drew "8.0e-04 6.0e-04 4.0e-04 2.0e-04" over one another."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.setStyle(maxTextLevel=0)  # labels on the major ticks only
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802, N803 - pyqtgraph names
+        levels = super().tickSpacing(minVal, maxVal, size)
+        if not levels:
+            return levels
+        span, most = abs(maxVal - minVal), max(1.5, size / LABEL_GAP_PX)  # intervals
+        spacing = levels[0][0]
+        while spacing > 0 and span / spacing > most:
+            spacing *= 2.5 if f"{spacing:.0e}".startswith("2") else 2  # 1, 2, 5, 10…
+        return [(spacing, 0)] + [lv for lv in levels[1:] if lv[0] < spacing]
+
+
+class _SciAxis(_ValueAxis):
     """Tick labels like 5.0e-04 (learning rates)."""
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph name
@@ -76,6 +105,11 @@ class _SideLegend(pg.LegendItem):
         super().setLabelTextColor(*args, **kargs)
         for _sample, label in self.items:  # pyqtgraph only colours labels added later
             label.setText(label.text, color=self.opts["labelTextColor"])
+
+
+def _set_title(plot: pg.PlotItem, text: str, **opts) -> None:
+    plot.setTitle(text, size="9pt", **opts)
+    plot.layout.setRowFixedHeight(0, TITLE_HEIGHT)  # setTitle makes it 30 px again
 
 
 def _item(plot: pg.PlotItem, name: str | None, pen, symbol: str | None = None,
@@ -138,30 +172,41 @@ class CurvesPane(QWidget):
 
         # -- plots --------------------------------------------------------------------
         self.view = pg.GraphicsLayoutWidget()
-        self.view.setMinimumSize(320, 160)  # short enough for a 768 px screen
         self.view.ci.setContentsMargins(4, 4, 4, 4)
         # the loss legend sits beside its plot, never over the curves (inside the plot it
         # hid the forgetting curve's label and the right end of every curve)
         top = self.view.addLayout(row=0, col=0, colspan=3)
         top.setContentsMargins(0, 0, 0, 0)
-        self.loss_plot = top.addPlot(row=0, col=0)
+        self.loss_plot = top.addPlot(row=0, col=0, axisItems={"left": _ValueAxis("left")})
         self.legend = _SideLegend(labelTextSize="8pt")
         top.addItem(self.legend, row=0, col=1)
         top.layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignTop)
         self.loss_plot.legend = self.legend  # plot(name=...) adds its entry here
-        self.ppl_plot = self.view.addPlot(row=1, col=0)
+        self.ppl_plot = self.view.addPlot(row=1, col=0, axisItems={"left": _ValueAxis("left")})
         self.lr_plot = self.view.addPlot(row=1, col=1, axisItems={"left": _SciAxis("left")})
-        self.speed_plot = self.view.addPlot(row=1, col=2)
+        self.speed_plot = self.view.addPlot(row=1, col=2,
+                                            axisItems={"left": _ValueAxis("left")})
         # extra metrics (EvalLogged.metrics, samples' meta["stats"]): a third row, put in
         # the layout when the first one arrives (most runs have none)
-        self.extra_plot = pg.PlotItem()
+        self.extra_plot = pg.PlotItem(axisItems={"left": _ValueAxis("left")})
         self.extra_legend = _SideLegend(labelTextSize="8pt")
         self.extra_plot.legend = self.extra_legend  # beside the plot, as the loss legend
         self._extra_items: dict[str, pg.PlotDataItem] = {}
+        self._extra_row: pg.GraphicsLayout | None = None  # the third row, while shown
         self.plots = [self.loss_plot, self.ppl_plot, self.lr_plot, self.speed_plot,
                       self.extra_plot]
         self.view.ci.layout.setRowStretchFactor(0, 3)
         self.view.ci.layout.setRowStretchFactor(1, 2)
+        self._rows = 2
+        self._fit_rows()
+        # the plots scroll when the dock is shorter than their rows need (the pane itself
+        # stays short enough for a 640 px window)
+        self.plots_area = QScrollArea()
+        self.plots_area.setWidget(self.view)
+        self.plots_area.setWidgetResizable(True)
+        self.plots_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.plots_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.plots_area.setMinimumSize(320, 120)
         titles = {self.loss_plot: ("loss", "Loss"), self.ppl_plot: ("perplexity", "Perplexity"),
                   self.lr_plot: ("learning rate", "Learning rate"),
                   self.speed_plot: ("items/s", "Throughput"),
@@ -174,8 +219,9 @@ class CurvesPane(QWidget):
         # ranges).
         for p in self.plots:
             p.showGrid(x=True, y=True, alpha=0.15)
-            p.setTitle(titles[p][1], size="9pt")
-            p.setLabel("bottom", "step")
+            _set_title(p, titles[p][1])
+            if p is self.loss_plot:  # the step axis is shared: named once, on the top plot
+                p.setLabel("bottom", "step")
             p.setMouseEnabled(x=True, y=False)
             p.enableAutoRange(x=False, y=False)
             p.hideButtons()
@@ -229,7 +275,7 @@ class CurvesPane(QWidget):
         self.hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.hint)
-        self.stack.addWidget(self.view)
+        self.stack.addWidget(self.plots_area)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -254,6 +300,16 @@ class CurvesPane(QWidget):
         self.timer.timeout.connect(self._tick)
         self.timer.start()
         self.refresh()
+
+    def _fit_rows(self) -> None:
+        """Each row of plots keeps its least height (``ROW_MIN_HEIGHTS``); the plots'
+        widget asks for their sum, so a shorter dock scrolls rather than squeezes."""
+        layout = self.view.ci.layout
+        for row in range(self._rows):
+            layout.setRowMinimumHeight(row, ROW_MIN_HEIGHTS[row])
+        spacing = layout.verticalSpacing() if layout.verticalSpacing() >= 0 else 6
+        self.view.setMinimumSize(320, sum(ROW_MIN_HEIGHTS[:self._rows]) + 8
+                                 + spacing * (self._rows - 1))
 
     def _sync_x(self, vb, x_range) -> None:
         if self._syncing_x:
@@ -363,10 +419,13 @@ class CurvesPane(QWidget):
             if what == "reset":
                 self._x_follow, self._x_set = True, None
                 self.fit_button.setEnabled(False)
+                self._drop_extras()
+                for plot in self.plots:  # no value axis of the last run's numbers
+                    plot.vb.setYRange(0.0, 1.0, padding=0)
             if what == "started" or (what == "reset" and self.history.label):
                 # a run is starting: show its (still empty) plots now, while the model
                 # loads, rather than paying the plots' first layout when data arrives
-                self.stack.setCurrentWidget(self.view)
+                self.stack.setCurrentWidget(self.plots_area)
                 self._fit_x()
 
     def _tick(self) -> None:
@@ -402,7 +461,7 @@ class CurvesPane(QWidget):
             fit.append(self.speed_plot)
             if h.throughput_unit != self._unit:
                 self._unit = h.throughput_unit
-                self.speed_plot.setTitle(f"Throughput ({h.throughput_unit}/s)", size="9pt")
+                _set_title(self.speed_plot, f"Throughput ({h.throughput_unit}/s)")
         if "loss" not in parts:
             self._fit_y(fit)
             return
@@ -425,8 +484,8 @@ class CurvesPane(QWidget):
             self.ppl.setData(vsteps[:0] if none else vsteps, ppl[:0] if none else ppl)
             title = "Perplexity — none for this model's loss" if none else "Perplexity"
             if title != self.ppl_plot.titleLabel.text:
-                self.ppl_plot.setTitle(title, size="9pt",
-                                       color=self.palette().color(QPalette.ColorRole.Text).name())
+                _set_title(self.ppl_plot, title,
+                           color=self.palette().color(QPalette.ColorRole.Text).name())
             ref = v.column("ref_loss")
             keep = np.isfinite(ref)
             self.ref.setData(vsteps[keep], ref[keep])
@@ -445,16 +504,16 @@ class CurvesPane(QWidget):
         True when there are any."""
         extras = self.history.extras
         if not extras:
-            for item in self._extra_items.values():  # a reset: no stale lines
-                item.setData([], [])
             return False
-        if self.extra_plot.scene() is None:
-            row = self.view.addLayout(row=2, col=0, colspan=3)
+        if self._extra_row is None:
+            row = self._extra_row = self.view.addLayout(row=2, col=0, colspan=3)
             row.setContentsMargins(0, 0, 0, 0)
             row.addItem(self.extra_plot, row=0, col=0)
             row.addItem(self.extra_legend, row=0, col=1)
             row.layout.setAlignment(self.extra_legend, Qt.AlignmentFlag.AlignTop)
             self.view.ci.layout.setRowStretchFactor(2, 2)
+            self._rows = 3
+            self._fit_rows()
         for name, series in extras.items():
             item = self._extra_items.get(name)
             if item is None:
@@ -464,6 +523,24 @@ class CurvesPane(QWidget):
                 self._extra_items[name] = item
             item.setData(series.column("step"), series.column("value"))
         return True
+
+    def _drop_extras(self) -> None:
+        """A reset (another project, a new run): the last run's extra metrics go, their
+        lines, legend entries and row; the next run may have other statistics, or none
+        (a MIDI run's "in key" and "repeated bars" stayed under a text-to-image run)."""
+        for item in self._extra_items.values():
+            self.extra_plot.removeItem(item)  # its legend entry too
+        self._extra_items.clear()
+        row, self._extra_row = self._extra_row, None
+        if row is not None:
+            row.removeItem(self.extra_plot)
+            row.removeItem(self.extra_legend)
+            self.view.ci.removeItem(row)
+            layout = self.view.ci.layout
+            layout.setRowStretchFactor(2, 0)
+            layout.setRowMinimumHeight(2, 0)
+            self._rows = 2
+            self._fit_rows()
 
     def banner_text(self) -> str:
         o = self.history.overfit
@@ -490,7 +567,7 @@ class CurvesPane(QWidget):
         has_data = (len(self.history.train) > 0 or len(self.history.val) > 0
                     or bool(self._overlays) or self.history.total_steps > 0
                     or bool(self.history.label))
-        self.stack.setCurrentWidget(self.view if has_data else self.hint)
+        self.stack.setCurrentWidget(self.plots_area if has_data else self.hint)
 
     def _sync_unfreezes(self) -> None:
         for line in self._unfreeze_lines:

@@ -56,6 +56,8 @@ class LogPane(QWidget):
         if what == "log":
             self._append(self.session.log_since(self._shown))
             self._shown = self.session.log_count
+        elif what == "log_cleared":  # another project: none of the last one's lines
+            self._rebuild()
 
     def _visible(self, line: LogLine) -> bool:
         return not self.problems_only.isChecked() or line.level in ("warning", "error")
