@@ -4,12 +4,9 @@ exit status; the files tokenized completely stay in the cache for the next run."
 
 from __future__ import annotations
 
-import pytest
-
 from studio.config import load_config
 from studio.core import events as ev
 from studio.core.control import RunControl
-from studio.core.errors import StudioError
 from studio.core.sinks import ListSink
 from studio.data.progress import DataStopped
 from studio.engine import dist as dd
@@ -49,10 +46,6 @@ def test_the_stop_report_marks_the_run_stopped(tmp_path):
     folder.close()
 
 
-@pytest.mark.xfail(strict=True, raises=StudioError,
-                   reason="needs the 3-line change to studio.engine.loop.run (catch "
-                          "DataStopped, call report_stopped_preparing, return 'stopped') "
-                          "described in the polish report; remove this mark with it")
 def test_stop_while_tokenizing_ends_the_run_stopped_and_keeps_the_cache(
         tiny_run_config, tmp_path, monkeypatch):
     from studio.engine import run

@@ -41,7 +41,7 @@ from studio.engine.ema import EMA
 from studio.engine.ema import FILE as EMA_FILE
 from studio.engine.optim import build_optimizer, lr_multiplier
 from studio.engine.probes import RunProbes
-from studio.engine.reporting import FolderSink, Meter, report_failure
+from studio.engine.reporting import FolderSink, Meter, report_failure, report_stopped_preparing
 from studio.engine.trouble import ControlsAndTrouble
 from studio.models import freeze as fz
 from studio.models.base import get_family
@@ -101,6 +101,10 @@ def run(cfg: RunConfig, sink: EventSink | None = None, control: RunControl | Non
         run_folder, run_sink = d.view(folder, FanOutSink(FolderSink(folder), sink))
         return _Trainer(cfg, run_folder, run_sink, control, d, progress,
                         resumed=resume is not None).train()
+    except data_progress.DataStopped as exc:
+        # Stop pressed while the data was prepared (before step 1): a stop, not a failure
+        report_stopped_preparing(exc, folder, sink, d, progress.step)
+        return RunResult(str(folder.path) if folder else "", "stopped", progress.step)
     except BaseException as exc:
         report_failure(exc, folder, sink, d, progress.step)
         raise
