@@ -29,3 +29,13 @@ def test_the_default_layout_gives_the_curves_their_plots_first(make_window, qtbo
     curves, gallery, log = (win.docks[k].height() for k in ("curves", "gallery", "log"))
     assert curves >= docks.CURVES_NEED - 5 and curves > gallery
     assert log >= win.docks["queue"].minimumSizeHint().height()
+
+
+def test_the_queue_pane_lets_the_bottom_docks_be_short(make_window):
+    """The Queue pane's controls scroll: its least height (it was ~160 px, the bottom
+    docks' floor) leaves the Curves room at 1024 x 640."""
+    win = make_window()
+    queue = win.queue_pane
+    assert queue.minimumSizeHint().height() <= 80
+    assert queue.sizeHint().height() > 150  # at ease it still shows all its controls
+    assert queue.add_button.isVisibleTo(queue) and queue.table.isVisibleTo(queue)

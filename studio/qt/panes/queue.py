@@ -12,11 +12,13 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -28,6 +30,7 @@ from studio.core import units
 from studio.state.queue import QueueState
 
 COLUMNS = ["#", "Run", "Values", "State", "Best val", "Ref drift", "Time", "Peak GPU"]
+MIN_HEIGHT = 64  # the pane's least height: a row of buttons; the rest scrolls
 STATE_COLOUR = {"completed": "#2e9d4f", "failed": "#d23c3c", "running": "#3c78c8",
                 "stopped": "#c98a00"}
 
@@ -105,13 +108,24 @@ class QueuePane(QWidget):
         freeze_row.addLayout(presets_row)
         freeze_row.addStretch(1)
         freeze_row.addWidget(self.sweep_button)
-        layout = QVBoxLayout(self)
+        # the controls scroll inside the pane: their natural height (~176 px) was the least
+        # height of the bottom docks, which left the Curves little room on a small screen
+        inner = QWidget()
+        layout = QVBoxLayout(inner)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
         layout.addLayout(grid)
         layout.addLayout(freeze_row)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.note)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(inner)
+        scroll.setMinimumHeight(MIN_HEIGHT)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
         state.subscribe(self._on_state)
         self._on_state("items")
 
