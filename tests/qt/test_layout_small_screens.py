@@ -39,3 +39,4 @@ def test_the_queue_pane_lets_the_bottom_docks_be_short(make_window):
     assert queue.minimumSizeHint().height() <= 80
     assert queue.sizeHint().height() > 150  # at ease it still shows all its controls
     assert queue.add_button.isVisibleTo(queue) and queue.table.isVisibleTo(queue)
+    assert win.runs_pane.minimumSizeHint().height() <= 110  # its list: a header and a row
