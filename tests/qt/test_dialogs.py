@@ -82,7 +82,7 @@ def test_first_run_shows_the_check_once(qtbot, tmp_path):
 
 
 def test_help_menu_opens_both_dialogs(make_window, qtbot, monkeypatch):
-    monkeypatch.setattr(system_check, "_probe", fake_probe)
+    monkeypatch.setattr(system_check, "_probe", lambda runs_dir=None: fake_probe())
     win = make_window()
     win.act_about.trigger()
     assert win.tools.about_dialog.isVisible()
@@ -93,3 +93,10 @@ def test_help_menu_opens_both_dialogs(make_window, qtbot, monkeypatch):
     qtbot.waitUntil(lambda: dlg.facts is not None, timeout=10_000)
     assert dlg.findings == fake_probe()[1]
     assert isinstance(dlg.findings[0], Finding)
+
+
+def test_system_check_measures_the_projects_runs_folder(make_window, tmp_path):
+    """The disk line is about where this project's runs go, not the start-up folder."""
+    win = make_window()
+    assert system_check._runs_dir_of(win) == win.project.runs_dir()
+    assert system_check._runs_dir_of(None) is None

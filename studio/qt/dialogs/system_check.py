@@ -31,11 +31,18 @@ HEADLINES = {"ok": "Ready to train.", "warning": "Ready to train, with a note.",
              "problem": "Something needs fixing before training can use the GPU."}
 
 
-def _probe():
+def _probe(runs_dir=None):
     from studio.engine import sysinfo
 
-    facts = sysinfo.probe()
+    facts = sysinfo.probe(runs_dir)
     return facts, sysinfo.advise(facts)
+
+
+def _runs_dir_of(window):
+    """The free disk that matters is where this project's runs go (beside its file, or the
+    user data folder for an unsaved one), not the folder the studio was started from."""
+    project = getattr(window, "project", None)
+    return project.runs_dir() if project is not None else None
 
 
 class SystemCheckDialog(QDialog):
@@ -45,7 +52,7 @@ class SystemCheckDialog(QDialog):
         self.setWindowTitle("System check")
         self.setWindowIcon(app_icon())
         self.resize(680, 440)
-        self._probe = probe or _probe
+        self._probe = probe or (lambda: _probe(_runs_dir_of(parent)))
         self.facts = None
         self.findings: list = []
         self.task = None
