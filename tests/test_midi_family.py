@@ -314,7 +314,7 @@ def test_a_melody_project_samples_one_voice(chorales, tiny_midi_model, tmp_path)
     from studio.models.midi import OneVoice, base_tokens
 
     cfg = load_config(write_config(tmp_path / "run.toml", tiny_midi_model, chorales,
-                                   sample={"midi_bars": 4, "midi_free": 2}))
+                                   sample={"midi_bars": 6, "midi_free": 3}))
     fam = get_family("midi")
     loaded = fam.load(str(tiny_midi_model), "cpu")
     fam.datasets(loaded, cfg)
@@ -329,6 +329,11 @@ def test_a_melody_project_samples_one_voice(chorales, tiny_midi_model, tmp_path)
     assert not voice.allows(at + [pitch, tok["Position_8"]], pitch)
     assert not voice.allows(at + [pitch], tok["Position_4"])
     assert voice.allows(at + [pitch, bar, tok["Position_4"]], pitch)
+    # nor past the bar's end (a 4/4 bar has 32 positions: Position_32 is the next bar's 0),
+    # nor a time signature mid-bar (MidiTok counts bars from it)
+    assert not voice.allows(at, tok["Position_32"]) and voice.allows(at, tok["Position_31"])
+    assert not voice.allows(at, tok["TimeSig_4/4"]) and voice.allows([bos, bar],
+                                                                     tok["TimeSig_4/4"])
 
     def chords(tracks: str, folder: str) -> tuple[int, int]:
         loaded.extras["midi_tracks"] = tracks

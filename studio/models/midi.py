@@ -35,16 +35,18 @@ DEFAULT_TOKENS_PER_BAR = 24.0   # before the data says (REMI+BPE on melodies: 10
 # or an untrained one) can still write two notes at one onset: a chord. For melody projects
 # generation follows REMI's grammar for one voice: after a note starts, the next may start
 # only once time has moved on — a Bar, a TimeShift, or a Position later in the bar (a
-# Position equal to or before the current one would land on a taken onset again). Masking
-# the logits is a real constraint (the model's probability goes to the allowed tokens), not
-# a deletion after the fact. BPE does not blur it: every merged id expands to its base
-# tokens (MidiTok's decode_token_ids), and the id is allowed only when its whole run is.
-# A time signature may only come right after a Bar (where REMI writes it). The state: the
-# last Position in the bar (-1 after a Bar) and whether a note started there.
+# Position equal to or before the current one, or past the bar's end, would land on a taken
+# onset again). A time signature may only come right after a Bar (where REMI writes it;
+# MidiTok counts bars from it). Masking the logits is a real constraint (the model's
+# probability goes to the allowed tokens), not a deletion after the fact. BPE does not blur
+# it: every merged id expands to its base tokens (MidiTok's decode_token_ids), and the id is
+# allowed only when its whole run is. The state: the bar's length in positions, the last
+# Position in the bar (-1 after a Bar) and whether a note started there.
 _NOTE = ("Pitch_", "PitchDrum_")
 # with programs in one stream, each note is "Program_p Pitch_x Velocity Duration": a
 # Program token at a taken onset would begin a second note too
 _NOTE_LEAD = _NOTE + ("Program_",)
+State = tuple[int, int, bool]   # (positions in the bar, last position, onset taken)
 
 
 def base_tokens(tok: Any, token_id: int) -> list[str]:
@@ -61,78 +63,79 @@ def base_tokens(tok: Any, token_id: int) -> list[str]:
     return [names.get(i, "") for i in ids]
 
 
-def _after(state: tuple[int, bool], tokens: list[str]) -> tuple[tuple[int, bool], bool]:
-    """The state (position in the bar, onset taken) after ``tokens``, and whether they
-    keep to one voice (no second note at a taken onset, no step back in the bar)."""
-    pos, taken = state
+def _after(state: State, tokens: list[str], per_beat: int) -> tuple[State, bool]:
+    """The state after ``tokens`` and whether they keep to one voice."""
+    length, pos, taken = state
     ok = True
     for name in tokens:
-        if name.startswith("Bar_"):
+        kind, _, value = name.partition("_")
+        if kind == "Bar":
             pos, taken = -1, False
-        elif name.startswith(("TimeShift_", "Rest_")):
+        elif kind in ("TimeShift", "Rest"):
             taken = False
-        elif name.startswith("Position_"):
-            at = int(name.split("_")[1])
-            ok &= at >= pos
+        elif kind == "Position":
+            at = int(value)
+            ok &= pos <= at < length
             if at > pos:
                 pos, taken = at, False
-        elif name.startswith("TimeSig_"):
-            # MidiTok counts bars from the last time signature: one mid-bar moves time
-            # back to an earlier bar line, so it may only come right after a Bar
+        elif kind == "TimeSig":
             ok &= pos == -1 and not taken
+            length = int(value.split("/")[0]) * per_beat   # MidiTok: a beat = 1/denominator
         elif name.startswith(_NOTE_LEAD):
             ok &= not taken
             taken = taken or name.startswith(_NOTE)
-    return (pos, taken), ok
+    return (length, pos, taken), ok
 
 
 class OneVoice(LogitsProcessor):
     """A transformers logits processor: in each row, the ids that would start a second
-    note at the current onset get -inf. Built once per tokenizer and vocabulary size."""
+    note at the current onset get -inf. Built once per tokenizer and vocabulary size; the
+    states met and their masks are worked out when first met."""
 
     def __init__(self, tok: Any, n_ids: int) -> None:
         self.tok = tok
-        expanded = [base_tokens(tok, i) if i < len(tok) else [] for i in range(n_ids)]
-        positions = [int(name.split("_")[1]) for name in tok.vocab
-                     if name.startswith("Position_")]
-        states = [(pos, taken) for pos in range(-1, max(positions, default=0) + 1)
-                  for taken in (False, True)]
-        self._index = {s: k for k, s in enumerate(states)}
-        # next[state][id]: a primer may break the rule; it is read on, only new ids are barred
-        self.next: list[list[int]] = []
-        self.blocked = torch.zeros(len(states), n_ids, dtype=torch.bool)
-        for k, state in enumerate(states):
-            row = []
-            for i, tokens in enumerate(expanded):
-                after, ok = _after(state, tokens)
-                row.append(self._index[after])
-                self.blocked[k, i] = not ok
-            self.next.append(row)
-        self._seen: dict[int, tuple[int, int]] = {}   # row -> (ids read, state)
+        self.n_ids = n_ids
+        self.expanded = [base_tokens(tok, i) if i < len(tok) else [] for i in range(n_ids)]
+        self.per_beat = max(tok.config.beat_res.values())
+        self.start: State = (4 * self.per_beat, -1, False)   # MidiTok's default 4/4
+        self._next: dict[tuple[State, int], State] = {}
+        self._masks: dict[State, torch.Tensor] = {}
+        self._seen: dict[int, tuple[int, State]] = {}   # row -> (ids read, state)
 
     def reset(self) -> None:
         """Forget the rows read: the next call starts new sequences (a new window; one
         starting mid-bar learns the position from its first Position token)."""
         self._seen.clear()
 
-    def state(self, ids: list[int], row: int = 0) -> int:
-        """The state index after ``ids``; generate() only appends, so only the ids new
-        since the last call are read."""
-        read, state = self._seen.get(row, (0, self._index[(-1, False)]))
+    def state(self, ids: list[int], row: int = 0) -> State:
+        """The state after ``ids``; generate() only appends, so only the ids new since
+        the last call are read. A primer may break the rule: it is read on, only new ids
+        are barred."""
+        read, state = self._seen.get(row, (0, self.start))
         for i in ids[read:]:
-            state = self.next[state][i] if i < len(self.next[state]) else state
+            key = (state, i)
+            if key not in self._next:
+                tokens = self.expanded[i] if i < self.n_ids else []
+                self._next[key] = _after(state, tokens, self.per_beat)[0]
+            state = self._next[key]
         self._seen[row] = (len(ids), state)
         return state
+
+    def blocked(self, state: State) -> torch.Tensor:
+        if state not in self._masks:
+            self._masks[state] = torch.tensor(
+                [not _after(state, tokens, self.per_beat)[1] for tokens in self.expanded])
+        return self._masks[state]
 
     def allows(self, ids: list[int], token_id: int) -> bool:
         """Whether ``token_id`` may follow ``ids`` (read afresh)."""
         self._seen.pop(-1, None)
-        return not bool(self.blocked[self.state(ids, row=-1), token_id])
+        return not bool(self.blocked(self.state(ids, row=-1))[token_id])
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        n = self.blocked.shape[1]
+        n = self.n_ids
         for row in range(input_ids.shape[0]):
-            mask = self.blocked[self.state(input_ids[row].tolist(), row)].to(scores.device)
+            mask = self.blocked(self.state(input_ids[row].tolist(), row)).to(scores.device)
             scores[row, :n] = scores[row, :n].masked_fill(mask, float("-inf"))
         return scores
 
@@ -191,7 +194,9 @@ class MidiFamily:
     def after_load(self, loaded: Loaded, cfg: Any) -> None:
         """A restored run (sample, export) whose base model had no MidiTok tokenizer: the
         run trained one on its data; training it again is deterministic, so the same
-        tokenizer (and vocabulary size) comes back."""
+        tokenizer (and vocabulary size) comes back. Either way the samples keep to the
+        run's tracks (a melody run samples one voice)."""
+        loaded.extras.setdefault("midi_tracks", cfg.data.midi_tracks)
         if loaded.extras.get("midi_tokenizer") is None:
             self.datasets(loaded, cfg, resolve=Path)
 
@@ -341,7 +346,7 @@ class MidiFamily:
             return None
         n_ids = loaded.model.get_output_embeddings().weight.shape[0]
         voice = loaded.extras.get("midi_one_voice")
-        if voice is None or voice.tok is not tok or voice.blocked.shape[1] != n_ids:
+        if voice is None or voice.tok is not tok or voice.n_ids != n_ids:
             voice = OneVoice(tok, n_ids)
             loaded.extras["midi_one_voice"] = voice
         return voice
