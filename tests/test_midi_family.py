@@ -296,3 +296,56 @@ def test_sample_statistics_become_curves():
                          total_steps=20, start_step=5, trainable_params=1, total_params=1,
                          train_examples=1, val_examples=1, resumed=True))
     assert h.extras["pc_distance"].column("step").tolist() == [0]  # a resume re-logs them
+
+
+def _onsets_with_chords(path) -> tuple[int, int]:
+    """(onsets, onsets with two or more notes) of a written .mid file."""
+    import collections
+
+    import symusic
+    counts = collections.Counter(t for t, _ in notes_of(symusic.Score(str(path))))
+    return len(counts), sum(1 for n in counts.values() if n > 1)
+
+
+def test_a_melody_project_samples_one_voice(chorales, tiny_midi_model, tmp_path):
+    """A melody project's sampling grammar (REMI+BPE ids expanded to base tokens) lets a
+    note start only after time moved: no two notes of a written sample share an onset."""
+    from studio.models.base import get_family
+    from studio.models.midi import OneVoice, base_tokens
+
+    cfg = load_config(write_config(tmp_path / "run.toml", tiny_midi_model, chorales,
+                                   sample={"midi_bars": 6, "midi_free": 3}))
+    fam = get_family("midi")
+    loaded = fam.load(str(tiny_midi_model), "cpu")
+    fam.datasets(loaded, cfg)
+    tok = loaded.extras["midi_tokenizer"]
+    assert tok.is_trained and any(len(base_tokens(tok, i)) > 2 for i in range(len(tok)))
+    voice = OneVoice(tok, len(tok))
+    bos, bar, pitch = tok["BOS_None"], tok["Bar_None"], tok["Pitch_60"]
+    at = [bos, bar, tok["Position_8"]]
+    assert voice.allows(at, pitch) and not voice.allows(at + [pitch], pitch)
+    # time must move on: a later Position frees the onset, the same or an earlier one not
+    assert voice.allows(at + [pitch, tok["Position_12"]], pitch)
+    assert not voice.allows(at + [pitch, tok["Position_8"]], pitch)
+    assert not voice.allows(at + [pitch], tok["Position_4"])
+    assert voice.allows(at + [pitch, bar, tok["Position_4"]], pitch)
+    # nor past the bar's end (a 4/4 bar has 32 positions: Position_32 is the next bar's 0),
+    # nor a time signature mid-bar (MidiTok counts bars from it)
+    assert not voice.allows(at, tok["Position_32"]) and voice.allows(at, tok["Position_31"])
+    assert not voice.allows(at, tok["TimeSig_4/4"]) and voice.allows([bos, bar],
+                                                                     tok["TimeSig_4/4"])
+
+    def chords(tracks: str, folder: str) -> tuple[int, int]:
+        loaded.extras["midi_tracks"] = tracks
+        samples = fam.sample(loaded, cfg.sample, 0, tmp_path / folder)
+        assert not any("problem" in s.meta for s in samples)
+        found = [_onsets_with_chords(s.path) for s in samples]
+        return sum(a for a, _ in found), sum(b for _, b in found)
+
+    # tilt the model toward starting notes, so that chords come easily without the grammar
+    starts = [i for i in range(len(tok))
+              if "".join(base_tokens(tok, i)[:1]).startswith(("Pitch_", "Program_"))]
+    loaded.model.generation_config.sequence_bias = {(i,): 3.0 for i in starts}
+    onsets, stacked = chords("melody", "one")
+    assert onsets >= 8 and stacked == 0
+    assert chords("all", "any")[1] > 0   # the same seeds without the grammar stack notes

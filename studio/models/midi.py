@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList
 
 from studio.core.errors import ConfigError, ModelError
 from studio.core.events import Sample
@@ -27,6 +28,116 @@ from studio.models.base import LayerGroup, Loaded
 from studio.models.text import TextFamily, load_causal_lm, text_layer_groups
 
 DEFAULT_TOKENS_PER_BAR = 24.0   # before the data says (REMI+BPE on melodies: 10-40)
+
+
+# -- one voice ------------------------------------------------------------------------
+# A melody project trains single voices, yet the model (a starter pre-trained on other music,
+# or an untrained one) can still write two notes at one onset: a chord. For melody projects
+# generation follows REMI's grammar for one voice: after a note starts, the next may start
+# only once time has moved on — a Bar, a TimeShift, or a Position later in the bar (a
+# Position equal to or before the current one, or past the bar's end, would land on a taken
+# onset again). A time signature may only come right after a Bar (where REMI writes it;
+# MidiTok counts bars from it). Masking the logits is a real constraint (the model's
+# probability goes to the allowed tokens), not a deletion after the fact. BPE does not blur
+# it: every merged id expands to its base tokens (MidiTok's decode_token_ids), and the id is
+# allowed only when its whole run is. The state: the bar's length in positions, the last
+# Position in the bar (-1 after a Bar) and whether a note started there.
+_NOTE = ("Pitch_", "PitchDrum_")
+# with programs in one stream, each note is "Program_p Pitch_x Velocity Duration": a
+# Program token at a taken onset would begin a second note too
+_NOTE_LEAD = _NOTE + ("Program_",)
+State = tuple[int, int, bool]   # (positions in the bar, last position, onset taken)
+
+
+def base_tokens(tok: Any, token_id: int) -> list[str]:
+    """The base tokens (e.g. ``Position_4``, ``Pitch_67``) one id stands for: one for a
+    tokenizer without BPE, the merged run for a BPE-trained one."""
+    from miditok import TokSequence
+
+    ids = [token_id]
+    if getattr(tok, "is_trained", False):
+        seq = TokSequence(ids=[token_id], are_ids_encoded=True)
+        tok.decode_token_ids(seq)
+        ids = list(seq.ids)
+    names = {i: name for name, i in tok.vocab.items()}
+    return [names.get(i, "") for i in ids]
+
+
+def _after(state: State, tokens: list[str], per_beat: int) -> tuple[State, bool]:
+    """The state after ``tokens`` and whether they keep to one voice."""
+    length, pos, taken = state
+    ok = True
+    for name in tokens:
+        kind, _, value = name.partition("_")
+        if kind == "Bar":
+            pos, taken = -1, False
+        elif kind in ("TimeShift", "Rest"):
+            taken = False
+        elif kind == "Position":
+            at = int(value)
+            ok &= pos <= at < length
+            if at > pos:
+                pos, taken = at, False
+        elif kind == "TimeSig":
+            ok &= pos == -1 and not taken
+            length = int(value.split("/")[0]) * per_beat   # MidiTok: a beat = 1/denominator
+        elif name.startswith(_NOTE_LEAD):
+            ok &= not taken
+            taken = taken or name.startswith(_NOTE)
+    return (length, pos, taken), ok
+
+
+class OneVoice(LogitsProcessor):
+    """A transformers logits processor: in each row, the ids that would start a second
+    note at the current onset get -inf. Built once per tokenizer and vocabulary size; the
+    states met and their masks are worked out when first met."""
+
+    def __init__(self, tok: Any, n_ids: int) -> None:
+        self.tok = tok
+        self.n_ids = n_ids
+        self.expanded = [base_tokens(tok, i) if i < len(tok) else [] for i in range(n_ids)]
+        self.per_beat = max(tok.config.beat_res.values())
+        self.start: State = (4 * self.per_beat, -1, False)   # MidiTok's default 4/4
+        self._next: dict[tuple[State, int], State] = {}
+        self._masks: dict[State, torch.Tensor] = {}
+        self._seen: dict[int, tuple[int, State]] = {}   # row -> (ids read, state)
+
+    def reset(self) -> None:
+        """Forget the rows read: the next call starts new sequences (a new window; one
+        starting mid-bar learns the position from its first Position token)."""
+        self._seen.clear()
+
+    def state(self, ids: list[int], row: int = 0) -> State:
+        """The state after ``ids``; generate() only appends, so only the ids new since
+        the last call are read. A primer may break the rule: it is read on, only new ids
+        are barred."""
+        read, state = self._seen.get(row, (0, self.start))
+        for i in ids[read:]:
+            key = (state, i)
+            if key not in self._next:
+                tokens = self.expanded[i] if i < self.n_ids else []
+                self._next[key] = _after(state, tokens, self.per_beat)[0]
+            state = self._next[key]
+        self._seen[row] = (len(ids), state)
+        return state
+
+    def blocked(self, state: State) -> torch.Tensor:
+        if state not in self._masks:
+            self._masks[state] = torch.tensor(
+                [not _after(state, tokens, self.per_beat)[1] for tokens in self.expanded])
+        return self._masks[state]
+
+    def allows(self, ids: list[int], token_id: int) -> bool:
+        """Whether ``token_id`` may follow ``ids`` (read afresh)."""
+        self._seen.pop(-1, None)
+        return not bool(self.blocked(self.state(ids, row=-1))[token_id])
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        n = self.n_ids
+        for row in range(input_ids.shape[0]):
+            mask = self.blocked(self.state(input_ids[row].tolist(), row)).to(scores.device)
+            scores[row, :n] = scores[row, :n].masked_fill(mask, float("-inf"))
+        return scores
 
 
 def _hub_tokenizer(source: str, revision: str) -> Any:
@@ -83,7 +194,9 @@ class MidiFamily:
     def after_load(self, loaded: Loaded, cfg: Any) -> None:
         """A restored run (sample, export) whose base model had no MidiTok tokenizer: the
         run trained one on its data; training it again is deterministic, so the same
-        tokenizer (and vocabulary size) comes back."""
+        tokenizer (and vocabulary size) comes back. Either way the samples keep to the
+        run's tracks (a melody run samples one voice)."""
+        loaded.extras.setdefault("midi_tracks", cfg.data.midi_tracks)
         if loaded.extras.get("midi_tokenizer") is None:
             self.datasets(loaded, cfg, resolve=Path)
 
@@ -198,9 +311,10 @@ class MidiFamily:
         per_bar = loaded.extras.get("midi_tokens_per_bar") or DEFAULT_TOKENS_PER_BAR
         budget = max(1, int(math.ceil(scfg.midi_bars * per_bar * 1.3)))
         devices = [device.index or 0] if device.type == "cuda" else []
+        voice = self._one_voice(loaded, tok)
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            new = self._generate(model, tok, scfg, prompt_ids, budget, ctx, device)
+            new = self._generate(model, tok, scfg, prompt_ids, budget, ctx, device, voice)
         piece, problem = self._decode(tok, list(prompt_ids) + new, primer)
         # the piece ends after the primer plus the asked bars (the budget runs over)
         bar = md.bar_ticks(piece)   # in the decoded score's ticks (MidiTok's resolution)
@@ -225,9 +339,23 @@ class MidiFamily:
                       seed=seed, meta=meta)
 
     @staticmethod
+    def _one_voice(loaded: Loaded, tok: Any) -> OneVoice | None:
+        """The one-voice constraint for a melody project (built once per tokenizer), else
+        None: other projects may write chords."""
+        if loaded.extras.get("midi_tracks") != "melody":
+            return None
+        n_ids = loaded.model.get_output_embeddings().weight.shape[0]
+        voice = loaded.extras.get("midi_one_voice")
+        if voice is None or voice.tok is not tok or voice.n_ids != n_ids:
+            voice = OneVoice(tok, n_ids)
+            loaded.extras["midi_one_voice"] = voice
+        return voice
+
+    @staticmethod
     def _generate(model: Any, tok: Any, scfg: Any, prompt: list[int], budget: int, ctx: int,
-                  device: Any) -> list[int]:
-        """``budget`` tokens after ``prompt``. A piece longer than the model's context is written in a sliding window: each round
+                  device: Any, voice: OneVoice | None = None) -> list[int]:
+        """``budget`` tokens after ``prompt`` (one voice at a time under ``voice``). A
+        piece longer than the model's context is written in a sliding window: each round
         sees the last half context and adds up to half a context."""
         new: list[int] = []
         eos = tok["EOS_None"]
@@ -235,13 +363,16 @@ class MidiFamily:
             chunk = min(budget - len(new), max(1, ctx // 2))
             window = (prompt + new)[-(ctx - chunk):]
             ids = torch.tensor([window], device=device)
+            if voice is not None:
+                voice.reset()
             # the asked length is the length: the end-of-piece token is held back until
             # the budget is spent (a model fine-tuned on short hymns would stop at once)
             out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True,
                                  max_new_tokens=chunk, min_new_tokens=chunk,
                                  temperature=scfg.temperature,
                                  top_k=scfg.top_k or None, top_p=scfg.top_p,
-                                 pad_token_id=tok.pad_token_id, eos_token_id=eos)
+                                 pad_token_id=tok.pad_token_id, eos_token_id=eos,
+                                 logits_processor=LogitsProcessorList([voice] if voice else []))
             got = out[0, len(window):].tolist()
             new += got
             if not got:
