@@ -202,7 +202,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "noisiest steps, where only the caption tells the colours")
     p.add_argument("--attention", choices=("below-top", "all"), default="below-top",
                    help="where the UNet's cross-attention sits: below the latent's own "
-                        "resolution (4x cheaper) or also at it")
+                        "resolution (half the time per step) or also at it")
     p.add_argument("--guidance", type=float, default=5.0, help="guidance scale when measuring")
     p.add_argument("--sample-steps", type=int, default=20, help="DDIM steps when measuring")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -678,7 +678,7 @@ def _recipe(info: dict) -> str:
         parts.append("the text encoder frozen at its random initialisation (each word "
                      "keeps its own vector; the UNet's cross-attention learns to read them)")
     elif r.get("text_lr"):
-        parts.append(f"the text encoder trained beside it at {r['text_lr']:g}")
+        parts.append(f"the text encoder trained beside it at {r['text_lr']:.0e}")
     if r.get("simple"):
         parts.append(f"{r['simple']:.0%} of the pictures plain (one medium centred shape on a "
                      "plain ground), so the colour words come first")
@@ -690,7 +690,7 @@ def _recipe(info: dict) -> str:
                      "the noisiest, where only the caption tells the colours")
     if r.get("attention") == "below-top":
         parts.append("cross-attention below the latent's own resolution (and in the mid "
-                     "block): a quarter of the cost, so more steps")
+                     "block): half the time per step (measured), so more steps")
     return "; ".join(parts) or "SD 1.5's recipe"
 
 
