@@ -294,3 +294,23 @@ def test_the_detail_parts_never_overlap_in_a_narrow_dock(qtbot, dataset):
         for upper, lower in zip(parts, parts[1:]):
             assert upper.geometry().bottom() < lower.geometry().top()
         assert d.height() >= d.minimumSizeHint().height()  # the scroll area holds the rest
+
+
+def test_a_narrow_pane_keeps_the_grid_its_share_until_a_file_is_shown(qtbot, tmp_path):
+    """Under the grid (a narrow dock), the empty detail area does not take the grid's room
+    as the pane grows (at 1024 x 640 the grid had 130 px and "Select a file" 200); a
+    handle the user dragged keeps their sizes."""
+    pane = make_pane(qtbot, tmp_path)
+    pane.resize(400, 300)
+    qtbot.wait(20)
+    pane.resize(400, 700)
+    qtbot.wait(20)
+    assert pane.splitter.orientation() == Qt.Orientation.Vertical
+    grid, detail = pane.splitter.sizes()
+    assert grid >= 0.55 * (grid + detail)
+    pane.splitter.splitterMoved.emit(100, 1)  # as a drag does
+    pane.splitter.setSizes([150, grid + detail - 150])
+    pane.resize(400, 760)
+    qtbot.wait(20)
+    grid, detail = pane.splitter.sizes()
+    assert grid < 0.4 * (grid + detail)  # not put back to the default share

@@ -146,6 +146,8 @@ def _decode(data: bytes) -> QImage:
     return image
 
 
+DETAIL_MIN_HEIGHT = 120  # the file detail's least height; it scrolls below that
+
 class ThumbnailCache(QObject):
     """Decoded thumbnails by path (least recently used dropped past ``capacity``).
     ``get`` returns None on a miss and starts decoding; ``ready(path)`` follows."""
@@ -1065,13 +1067,17 @@ class DatasetPane(QWidget):
         self.detail_scroll.setWidgetResizable(True)
         self.detail_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.detail_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.detail_scroll.setMinimumSize(240, 200)
+        # it scrolls: under the grid on a small screen a taller floor took the grid's room
+        # even with no file selected
+        self.detail_scroll.setMinimumSize(240, DETAIL_MIN_HEIGHT)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.addWidget(grid_side)
         self.splitter.addWidget(self.detail_scroll)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
+        self._user_split = False  # the user dragged the handle: their sizes stay
+        self.splitter.splitterMoved.connect(lambda *_: setattr(self, "_user_split", True))
         self.filter_combo.currentTextChanged.connect(self.proxy.set_mode)
         self.search.textChanged.connect(self.proxy.set_text)
 
@@ -1349,12 +1355,18 @@ class DatasetPane(QWidget):
         want = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
         if self.splitter.orientation() != want:
             self.splitter.setOrientation(want)
-            total = self.width() if wide else self.splitter.height()
-            # side by side the detail gets half: a piano roll or a photo squeezed into a
-            # third of a docked pane is unreadable, and the grid keeps its columns of cards
-            share = 0.5 if wide else 0.62
-            self.splitter.setSizes([int(total * share), int(total * (1 - share))])
             self._fitted_kind = None
+            self._default_split()
+        elif self._fitted_kind is None and not self._user_split:
+            self._default_split()  # nothing shown yet: the grid keeps its share as it grows
+
+    def _default_split(self) -> None:
+        wide = self.splitter.orientation() == Qt.Orientation.Horizontal
+        total = sum(self.splitter.sizes()) or (self.width() if wide else self.splitter.height())
+        # side by side the detail gets half: a piano roll or a photo squeezed into a
+        # third of a docked pane is unreadable, and the grid keeps its columns of cards
+        share = 0.5 if wide else 0.62
+        self.splitter.setSizes([int(total * share), total - int(total * share)])
 
     def _fit_detail(self, kind: str) -> None:
         """Under the grid, give the detail room for all its parts (up to a bit over half)
