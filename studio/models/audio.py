@@ -28,7 +28,7 @@ import torch
 
 from studio.core.errors import ConfigError, DataError, ModelError
 from studio.core.events import Sample
-from studio.models.base import LayerGroup, Loaded, checked_source
+from studio.models.base import LayerGroup, Loaded, checked_source, hub_kwargs, quiet_transformers
 
 MAX_TEXT_TOKENS = 64
 
@@ -220,14 +220,10 @@ class AudioFamily:
     def load(self, source: str, device: Any = "cpu", dtype: Any = None, *, revision: str = "",
              trust_remote_code: bool = False) -> Loaded:
         from transformers import AutoTokenizer, MusicgenForConditionalGeneration
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
+        quiet_transformers()
         path = checked_source(source)
-        kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
-        if revision:
-            kw["revision"] = revision
+        kw = hub_kwargs(revision, trust_remote_code)
         try:
             model = MusicgenForConditionalGeneration.from_pretrained(
                 path, dtype=dtype or torch.float32, **kw)

@@ -79,6 +79,23 @@ def checked_source(source: str, noun: str = "model folder") -> str:
     return path
 
 
+def hub_kwargs(revision: str = "", trust_remote_code: bool = False) -> dict[str, Any]:
+    """What every ``from_pretrained`` of a family gets: remote code as the config says, the
+    revision only when one is pinned."""
+    kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    if revision:
+        kw["revision"] = revision
+    return kw
+
+
+def quiet_transformers() -> None:
+    """transformers' own warnings and progress bars off: the run's log says what matters."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 # transformers' / diffusers' from_pretrained is not thread-safe: the Model pane's background
 # load and a starting run's load overlapping gave "Cannot copy out of meta tensor".
 LOAD_LOCK = threading.RLock()

@@ -28,7 +28,7 @@ import torch
 from studio.core.errors import ConfigError, ModelError
 from studio.core.events import Sample
 from studio.data.captioning import CaptionBatch
-from studio.models.base import LayerGroup, Loaded, checked_source
+from studio.models.base import LayerGroup, Loaded, checked_source, hub_kwargs, quiet_transformers
 
 _NO_SPACE_BEFORE = re.compile(r" ([.,:;!?])")
 KINDS = ("blip", "ved", "auto")  # how the model is driven (see Captioner)
@@ -219,14 +219,9 @@ def _model_type(path: str, kw: dict) -> str:
 def load_captioner(source: str, device: Any = "cpu", dtype: Any = None, *, revision: str = "",
                    trust_remote_code: bool = False) -> Captioner:
     """Load any of the three kinds from a folder, ``starter:captioning`` or a hub id."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    quiet_transformers()
     path = checked_source(source)
-    kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
-    if revision:
-        kw["revision"] = revision
+    kw = hub_kwargs(revision, trust_remote_code)
     try:
         kind = kind_of(_model_type(path, kw))
         model, tok, ip, proc = _load_parts(kind, path, dtype or torch.float32, kw)

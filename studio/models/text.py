@@ -17,9 +17,8 @@ from torch import nn
 
 from studio.core.errors import ModelError
 from studio.core.events import Sample
-from studio.core.paths import resolve_model_source
 from studio.data.tokens import TokenBlocks as TextData
-from studio.models.base import LayerGroup, Loaded
+from studio.models.base import LayerGroup, Loaded, checked_source, hub_kwargs, quiet_transformers
 
 
 def _explain_load_error(source: str, exc: Exception) -> ModelError:
@@ -49,19 +48,10 @@ def load_causal_lm(source: str, device: Any = "cpu", dtype: Any = None, *, revis
     tokenizer) inside the same error handling. Returns (model, extra's result or None).
     Shared by every family whose model is a causal LM (text, MIDI)."""
     from transformers import AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()   # our own log says what matters
-    hf_logging.disable_progress_bar()
-
-    path = resolve_model_source(source)
-    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
-    if revision:
-        kwargs["revision"] = revision
-    if source.startswith("starter:") and not Path(path).is_dir():
-        name = source.split(":", 1)[1]
-        raise ModelError(f"{source}: the starter model is missing at {path}",
-                         f"rebuild it with `python -m studio.starters build {name}`")
+    quiet_transformers()
+    path = checked_source(source)
+    kwargs = hub_kwargs(revision, trust_remote_code)
     try:
         got = extra(path, kwargs) if extra is not None else None
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32,
