@@ -323,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     window = MainWindow(project)
+    if project.path:  # a file given on the command line (or a file manager) is "last" too
+        window.files.remember(project.path)
     if note:
         print(note, file=sys.stderr)
         window.statusBar().showMessage(note, 10_000)

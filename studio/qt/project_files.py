@@ -129,7 +129,7 @@ class ProjectFiles(QObject):
             self._forget(str(path))
             return False
         self.window.set_project(project)
-        self._remember(str(Path(path).resolve()))
+        self.remember(path)
         return True
 
     def save(self) -> bool:
@@ -156,7 +156,7 @@ class ProjectFiles(QObject):
             QMessageBox.warning(self.window, "Cannot save project",
                                 f"{path}: {exc.strerror or exc}")
             return False
-        self._remember(str(Path(path).resolve()))
+        self.remember(path)
         self.window.statusBar().showMessage(f"Saved {path}", 3000)
         return True
 
@@ -208,7 +208,10 @@ class ProjectFiles(QObject):
         self.window.settings.setValue("recent_projects", items[:MAX_RECENT])
         self.rebuild_recent_menu()
 
-    def _remember(self, path: str) -> None:
+    def remember(self, path) -> None:
+        """``path`` first in File > Open Recent (opened, saved, or given on the command
+        line: the next start without a file opens it)."""
+        path = str(Path(path).resolve())
         self._set_recent([path] + [p for p in self.recent() if p != path])
 
     def _forget(self, path: str) -> None:

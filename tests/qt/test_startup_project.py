@@ -51,3 +51,22 @@ def test_make_run_opens_the_demo_explicitly():
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     run = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
     assert "studio gui --demo" in run
+
+
+def test_a_project_given_on_the_command_line_is_the_next_starts_last(tmp_path):
+    """`studio gui chorales.toml` (or a double-click in a file manager) puts the file first
+    in Open Recent, so the next `studio gui` opens it (a real-window drive found the demo)."""
+    import os
+    import subprocess
+    import sys
+
+    mine = _project_file(tmp_path, "mine")
+    env = dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"),
+               XDG_DATA_HOME=str(tmp_path / "data"), QT_QPA_PLATFORM="offscreen",
+               HF_HUB_OFFLINE="1")
+    subprocess.run([sys.executable, "-m", "studio", "gui", str(mine), "--smoke"], env=env,
+                   cwd=ROOT, check=True, timeout=120, capture_output=True)
+    conf = tmp_path / "config" / "FineTuningStudio" / "Fine-Tuning Studio.conf"
+    settings = QSettings(str(conf), QSettings.Format.IniFormat)
+    project, note = startup_project(None, False, settings)
+    assert project.path == mine.resolve() and note == ""
